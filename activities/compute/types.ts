@@ -1,0 +1,34 @@
+/**
+ * The compute-provider interface: where an instance's runtime runs. Every method is idempotent and keyed
+ * by the instance id (the deterministic name), so a retry after a lost response adopts what exists.
+ */
+
+export interface ComputeSpec {
+  instanceId: string;
+  /** Environment for the runtime: its own id and token, the pool's callback URL, model and XMTP settings. */
+  env: Record<string, string>;
+}
+
+export interface ComputeHandle {
+  /** Provider reference (recorded on the instance; not secret). */
+  ref: string;
+  /** Base URL of the instance's control server (`/pool/health`, `/pool/provision`). */
+  url: string;
+}
+
+export interface ComputeProvider {
+  readonly name: string;
+  /** Creates the instance's compute, or returns the existing one for this instance id. */
+  create(spec: ComputeSpec): Promise<ComputeHandle>;
+  /** Restarts the runtime from its persisted state; the URL may change. */
+  restart(spec: ComputeSpec): Promise<ComputeHandle>;
+  /** Stops and deletes everything the instance holds; an unknown instance is already destroyed. */
+  destroy(instanceId: string): Promise<void>;
+  /** Instance ids this provider holds for the pool (for the orphan sweeper). */
+  list(): Promise<string[]>;
+}
+
+/** A provider refused the request for a reason retrying cannot fix (bad config, validation, auth). */
+export class ComputeRejectedError extends Error {
+  override name = 'ComputeRejectedError';
+}

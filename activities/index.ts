@@ -1,0 +1,157 @@
+/**
+ * All activities, built by one factory from their dependencies so tests can hand in stand-ins.
+ * Workflows import only the *type* `Activities`.
+ */
+import { randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../drizzle/client';
+import { instanceResources } from '../drizzle/schema';
+import { drainInstanceUpdate } from '../workflows/messages';
+import type { ClaimRequest, ClaimResult } from '../workflows/types';
+import { type ComputeHandle, type ComputeProvider, ComputeRejectedError } from './compute/types';
+import { type TransitionRecord, writeTransition } from './read-model';
+import { createReconcileActivities, instanceWorkflowId, type ReconcileDeps } from './reconcile';
+import { fetchHealth, type HealthReport, postProvision } from './runtime-client';
+import type { SecretStore } from './secret-store';
+
+export interface ActivityDeps extends ReconcileDeps {
+  db: Db;
+  secrets: SecretStore;
+  compute: Record<string, ComputeProvider>;
+  /** Non-secret runtime settings every instance gets (pool URL, XMTP env, model); secrets are added here. */
+  runtimeEnv: Record<string, string>;
+}
+
+export const INSTANCE_TOKEN = 'instanceToken';
+export const CHAT_URL = 'chatUrl';
+
+export function createActivities(deps: ActivityDeps) {
+  const provider = (name: string) => {
+    const p = deps.compute[name];
+    if (!p)
+      throw ApplicationFailure.nonRetryable(
+        `compute provider "${name}" is not configured`,
+        'ComputeRejectedError',
+      );
+    return p;
+  };
+
+  const instanceToken = (instanceId: string) =>
+    deps.secrets.getOrCreate(instanceId, INSTANCE_TOKEN, () => randomBytes(32).toString('base64url'));
+
+  const runtimeSpec = async (instanceId: string) => ({
+    instanceId,
+    env: { ...deps.runtimeEnv, INSTANCE_ID: instanceId, INSTANCE_TOKEN: await instanceToken(instanceId) },
+  });
+
+  const recordCompute = async (instanceId: string, providerName: string, handle: ComputeHandle) => {
+    await deps.db
+      .insert(instanceResources)
+      .values({
+        instanceId,
+        kind: 'compute',
+        provider: providerName,
+        ref: handle.ref,
+        metadata: { url: handle.url },
+      })
+      .onConflictDoUpdate({
+        target: [instanceResources.instanceId, instanceResources.kind],
+        set: { ref: handle.ref, status: 'active', metadata: { url: handle.url }, releasedAt: null },
+      });
+  };
+
+  const rethrowRejected = (err: unknown): never => {
+    if (err instanceof ComputeRejectedError)
+      throw ApplicationFailure.nonRetryable(err.message, 'ComputeRejectedError');
+    throw err;
+  };
+
+  return {
+    async recordTransition(record: TransitionRecord): Promise<void> {
+      await writeTransition(deps.db, record);
+    },
+
+    /** Creates (or adopts, after a lost response) the instance's compute with its own token. */
+    async createCompute(input: { instanceId: string; provider: string }): Promise<ComputeHandle> {
+      const handle = await provider(input.provider)
+        .create(await runtimeSpec(input.instanceId))
+        .catch(rethrowRejected);
+      await recordCompute(input.instanceId, input.provider, handle);
+      return handle;
+    },
+
+    async restartCompute(input: { instanceId: string; provider: string }): Promise<ComputeHandle> {
+      const handle = await provider(input.provider)
+        .restart(await runtimeSpec(input.instanceId))
+        .catch(rethrowRejected);
+      await recordCompute(input.instanceId, input.provider, handle);
+      return handle;
+    },
+
+    /** Destroys the compute by its deterministic name (so it also finds one whose creation we never heard of). */
+    async destroyCompute(input: { instanceId: string; provider: string }): Promise<void> {
+      await provider(input.provider).destroy(input.instanceId);
+      await deps.db
+        .update(instanceResources)
+        .set({ status: 'released', releasedAt: new Date() })
+        .where(
+          and(eq(instanceResources.instanceId, input.instanceId), eq(instanceResources.kind, 'compute')),
+        );
+      await deps.secrets.deleteAll(input.instanceId);
+    },
+
+    async checkHealth(input: { instanceId: string; url: string }): Promise<HealthReport> {
+      const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
+      if (!token) return { reachable: false, ready: false, error: 'instance token missing' };
+      return fetchHealth(input.url, token);
+    },
+
+    /**
+     * Provisions the claimed conversation on the instance (idempotent by the claim key). A chat link
+     * carries a secret, so it is stored encrypted and only its presence goes back into the workflow.
+     */
+    async provision(input: { instanceId: string; url: string; request: ClaimRequest }): Promise<ClaimResult> {
+      const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
+      if (!token) throw ApplicationFailure.nonRetryable('instance token missing', 'ProvisionRejected');
+      const { request } = input;
+      const res = await postProvision(input.url, token, {
+        requestId: request.claimKey,
+        agentName: request.agentName,
+        instructions: request.instructions,
+        ...(request.joinUrl ? { joinUrl: request.joinUrl } : {}),
+      });
+      if (res.chatUrl) await deps.secrets.put(input.instanceId, CHAT_URL, res.chatUrl);
+      return {
+        instanceId: input.instanceId,
+        agentName: request.agentName,
+        conversationId: res.conversationId,
+        inviteUrl: res.inviteUrl,
+        joined: res.joined,
+        status: res.status,
+        hasChatUrl: Boolean(res.chatUrl),
+      };
+    },
+
+    /** Drains up to `count` of the candidates; each instance's own drain Update decides (claimed ones refuse). */
+    async drainInstances(input: { candidates: string[]; count: number }): Promise<string[]> {
+      const drained: string[] = [];
+      for (const instanceId of input.candidates) {
+        if (drained.length >= input.count) break;
+        try {
+          await deps.temporal.workflow
+            .getHandle(instanceWorkflowId(instanceId))
+            .executeUpdate(drainInstanceUpdate, { args: [{ actor: 'operator', reason: 'pool drain' }] });
+          drained.push(instanceId);
+        } catch {
+          // Rejected (claimed, already going) or gone: try the next candidate.
+        }
+      }
+      return drained;
+    },
+
+    ...createReconcileActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,158 @@
+/**
+ * The sweeper's activities: compare what providers hold, which instance workflows run, and what the read
+ * model says; release orphans and repair the read model. Everything it does goes to the audit trail.
+ */
+import type { Client } from '@temporalio/client';
+import { and, eq, isNotNull, lt, ne, sql } from 'drizzle-orm';
+import type { Db } from '../drizzle/client';
+import { instanceEvents, instanceResources, instances } from '../drizzle/schema';
+import { getPoolStateQuery, getStateQuery, instanceChangedSignal } from '../workflows/messages';
+import type { InstanceStatus } from '../workflows/types';
+import type { ComputeProvider } from './compute/types';
+import { writeTransition } from './read-model';
+
+export interface ReconcileDeps {
+  db: Db;
+  temporal: Client;
+  compute: Record<string, ComputeProvider>;
+}
+
+export interface ReconcileReport {
+  orphansReleased: string[];
+  rowsRepaired: string[];
+  membersDropped: string[];
+  reservationsCleared: number;
+}
+
+export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId}`;
+export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
+
+async function runningInstanceIds(temporal: Client): Promise<Set<string>> {
+  const running = new Set<string>();
+  for await (const wf of temporal.workflow.list({
+    query: `WorkflowType = 'instanceWorkflow' AND ExecutionStatus = 'Running'`,
+  })) {
+    running.add(wf.workflowId.replace(/^instance-/, ''));
+  }
+  return running;
+}
+
+/** Is the instance workflow still running? Asks Temporal directly (visibility can lag a moment). */
+async function isRunning(temporal: Client, instanceId: string): Promise<boolean> {
+  try {
+    const d = await temporal.workflow.getHandle(instanceWorkflowId(instanceId)).describe();
+    return d.status.name === 'RUNNING';
+  } catch (err) {
+    if ((err as Error).name === 'WorkflowNotFoundError') return false;
+    throw err;
+  }
+}
+
+async function audit(db: Db, instanceId: string, reason: string, details: Record<string, unknown>) {
+  await db.insert(instanceEvents).values({
+    instanceId,
+    eventKey: `reconcile-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+    toStatus: 'destroyed',
+    actor: 'reconcile',
+    reason,
+    details,
+  });
+}
+
+export function createReconcileActivities(deps: ReconcileDeps) {
+  return {
+    async reconcilePool(input: { poolName: string }): Promise<ReconcileReport> {
+      const { db, temporal } = deps;
+      const report: ReconcileReport = {
+        orphansReleased: [],
+        rowsRepaired: [],
+        membersDropped: [],
+        reservationsCleared: 0,
+      };
+      const running = await runningInstanceIds(temporal);
+
+      // 1. Orphans: compute held at a provider for an instance whose workflow no longer runs.
+      for (const [providerName, provider] of Object.entries(deps.compute)) {
+        for (const instanceId of await provider.list()) {
+          if (running.has(instanceId) || (await isRunning(temporal, instanceId))) continue;
+          await provider.destroy(instanceId);
+          await db
+            .update(instanceResources)
+            .set({ status: 'released', releasedAt: new Date() })
+            .where(and(eq(instanceResources.instanceId, instanceId), eq(instanceResources.kind, 'compute')));
+          await audit(db, instanceId, `released orphaned ${providerName} compute`, {
+            provider: providerName,
+          });
+          report.orphansReleased.push(instanceId);
+        }
+      }
+
+      // 2. Read model: rows of live-looking instances whose workflow is gone, or whose status drifted.
+      const rows = await db
+        .select({
+          id: instances.id,
+          status: instances.status,
+          seq: instances.seq,
+          provider: instances.provider,
+        })
+        .from(instances)
+        .where(and(eq(instances.pool, input.poolName), ne(instances.status, 'destroyed')));
+      for (const row of rows) {
+        if (!running.has(row.id) && !(await isRunning(temporal, row.id))) {
+          await writeTransition(db, {
+            instanceId: row.id,
+            poolName: input.poolName,
+            provider: row.provider,
+            seq: row.seq + 1,
+            from: row.status as InstanceStatus,
+            to: 'destroyed',
+            actor: 'reconcile',
+            reason: 'instance workflow is no longer running',
+            at: new Date().toISOString(),
+            fields: { destroyedAt: new Date().toISOString() },
+          });
+          report.rowsRepaired.push(row.id);
+          continue;
+        }
+        const state = await temporal.workflow.getHandle(instanceWorkflowId(row.id)).query(getStateQuery);
+        if (state.status !== row.status && state.seq >= row.seq) {
+          await writeTransition(db, {
+            instanceId: row.id,
+            poolName: input.poolName,
+            provider: row.provider,
+            seq: Math.max(state.seq, row.seq + 1),
+            from: row.status as InstanceStatus,
+            to: state.status,
+            actor: 'reconcile',
+            reason: `read model said ${row.status}, workflow says ${state.status}`,
+            at: new Date().toISOString(),
+            fields: { url: state.url, lastError: state.lastError },
+          });
+          report.rowsRepaired.push(row.id);
+        }
+      }
+
+      // 3. Pool membership: members whose workflow is gone no longer count towards the pool.
+      const pool = temporal.workflow.getHandle(poolWorkflowId(input.poolName));
+      try {
+        const poolState = await pool.query(getPoolStateQuery);
+        for (const id of Object.keys(poolState.members)) {
+          if (running.has(id) || (await isRunning(temporal, id))) continue;
+          await pool.signal(instanceChangedSignal, { instanceId: id, status: 'destroyed' });
+          report.membersDropped.push(id);
+        }
+      } catch (err) {
+        if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+      }
+
+      // 4. Reservations left by an API that died mid-claim expire on their own; tidy them for readers.
+      const cleared = await db
+        .update(instances)
+        .set({ reservedBy: null, reservedUntil: null })
+        .where(and(isNotNull(instances.reservedUntil), lt(instances.reservedUntil, sql`now()`)))
+        .returning({ id: instances.id });
+      report.reservationsCleared = cleared.length;
+      return report;
+    },
+  };
+}

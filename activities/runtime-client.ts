@@ -1,0 +1,102 @@
+/**
+ * Client of an instance's control server (RUNTIME.md): `/pool/health` and `/pool/provision`.
+ * Errors are classified for Temporal: 4xx answers cannot be fixed by retrying, the rest can.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export interface HealthReport {
+  reachable: boolean;
+  ready: boolean;
+  gateway?: string;
+  channel?: string;
+  version?: string;
+  error?: string;
+}
+
+export interface ProvisionRequest {
+  requestId: string;
+  agentName: string;
+  instructions: string;
+  joinUrl?: string;
+}
+
+export interface ProvisionResponse {
+  conversationId: string | null;
+  inviteUrl: string | null;
+  joined: boolean;
+  status: 'created' | 'joined' | 'waiting_for_acceptance';
+  chatUrl?: string;
+}
+
+export async function fetchHealth(url: string, token: string, timeoutMs = 5000): Promise<HealthReport> {
+  try {
+    const res = await fetch(`${url}/pool/health`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) return { reachable: true, ready: false, error: `health answered ${res.status}` };
+    const body = (await res.json()) as Partial<HealthReport>;
+    return {
+      reachable: true,
+      ready: body.ready === true,
+      gateway: body.gateway,
+      channel: body.channel,
+      version: body.version,
+    };
+  } catch (err) {
+    return { reachable: false, ready: false, error: (err as Error).message };
+  }
+}
+
+export async function postProvision(
+  url: string,
+  token: string,
+  request: ProvisionRequest,
+  timeoutMs = 90_000,
+): Promise<ProvisionResponse> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}/pool/provision`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    throw ApplicationFailure.retryable(
+      `runtime unreachable: ${(err as Error).message}`,
+      'RuntimeUnreachable',
+    );
+  }
+  const text = await res.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {}
+  if (res.status >= 400 && res.status < 500) {
+    throw ApplicationFailure.nonRetryable(
+      `runtime refused provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
+      'ProvisionRejected',
+    );
+  }
+  if (!res.ok) {
+    throw ApplicationFailure.retryable(
+      `runtime failed provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
+      'ProvisionFailed',
+    );
+  }
+  const status = body.status;
+  if (status !== 'created' && status !== 'joined' && status !== 'waiting_for_acceptance') {
+    throw ApplicationFailure.nonRetryable(
+      `runtime answered an unknown status ${String(status)}`,
+      'ProvisionRejected',
+    );
+  }
+  return {
+    conversationId: typeof body.conversationId === 'string' ? body.conversationId : null,
+    inviteUrl: typeof body.inviteUrl === 'string' ? body.inviteUrl : null,
+    joined: body.joined === true,
+    status,
+    chatUrl: typeof body.chatUrl === 'string' ? body.chatUrl : undefined,
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Configuration from the environment, with the embedded defaults that let `npm start` run with nothing set.
+ * Every variable is listed in the README's configuration table; keep the two in step.
+ */
+import type { InstanceTimings } from '../workflows/types';
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new Error(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+export const XMTP_ENVS = ['dev', 'production', 'local', 'off'] as const;
+export type XmtpEnv = (typeof XMTP_ENVS)[number];
+
+export interface Config {
+  environment: string;
+  version: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  temporal: { address: string; namespace: string; taskQueue: string };
+  pool: {
+    name: string;
+    targetIdle: number;
+    maxTotal: number;
+    breakerThreshold: number;
+    breakerCooldownMs: number;
+  };
+  instanceTimings: InstanceTimings;
+  computeProvider: string;
+  xmtpEnv: XmtpEnv;
+  model: string;
+  api: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    claimRateLimitPerMinute: number;
+    claimMaxWaitMs: number;
+  };
+  reconcileIntervalMs: number;
+  logLevel: string;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = env.DATA_DIR || '.data';
+  const apiPort = int(env, 'API_PORT', 3001, 1, 65535);
+  const apiHost = env.API_HOST || '127.0.0.1';
+  return {
+    environment: env.POOL_ENVIRONMENT || 'local',
+    version: env.POOL_VERSION || '0.1.0',
+    dataDir,
+    databaseUrl: env.DATABASE_URL || null,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
+      namespace: env.TEMPORAL_NAMESPACE || 'default',
+      taskQueue: env.TEMPORAL_TASK_QUEUE || 'convos-agents',
+    },
+    pool: {
+      name: env.POOL_NAME || 'local',
+      targetIdle: int(env, 'POOL_TARGET_IDLE', 2, 0, 1000),
+      maxTotal: int(env, 'POOL_MAX_TOTAL', 20, 1, 10000),
+      breakerThreshold: int(env, 'POOL_BREAKER_THRESHOLD', 5, 1),
+      breakerCooldownMs: int(env, 'POOL_BREAKER_COOLDOWN_MS', 60_000, 0),
+    },
+    instanceTimings: {
+      startDeadlineMs: int(env, 'INSTANCE_START_DEADLINE_MS', 15 * 60_000, 1),
+      healthIntervalMs: int(env, 'INSTANCE_HEALTH_INTERVAL_MS', 30_000, 10),
+      healthFailuresAllowed: int(env, 'INSTANCE_HEALTH_FAILURES', 3, 1),
+      idleTtlMs: int(env, 'INSTANCE_IDLE_TTL_MS', 7 * 24 * 3600_000, 0),
+      claimedTtlMs: int(env, 'INSTANCE_CLAIMED_TTL_MS', 0, 0),
+      maxRestarts: int(env, 'INSTANCE_MAX_RESTARTS', 3, 0),
+      stepMaxAttempts: int(env, 'INSTANCE_STEP_MAX_ATTEMPTS', 5, 1),
+      maxHistoryEvents: int(env, 'INSTANCE_MAX_HISTORY_EVENTS', 10_000, 100, 40_000),
+    },
+    computeProvider: env.COMPUTE_PROVIDER || 'local',
+    xmtpEnv: oneOf(env, 'XMTP_ENV', XMTP_ENVS, 'off'),
+    model: env.MODEL || 'openrouter/auto',
+    api: {
+      host: apiHost,
+      port: apiPort,
+      publicUrl: env.POOL_API_URL || `http://${apiHost}:${apiPort}`,
+      claimRateLimitPerMinute: int(env, 'CLAIM_RATE_LIMIT_PER_MINUTE', 120, 1),
+      claimMaxWaitMs: int(env, 'CLAIM_MAX_WAIT_MS', 20_000, 0, 60_000),
+    },
+    reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5 * 60_000, 1000),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * The one schema module. Postgres holds the read model of every instance (Temporal holds the truth about
+ * each lifecycle), the claims ledger that makes claims idempotent, the audit trail and the catalog.
+ * Change it, then `npm run db:generate` to write a migration; never edit a released migration.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** Read model of each instance workflow. Written by the workflow through activities, in `seq` order. */
+export const instances = pgTable(
+  'instances',
+  {
+    id: text('id').primaryKey(),
+    pool: text('pool').notNull(),
+    status: text('status').notNull(),
+    /** Monotonic write sequence from the workflow: a late retry of an older write never wins. */
+    seq: integer('seq').notNull().default(0),
+    provider: text('provider').notNull(),
+    /** Where the instance's control server answers (no credentials in it). */
+    url: text('url'),
+    agentName: text('agent_name'),
+    templateSlug: text('template_slug'),
+    conversationId: text('conversation_id'),
+    inviteUrl: text('invite_url'),
+    joined: integer('joined'),
+    claimKey: text('claim_key'),
+    /** A claim in the API has picked this idle instance and is asking its workflow; expires on its own. */
+    reservedBy: text('reserved_by'),
+    reservedUntil: ts('reserved_until'),
+    lastError: text('last_error'),
+    failedStep: text('failed_step'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    idleAt: ts('idle_at'),
+    claimedAt: ts('claimed_at'),
+    destroyedAt: ts('destroyed_at'),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('instances_pool_status_idx').on(t.pool, t.status)],
+);
+
+/** Every resource an instance holds at a provider; rows stay after release for audit. */
+export const instanceResources = pgTable(
+  'instance_resources',
+  {
+    instanceId: text('instance_id').notNull(),
+    kind: text('kind').notNull(),
+    provider: text('provider').notNull(),
+    ref: text('ref').notNull(),
+    status: text('status').notNull().default('active'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    releasedAt: ts('released_at'),
+  },
+  (t) => [primaryKey({ columns: [t.instanceId, t.kind] })],
+);
+
+/** Per-instance secrets, AES-256-GCM encrypted at rest; never copied into workflow payloads. */
+export const instanceSecrets = pgTable(
+  'instance_secrets',
+  {
+    instanceId: text('instance_id').notNull(),
+    name: text('name').notNull(),
+    ciphertext: text('ciphertext').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.instanceId, t.name] })],
+);
+
+/** The idempotency ledger of claims: one row per Idempotency-Key. */
+export const claims = pgTable(
+  'claims',
+  {
+    key: text('key').primaryKey(),
+    fingerprint: text('fingerprint').notNull(),
+    status: text('status').notNull(),
+    /** The instance this claim was last sent to: a retry re-asks it first (same Update id). */
+    instanceId: text('instance_id'),
+    result: jsonb('result').$type<Record<string, unknown>>(),
+    error: jsonb('error').$type<{ statusCode: number; code: string; message: string }>(),
+    /** Who is working on the claim right now; another API replica takes over once the lease runs out. */
+    leaseOwner: text('lease_owner'),
+    leaseUntil: ts('lease_until'),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('claims_instance_idx').on(t.instanceId)],
+);
+
+/** Audit trail: every transition of every instance, with who caused it and why. */
+export const instanceEvents = pgTable(
+  'instance_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    instanceId: text('instance_id').notNull(),
+    /** Deterministic per workflow, so an activity retry never writes an event twice. */
+    eventKey: text('event_key').notNull(),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status').notNull(),
+    actor: text('actor').notNull(),
+    reason: text('reason').notNull(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('instance_events_key_idx').on(t.instanceId, t.eventKey),
+    index('instance_events_at_idx').on(t.instanceId, t.at),
+  ],
+);
+
+/** The agent catalog, seeded from catalog/templates.json (versioned in the repo). */
+export const templates = pgTable('templates', {
+  slug: text('slug').primaryKey(),
+  name: text('name').notNull(),
+  emoji: text('emoji').notNull(),
+  category: text('category').notNull(),
+  description: text('description').notNull(),
+  skills: jsonb('skills').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  instructions: text('instructions').notNull(),
+  catalogVersion: integer('catalog_version').notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});

@@ -1,0 +1,256 @@
+/**
+ * Runtime stand-in: a small server that speaks the control-server contract of RUNTIME.md exactly
+ * (`GET /pool/health`, `POST /pool/provision` idempotent by requestId, 409 for a different second request),
+ * with a configurable boot delay and fault injection. A test fixture, never the product.
+ *
+ * Two modes:
+ * - single instance (PORT, INSTANCE_ID, INSTANCE_TOKEN set): routes at `/pool/*`, as the local provider runs it;
+ * - shared (`STANDIN_SHARED=1`): one process serves many instances at `/i/<id>/pool/*`, registered through
+ *   `/_standin/instances`, so tests and benchmarks with hundreds of instances stay cheap.
+ *
+ * Runs on plain Node 24 (type stripping): no imports outside node:*.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface StandinFaults {
+  /** Milliseconds after registration before /pool/health reports ready. */
+  bootDelayMs?: number;
+  /** Never becomes ready. */
+  neverReady?: boolean;
+  /** Health answers 503 (e.g. a crashed runtime). */
+  down?: boolean;
+  /** Provision answers 500 this many times before succeeding (-1: always). */
+  provisionFailures?: number;
+  /** Extra latency of provision, ms. */
+  provisionDelayMs?: number;
+}
+
+interface InstanceRecord {
+  id: string;
+  token: string;
+  registeredAt: number;
+  faults: StandinFaults;
+  provisioned: { requestId: string; fingerprint: string; result: Record<string, unknown> } | null;
+  provisionCalls: number;
+}
+
+const instances = new Map<string, InstanceRecord>();
+const defaults: StandinFaults = {};
+const xmtpEnv = process.env.XMTP_ENV ?? 'off';
+
+function send(res: http.ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  if (chunks.length === 0) return {};
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+function authorized(req: http.IncomingMessage, token: string) {
+  const given = Buffer.from(req.headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function health(inst: InstanceRecord) {
+  const booted = Date.now() - inst.registeredAt >= (inst.faults.bootDelayMs ?? 0);
+  const ready = booted && !inst.faults.neverReady;
+  return {
+    ready,
+    gateway: ready ? 'ready' : 'starting',
+    channel: xmtpEnv === 'off' ? 'disabled' : ready ? 'ready' : 'starting',
+    version: 'standin',
+  };
+}
+
+async function provision(inst: InstanceRecord, req: http.IncomingMessage, res: http.ServerResponse) {
+  let body: Record<string, unknown>;
+  try {
+    body = (await readJson(req)) as Record<string, unknown>;
+  } catch {
+    return send(res, 400, { error: 'body is not JSON', code: 'BAD_JSON' });
+  }
+  const { requestId, agentName, instructions, joinUrl } = body ?? {};
+  if (
+    typeof requestId !== 'string' ||
+    !requestId ||
+    typeof agentName !== 'string' ||
+    typeof instructions !== 'string'
+  ) {
+    return send(res, 400, {
+      error: 'requestId, agentName and instructions are required',
+      code: 'BAD_REQUEST',
+    });
+  }
+  if (joinUrl !== undefined && joinUrl !== null && typeof joinUrl !== 'string') {
+    return send(res, 400, { error: 'joinUrl must be a string', code: 'BAD_REQUEST' });
+  }
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([requestId, agentName, instructions, joinUrl ?? null]))
+    .digest('hex');
+  // Idempotent by requestId: the same request gets the first result; a different one is refused.
+  const answerIfProvisioned = () => {
+    const done = inst.provisioned;
+    if (!done) return false;
+    if (done.requestId === requestId && done.fingerprint === fingerprint) send(res, 200, done.result);
+    else
+      send(res, 409, {
+        error: 'instance already provisioned for another request',
+        code: 'ALREADY_PROVISIONED',
+      });
+    return true;
+  };
+  if (answerIfProvisioned()) return;
+  if (inst.faults.provisionDelayMs) await new Promise((r) => setTimeout(r, inst.faults.provisionDelayMs));
+  if (answerIfProvisioned()) return; // a concurrent request finished meanwhile
+  inst.provisionCalls++;
+  const failures = inst.faults.provisionFailures ?? 0;
+  if (failures === -1 || inst.provisionCalls <= failures) {
+    return send(res, 500, { error: 'injected provisioning failure', code: 'INJECTED' });
+  }
+  const conversationId = randomUUID().replaceAll('-', '');
+  const joined = typeof joinUrl === 'string';
+  const result =
+    xmtpEnv === 'off'
+      ? {
+          conversationId: null,
+          inviteUrl: null,
+          joined: false,
+          status: 'created',
+          chatUrl: `http://127.0.0.1/standin/chat/${inst.id}/${randomUUID()}`,
+        }
+      : {
+          conversationId,
+          inviteUrl: joined ? null : `https://dev.convos.org/v2?i=standin${conversationId}`,
+          joined,
+          status: joined ? 'joined' : 'created',
+        };
+  inst.provisioned = { requestId, fingerprint, result };
+  send(res, 200, result);
+}
+
+async function route(
+  inst: InstanceRecord | undefined,
+  rest: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+) {
+  if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
+  if (rest !== '/pool/health' && rest !== '/pool/provision')
+    return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
+  if (!authorized(req, inst.token)) return send(res, 401, { error: 'bad token', code: 'UNAUTHORIZED' });
+  if (rest === '/pool/health' && req.method === 'GET') {
+    if (inst.faults.down) return send(res, 503, { error: 'down', code: 'DOWN' });
+    return send(res, 200, health(inst));
+  }
+  if (rest === '/pool/provision' && req.method === 'POST') return provision(inst, req, res);
+  send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
+}
+
+/** Admin API of the shared mode: register, inspect, fault and remove instances. */
+async function admin(path: string, req: http.IncomingMessage, res: http.ServerResponse) {
+  const match = /^\/_standin\/instances(?:\/([A-Za-z0-9-]+))?(\/faults)?$/.exec(path);
+  if (path === '/_standin/defaults' && req.method === 'PUT') {
+    for (const key of Object.keys(defaults)) delete (defaults as Record<string, unknown>)[key];
+    Object.assign(defaults, await readJson(req));
+    return send(res, 200, defaults);
+  }
+  if (!match) return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
+  const id = match[1];
+  if (!id && req.method === 'GET') {
+    return send(
+      res,
+      200,
+      [...instances.values()].map((i) => ({
+        id: i.id,
+        provisioned: i.provisioned,
+        provisionCalls: i.provisionCalls,
+      })),
+    );
+  }
+  if (!id && req.method === 'POST') {
+    const body = (await readJson(req)) as { instanceId: string; token: string; faults?: StandinFaults };
+    const existing = instances.get(body.instanceId);
+    if (!existing) {
+      instances.set(body.instanceId, {
+        id: body.instanceId,
+        token: body.token,
+        registeredAt: Date.now(),
+        faults: { ...defaults, ...body.faults },
+        provisioned: null,
+        provisionCalls: 0,
+      });
+    } else {
+      existing.token = body.token;
+    }
+    return send(res, 200, { ok: true });
+  }
+  if (id && match[2] && req.method === 'PUT') {
+    const inst = instances.get(id);
+    if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
+    inst.faults = (await readJson(req)) as StandinFaults;
+    return send(res, 200, inst.faults);
+  }
+  if (id && req.method === 'DELETE') {
+    instances.delete(id);
+    return send(res, 200, { ok: true });
+  }
+  send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
+}
+
+export function createStandinServer(opts: {
+  shared: boolean;
+  single?: { id: string; token: string; faults: StandinFaults };
+}) {
+  if (opts.single) {
+    instances.set(opts.single.id, {
+      id: opts.single.id,
+      token: opts.single.token,
+      registeredAt: Date.now(),
+      faults: opts.single.faults,
+      provisioned: null,
+      provisionCalls: 0,
+    });
+  }
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://standin');
+    const done = (p: Promise<void> | void) =>
+      Promise.resolve(p).catch((err: unknown) => send(res, 400, { error: String(err), code: 'BAD_REQUEST' }));
+    if (opts.shared) {
+      if (url.pathname.startsWith('/_standin/')) return done(admin(url.pathname, req, res));
+      const m = /^\/i\/([A-Za-z0-9-]+)(\/.*)$/.exec(url.pathname);
+      if (!m) return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
+      return done(route(instances.get(m[1]!), m[2]!, req, res));
+    }
+    return done(route(opts.single ? instances.get(opts.single.id) : undefined, url.pathname, req, res));
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const shared = process.env.STANDIN_SHARED === '1';
+  const server = createStandinServer({
+    shared,
+    single: shared
+      ? undefined
+      : {
+          id: process.env.INSTANCE_ID ?? 'standin',
+          token: process.env.INSTANCE_TOKEN ?? '',
+          faults: { bootDelayMs: Number(process.env.STANDIN_BOOT_DELAY_MS ?? 0) },
+        },
+  });
+  server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+    const address = server.address();
+    console.log(
+      `runtime stand-in listening on ${typeof address === 'object' && address ? address.port : '?'}`,
+    );
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}

@@ -1,0 +1,45 @@
+/**
+ * Builds the worker: workflows (pre-bundled or bundled from `workflows/`), the activities, and tuning.
+ * Kept apart from `main.ts` so tests and the local stack build the same worker with their own deps.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type ActivityDeps, createActivities } from '../activities';
+
+export const workflowsPath = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'workflows',
+  'index.ts',
+);
+
+export interface WorkerSetup {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** A bundle built once by `bundleWorkflowCode` (tests, fast restarts); otherwise bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export async function createWorker(
+  setup: WorkerSetup,
+): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: setup.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: setup.namespace,
+    taskQueue: setup.taskQueue,
+    ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath }),
+    activities: createActivities(setup.deps),
+    // Many small, mostly waiting workflows: keep a large cache so they stay sticky and cheap.
+    maxCachedWorkflows: 2000,
+    maxConcurrentActivityTaskExecutions: 200,
+    maxConcurrentLocalActivityExecutions: 200,
+    // A worker that dies should hand its sticky workflows over quickly.
+    stickyQueueScheduleToStartTimeout: '3s',
+    shutdownGraceTime: '5s',
+  });
+  return { worker, connection };
+}

@@ -1,0 +1,30 @@
+/**
+ * The worker process: `npm run worker`. Runs the workflows and activities of one task queue until SIGINT/SIGTERM.
+ */
+import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
+import { loadSecretKey, SecretStore } from '../activities/secret-store';
+import { loadConfig } from '../config/env';
+import { connectClient } from '../config/temporal';
+import { openDatabase } from '../drizzle/client';
+import { createWorker } from './create-worker';
+
+const config = loadConfig();
+const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+const temporal = await connectClient(config);
+const { worker, connection } = await createWorker({
+  address: config.temporal.address,
+  namespace: config.temporal.namespace,
+  taskQueue: config.temporal.taskQueue,
+  deps: {
+    db: database.db,
+    temporal,
+    secrets: new SecretStore(database.db, loadSecretKey(process.env, config.dataDir)),
+    compute: buildComputeProviders(config),
+    runtimeEnv: runtimeEnvironment(config),
+  },
+});
+console.log(`worker polling ${config.temporal.taskQueue} on ${config.temporal.address}`);
+await worker.run(); // resolves after SIGINT/SIGTERM (the SDK installs the handlers) and a graceful drain
+await connection.close();
+await temporal.connection.close();
+await database.close();

@@ -1,0 +1,391 @@
+/**
+ * The instance lifecycle: one durable workflow per agent instance (ARCHITECTURE §3).
+ *
+ *   starting → idle → claiming → claimed → destroying → destroyed
+ *                                   ↘ crashed ↗            any step out of retries → failed (operator)
+ *
+ * The main loop runs one phase per status; the claim Update and the signals only flip state and the loop
+ * follows. Every transition is recorded in the read model and audit trail, reported to the pool and
+ * mirrored in the `InstanceStatus` search attribute.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  claimUpdate,
+  destroySignal,
+  drainInstanceUpdate,
+  getStateQuery,
+  instanceChangedSignal,
+  retrySignal,
+} from './messages';
+import { AgentNameKey, InstanceStatusKey, TemplateSlugKey } from './search-attributes';
+import type { ClaimRequest, InstanceInput, InstanceState, InstanceStatus, StatusChange } from './types';
+
+const { recordTransition } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10s',
+  // The read model must converge: keep retrying (Postgres may be restarting).
+  retry: { initialInterval: '200ms', maximumInterval: '10s' },
+});
+
+const { checkHealth } = proxyActivities<Activities>({
+  startToCloseTimeout: '8s',
+  retry: { maximumAttempts: 1 },
+});
+
+/** Short message of a failure, without stack or wrapper noise. */
+function reasonOf(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function instanceWorkflow(input: InstanceInput): Promise<void> {
+  const t = input.timings;
+  const now = () => new Date().toISOString();
+  const s: InstanceState = input.state ?? {
+    instanceId: input.instanceId,
+    poolName: input.poolName,
+    status: 'starting',
+    computeProvider: input.computeProvider,
+    url: null,
+    resources: [],
+    agentName: null,
+    templateSlug: null,
+    claim: null,
+    result: null,
+    createdAt: now(),
+    idleAt: null,
+    claimedAt: null,
+    lastError: null,
+    failedStep: null,
+    restarts: 0,
+    seq: 0,
+  };
+  const ids = { instanceId: s.instanceId, provider: s.computeProvider };
+
+  const stepRetry = {
+    initialInterval: '500ms',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: t.stepMaxAttempts,
+    nonRetryableErrorTypes: ['ComputeRejectedError'],
+  };
+  const compute = proxyActivities<Activities>({ startToCloseTimeout: '3m', retry: stepRetry });
+  const { provision } = proxyActivities<Activities>({
+    startToCloseTimeout: '2m',
+    heartbeatTimeout: '5s',
+    retry: { initialInterval: '200ms', maximumAttempts: 3, nonRetryableErrorTypes: ['ProvisionRejected'] },
+  });
+
+  let destroyRequest: StatusChange | null = null;
+  let retryRequest: StatusChange | null = null;
+  let pendingWrites = 0;
+
+  /** Flips the state synchronously, then records it (read model, audit, pool, search attribute). */
+  function transition(to: InstanceStatus, change: StatusChange, details?: Record<string, unknown>) {
+    const from = s.seq === 0 ? null : s.status;
+    s.status = to;
+    s.seq += 1;
+    if (to === 'idle') s.idleAt = now();
+    if (to === 'claimed' && !s.claimedAt) s.claimedAt = now();
+    upsertSearchAttributes([{ key: InstanceStatusKey, value: to }]);
+    getExternalWorkflowHandle(`pool-${s.poolName}`)
+      .signal(instanceChangedSignal, { instanceId: s.instanceId, status: to })
+      .catch(() => {
+        // The pool may be between runs or gone; the reconcile workflow re-syncs its membership.
+      });
+    pendingWrites += 1;
+    recordTransition({
+      instanceId: s.instanceId,
+      poolName: s.poolName,
+      provider: s.computeProvider,
+      seq: s.seq,
+      from,
+      to,
+      actor: change.actor,
+      reason: change.reason,
+      at: now(),
+      fields: {
+        url: s.url,
+        agentName: s.agentName,
+        templateSlug: s.templateSlug,
+        conversationId: s.result?.conversationId ?? null,
+        inviteUrl: s.result?.inviteUrl ?? null,
+        joined: s.result?.joined ?? false,
+        claimKey: s.claim?.claimKey ?? null,
+        lastError: s.lastError,
+        failedStep: s.failedStep,
+        idleAt: s.idleAt,
+        claimedAt: s.claimedAt,
+        ...(to === 'destroyed' ? { destroyedAt: now() } : {}),
+      },
+      details,
+    }).finally(() => {
+      pendingWrites -= 1;
+    });
+  }
+
+  const takeDestroyRequest = () => {
+    const change = destroyRequest!;
+    destroyRequest = null;
+    transition('destroying', change);
+  };
+
+  setHandler(getStateQuery, () => s);
+
+  setHandler(destroySignal, (change) => {
+    if (s.status === 'destroying' || s.status === 'destroyed') return;
+    destroyRequest ??= change;
+  });
+
+  setHandler(retrySignal, (change) => {
+    if (s.status === 'failed') retryRequest ??= change;
+  });
+
+  setHandler(
+    drainInstanceUpdate,
+    (change) => {
+      destroyRequest ??= change;
+    },
+    {
+      validator: (_change: StatusChange) => {
+        if ((s.status !== 'idle' && s.status !== 'starting') || destroyRequest) {
+          throw new Error(`instance is ${s.status}: only idle or starting instances are drained`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    claimUpdate,
+    async (request: ClaimRequest) => {
+      // The state flips before the first await: no second claim can pass the validator from here on.
+      s.claim = request;
+      s.agentName = request.agentName;
+      s.templateSlug = request.templateSlug;
+      upsertSearchAttributes([
+        { key: AgentNameKey, value: request.agentName },
+        ...(request.templateSlug ? [{ key: TemplateSlugKey, value: request.templateSlug }] : []),
+      ]);
+      transition('claiming', { actor: 'api', reason: `claim ${request.claimKey}` });
+      try {
+        const result = await provision({ instanceId: s.instanceId, url: s.url!, request });
+        s.result = result;
+        transition(
+          'claimed',
+          { actor: 'api', reason: `provisioned: ${result.status}` },
+          { claimKey: request.claimKey },
+        );
+        return result;
+      } catch (err) {
+        // The instance is tainted (it may hold half a conversation): destroy it; the API retries elsewhere.
+        s.lastError = `provisioning failed: ${reasonOf(err)}`;
+        transition('destroying', { actor: 'system', reason: s.lastError });
+        throw ApplicationFailure.nonRetryable(s.lastError, 'ProvisionFailed');
+      }
+    },
+    {
+      validator: (request: ClaimRequest) => {
+        if (s.status !== 'idle' || destroyRequest) throw new Error(`instance is ${s.status}, not idle`);
+        if (!request?.claimKey || !request.agentName || typeof request.instructions !== 'string') {
+          throw new Error('claim needs claimKey, agentName and instructions');
+        }
+      },
+    },
+  );
+
+  /** Polls health until ready, a destroy request, or the deadline. */
+  async function waitReady(deadlineAt: number): Promise<'ready' | 'deadline' | 'destroy'> {
+    const poll = Math.min(1000, t.healthIntervalMs);
+    for (;;) {
+      const health = await checkHealth({ instanceId: s.instanceId, url: s.url! }).catch(() => null);
+      if (health?.ready) return 'ready';
+      const remaining = deadlineAt - Date.now();
+      if (remaining <= 0) return 'deadline';
+      if (await condition(() => destroyRequest !== null, Math.min(poll, remaining))) return 'destroy';
+    }
+  }
+
+  async function runStarting() {
+    const deadlineAt = Date.parse(s.createdAt) + t.startDeadlineMs;
+    // Compute creation and the wait for readiness race the start deadline; compensation is `destroying`,
+    // which releases everything by the instance's deterministic name, created or half-created.
+    let outcome = 'deadline' as 'ready' | 'deadline' | 'destroy' | 'error';
+    const scope = new CancellationScope();
+    const attempt = scope
+      .run(async () => {
+        const handle = await compute.createCompute(ids);
+        s.url = handle.url;
+        s.resources = [{ kind: 'compute', provider: s.computeProvider, ref: handle.ref }];
+        return waitReady(deadlineAt);
+      })
+      .then(
+        (r) => {
+          outcome = r;
+        },
+        (err) => {
+          if (!isCancellation(err)) {
+            outcome = 'error';
+            s.lastError = `start failed: ${reasonOf(err)}`;
+          }
+        },
+      );
+    let settled = false;
+    void attempt.then(() => {
+      settled = true;
+    });
+    const remaining = Math.max(0, deadlineAt - Date.now());
+    await condition(() => settled || destroyRequest !== null, remaining);
+    if (!settled) {
+      scope.cancel();
+      outcome = destroyRequest ? 'destroy' : 'deadline';
+    }
+    if (outcome === 'ready') return transition('idle', { actor: 'system', reason: 'runtime ready' });
+    if (outcome === 'destroy' || destroyRequest) return takeDestroyRequest();
+    if (outcome === 'deadline') s.lastError = `not ready within the start deadline (${t.startDeadlineMs} ms)`;
+    transition(
+      'destroying',
+      { actor: 'system', reason: s.lastError ?? 'start failed' },
+      { startFailed: true },
+    );
+  }
+
+  /** Health checks at an interval while the status holds; returns when it changes or history is long. */
+  async function watchHealth(status: 'idle' | 'claimed', ttlMs: number, since: string | null) {
+    let failures = 0;
+    while (s.status === status) {
+      if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > t.maxHistoryEvents) return;
+      await condition(() => s.status !== status || destroyRequest !== null, t.healthIntervalMs);
+      if (s.status !== status) return;
+      if (destroyRequest) return takeDestroyRequest();
+      if (ttlMs > 0 && since && Date.now() - Date.parse(since) > ttlMs) {
+        return transition('destroying', {
+          actor: 'system',
+          reason: `${status} for longer than its TTL (${ttlMs} ms)`,
+        });
+      }
+      const health = await checkHealth({ instanceId: s.instanceId, url: s.url! }).catch(() => null);
+      if (s.status !== status) return; // claimed while we were checking
+      failures = health?.ready ? 0 : failures + 1;
+      if (failures >= t.healthFailuresAllowed) {
+        s.lastError = `health failed ${failures} times in a row: ${health?.error ?? 'not ready'}`;
+        if (status === 'idle') return transition('destroying', { actor: 'system', reason: s.lastError });
+        return transition('crashed', { actor: 'system', reason: s.lastError });
+      }
+    }
+  }
+
+  async function runCrashed() {
+    while (s.status === 'crashed') {
+      if (destroyRequest) return takeDestroyRequest();
+      if (s.restarts >= t.maxRestarts) {
+        s.failedStep = 'restart';
+        return transition('failed', {
+          actor: 'system',
+          reason: `runtime did not come back after ${s.restarts} restarts; retry restarts it again, kill destroys it`,
+        });
+      }
+      s.restarts += 1;
+      try {
+        const handle = await compute.restartCompute(ids);
+        s.url = handle.url;
+      } catch (err) {
+        s.lastError = `restart failed: ${reasonOf(err)}`;
+        continue;
+      }
+      const ready = await waitReady(Date.now() + t.startDeadlineMs);
+      if (ready === 'ready') {
+        s.restarts = 0;
+        s.lastError = null;
+        return transition('claimed', { actor: 'system', reason: 'runtime restarted from its state' });
+      }
+    }
+  }
+
+  async function runFailed() {
+    await condition(() => retryRequest !== null || destroyRequest !== null);
+    const retry = retryRequest;
+    retryRequest = null;
+    if (retry && s.failedStep === 'restart') {
+      s.failedStep = null;
+      s.restarts = 0;
+      return transition('crashed', retry);
+    }
+    const change = retry ?? destroyRequest!;
+    destroyRequest = null;
+    s.failedStep = null;
+    transition('destroying', change);
+  }
+
+  async function runDestroying() {
+    try {
+      // Teardown must finish even if the workflow is cancelled meanwhile.
+      await CancellationScope.nonCancellable(() => compute.destroyCompute(ids));
+      destroyRequest = null;
+      transition('destroyed', { actor: 'system', reason: 'all resources released' });
+    } catch (err) {
+      s.failedStep = 'destroy';
+      s.lastError = `teardown failed: ${reasonOf(err)}`;
+      transition('failed', { actor: 'system', reason: `${s.lastError}; retry resumes the teardown` });
+    }
+  }
+
+  if (!input.state) {
+    // First run: put the instance in the read model and audit trail before anything can go wrong.
+    s.seq = 0;
+    transition('starting', { actor: 'pool', reason: 'pool started the instance' });
+  }
+
+  for (;;) {
+    switch (s.status) {
+      case 'starting':
+        await runStarting();
+        break;
+      case 'idle':
+        await watchHealth('idle', t.idleTtlMs, s.idleAt);
+        break;
+      case 'claiming':
+        await condition(() => s.status !== 'claiming');
+        break;
+      case 'claimed':
+        await watchHealth('claimed', t.claimedTtlMs, s.claimedAt);
+        break;
+      case 'crashed':
+        await runCrashed();
+        break;
+      case 'failed':
+        await runFailed();
+        break;
+      case 'destroying':
+        await runDestroying();
+        break;
+      case 'destroyed':
+        await condition(() => pendingWrites === 0 && allHandlersFinished());
+        return;
+    }
+    const info = workflowInfo();
+    if (
+      (info.continueAsNewSuggested || info.historyLength > t.maxHistoryEvents) &&
+      (s.status === 'idle' || s.status === 'claimed' || s.status === 'failed')
+    ) {
+      await condition(() => pendingWrites === 0 && allHandlersFinished());
+      // A claim may have started while we waited; then the loop goes on and tries again later.
+      if ((s.status as InstanceStatus) !== 'claiming') {
+        return continueAsNew<typeof instanceWorkflow>({ ...input, state: s });
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Message definitions of the workflows: the API and the workflows import these, and only these, to talk.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  InstanceState,
+  InstanceStatus,
+  PoolState,
+  StatusChange,
+} from './types';
+
+// ── instance workflow (`instance-<id>`) ─────────────────────────────────────────────────────────────
+
+/** Claim an idle instance. Update id = the claim's idempotency key; the validator admits only `idle`. */
+export const claimUpdate = defineUpdate<ClaimResult, [ClaimRequest]>('claim');
+/** Destroy an idle or starting instance for the pool's drain; rejected (never applied) once claimed. */
+export const drainInstanceUpdate = defineUpdate<void, [StatusChange]>('drain');
+/** Destroy the instance whatever its state (operator kill, dismiss of crashed/failed, pool drain). */
+export const destroySignal = defineSignal<[StatusChange]>('destroy');
+/** Resume a `failed` instance at the step that failed. */
+export const retrySignal = defineSignal<[StatusChange]>('retry');
+export const getStateQuery = defineQuery<InstanceState>('getState');
+
+// ── pool controller workflow (`pool-<name>`) ────────────────────────────────────────────────────────
+
+export const replenishUpdate = defineUpdate<string[], [number]>('replenish');
+/** Destroys up to N idle/starting instances (never claimed ones); the pool refills to its target. */
+export const drainUpdate = defineUpdate<string[], [number]>('drain');
+export const setTargetUpdate = defineUpdate<
+  { targetIdle: number; maxTotal: number },
+  [{ targetIdle: number; maxTotal?: number }]
+>('setTarget');
+/** Instances report each transition to their pool. */
+export const instanceChangedSignal =
+  defineSignal<[{ instanceId: string; status: InstanceStatus }]>('instanceChanged');
+export const getPoolStateQuery = defineQuery<PoolState>('getPoolState');

@@ -1,0 +1,17 @@
+/** Search attributes operators filter by in the Web UI. Values are never secret (they are not encrypted). */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const InstanceStatusKey = defineSearchAttributeKey('InstanceStatus', SearchAttributeType.KEYWORD);
+export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
+export const TemplateSlugKey = defineSearchAttributeKey('TemplateSlug', SearchAttributeType.KEYWORD);
+export const ComputeProviderKey = defineSearchAttributeKey('ComputeProvider', SearchAttributeType.KEYWORD);
+export const PoolNameKey = defineSearchAttributeKey('PoolName', SearchAttributeType.KEYWORD);
+
+/** Every attribute the project registers (the dev server and `temporal operator` read this list). */
+export const SEARCH_ATTRIBUTES = [
+  'InstanceStatus',
+  'AgentName',
+  'TemplateSlug',
+  'ComputeProvider',
+  'PoolName',
+] as const;

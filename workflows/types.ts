@@ -1,0 +1,131 @@
+/**
+ * Plain data shared by workflows, activities and the API. No imports with side effects: workflow code
+ * (bundled and sandboxed) imports this file too.
+ */
+
+export const INSTANCE_STATUSES = [
+  'starting',
+  'idle',
+  'claiming',
+  'claimed',
+  'crashed',
+  'failed',
+  'destroying',
+  'destroyed',
+] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+/** Who caused a transition: recorded in the audit trail. */
+export type Actor = 'pool' | 'api' | 'operator' | 'instance' | 'system' | 'reconcile';
+
+export interface ClaimRequest {
+  /** The claim's Idempotency-Key; also the Update id and the runtime's provision requestId. */
+  claimKey: string;
+  agentName: string;
+  instructions: string;
+  templateSlug: string | null;
+  joinUrl: string | null;
+}
+
+export interface ClaimResult {
+  instanceId: string;
+  agentName: string;
+  conversationId: string | null;
+  inviteUrl: string | null;
+  joined: boolean;
+  status: 'created' | 'joined' | 'waiting_for_acceptance';
+  /** The chat link itself is a secret: it stays encrypted in Postgres and the API adds it to the response. */
+  hasChatUrl: boolean;
+}
+
+/** Durations are injectable so that tests run the whole lifecycle in seconds. All in milliseconds. */
+export interface InstanceTimings {
+  startDeadlineMs: number;
+  healthIntervalMs: number;
+  /** Consecutive failed health checks before an idle instance is replaced / a claimed one is crashed. */
+  healthFailuresAllowed: number;
+  idleTtlMs: number;
+  claimedTtlMs: number;
+  /** Restarts of a crashed instance before it is given up (destroyed). */
+  maxRestarts: number;
+  /** Attempts of a provider step before the instance goes to `failed` for an operator. */
+  stepMaxAttempts: number;
+  /** History length after which a long-lived instance continues as new (well under Temporal's 51,200). */
+  maxHistoryEvents: number;
+}
+
+export interface InstanceInput {
+  instanceId: string;
+  poolName: string;
+  computeProvider: string;
+  timings: InstanceTimings;
+  /** Carried over continue-as-new; absent on the first run. */
+  state?: InstanceState;
+}
+
+export interface InstanceResourceRef {
+  kind: string;
+  provider: string;
+  ref: string;
+}
+
+export interface InstanceState {
+  instanceId: string;
+  poolName: string;
+  status: InstanceStatus;
+  computeProvider: string;
+  url: string | null;
+  resources: InstanceResourceRef[];
+  agentName: string | null;
+  templateSlug: string | null;
+  claim: ClaimRequest | null;
+  result: ClaimResult | null;
+  createdAt: string;
+  idleAt: string | null;
+  claimedAt: string | null;
+  lastError: string | null;
+  /** Set while `failed`: the step an operator `retry` resumes. */
+  failedStep: string | null;
+  /** Where the instance was going when it failed (so retry knows what to resume). */
+  restarts: number;
+  /** Sequence of read-model writes and audit events; survives continue-as-new. */
+  seq: number;
+}
+
+export interface StatusChange {
+  actor: Actor;
+  reason: string;
+}
+
+export interface PoolSettings {
+  poolName: string;
+  targetIdle: number;
+  maxTotal: number;
+  computeProvider: string;
+  instanceTimings: InstanceTimings;
+  /** Consecutive start failures that open the circuit breaker. */
+  breakerThreshold: number;
+  /** How long an open breaker waits before letting one trial start through. */
+  breakerCooldownMs: number;
+  /** How often the pool re-checks its instances against their workflows. */
+  pollIntervalMs: number;
+}
+
+export interface PoolInput {
+  settings: PoolSettings;
+  /** Carried over continue-as-new. */
+  members?: Record<string, InstanceStatus>;
+  breaker?: BreakerState;
+}
+
+export interface BreakerState {
+  consecutiveFailures: number;
+  openedAt: string | null;
+}
+
+export interface PoolState {
+  settings: PoolSettings;
+  counts: Record<InstanceStatus, number>;
+  members: Record<string, InstanceStatus>;
+  breaker: BreakerState & { open: boolean };
+}
