@@ -1,0 +1,53 @@
+// Server-side settings, read from the environment at request time (never bundled for the browser).
+
+export interface SiteConfig {
+  /** Base URL of the pool API (Fastify). */
+  apiUrl: string;
+  /** Operator key: sent to the API as a bearer token and used as the admin login secret. */
+  apiKey: string;
+  /** Public origin of the site for absolute links in OG meta and QR codes; else the request origin. */
+  publicUrl: string | undefined;
+  temporalUiUrl: string;
+  temporalNamespace: string;
+  /** Claims allowed per client IP per minute (public claim proxy). */
+  claimRateLimit: number;
+  /** Admin session lifetime. */
+  sessionTtlMs: number;
+  /** Take the client IP from X-Forwarded-For (only behind a trusted reverse proxy). */
+  trustProxy: boolean;
+  /** Force the Secure cookie flag on/off; undefined = on unless the site is served from localhost. */
+  cookieSecure: boolean | undefined;
+}
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function boolEnv(name: string): boolean | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  return raw === '1' || raw.toLowerCase() === 'true';
+}
+
+export function config(): SiteConfig {
+  return {
+    apiUrl: (process.env.POOL_API_URL || 'http://127.0.0.1:3001').replace(/\/+$/, ''),
+    apiKey: process.env.POOL_API_KEY ?? '',
+    publicUrl: process.env.SITE_URL ? process.env.SITE_URL.replace(/\/+$/, '') : undefined,
+    temporalUiUrl: (process.env.TEMPORAL_UI_URL || 'http://localhost:8233').replace(/\/+$/, ''),
+    temporalNamespace: process.env.TEMPORAL_NAMESPACE || 'default',
+    claimRateLimit: intEnv('SITE_CLAIM_RATE_LIMIT', 10),
+    sessionTtlMs: intEnv('ADMIN_SESSION_TTL_MS', 8 * 60 * 60 * 1000),
+    trustProxy: boolEnv('SITE_TRUST_PROXY') ?? false,
+    cookieSecure: boolEnv('SITE_COOKIE_SECURE'),
+  };
+}
+
+/** Absolute origin for links that leave the page (OG tags, QR codes). */
+export function publicOrigin(url: URL): string {
+  return config().publicUrl ?? url.origin;
+}

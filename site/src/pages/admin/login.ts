@@ -1,0 +1,29 @@
+// Operator login: the operator key (= POOL_API_KEY) compared in constant time; creates a server session.
+import type { APIRoute } from 'astro';
+import { clientIp, jsonError } from '../../lib/claim-input';
+import { config } from '../../lib/config';
+import { ClaimRateLimiter } from '../../lib/rate-limit';
+import { cookieOptions, createSession, LOGIN_CSRF_COOKIE, newToken, SESSION_COOKIE, safeEqual } from '../../lib/sessions';
+
+// Slows down key guessing: 10 attempts per minute per client.
+const attempts = new ClaimRateLimiter(10);
+
+export const POST: APIRoute = async ({ request, cookies, url, clientAddress, redirect }) => {
+  const form = await request.formData().catch(() => null);
+  if (!form) return jsonError(400, 'BAD_FORM', 'Expected a form submission.');
+  const csrf = form.get('csrf');
+  const expected = cookies.get(LOGIN_CSRF_COOKIE)?.value;
+  if (typeof csrf !== 'string' || !expected || !safeEqual(csrf, expected)) {
+    return jsonError(403, 'BAD_CSRF', 'The login form expired. Reload the page and try again.');
+  }
+  const cfg = config();
+  const wait = attempts.check(clientIp(request, clientAddress, cfg.trustProxy), newToken());
+  if (wait > 0) return jsonError(429, 'RATE_LIMITED', `Too many login attempts. Try again in ${wait} s.`, { 'retry-after': String(wait) });
+  const key = form.get('key');
+  if (!cfg.apiKey) return redirect('/admin?error=disabled', 303);
+  if (typeof key !== 'string' || !safeEqual(key, cfg.apiKey)) return redirect('/admin?error=key', 303);
+  const session = createSession();
+  cookies.delete(LOGIN_CSRF_COOKIE, { path: '/' });
+  cookies.set(SESSION_COOKIE, session.id, cookieOptions(url, Math.floor(cfg.sessionTtlMs / 1000)));
+  return redirect('/admin', 303);
+};

@@ -1,0 +1,13 @@
+// Logout revokes the server-side session at once (the cookie alone is worthless afterwards).
+import type { APIRoute } from 'astro';
+import { requireSessionAndCsrf } from '../../lib/admin';
+import { revokeSession, SESSION_COOKIE } from '../../lib/sessions';
+
+export const POST: APIRoute = async ({ request, cookies, redirect }) => {
+  const form = await request.formData().catch(() => null);
+  const gate = requireSessionAndCsrf(cookies, form?.get('csrf'));
+  if (!gate.ok) return gate.response;
+  revokeSession(gate.session.id);
+  cookies.delete(SESSION_COOKIE, { path: '/' });
+  return redirect('/admin', 303);
+};
