@@ -1,0 +1,67 @@
+// Talks to the convos channel plugin inside the gateway (routes defined in runtime/CONTRACT.md).
+import type { ProvisionRequest, ProvisionResult } from "./provision-store.ts";
+
+export type ChannelState = "starting" | "ready" | "disabled" | "error";
+
+export class ChannelError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ChannelClient {
+  constructor(
+    private readonly gatewayUrl: string,
+    private readonly gatewayToken: string,
+  ) {}
+
+  private headers(): Record<string, string> {
+    return { authorization: `Bearer ${this.gatewayToken}`, "content-type": "application/json" };
+  }
+
+  /** The channel's own view; anything unexpected counts as "starting" until the gateway answers. */
+  async status(): Promise<ChannelState> {
+    try {
+      const res = await fetch(`${this.gatewayUrl}/convos/status`, {
+        headers: this.headers(),
+        signal: AbortSignal.timeout(3_000),
+      });
+      // The gateway's Control UI answers unknown paths with 200 HTML: only JSON with a known state counts.
+      const body = (await res.json().catch(() => null)) as { state?: unknown } | null;
+      const state = body?.state;
+      if (res.ok && (state === "starting" || state === "ready" || state === "error")) return state;
+      return "starting";
+    } catch {
+      return "starting";
+    }
+  }
+
+  async provision(request: ProvisionRequest, timeoutMs = 120_000): Promise<ProvisionResult> {
+    const res = await fetch(`${this.gatewayUrl}/convos/provision`, {
+      method: "POST",
+      headers: this.headers(),
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+    if (!res.ok || !body) {
+      const code = typeof body?.code === "string" ? body.code : "channel_error";
+      const message = typeof body?.error === "string" ? body.error : `channel answered ${res.status}`;
+      throw new ChannelError(res.status, code, message);
+    }
+    const status = body.status;
+    if (status !== "created" && status !== "joined" && status !== "waiting_for_acceptance") {
+      throw new ChannelError(502, "channel_bad_response", "channel returned an unknown status");
+    }
+    return {
+      conversationId: typeof body.conversationId === "string" ? body.conversationId : null,
+      inviteUrl: typeof body.inviteUrl === "string" ? body.inviteUrl : null,
+      joined: body.joined === true,
+      status,
+    };
+  }
+}

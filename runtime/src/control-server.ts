@@ -1,0 +1,134 @@
+// The control server the pool talks to (RUNTIME.md): /pool/health, /pool/provision, /pool/self-destruct,
+// plus the local chat page. Every answer is JSON `{ error, code }` on failure; no stack traces, no secrets.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";
+import { HttpError } from "./http-errors.ts";
+import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
+import { safeEqual } from "./secrets.ts";
+import { validateProvisionRequest } from "./validate.ts";
+
+export interface Health {
+  ready: boolean;
+  gateway: "starting" | "ready" | "down";
+  channel: "starting" | "ready" | "disabled" | "error";
+  version: string;
+}
+
+export interface ControlServerDeps {
+  instanceToken: string;
+  health(): Health;
+  provision(request: ProvisionRequest): Promise<ProvisionResult>;
+  selfDestruct(): Promise<{ status: number; body: unknown }>;
+  chatSecret: string;
+  chat: ChatDeps;
+  log?: (line: string) => void;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(data);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = req.headers["content-type"] ?? "";
+  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, "body_too_large", `body must be at most ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new HttpError(400, "invalid_json", "body is not valid JSON");
+  }
+}
+
+function isLoopback(req: IncomingMessage): boolean {
+  const addr = req.socket.remoteAddress ?? "";
+  return addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
+}
+
+function authorized(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? "";
+  const match = /^Bearer (.+)$/.exec(header);
+  return match !== null && safeEqual(match[1] as string, token);
+}
+
+export function createControlServer(deps: ControlServerDeps): Server {
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://runtime.invalid");
+    const path = url.pathname;
+    const method = req.method ?? "GET";
+
+    if (path.startsWith("/pool/")) {
+      const routes: Record<string, string> = { "/pool/health": "GET", "/pool/provision": "POST", "/pool/self-destruct": "POST" };
+      const allowed = routes[path];
+      if (!allowed) throw new HttpError(404, "not_found", "no such endpoint");
+      if (path === "/pool/self-destruct") {
+        // Only something on this machine (the agent's own tooling, an operator shell) may ask.
+        if (!isLoopback(req)) throw new HttpError(403, "loopback_only", "self-destruct is accepted from loopback only");
+      } else if (!authorized(req, deps.instanceToken)) {
+        res.setHeader("www-authenticate", "Bearer");
+        throw new HttpError(401, "unauthorized", "missing or wrong instance token");
+      }
+      if (method !== allowed) {
+        res.setHeader("allow", allowed);
+        throw new HttpError(405, "method_not_allowed", `use ${allowed}`);
+      }
+      if (path === "/pool/health") return send(res, 200, deps.health());
+      if (path === "/pool/provision") {
+        const parsed = validateProvisionRequest(await readJson(req));
+        if (typeof parsed === "string") throw new HttpError(400, "invalid_request", parsed);
+        return send(res, 200, await deps.provision(parsed));
+      }
+      const outcome = await deps.selfDestruct();
+      return send(res, outcome.status, outcome.body);
+    }
+
+    // The chat page: the secret path is the credential, compared in constant time.
+    if (path.startsWith("/chat/")) {
+      const rest = path.slice("/chat/".length);
+      const [secret = "", sub = ""] = rest.split("/", 2);
+      if (!safeEqual(secret, deps.chatSecret)) throw new HttpError(404, "not_found", "no such endpoint");
+      if (sub === "" && method === "GET") {
+        res.writeHead(200, {
+          "content-type": "text/html; charset=utf-8",
+          "cache-control": "no-store",
+          "referrer-policy": "no-referrer",
+          "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+        });
+        res.end(chatPageHtml(deps.chat.agentName()));
+        return;
+      }
+      if (sub === "messages" && method === "POST") {
+        const parsed = validateChatMessage(await readJson(req));
+        if (typeof parsed === "string") throw new HttpError(400, "invalid_request", parsed);
+        if (deps.health().gateway !== "ready") throw new HttpError(503, "not_ready", "the agent is starting; try again shortly");
+        try {
+          return send(res, 200, { reply: await sendChatMessage(deps.chat, parsed.session, parsed.message) });
+        } catch (err) {
+          throw new HttpError(502, "agent_error", `the agent did not answer: ${(err as Error).message}`);
+        }
+      }
+      throw new HttpError(404, "not_found", "no such endpoint");
+    }
+    throw new HttpError(404, "not_found", "no such endpoint");
+  }
+
+  return createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) return send(res, err.status, { error: err.message, code: err.code });
+      if (err instanceof ProvisionConflict) return send(res, 409, { error: err.message, code: err.code });
+      deps.log?.(`[runtime] ${req.method} ${req.url?.startsWith("/chat/") ? "/chat/…" : req.url} failed: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, 500, { error: "internal error", code: "internal" });
+      else res.end();
+    });
+  });
+}

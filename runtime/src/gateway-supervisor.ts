@@ -1,0 +1,177 @@
+// Runs the OpenClaw gateway as a child process and keeps it running: probes /readyz, restarts it with
+// exponential backoff when it exits, and reports "down" after repeated fast crashes (while still
+// retrying slowly, so a transient cause heals by itself). Stopping kills the whole process tree.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import path from "node:path";
+import { isAlive, signalTree, descendants } from "./process-tree.ts";
+
+export type GatewayState = "starting" | "ready" | "down";
+
+export interface GatewaySupervisorOptions {
+  /** argv[0] (a Node ≥ 24.16 binary) and the rest of the command. */
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  port: number;
+  logDir: string;
+  /** Strings that must never reach logs (tokens, keys). */
+  redact: string[];
+  /** A crash within this many ms of starting counts as a fast crash. */
+  fastCrashMs?: number;
+  /** Consecutive fast crashes before the gateway is reported down. */
+  maxFastCrashes?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  probeIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export class GatewaySupervisor {
+  private child: ChildProcess | null = null;
+  private childTree: number[] = [];
+  private stopping = false;
+  private fastCrashes = 0;
+  private startedAt = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private logStream: WriteStream | null = null;
+  private ready = false;
+  private down = false;
+  /** Number of times the gateway process was started (for tests and logs). */
+  starts = 0;
+  readonly baseUrl: string;
+
+  constructor(private readonly opts: GatewaySupervisorOptions) {
+    this.baseUrl = `http://127.0.0.1:${opts.port}`;
+  }
+
+  get state(): GatewayState {
+    if (this.ready) return "ready";
+    return this.down ? "down" : "starting";
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  start(): void {
+    mkdirSync(this.opts.logDir, { recursive: true });
+    this.logStream = createWriteStream(path.join(this.opts.logDir, "gateway.log"), { flags: "a" });
+    this.spawnGateway();
+    this.scheduleProbe(0);
+  }
+
+  private log(line: string): void {
+    (this.opts.log ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
+  }
+
+  private redact(text: string): string {
+    let out = text;
+    for (const secret of this.opts.redact) if (secret) out = out.split(secret).join("[redacted]");
+    return out;
+  }
+
+  private spawnGateway(): void {
+    if (this.stopping) return;
+    this.starts += 1;
+    this.startedAt = Date.now();
+    this.ready = false;
+    // detached: the gateway leads its own process group, so we can signal it and its helpers at once
+    // and a Ctrl-C in our terminal does not hit it before we have a chance to stop it cleanly.
+    const child = spawn(this.opts.command, this.opts.args, {
+      cwd: this.opts.cwd,
+      env: this.opts.env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    this.log(`[runtime] gateway starting (pid ${child.pid}, attempt ${this.starts})`);
+    const forward = (chunk: Buffer) => this.logStream?.write(this.redact(chunk.toString("utf8")));
+    child.stdout?.on("data", forward);
+    child.stderr?.on("data", forward);
+    child.on("error", (err) => this.log(`[runtime] gateway spawn error: ${err.message}`));
+    child.on("exit", (code, signal) => this.onExit(child, code, signal));
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = null;
+    this.ready = false;
+    // Helpers of a crashed gateway would hold its port and SQLite locks: reap them before restarting.
+    if (child.pid) signalTree(child.pid, "SIGKILL", this.childTree);
+    this.childTree = [];
+    if (this.stopping) return;
+    const lived = Date.now() - this.startedAt;
+    const fast = lived < (this.opts.fastCrashMs ?? 60_000);
+    this.fastCrashes = fast ? this.fastCrashes + 1 : 0;
+    if (this.fastCrashes >= (this.opts.maxFastCrashes ?? 5)) this.down = true;
+    const base = this.opts.backoffBaseMs ?? 1_000;
+    const max = this.opts.backoffMaxMs ?? 30_000;
+    const delay = Math.min(max, base * 2 ** Math.max(0, this.fastCrashes - 1));
+    this.log(
+      `[runtime] gateway exited (code ${code ?? "-"}, signal ${signal ?? "-"}, after ${lived} ms); restart in ${delay} ms` +
+        (this.down ? " — reporting gateway down" : ""),
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.spawnGateway();
+    }, delay);
+  }
+
+  private scheduleProbe(delayMs: number): void {
+    if (this.stopping) return;
+    this.probeTimer = setTimeout(() => void this.probe(), delayMs);
+  }
+
+  private async probe(): Promise<void> {
+    let ok = false;
+    if (this.child) {
+      try {
+        const res = await fetch(`${this.baseUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
+        const body = (await res.json().catch(() => null)) as { ready?: unknown } | null;
+        ok = res.ok && body?.ready === true;
+      } catch {
+        ok = false;
+      }
+    }
+    if (this.stopping) return;
+    if (ok && !this.ready) {
+      this.log(`[runtime] gateway ready (${Date.now() - this.startedAt} ms after start)`);
+      this.fastCrashes = 0;
+      this.down = false;
+      // Remember the helpers while they are alive: they may be re-parented once the gateway dies.
+      if (this.child?.pid) this.childTree = descendants(this.child.pid);
+    }
+    this.ready = ok;
+    this.scheduleProbe(ok ? (this.opts.probeIntervalMs ?? 5_000) : 500);
+  }
+
+  /** Stops the gateway and its helpers: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    const child = this.child;
+    if (child?.pid) {
+      const pid = child.pid;
+      const tree = signalTree(pid, "SIGTERM", this.childTree);
+      const exited = new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve();
+        else child.once("exit", () => resolve());
+      });
+      const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs));
+      if ((await Promise.race([exited, timer])) === "timeout") {
+        this.log("[runtime] gateway did not stop in time; killing it");
+      }
+      signalTree(pid, "SIGKILL", tree);
+      // Wait (briefly) until every known helper is gone, so a restart can bind the same port.
+      const deadline = Date.now() + 3_000;
+      while ([pid, ...tree].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    }
+    this.child = null;
+    this.ready = false;
+    await new Promise<void>((resolve) => (this.logStream ? this.logStream.end(() => resolve()) : resolve()));
+  }
+}

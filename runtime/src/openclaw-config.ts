@@ -1,0 +1,145 @@
+// The openclaw.json every instance runs with, rebuilt from the environment at each boot (so a new
+// image or new credentials apply on restart). Secrets are referenced as ${ENV} and handed to the
+// gateway process through its environment, so they are never written to disk.
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { RuntimeEnv } from "./env.ts";
+import { convosExtensionDir, skillsDir, type StatePaths } from "./paths.ts";
+
+/** Environment variable names the config references (the gateway env provides them). */
+export const GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN";
+// Not MODEL_API_KEY: OpenClaw maps that name to its "meta" provider and tries to install it at boot.
+export const MODEL_KEY_ENV = "CONVOS_MODEL_API_KEY";
+
+export const CUSTOM_PROVIDER_ID = "model";
+
+export interface OpenClawConfigInput {
+  env: RuntimeEnv;
+  paths: StatePaths;
+  gatewayPort: number;
+}
+
+/** The provider block and the `<provider>/<model>` reference for the agent. */
+function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; primary: string } {
+  const model = env.model;
+  if (model.kind === "openrouter") {
+    // The bundled openrouter provider reads OPENROUTER_API_KEY from the gateway's environment.
+    return { providers: {}, primary: `openrouter/${model.model}` };
+  }
+  return {
+    providers: {
+      [CUSTOM_PROVIDER_ID]: {
+        baseUrl: model.baseUrl,
+        // Keyless local servers still need a non-empty key in the request.
+        apiKey: model.apiKey ? `\${${MODEL_KEY_ENV}}` : "none",
+        api: "openai-completions",
+        timeoutSeconds: 300,
+        models: [
+          {
+            id: model.model,
+            name: model.model,
+            reasoning: false,
+            input: ["text"],
+            cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+            contextWindow: 128000,
+            maxTokens: 8192,
+          },
+        ],
+      },
+    },
+    primary: `${CUSTOM_PROVIDER_ID}/${model.model}`,
+  };
+}
+
+/**
+ * Tool policy for an agent that strangers talk to in a group chat: the `messaging` profile (replying,
+ * its own session) plus web search/fetch through its own model key, and nothing that reaches the
+ * machine — no shell or processes, no file reads/writes, no UI/browser/nodes, no automation or
+ * gateway control, no spawning or messaging other sessions. Deny wins over any allow.
+ */
+export const TOOL_POLICY = {
+  profile: "messaging",
+  alsoAllow: ["web_search", "web_fetch", "group:plugins"],
+  deny: [
+    "group:runtime",
+    "group:fs",
+    "group:ui",
+    "group:nodes",
+    "group:automation",
+    "sessions_spawn",
+    "sessions_send",
+    "conversations_send",
+    "subagents",
+  ],
+  elevated: { enabled: false },
+  exec: { security: "deny", ask: "always" },
+  fs: { workspaceOnly: true },
+  agentToAgent: { enabled: false },
+} as const;
+
+export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigInput): Record<string, unknown> {
+  const { providers, primary } = modelConfig(env);
+  const channelEnabled = env.xmtpEnv !== "off";
+  // plugins.allow is exclusive: only these load. Fewer plugins = faster boot, less memory, and no
+  // browser/file-transfer/computer-use surface on an instance strangers talk to.
+  const allow = ["memory-core"];
+  if (env.model.kind === "openrouter") allow.push("openrouter");
+  if (channelEnabled) allow.push("convos");
+
+  const pluginEntries: Record<string, unknown> = {
+    // Dreaming runs scheduled model calls over memory: cost without a user asking.
+    "memory-core": { config: { dreaming: { enabled: false } } },
+  };
+  if (channelEnabled) {
+    pluginEntries.convos = { enabled: true, hooks: { allowConversationAccess: true } };
+  }
+
+  const config: Record<string, unknown> = {
+    gateway: {
+      mode: "local",
+      bind: "loopback",
+      port: gatewayPort,
+      auth: { mode: "token", token: `\${${GATEWAY_TOKEN_ENV}}` },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+    },
+    // Instances are replaced, not updated in place; no phoning home at boot.
+    update: { checkOnStart: false },
+    // No scheduled automations: an agent should only act when someone talks to it.
+    cron: { enabled: false },
+    logging: { file: path.join(paths.logs, "openclaw.log") },
+    models: { mode: "merge", providers },
+    agents: {
+      defaults: {
+        model: { primary },
+        workspace: paths.workspace,
+        // We write the workspace files ourselves; no first-run bootstrap ritual.
+        skipBootstrap: true,
+        heartbeat: { every: "0m" },
+      },
+    },
+    tools: TOOL_POLICY,
+    plugins: {
+      allow,
+      load: { paths: channelEnabled ? [convosExtensionDir] : [] },
+      entries: pluginEntries,
+    },
+    skills: {
+      load: { extraDirs: [skillsDir] },
+      entries: {
+        // Enabled only when this instance has its own credentials.
+        email: { enabled: env.email !== null },
+        sms: { enabled: env.sms !== null },
+      },
+    },
+  };
+  if (channelEnabled) config.channels = { convos: { enabled: true } };
+  return config;
+}
+
+export function writeOpenClawConfig(input: OpenClawConfigInput): void {
+  const { configFile } = input.paths;
+  mkdirSync(path.dirname(configFile), { recursive: true, mode: 0o700 });
+  const tmp = `${configFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(buildOpenClawConfig(input), null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, configFile);
+}

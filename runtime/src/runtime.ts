@@ -1,0 +1,205 @@
+// Composes one instance: state dir, workspace, OpenClaw config, the supervised gateway, the channel
+// status and the control server. `startRuntime` is what main.ts runs; tests run main.ts as a process.
+import { mkdirSync, readFileSync } from "node:fs";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import path from "node:path";
+import { ChannelClient, ChannelError, type ChannelState } from "./channel-client.ts";
+import { createControlServer, type Health } from "./control-server.ts";
+import type { RuntimeEnv } from "./env.ts";
+import { GatewaySupervisor } from "./gateway-supervisor.ts";
+import { HttpError } from "./http-errors.ts";
+import { GATEWAY_TOKEN_ENV, MODEL_KEY_ENV, writeOpenClawConfig } from "./openclaw-config.ts";
+import { openclawEntry, runtimeRoot, statePaths } from "./paths.ts";
+import { ProvisionStore, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
+import { loadOrCreateSecret } from "./secrets.ts";
+import { UNCLAIMED_PROFILE, writeWorkspace, type AgentProfile } from "./workspace.ts";
+
+export interface RunningRuntime {
+  url: string;
+  stop(): Promise<void>;
+}
+
+function readVersion(): string {
+  const own = JSON.parse(readFileSync(path.join(runtimeRoot, "package.json"), "utf8")) as { version: string };
+  const oc = JSON.parse(readFileSync(path.join(runtimeRoot, "node_modules", "openclaw", "package.json"), "utf8")) as { version: string };
+  return `${own.version}+openclaw.${oc.version}`;
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Only what the gateway needs: no instance token, no pool URL, nothing inherited by accident. */
+function gatewayEnvironment(env: RuntimeEnv, stateDir: string, gatewayToken: string): Record<string, string> {
+  const paths = statePaths(stateDir);
+  const out: Record<string, string> = {
+    // Node first on PATH, so anything the gateway starts with `node` gets the same (≥ 24) binary.
+    PATH: [path.dirname(process.execPath), process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"].join(path.delimiter),
+    HOME: path.join(stateDir, "home"),
+    OPENCLAW_STATE_DIR: paths.openclaw,
+    OPENCLAW_NO_AUTO_UPDATE: "1",
+    [GATEWAY_TOKEN_ENV]: gatewayToken,
+    XMTP_ENV: env.xmtpEnv,
+    CONVOS_STATE_DIR: paths.convos,
+  };
+  for (const name of ["LANG", "TZ", "TMPDIR", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"]) {
+    const value = process.env[name];
+    if (value) out[name] = value;
+  }
+  if (env.model.kind === "openrouter") out.OPENROUTER_API_KEY = env.model.apiKey;
+  else if (env.model.apiKey) out[MODEL_KEY_ENV] = env.model.apiKey;
+  if (env.email) {
+    out.AGENTMAIL_API_KEY = env.email.apiKey;
+    out.AGENTMAIL_INBOX_ID = env.email.inboxId;
+  }
+  if (env.sms) {
+    out.TELNYX_API_KEY = env.sms.apiKey;
+    out.TELNYX_PHONE_NUMBER = env.sms.phoneNumber;
+    if (env.sms.messagingProfileId) out.TELNYX_MESSAGING_PROFILE_ID = env.sms.messagingProfileId;
+  }
+  return out;
+}
+
+export async function startRuntime(env: RuntimeEnv, log: (line: string) => void): Promise<RunningRuntime> {
+  const paths = statePaths(env.stateDir);
+  for (const dir of [paths.root, paths.openclaw, paths.logs, paths.convos, path.join(paths.root, "home")]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  const version = readVersion();
+  const gatewayToken = loadOrCreateSecret(env.stateDir, "gateway-token");
+  const chatSecret = loadOrCreateSecret(env.stateDir, "chat-secret");
+  const store = new ProvisionStore(paths.provisionRecord);
+
+  const profile = (): AgentProfile => {
+    const record = store.current();
+    return record ? { agentName: record.request.agentName, instructions: record.request.instructions } : UNCLAIMED_PROFILE;
+  };
+  // Re-render at boot: new templates apply, the claim's name and instructions come back from the record.
+  writeWorkspace(paths.workspace, profile());
+
+  const gatewayPort = env.gatewayPort ?? (await freeLoopbackPort());
+  writeOpenClawConfig({ env, paths, gatewayPort });
+
+  const secrets = [gatewayToken, chatSecret, env.instanceToken];
+  if (env.model.kind === "openrouter") secrets.push(env.model.apiKey);
+  else if (env.model.apiKey) secrets.push(env.model.apiKey);
+  if (env.email) secrets.push(env.email.apiKey);
+  if (env.sms) secrets.push(env.sms.apiKey);
+
+  const supervisor = new GatewaySupervisor({
+    command: process.execPath,
+    // The token is passed by environment, not argv, so it does not show up in `ps`.
+    args: [openclawEntry, "gateway", "run", "--port", String(gatewayPort), "--bind", "loopback", "--allow-unconfigured"],
+    env: gatewayEnvironment(env, env.stateDir, gatewayToken),
+    cwd: paths.workspace,
+    port: gatewayPort,
+    logDir: paths.logs,
+    redact: secrets,
+    log,
+  });
+
+  const channelEnabled = env.xmtpEnv !== "off";
+  const channel = new ChannelClient(supervisor.baseUrl, gatewayToken);
+  let channelState: ChannelState = channelEnabled ? "starting" : "disabled";
+  let channelTimer: NodeJS.Timeout | null = null;
+  const pollChannel = async () => {
+    channelState = supervisor.state === "ready" ? await channel.status() : "starting";
+    channelTimer = setTimeout(() => void pollChannel(), channelState === "ready" ? 5_000 : 1_000);
+  };
+
+  const health = (): Health => {
+    const gateway = supervisor.state;
+    const channelNow: ChannelState = !channelEnabled ? "disabled" : gateway === "ready" ? channelState : "starting";
+    return {
+      ready: gateway === "ready" && (channelNow === "ready" || channelNow === "disabled"),
+      gateway,
+      channel: channelNow,
+      version,
+    };
+  };
+
+  const chatUrl = `${env.publicUrl}/chat/${chatSecret}`;
+
+  const doProvision = async (request: ProvisionRequest): Promise<ProvisionResult> => {
+    const started = Date.now();
+    writeWorkspace(paths.workspace, { agentName: request.agentName, instructions: request.instructions });
+    let result: ProvisionResult;
+    if (!channelEnabled) {
+      result = { conversationId: null, inviteUrl: null, joined: false, status: "created", chatUrl };
+    } else {
+      try {
+        result = await channel.provision(request);
+      } catch (err) {
+        if (err instanceof ChannelError) throw new HttpError(502, err.code, `channel: ${err.message}`);
+        throw new HttpError(502, "channel_unreachable", `channel: ${(err as Error).message}`);
+      }
+    }
+    log(`[runtime] provisioned request ${request.requestId} (${result.status}) in ${Date.now() - started} ms`);
+    return result;
+  };
+
+  const provision = async (request: ProvisionRequest): Promise<ProvisionResult> => {
+    const record = store.current();
+    const isRepeat = record?.request.requestId === request.requestId;
+    if (!isRepeat) {
+      if (request.joinUrl && !channelEnabled) {
+        throw new HttpError(400, "channel_disabled", "joinUrl needs the convos channel, which is off on this instance");
+      }
+      // Refuse before recording anything, so a not-yet-ready instance stays claimable.
+      if (!record && !health().ready) throw new HttpError(503, "not_ready", "the instance is not ready yet");
+    }
+    return store.provision(request, doProvision);
+  };
+
+  const selfDestruct = async (): Promise<{ status: number; body: unknown }> => {
+    if (!env.poolApiUrl) return { status: 503, body: { error: "POOL_API_URL is not set", code: "no_pool_api" } };
+    try {
+      const res = await fetch(`${env.poolApiUrl}/api/pool/self-destruct`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${env.instanceId}:${env.instanceToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ instanceId: env.instanceId }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!res.ok) return { status: 502, body: { error: `pool answered ${res.status}`, code: "pool_refused" } };
+      log("[runtime] self-destruct requested");
+      return { status: 202, body: { accepted: true } };
+    } catch (err) {
+      return { status: 502, body: { error: `pool unreachable: ${(err as Error).message}`, code: "pool_unreachable" } };
+    }
+  };
+
+  const server = createControlServer({
+    instanceToken: env.instanceToken,
+    health,
+    provision,
+    selfDestruct,
+    chatSecret,
+    chat: { gatewayUrl: supervisor.baseUrl, gatewayToken, agentName: () => profile().agentName },
+    log,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(env.port, env.host, resolve);
+  });
+  log(`[runtime] control server on ${env.host}:${env.port} (instance ${env.instanceId}, xmtp ${env.xmtpEnv}, version ${version})`);
+
+  supervisor.start();
+  if (channelEnabled) void pollChannel();
+
+  return {
+    url: `http://${env.host === "0.0.0.0" ? "127.0.0.1" : env.host}:${env.port}`,
+    async stop() {
+      if (channelTimer) clearTimeout(channelTimer);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await supervisor.stop();
+    },
+  };
+}
