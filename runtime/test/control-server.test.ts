@@ -1,0 +1,144 @@
+// (d) The control server's edges, with the gateway replaced by plain functions: auth, validation,
+// unknown paths, methods, self-destruct from loopback only, and the chat page's secret path.
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createControlServer, type Health } from "../src/control-server.ts";
+import type { ProvisionRequest } from "../src/provision-store.ts";
+
+const TOKEN = "instance-token-0123456789";
+const CHAT_SECRET = "chat-secret-abcdefghijklmnopqrstuvwxyz012345";
+let server: Server;
+let base: string;
+const provisioned: ProvisionRequest[] = [];
+let selfDestructCalls = 0;
+
+beforeAll(async () => {
+  const health: Health = { ready: true, gateway: "ready", channel: "disabled", version: "test" };
+  server = createControlServer({
+    instanceToken: TOKEN,
+    health: () => health,
+    provision: async (req) => {
+      provisioned.push(req);
+      return { conversationId: null, inviteUrl: null, joined: false, status: "created", chatUrl: "http://x/chat/y" };
+    },
+    selfDestruct: async () => {
+      selfDestructCalls += 1;
+      return { status: 202, body: { accepted: true } };
+    },
+    chatSecret: CHAT_SECRET,
+    chat: { gatewayUrl: "http://127.0.0.1:9", gatewayToken: "unused", agentName: () => "Ada <b>" },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+const json = { "content-type": "application/json" };
+
+async function call(path: string, init: RequestInit = {}) {
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // HTML pages stay text
+  }
+  return { status: res.status, body: body as Record<string, unknown> };
+}
+
+const valid = { requestId: "r-1", agentName: "Ada", instructions: "Be kind." };
+
+describe("control server", () => {
+  it("answers health with the token", async () => {
+    const res = await call("/pool/health", { headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ ready: true, gateway: "ready", channel: "disabled", version: "test" });
+  });
+
+  it.each([
+    ["no header", {}],
+    ["wrong token", { authorization: "Bearer nope" }],
+    ["token prefix", { authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
+    ["token plus extra", { authorization: `Bearer ${TOKEN}x` }],
+    ["basic scheme", { authorization: `Basic ${TOKEN}` }],
+  ])("401 with %s", async (_name, headers) => {
+    for (const [path, method] of [
+      ["/pool/health", "GET"],
+      ["/pool/provision", "POST"],
+    ] as const) {
+      const res = await call(path, { method, headers: { ...headers, ...json }, body: method === "POST" ? JSON.stringify(valid) : undefined });
+      expect(res.status).toBe(401);
+      expect(res.body).toMatchObject({ code: "unauthorized", error: expect.any(String) });
+    }
+  });
+
+  it.each([
+    ["not JSON", "{nope", 400, "invalid_json"],
+    ["an array", "[]", 400, "invalid_request"],
+    ["missing requestId", JSON.stringify({ agentName: "A", instructions: "" }), 400, "invalid_request"],
+    ["empty requestId", JSON.stringify({ ...valid, requestId: "  " }), 400, "invalid_request"],
+    ["numeric agentName", JSON.stringify({ ...valid, agentName: 5 }), 400, "invalid_request"],
+    ["multi-line agentName", JSON.stringify({ ...valid, agentName: "A\nB" }), 400, "invalid_request"],
+    ["missing instructions", JSON.stringify({ requestId: "r", agentName: "A" }), 400, "invalid_request"],
+    ["huge instructions", JSON.stringify({ ...valid, instructions: "x".repeat(20_001) }), 400, "invalid_request"],
+    ["empty joinUrl", JSON.stringify({ ...valid, joinUrl: "" }), 400, "invalid_request"],
+    ["unknown field", JSON.stringify({ ...valid, admin: true }), 400, "invalid_request"],
+    ["too large body", JSON.stringify({ ...valid, instructions: "x".repeat(70_000) }), 413, "body_too_large"],
+  ])("rejects %s", async (_name, body, status, code) => {
+    const before = provisioned.length;
+    const res = await call("/pool/provision", { method: "POST", headers: { ...auth, ...json }, body });
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({ code, error: expect.any(String) });
+    expect(provisioned.length).toBe(before);
+  });
+
+  it("rejects a non-JSON content type and wrong methods", async () => {
+    const text = await call("/pool/provision", { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: "hi" });
+    expect(text.status).toBe(415);
+    const get = await call("/pool/provision", { headers: auth });
+    expect(get.status).toBe(405);
+    const post = await call("/pool/health", { method: "POST", headers: auth });
+    expect(post.status).toBe(405);
+  });
+
+  it("404s unknown paths as JSON, with or without the token", async () => {
+    for (const path of ["/", "/pool/nope", "/pool", "/v1/chat/completions", "/chat/wrong-secret", `/chat/${CHAT_SECRET}/nope`]) {
+      const res = await call(path, { headers: auth });
+      expect(res.status, path).toBe(404);
+      expect(res.body).toMatchObject({ code: "not_found" });
+    }
+  });
+
+  it("provisions a valid request and passes exactly the validated fields", async () => {
+    const res = await call("/pool/provision", {
+      method: "POST",
+      headers: { ...auth, ...json },
+      body: JSON.stringify({ ...valid, joinUrl: " https://popup.convos.org/v2?i=abc " }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: "created", joined: false });
+    expect(provisioned.at(-1)).toEqual({ ...valid, joinUrl: "https://popup.convos.org/v2?i=abc" });
+  });
+
+  it("accepts self-destruct from loopback without a token", async () => {
+    const res = await call("/pool/self-destruct", { method: "POST" });
+    expect(res.status).toBe(202);
+    expect(selfDestructCalls).toBe(1);
+  });
+
+  it("serves the chat page only at the secret path, escaping the agent name", async () => {
+    const res = await fetch(`${base}/chat/${CHAT_SECRET}`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("Ada &#60;b&#62;");
+    expect(html).not.toContain("Ada <b>");
+    const bad = await call(`/chat/${CHAT_SECRET}/messages`, { method: "POST", headers: json, body: JSON.stringify({ message: "" }) });
+    expect(bad.status).toBe(400);
+  });
+});

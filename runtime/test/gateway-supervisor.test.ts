@@ -1,0 +1,97 @@
+// Supervision mechanics with a stand-in gateway process (the real gateway is covered end to end in
+// runtime.e2e.test.ts): readiness probing, restart after a crash, "down" after repeated fast crashes,
+// and stop() killing helpers that live in their own process group.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { GatewaySupervisor } from "../src/gateway-supervisor.ts";
+import { isAlive } from "../src/process-tree.ts";
+
+const fake = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "fake-gateway.mjs");
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function supervisor(mode: "crash" | "serve", extraEnv: Record<string, string> = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), "supervisor-"));
+  const port = await freePort();
+  const pidFile = path.join(dir, "pids.json");
+  const lines: string[] = [];
+  const sup = new GatewaySupervisor({
+    command: process.execPath,
+    args: [fake, mode],
+    env: { PATH: process.env.PATH ?? "", PORT: String(port), PIDFILE: pidFile, ...extraEnv },
+    cwd: dir,
+    port,
+    logDir: path.join(dir, "logs"),
+    redact: [],
+    fastCrashMs: 5_000,
+    maxFastCrashes: 3,
+    backoffBaseMs: 20,
+    backoffMaxMs: 100,
+    probeIntervalMs: 50,
+    log: (l) => lines.push(l),
+  });
+  cleanups.push(async () => {
+    await sup.stop(500);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const pids = () => JSON.parse(readFileSync(pidFile, "utf8")) as { gateway: number; helper: number };
+  return { sup, lines, pids };
+}
+
+describe("GatewaySupervisor", () => {
+  it("reports down after repeated fast crashes, with growing backoff", async () => {
+    const { sup, lines } = await supervisor("crash");
+    sup.start();
+    expect(sup.state).toBe("starting");
+    await waitFor(() => sup.state === "down", 5_000);
+    expect(sup.starts).toBeGreaterThanOrEqual(3);
+    const delays = lines.map((l) => /restart in (\d+) ms/.exec(l)?.[1]).filter(Boolean).map(Number);
+    expect(delays.slice(0, 3)).toEqual([20, 40, 80]);
+  });
+
+  it("becomes ready, restarts a killed gateway, and reaps its helper", async () => {
+    const { sup, pids } = await supervisor("serve");
+    sup.start();
+    await waitFor(() => sup.state === "ready", 10_000);
+    const first = pids();
+    process.kill(first.gateway, "SIGKILL");
+    await waitFor(() => sup.state !== "ready", 5_000);
+    await waitFor(() => sup.state === "ready" && pids().gateway !== first.gateway, 10_000);
+    expect(sup.starts).toBe(2);
+    // The first gateway's helper (own process group) must not survive its gateway.
+    await waitFor(() => !isAlive(first.helper), 3_000);
+  });
+
+  it("stop() kills the gateway and its helpers, escalating to SIGKILL", async () => {
+    const { sup, pids } = await supervisor("serve", { IGNORE_TERM: "1" });
+    sup.start();
+    await waitFor(() => sup.state === "ready", 10_000);
+    const { gateway, helper } = pids();
+    await sup.stop(300);
+    expect(isAlive(gateway)).toBe(false);
+    expect(isAlive(helper)).toBe(false);
+    expect(sup.state).toBe("starting");
+  });
+});
