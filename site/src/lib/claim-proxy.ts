@@ -73,7 +73,7 @@ export function proxyClaim(body: ClaimRequest, idempotencyKey: string, signal: A
             'content-type': 'application/json',
             'idempotency-key': idempotencyKey,
           }),
-          body: JSON.stringify(body),
+          body: JSON.stringify({ maxWaitMs: config().claimMaxWaitMs, ...body }),
           signal,
         });
         const retryAfter = Number(res.headers.get('retry-after')) || undefined;

@@ -11,6 +11,8 @@ export interface SiteConfig {
   temporalNamespace: string;
   /** Claims allowed per client IP per minute (public claim proxy). */
   claimRateLimit: number;
+  /** How long one claim attempt waits for an idle agent (API maxWaitMs); the page then retries. */
+  claimMaxWaitMs: number;
   /** Admin session lifetime. */
   sessionTtlMs: number;
   /** Take the client IP from X-Forwarded-For (only behind a trusted reverse proxy). */
@@ -41,6 +43,7 @@ export function config(): SiteConfig {
     temporalUiUrl: (process.env.TEMPORAL_UI_URL || 'http://localhost:8233').replace(/\/+$/, ''),
     temporalNamespace: process.env.TEMPORAL_NAMESPACE || 'default',
     claimRateLimit: intEnv('SITE_CLAIM_RATE_LIMIT', 10),
+    claimMaxWaitMs: Math.min(intEnv('SITE_CLAIM_MAX_WAIT_MS', 20_000), 60_000),
     sessionTtlMs: intEnv('ADMIN_SESSION_TTL_MS', 8 * 60 * 60 * 1000),
     trustProxy: boolEnv('SITE_TRUST_PROXY') ?? false,
     cookieSecure: boolEnv('SITE_COOKIE_SECURE'),

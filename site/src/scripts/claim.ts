@@ -87,16 +87,21 @@ export function initClaim(root: HTMLElement): void {
     $('[data-result-title]').textContent = r.joined
       ? `${r.agentName} joined your conversation!`
       : `${r.agentName} is ready!`;
-    const invite = r.inviteUrl;
-    show($('[data-result-invite]'), Boolean(invite));
-    show($('[data-result-chat]'), !invite && Boolean(r.chatUrl));
-    if (invite) {
-      $<HTMLImageElement>('[data-result-qr]').src = o.qr ?? '';
-      $('[data-result-link]').textContent = invite;
-      $<HTMLAnchorElement>('[data-result-open]').href = invite;
-    } else if (r.chatUrl) {
-      $<HTMLAnchorElement>('[data-result-chat-link]').href = r.chatUrl;
-    }
+    // With XMTP the agent lives in a Convos conversation (invite link); without it, in a browser chat.
+    const link = r.inviteUrl ?? r.chatUrl ?? '';
+    const isInvite = Boolean(r.inviteUrl);
+    $('[data-result-how]').textContent = isInvite
+      ? "Scan with your phone's camera or open the link in Convos:"
+      : 'This pool runs without XMTP. Scan to open the chat on your phone, or open it here:';
+    const qr = $<HTMLImageElement>('[data-result-qr]');
+    qr.hidden = !o.qr;
+    qr.src = o.qr ?? '';
+    qr.alt = isInvite ? 'QR code for the Convos invite link' : 'QR code for the chat link';
+    $('[data-result-link]').textContent = link;
+    const open = $<HTMLAnchorElement>('[data-result-open]');
+    open.href = link;
+    open.textContent = isInvite ? 'Open in Convos' : 'Open chat';
+    open.hidden = !link;
     $('[data-result-meta]').textContent = `Agent id ${r.instanceId}${r.warm ? '' : ' (started fresh)'}.`;
     root.dataset.instanceId = r.instanceId;
     show(result, true);

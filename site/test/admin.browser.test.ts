@@ -1,0 +1,97 @@
+// Operator console against the real stack: login, replenish, kill, instance detail, CSRF, logout.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { agents, counts, ensureIdle, launch, newPage, shot, siteUrl, waitFor } from './helpers';
+
+let browser: Browser;
+let page: Page;
+beforeAll(async () => {
+  browser = await launch();
+  page = (await newPage(browser, 1440, 1000)).page;
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function login(p: Page, key: string) {
+  await p.goto(`${siteUrl()}/admin`);
+  await p.fill('#key', key);
+  await Promise.all([p.waitForLoadState('load'), p.click('form[action="/admin/login"] button[type="submit"]')]);
+}
+
+describe('operator console', () => {
+  it('rejects a wrong key and logs in with the operator key', async () => {
+    await login(page, 'definitely-not-the-key');
+    expect(await page.locator('[data-login-error]').textContent()).toContain('not valid');
+    await login(page, inject('apiKey'));
+    expect(await page.locator('h1').textContent()).toBe('Operator console');
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'convos_admin');
+    expect(cookie?.httpOnly).toBe(true);
+    expect(cookie?.sameSite).toBe('Strict');
+    expect(await page.content()).not.toContain(inject('apiKey'));
+    expect(await page.locator('[data-counts] li').count()).toBe(7);
+  });
+
+  it('replenishes the pool', async () => {
+    const before = await counts();
+    await page.fill('#rep-n', '2');
+    await Promise.all([page.waitForLoadState('load'), page.click('form[data-action="replenish"] button')]);
+    expect(await page.locator('[data-flash]').textContent()).toMatch(/Started 2 new instance/);
+    const after = await counts();
+    expect(after.idle + after.starting).toBeGreaterThanOrEqual(Math.min(before.idle + before.starting + 1, 2));
+    await shot(page, 'admin');
+  });
+
+  it('filters instances, opens one, and kills it', async () => {
+    await ensureIdle(1);
+    await page.goto(`${siteUrl()}/admin?status=idle`);
+    const rows = page.locator('tr[data-instance]');
+    await expect.poll(() => rows.count()).toBeGreaterThan(0);
+    for (const s of await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-status')))) expect(s).toBe('idle');
+    const id = (await rows.first().getAttribute('data-instance')) ?? '';
+
+    await page.click(`a[href="/admin/instances/${encodeURIComponent(id)}"]`);
+    await page.waitForURL(`**/admin/instances/${encodeURIComponent(id)}`);
+    expect(await page.locator('[data-temporal-link]').getAttribute('href')).toMatch(
+      new RegExp(`/namespaces/[^/]+/workflows/instance-${id}$`),
+    );
+    await shot(page, 'admin-instance');
+
+    await page.goto(`${siteUrl()}/admin?status=idle`);
+    await Promise.all([page.waitForLoadState('load'), page.click(`tr[data-instance="${id}"] button[aria-label="kill ${id}"]`)]);
+    expect(await page.locator('[data-flash]').textContent()).toContain(id);
+    await waitFor(async () => (await agents()).find((a) => a.id === id)?.status !== 'idle', 30_000, 'the killed instance to leave idle');
+  });
+
+  it('rejects state-changing requests without a valid CSRF token', async () => {
+    const result = await page.evaluate(async () => {
+      const post = async (fields: Record<string, string>) => {
+        const body = new URLSearchParams(fields);
+        const r = await fetch('/admin/action', { method: 'POST', body });
+        return r.status;
+      };
+      return {
+        missing: await post({ action: 'replenish', count: '1' }),
+        wrong: await post({ action: 'replenish', count: '1', csrf: 'forged' }),
+        claim: (await fetch('/admin/claim', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'x1' }, body: '{}' })).status,
+      };
+    });
+    expect(result).toEqual({ missing: 403, wrong: 403, claim: 403 });
+    // And without the session at all (as another site, or a scripted client without the cookie).
+    const anon = await fetch(`${siteUrl()}/admin/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: siteUrl() },
+      body: 'action=replenish&count=1&csrf=x',
+    });
+    expect(anon.status).toBe(401);
+  });
+
+  it('logs out and revokes the session', async () => {
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'convos_admin');
+    await Promise.all([page.waitForLoadState('load'), page.click('form[action="/admin/logout"] button')]);
+    expect(await page.locator('#key').count()).toBe(1);
+    // The old cookie no longer opens the console.
+    const res = await fetch(`${siteUrl()}/admin`, { headers: { cookie: `convos_admin=${cookie?.value}` } });
+    expect(await res.text()).toContain('id="key"');
+  });
+});

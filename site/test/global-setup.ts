@@ -1,0 +1,132 @@
+// Browser-test setup: start the real stack (or use SITE_TEST_API_URL/SITE_TEST_API_KEY for an already
+// running one), build the site, start its server, and hand the URLs to the tests.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    siteUrl: string;
+    apiUrl: string;
+    apiKey: string;
+  }
+}
+
+const siteDir = resolve(import.meta.dirname, '..');
+const rootDir = resolve(siteDir, '..');
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? ok(addr.port) : fail(new Error('no port'))));
+    });
+  });
+}
+
+function startStackProcess(): Promise<{ proc: ChildProcess; apiUrl: string; apiKey: string }> {
+  const tsx = resolve(rootDir, 'node_modules/.bin/tsx');
+  const proc = spawn(tsx, [resolve(siteDir, 'test/stack-runner.ts')], {
+    cwd: rootDir,
+    env: { ...process.env, PATH: `${resolve(rootDir, 'node_modules/.bin')}:${process.env.PATH}` },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  return new Promise((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error('the stack did not start within 240 s')), 240_000);
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('STACK '));
+      if (line) {
+        clearTimeout(timer);
+        const { apiUrl, apiKey } = JSON.parse(line.slice(6)) as { apiUrl: string; apiKey: string };
+        ok({ proc, apiUrl, apiKey });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`the stack process exited (${code}) before it was ready`));
+    });
+  });
+}
+
+async function waitHttp(url: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
+
+const stopProc = (proc: ChildProcess | undefined, ms = 60_000) =>
+  new Promise<void>((ok) => {
+    if (!proc || proc.exitCode !== null) return ok();
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      ok();
+    }, ms);
+    proc.once('exit', () => {
+      clearTimeout(t);
+      ok();
+    });
+    proc.kill('SIGTERM');
+  });
+
+export default async function setup(project: TestProject) {
+  let stack: ChildProcess | undefined;
+  let apiUrl = process.env.SITE_TEST_API_URL;
+  let apiKey = process.env.SITE_TEST_API_KEY ?? '';
+  if (!apiUrl) {
+    const s = await startStackProcess();
+    stack = s.proc;
+    apiUrl = s.apiUrl;
+    apiKey = s.apiKey;
+  }
+
+  const build = spawnSync(process.execPath, [resolve(siteDir, 'node_modules/astro/bin/astro.mjs'), 'build'], {
+    cwd: siteDir,
+    env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) {
+    await stopProc(stack);
+    throw new Error('astro build failed');
+  }
+
+  const port = await freePort();
+  const site = spawn(process.execPath, [resolve(siteDir, 'dist/server/entry.mjs')], {
+    cwd: siteDir,
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      POOL_API_URL: apiUrl,
+      POOL_API_KEY: apiKey,
+      // Short waits so the empty-pool state shows quickly; generous per-IP limit (every test is one IP).
+      SITE_CLAIM_MAX_WAIT_MS: '3000',
+      SITE_CLAIM_RATE_LIMIT: '200',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const siteUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${siteUrl}/safety`, 30_000);
+  } catch (err) {
+    await stopProc(site);
+    await stopProc(stack);
+    throw err;
+  }
+  project.provide('siteUrl', siteUrl);
+  project.provide('apiUrl', apiUrl);
+  project.provide('apiKey', apiKey);
+
+  return async () => {
+    await stopProc(site, 5_000);
+    await stopProc(stack);
+  };
+}
