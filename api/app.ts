@@ -1,0 +1,54 @@
+/**
+ * Builds the Fastify app: body limit, error format, OpenAPI (`/api/openapi.json`, docs at `/api/docs`),
+ * rate limiting, and one encapsulated plugin per route group.
+ */
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { ApiContext } from './context';
+import { registerErrorHandling } from './errors';
+import { claimRoutes } from './routes/claim';
+import { instanceRoutes } from './routes/instances';
+import { poolRoutes } from './routes/pool';
+import { publicRoutes } from './routes/public';
+import { ErrorBody } from './schemas';
+
+export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOptions['logger'] } = {}) {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+  app.addSchema(ErrorBody);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'convos-agents pool API', version: ctx.config.version },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, context) => ({
+      statusCode: 429,
+      error: `too many claims: at most ${context.max} per ${context.after}`,
+      code: 'RATE_LIMITED',
+    }),
+  });
+
+  app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+  await app.register(publicRoutes, ctx);
+  await app.register(instanceRoutes, ctx);
+  await app.register(poolRoutes, ctx);
+  await app.register(claimRoutes, ctx);
+  return app;
+}

@@ -1,0 +1,15 @@
+/** What every route plugin gets: the database, Temporal, secrets, configuration and the claim service. */
+import type { Client } from '@temporalio/client';
+import type { SecretStore } from '../activities/secret-store';
+import type { Config } from '../config/env';
+import type { Db } from '../drizzle/client';
+import type { ClaimService } from './claims';
+
+export interface ApiContext {
+  db: Db;
+  temporal: Client;
+  secrets: SecretStore;
+  config: Config;
+  apiKey: string;
+  claims: ClaimService;
+}

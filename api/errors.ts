@@ -1,0 +1,49 @@
+/**
+ * The error format of API.md, `{ "error": "<clear message>", "code": "<MACHINE_CODE>" }`, produced in one
+ * place for every route: our own errors, Fastify's validation/body errors, and anything unexpected.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const fastifyCodes: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
+};
+
+export function registerErrorHandling(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
+    if (err instanceof ApiError) {
+      return reply.code(err.statusCode).headers(err.headers).send({ error: err.message, code: err.code });
+    }
+    if (err.validation) {
+      const where = err.validationContext ?? 'request';
+      return reply.code(400).send({ error: `invalid ${where}: ${err.message}`, code: 'BAD_REQUEST' });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const code = fastifyCodes[err.code] ?? (status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST');
+      const message = err instanceof SyntaxError ? `body is not valid JSON: ${err.message}` : err.message;
+      return reply.code(status).send({ error: message, code });
+    }
+    request.log.error({ err }, 'unhandled error');
+    return reply.code(Math.max(status, 500)).send({ error: 'internal error', code: 'INTERNAL' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
+  });
+}

@@ -1,0 +1,83 @@
+/** Pool steering (API key): replenish, drain, set target, run the sweeper now. All go through the pool workflow. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { poolWorkflowId } from '../../activities/reconcile';
+import { drainUpdate, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
+import { apiKeyGuard } from '../auth';
+import type { ApiContext } from '../context';
+import { poolCounts } from '../queries';
+import { CountBody, Counts, errorResponses, Ok } from '../schemas';
+
+export const reconcileScheduleId = (pool: string) => `reconcile-${pool}`;
+
+export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+  const { temporal, db, config } = ctx;
+  const pool = () => temporal.workflow.getHandle(poolWorkflowId(config.pool.name));
+  app.addHook('onRequest', apiKeyGuard(ctx.apiKey));
+
+  app.post(
+    '/api/pool/replenish',
+    {
+      schema: {
+        tags: ['pool'],
+        body: CountBody,
+        response: {
+          202: Type.Object({ ok: Type.Boolean(), started: Type.Array(Type.String()), counts: Counts }),
+          ...errorResponses(400, 401),
+        },
+      },
+    },
+    async (request, reply) => {
+      const started = await pool().executeUpdate(replenishUpdate, { args: [request.body.count] });
+      return reply.code(202).send({ ok: true, started, counts: await poolCounts(db, config.pool.name) });
+    },
+  );
+
+  app.post(
+    '/api/pool/drain',
+    {
+      schema: {
+        tags: ['pool'],
+        body: CountBody,
+        response: {
+          202: Type.Object({ ok: Type.Boolean(), draining: Type.Array(Type.String()), counts: Counts }),
+          ...errorResponses(400, 401),
+        },
+      },
+    },
+    async (request, reply) => {
+      const draining = await pool().executeUpdate(drainUpdate, { args: [request.body.count] });
+      return reply.code(202).send({ ok: true, draining, counts: await poolCounts(db, config.pool.name) });
+    },
+  );
+
+  app.put(
+    '/api/pool/target',
+    {
+      schema: {
+        tags: ['pool'],
+        body: Type.Object(
+          {
+            targetIdle: Type.Integer({ minimum: 0, maximum: 1000 }),
+            maxTotal: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ targetIdle: Type.Integer(), maxTotal: Type.Integer() }),
+          ...errorResponses(400, 401),
+        },
+      },
+    },
+    (request) => pool().executeUpdate(setTargetUpdate, { args: [request.body] }),
+  );
+
+  app.post(
+    '/api/pool/reconcile',
+    { schema: { tags: ['pool'], response: { 202: Ok, ...errorResponses(401) } } },
+    async (_request, reply) => {
+      await temporal.schedule.getHandle(reconcileScheduleId(config.pool.name)).trigger();
+      return reply.code(202).send({ ok: true });
+    },
+  );
+};

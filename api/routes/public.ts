@@ -1,0 +1,119 @@
+/** Public routes (no auth): health, pool counts and info, the template catalog. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { sql } from 'drizzle-orm';
+import { poolWorkflowId } from '../../activities/reconcile';
+import { getPoolStateQuery } from '../../workflows/messages';
+import type { ApiContext } from '../context';
+import { ApiError } from '../errors';
+import { findTemplate, listTemplates, poolCounts } from '../queries';
+import { Counts, errorResponses } from '../schemas';
+
+const TemplateSummary = Type.Object({
+  slug: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  category: Type.String(),
+  emoji: Type.String(),
+  skills: Type.Array(Type.String()),
+});
+
+export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+  const { db, temporal, config } = ctx;
+
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['public'],
+        response: {
+          200: Type.Object({ ok: Type.Boolean() }),
+          503: Type.Object({ ok: Type.Boolean(), failing: Type.Array(Type.String()) }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const failing: string[] = [];
+      await db.execute(sql`select 1`).catch(() => failing.push('database'));
+      await temporal.workflowService.getSystemInfo({}).catch(() => failing.push('temporal'));
+      if (failing.length) return reply.code(503).send({ ok: false, failing });
+      return { ok: true };
+    },
+  );
+
+  app.get('/api/pool/counts', { schema: { tags: ['public'], response: { 200: Counts } } }, () =>
+    poolCounts(db, config.pool.name),
+  );
+
+  app.get(
+    '/api/pool/info',
+    {
+      schema: {
+        tags: ['public'],
+        response: {
+          200: Type.Object({
+            environment: Type.String(),
+            version: Type.String(),
+            computeProvider: Type.String(),
+            xmtpEnv: Type.String(),
+            model: Type.String(),
+            targetIdle: Type.Integer(),
+            maxTotal: Type.Integer(),
+            providers: Type.Object({
+              openrouter: Type.Boolean(),
+              agentmail: Type.Boolean(),
+              telnyx: Type.Boolean(),
+            }),
+            breaker: Type.Object({ open: Type.Boolean(), consecutiveFailures: Type.Integer() }),
+          }),
+        },
+      },
+    },
+    async () => {
+      // The pool workflow holds the live target (operators change it); config is the fallback.
+      const state = await temporal.workflow
+        .getHandle(poolWorkflowId(config.pool.name))
+        .query(getPoolStateQuery)
+        .catch(() => null);
+      return {
+        environment: config.environment,
+        version: config.version,
+        computeProvider: config.computeProvider,
+        xmtpEnv: config.xmtpEnv,
+        model: config.model,
+        targetIdle: state?.settings.targetIdle ?? config.pool.targetIdle,
+        maxTotal: state?.settings.maxTotal ?? config.pool.maxTotal,
+        providers: { openrouter: false, agentmail: false, telnyx: false },
+        breaker: {
+          open: state?.breaker.open ?? false,
+          consecutiveFailures: state?.breaker.consecutiveFailures ?? 0,
+        },
+      };
+    },
+  );
+
+  app.get(
+    '/api/pool/templates',
+    { schema: { tags: ['public'], response: { 200: Type.Array(TemplateSummary) } } },
+    () => listTemplates(db),
+  );
+
+  app.get(
+    '/api/pool/templates/:slug',
+    {
+      schema: {
+        tags: ['public'],
+        params: Type.Object({ slug: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: {
+          200: Type.Composite([TemplateSummary, Type.Object({ instructions: Type.String() })]),
+          ...errorResponses(404),
+        },
+      },
+    },
+    async (request) => {
+      const template = await findTemplate(db, request.params.slug);
+      if (!template) throw new ApiError(404, 'NOT_FOUND', `no template "${request.params.slug}"`);
+      return template;
+    },
+  );
+};

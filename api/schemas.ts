@@ -1,0 +1,47 @@
+/** JSON schemas shared by several routes (TypeBox: one definition gives validation, types and OpenAPI). */
+import { type TSchema, Type } from '@sinclair/typebox';
+import { INSTANCE_STATUSES, type InstanceStatus as Status } from '../workflows/types';
+
+export const ErrorBody = Type.Object(
+  { error: Type.String(), code: Type.String() },
+  { $id: 'Error', description: 'Every error: a clear message and a machine code' },
+);
+
+export const errorResponses = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [c, Type.Ref('Error')])) as Record<number, TSchema>;
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const InstanceStatus = Type.Unsafe<Status>({ type: 'string', enum: [...INSTANCE_STATUSES] });
+
+export const Counts = Type.Object(
+  Object.fromEntries(
+    ['starting', 'idle', 'claiming', 'claimed', 'crashed', 'failed', 'destroying'].map((s) => [
+      s,
+      Type.Integer(),
+    ]),
+  ),
+);
+
+export const AgentSummary = Type.Object({
+  id: Type.String(),
+  status: InstanceStatus,
+  agentName: Nullable(Type.String()),
+  templateSlug: Nullable(Type.String()),
+  conversationId: Nullable(Type.String()),
+  inviteUrl: Nullable(Type.String()),
+  createdAt: Type.String({ format: 'date-time' }),
+  claimedAt: Nullable(Type.String({ format: 'date-time' })),
+  lastError: Nullable(Type.String()),
+});
+
+export const InstanceIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }),
+});
+
+export const CountBody = Type.Object(
+  { count: Type.Integer({ minimum: 1, maximum: 20 }) },
+  { additionalProperties: false },
+);
+
+export const Ok = Type.Object({ ok: Type.Boolean() });

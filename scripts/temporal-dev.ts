@@ -1,0 +1,165 @@
+/**
+ * The local Temporal dev server: find (or build) the CLI, start `temporal server start-dev` from
+ * temporal-dev.yaml, wait until it answers, and register the search attributes.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import YAML from 'yaml';
+
+const exec = promisify(execFile);
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface DevServerSettings {
+  namespace: string;
+  ip: string;
+  port: number;
+  uiPort: number;
+  dbFilename: string | null;
+  logLevel: string;
+  searchAttributes: Record<string, string>;
+  dynamicConfig: Record<string, string | number | boolean>;
+  headless?: boolean;
+}
+
+export function readDevServerSettings(file = path.join(projectRoot, 'temporal-dev.yaml')): DevServerSettings {
+  return YAML.parse(fs.readFileSync(file, 'utf8')) as DevServerSettings;
+}
+
+const CLI_VERSION = 'v1.5.1';
+const cacheBin = path.join(os.homedir(), '.cache', 'convos-agents', 'bin');
+
+/** `temporal` from PATH, else a cached build, else `go install` it into the cache (takes minutes, once). */
+export async function findTemporalCli(log: (msg: string) => void = console.log): Promise<string> {
+  if (process.env.TEMPORAL_CLI) return process.env.TEMPORAL_CLI;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, 'temporal');
+    if (dir && fs.existsSync(candidate)) return candidate;
+  }
+  const cached = path.join(cacheBin, 'temporal');
+  if (fs.existsSync(cached)) return cached;
+  const go = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';
+  log(`building the Temporal CLI ${CLI_VERSION} with go install (once; a few minutes)…`);
+  fs.mkdirSync(cacheBin, { recursive: true });
+  await exec(go, ['install', `github.com/temporalio/cli/cmd/temporal@${CLI_VERSION}`], {
+    env: { ...process.env, GOBIN: cacheBin, GOFLAGS: '-mod=mod' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return cached;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | null;
+  namespace: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(
+  settings: DevServerSettings,
+  opts: { cli?: string; logFile?: string; log?: (msg: string) => void } = {},
+): Promise<DevServer> {
+  const cli = opts.cli ?? (await findTemporalCli(opts.log));
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    settings.ip,
+    '--port',
+    String(settings.port),
+    '--namespace',
+    settings.namespace,
+    '--log-level',
+    settings.logLevel,
+  ];
+  if (settings.headless) args.push('--headless');
+  else args.push('--ui-port', String(settings.uiPort));
+  if (settings.dbFilename) {
+    const db = path.resolve(projectRoot, settings.dbFilename);
+    fs.mkdirSync(path.dirname(db), { recursive: true });
+    args.push('--db-filename', db);
+  }
+  for (const [name, type] of Object.entries(settings.searchAttributes))
+    args.push('--search-attribute', `${name}=${type}`);
+  for (const [key, value] of Object.entries(settings.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'ignore';
+  const child = spawn(cli, args, { stdio: ['ignore', out, out] });
+  const address = `${settings.ip}:${settings.port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  // Wait until the frontend answers.
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(
+        `temporal dev server exited with ${child.exitCode} (see ${opts.logFile ?? 'its output'})`,
+      );
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      break;
+    } catch {
+      if (Date.now() - started > 60_000) {
+        child.kill('SIGKILL');
+        throw new Error('temporal dev server did not answer within 60 s');
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  await registerSearchAttributes(cli, address, settings);
+  return {
+    address,
+    uiUrl: settings.headless
+      ? null
+      : `http://${settings.ip === '0.0.0.0' ? 'localhost' : settings.ip}:${settings.uiPort}`,
+    namespace: settings.namespace,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Idempotent: an attribute that already exists with the same type is fine. */
+export async function registerSearchAttributes(cli: string, address: string, settings: DevServerSettings) {
+  const { stdout } = await exec(cli, [
+    'operator',
+    'search-attribute',
+    'list',
+    '--address',
+    address,
+    '--namespace',
+    settings.namespace,
+    '--output',
+    'json',
+  ]);
+  const existing = stdout;
+  for (const [name, type] of Object.entries(settings.searchAttributes)) {
+    if (existing.includes(`"${name}"`)) continue;
+    await exec(cli, [
+      'operator',
+      'search-attribute',
+      'create',
+      '--address',
+      address,
+      '--namespace',
+      settings.namespace,
+      '--name',
+      name,
+      '--type',
+      type,
+    ]);
+  }
+}

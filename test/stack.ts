@@ -1,0 +1,259 @@
+/**
+ * The whole stack in one process for tests: Postgres (a given database, or a fresh one), Temporal (a given
+ * dev server, or its own), the worker, the API on a free port, the pool, and the shared runtime stand-in
+ * with its compute provider. Every test gets its own pool name and task queue, so stacks never mix.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import postgres from 'postgres';
+import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { buildApp } from '../api/app';
+import { ClaimService } from '../api/claims';
+import { seedCatalog } from '../catalog/seed';
+import { type Config, loadConfig } from '../config/env';
+import { connectClient } from '../config/temporal';
+import { type Database, openDatabase } from '../drizzle/client';
+import { type DevServer, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
+import { createWorker } from '../workers/create-worker';
+import { ensurePool, poolSettings } from '../workers/ensure-pool';
+import type { InstanceTimings, PoolSettings } from '../workflows/types';
+import { createStandinServer, type StandinFaults } from './standins/runtime-standin';
+import { StandinComputeProvider } from './standins/standin-compute';
+import { freePort } from './support/ports';
+
+export const TEST_TIMINGS: InstanceTimings = {
+  startDeadlineMs: 20_000,
+  healthIntervalMs: 2_000,
+  healthFailuresAllowed: 2,
+  idleTtlMs: 0,
+  claimedTtlMs: 0,
+  maxRestarts: 2,
+  stepMaxAttempts: 3,
+  maxHistoryEvents: 10_000,
+};
+
+export interface StackOptions {
+  temporalAddress?: string;
+  databaseUrl?: string;
+  workflowBundlePath?: string;
+  targetIdle?: number;
+  maxTotal?: number;
+  timings?: Partial<InstanceTimings>;
+  pool?: Partial<PoolSettings>;
+  /** Faults every new stand-in instance starts with. */
+  faults?: StandinFaults;
+  xmtpEnv?: Config['xmtpEnv'];
+  claimRateLimitPerMinute?: number;
+  /** Run no worker in this process (a test runs it in a child process instead). */
+  noWorker?: boolean;
+}
+
+export interface Stack {
+  apiUrl: string;
+  apiKey: string;
+  poolName: string;
+  taskQueue: string;
+  temporal: Client;
+  database: Database;
+  compute: StandinComputeProvider;
+  standinUrl: string;
+  secretsKey: string;
+  config: Config;
+  /** Stand-in faults for instances created from now on. */
+  setDefaultFaults(faults: StandinFaults | undefined): void;
+  /** Waits until `check` returns true, polling; throws with `what` after the timeout. */
+  waitFor(what: string, check: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
+  counts(): Promise<Record<string, number>>;
+  /** Authenticated JSON request to the API. */
+  api(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  stopWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `convos_stack_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  return {
+    url: adminUrl.replace(/\/[^/]*$/, `/${name}`),
+    drop: async () => {
+      await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      await admin.end();
+    },
+  };
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const id = randomUUID().slice(0, 8);
+  const poolName = `test-${id}`;
+  const taskQueue = `tq-${id}`;
+  const apiKey = `test-key-${randomUUID()}`;
+  const secretsKey = Buffer.from(randomUUID().replaceAll('-', '')).toString('base64');
+
+  let temporalAddress = opts.temporalAddress;
+  let devServer: DevServer | null = null;
+  if (!temporalAddress) {
+    devServer = await startDevServer({
+      ...readDevServerSettings(),
+      port: await freePort(),
+      headless: true,
+      dbFilename: null,
+    });
+    temporalAddress = devServer.address;
+  }
+  let databaseUrl = opts.databaseUrl;
+  if (!databaseUrl) {
+    const fresh = await freshDatabase();
+    databaseUrl = fresh.url;
+    cleanups.push(fresh.drop);
+  }
+
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    POOL_NAME: poolName,
+    POOL_TARGET_IDLE: String(opts.targetIdle ?? 2),
+    POOL_MAX_TOTAL: String(opts.maxTotal ?? 50),
+    COMPUTE_PROVIDER: 'standin',
+    XMTP_ENV: opts.xmtpEnv ?? 'off',
+    CLAIM_RATE_LIMIT_PER_MINUTE: String(opts.claimRateLimitPerMinute ?? 100_000),
+    SECRETS_KEY: secretsKey,
+  });
+
+  const database = await openDatabase({ url: databaseUrl, dataDir: '.data', poolSize: 20 });
+  await seedCatalog(database.db);
+  const temporal = await connectClient(config);
+
+  let defaultFaults: StandinFaults | undefined = opts.faults;
+  const standin = createStandinServer({ shared: true });
+  await new Promise<void>((resolve) => standin.listen(0, '127.0.0.1', resolve));
+  const standinUrl = `http://127.0.0.1:${(standin.address() as AddressInfo).port}`;
+  const compute = new StandinComputeProvider(standinUrl, { faults: () => defaultFaults });
+  const secrets = new SecretStore(database.db, secretKeyFromBase64(secretsKey));
+
+  let worker: Worker | null = null;
+  let workerRun: Promise<void> | null = null;
+  if (!opts.noWorker) {
+    const created = await createWorker({
+      address: temporalAddress,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      deps: {
+        db: database.db,
+        temporal,
+        secrets,
+        compute: { standin: compute },
+        runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv },
+      },
+      workflowBundle: opts.workflowBundlePath
+        ? { code: fs.readFileSync(opts.workflowBundlePath, 'utf8') }
+        : undefined,
+    });
+    worker = created.worker;
+    workerRun = worker.run();
+    cleanups.push(async () => created.connection.close());
+  }
+
+  const app = await buildApp({
+    db: database.db,
+    temporal,
+    secrets,
+    config,
+    apiKey,
+    claims: new ClaimService({ db: database.db, temporal, secrets, poolName }),
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+  await ensurePool(
+    temporal,
+    config,
+    poolSettings(config, {
+      computeProvider: 'standin',
+      instanceTimings: { ...TEST_TIMINGS, ...opts.timings },
+      pollIntervalMs: 1000,
+      breakerCooldownMs: 2000,
+      ...opts.pool,
+    }),
+  );
+
+  const stopWorker = async () => {
+    if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun?.catch(() => {});
+  };
+
+  const stack: Stack = {
+    apiUrl,
+    apiKey,
+    poolName,
+    taskQueue,
+    temporal,
+    database,
+    compute,
+    standinUrl,
+    secretsKey,
+    config,
+    setDefaultFaults(faults) {
+      defaultFaults = faults;
+    },
+    async waitFor(what, check, timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        if (await check()) return;
+        if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async counts() {
+      return (await (await fetch(`${apiUrl}/api/pool/counts`)).json()) as Record<string, number>;
+    },
+    api(method, url, body, headers = {}) {
+      return fetch(`${apiUrl}${url}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    },
+    stopWorker,
+    async stop() {
+      // Stop the pool and every instance workflow of this stack so the shared dev server stays quiet.
+      await temporal.workflow
+        .getHandle(`pool-${poolName}`)
+        .terminate('test finished')
+        .catch(() => {});
+      await temporal.schedule
+        .getHandle(`reconcile-${poolName}`)
+        .delete()
+        .catch(() => {});
+      for await (const wf of temporal.workflow.list({
+        query: `PoolName = '${poolName}' AND ExecutionStatus = 'Running'`,
+      })) {
+        await temporal.workflow
+          .getHandle(wf.workflowId)
+          .terminate('test finished')
+          .catch(() => {});
+      }
+      await app.close();
+      await stopWorker();
+      await new Promise<void>((resolve) => standin.close(() => resolve()));
+      await temporal.connection.close();
+      await database.close();
+      for (const cleanup of cleanups.reverse()) await cleanup();
+      await devServer?.stop();
+    },
+  };
+  return stack;
+}
+
+export const artifactsDir = path.resolve('test-artifacts');

@@ -1,0 +1,77 @@
+/**
+ * Test fixture: a compute provider whose "machines" are entries in one shared runtime stand-in process
+ * (`STANDIN_SHARED=1`), so tests and benchmarks can run hundreds of instances cheaply. It honours the same
+ * interface and idempotency rules as the real providers.
+ */
+import type { ComputeHandle, ComputeProvider, ComputeSpec } from '../../activities/compute/types';
+import type { StandinFaults } from './runtime-standin';
+
+export class StandinComputeProvider implements ComputeProvider {
+  readonly name: string;
+  /** Injected faults of the provider itself (not the runtime): fail this many create calls. */
+  createFailures = 0;
+  createCalls = 0;
+  destroyCalls = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    opts: { name?: string; faults?: () => StandinFaults | undefined } = {},
+  ) {
+    this.name = opts.name ?? 'standin';
+    this.faults = opts.faults ?? (() => undefined);
+  }
+  private readonly faults: () => StandinFaults | undefined;
+
+  private async call(method: string, path: string, body?: unknown) {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`stand-in ${method} ${path} answered ${res.status}`);
+    return res.json() as Promise<unknown>;
+  }
+
+  async create(spec: ComputeSpec): Promise<ComputeHandle> {
+    this.createCalls += 1;
+    if (this.createFailures > 0) {
+      this.createFailures -= 1;
+      throw new Error('injected compute failure');
+    }
+    await this.call('POST', '/_standin/instances', {
+      instanceId: spec.instanceId,
+      token: spec.env.INSTANCE_TOKEN,
+      faults: this.faults(),
+    });
+    return { ref: spec.instanceId, url: `${this.baseUrl}/i/${spec.instanceId}` };
+  }
+
+  async restart(spec: ComputeSpec): Promise<ComputeHandle> {
+    await this.call('PUT', `/_standin/instances/${spec.instanceId}/faults`, {});
+    return { ref: spec.instanceId, url: `${this.baseUrl}/i/${spec.instanceId}` };
+  }
+
+  async destroy(instanceId: string): Promise<void> {
+    this.destroyCalls += 1;
+    await this.call('DELETE', `/_standin/instances/${instanceId}`);
+  }
+
+  async list(): Promise<string[]> {
+    const rows = (await this.call('GET', '/_standin/instances')) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  async setFaults(instanceId: string, faults: StandinFaults) {
+    await this.call('PUT', `/_standin/instances/${instanceId}/faults`, faults);
+  }
+
+  async inventory(): Promise<
+    Array<{ id: string; provisioned: { requestId: string } | null; provisionCalls: number }>
+  > {
+    return (await this.call('GET', '/_standin/instances')) as Array<{
+      id: string;
+      provisioned: { requestId: string } | null;
+      provisionCalls: number;
+    }>;
+  }
+}

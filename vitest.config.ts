@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{activities,api,workflows,workers,config,catalog,drizzle,scripts,test}/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'runtime/**', 'site/**'],
+    globalSetup: ['test/global-setup.ts'],
+    // The Temporal SDK's native bridge and worker threads want real processes.
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two cores: run at most two files at once.
+    maxWorkers: 2,
+  },
+});
