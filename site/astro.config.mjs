@@ -21,6 +21,7 @@ export default defineConfig({
         "form-action 'self'",
         "base-uri 'self'",
         "object-src 'none'",
+        "frame-ancestors 'none'",
       ],
     },
   },

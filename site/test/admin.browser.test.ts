@@ -5,9 +5,15 @@ import { agents, counts, ensureIdle, launch, newPage, shot, siteUrl, waitFor } f
 
 let browser: Browser;
 let page: Page;
+const dialogs: string[] = [];
 beforeAll(async () => {
   browser = await launch();
   page = (await newPage(browser, 1440, 1000)).page;
+  // The console asks before destructive actions; accept and remember what it asked.
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.accept();
+  });
 });
 afterAll(async () => {
   await browser?.close();
@@ -59,6 +65,7 @@ describe('operator console', () => {
 
     await page.goto(`${siteUrl()}/admin?status=idle`);
     await Promise.all([page.waitForLoadState('load'), page.click(`tr[data-instance="${id}"] button[aria-label="kill ${id}"]`)]);
+    expect(dialogs).toContain(`Destroy instance ${id}?`);
     expect(await page.locator('[data-flash]').textContent()).toContain(id);
     await waitFor(async () => (await agents()).find((a) => a.id === id)?.status !== 'idle', 30_000, 'the killed instance to leave idle');
   });
