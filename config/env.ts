@@ -79,7 +79,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     instanceTimings: {
       startDeadlineMs: int(env, 'INSTANCE_START_DEADLINE_MS', 15 * 60_000, 1),
-      healthIntervalMs: int(env, 'INSTANCE_HEALTH_INTERVAL_MS', 30_000, 10),
+      healthIntervalMs: int(env, 'INSTANCE_HEALTH_INTERVAL_MS', 15_000, 10),
       healthFailuresAllowed: int(env, 'INSTANCE_HEALTH_FAILURES', 3, 1),
       idleTtlMs: int(env, 'INSTANCE_IDLE_TTL_MS', 7 * 24 * 3600_000, 0),
       claimedTtlMs: int(env, 'INSTANCE_CLAIMED_TTL_MS', 0, 0),

@@ -1,0 +1,29 @@
+/** The API process on its own: `npm run api` (the local stack runs it in-process from scripts/start.ts). */
+import { SecretStore, loadSecretKey } from '../activities/secret-store';
+import { seedCatalog } from '../catalog/seed';
+import { loadConfig } from '../config/env';
+import { connectClient } from '../config/temporal';
+import { openDatabase } from '../drizzle/client';
+import { buildApp } from './app';
+import { ClaimService } from './claims';
+
+const config = loadConfig();
+const apiKey = process.env.POOL_API_KEY;
+if (!apiKey) throw new Error('POOL_API_KEY is required');
+const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+await seedCatalog(database.db);
+const temporal = await connectClient(config);
+const secrets = new SecretStore(database.db, loadSecretKey(process.env, config.dataDir));
+const app = await buildApp(
+  { db: database.db, temporal, secrets, config, apiKey, claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }) },
+  { logger: { level: config.logLevel, redact: ['req.headers.authorization'] } },
+);
+await app.listen({ port: config.api.port, host: config.api.host });
+const close = async () => {
+  await app.close();
+  await temporal.connection.close();
+  await database.close();
+  process.exit(0);
+};
+process.on('SIGINT', close);
+process.on('SIGTERM', close);
