@@ -160,8 +160,10 @@ export class ConvosService {
   private async provisionSerial(req: ProvisionRequest): Promise<ProvisionResult> {
     if (this.state !== 'ready') await this.start();
     const all = await this.store.list();
-    let record = all.find((r) => r.requestId === req.requestId);
+    const record = all.find((r) => r.requestId === req.requestId);
     if (!record) {
+      // Bad input is the caller's error (400) whatever state the instance is in.
+      if (req.joinUrl) parseJoinUrl(req.joinUrl, this.o.env, this.o.now?.() ?? new Date());
       const other = all.find((r) => r.requestId !== req.requestId);
       if (other) {
         throw new ProvisionError(409, 'already_provisioned', 'this instance already has a conversation for another request');
