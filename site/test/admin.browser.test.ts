@@ -50,9 +50,16 @@ describe('operator console', () => {
 
   it('filters instances, opens one, and kills it', async () => {
     await ensureIdle(1);
-    await page.goto(`${siteUrl()}/admin?status=idle`);
+    // The table is server-rendered: reload until the filtered view lists an idle instance.
     const rows = page.locator('tr[data-instance]');
-    await expect.poll(() => rows.count()).toBeGreaterThan(0);
+    await waitFor(
+      async () => {
+        await page.goto(`${siteUrl()}/admin?status=idle`);
+        return (await rows.count()) > 0;
+      },
+      30_000,
+      'an idle row in the console',
+    );
     for (const s of await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-status')))) expect(s).toBe('idle');
     const id = (await rows.first().getAttribute('data-instance')) ?? '';
 

@@ -1,7 +1,7 @@
 // The claim flow against the real stack: progress, result QR, double-click idempotency,
 // joining by invite link (client-side and API validation), and the empty-pool waiting state.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { agents, api, counts, ensureIdle, launch, newPage, shot, siteUrl, waitFor } from './helpers';
 
 let browser: Browser;
@@ -91,7 +91,7 @@ describe('claim', () => {
     await shot(page, 'join-invalid');
 
     // Right shape, but not a real signed invite: the API refuses it (400) and the page says so.
-    await ensureIdle(1);
+    await ensureIdle(2);
     const claimedBefore = (await counts()).claimed;
     await page.fill('#join-url', 'https://dev.convos.org/v2?i=BADinviteAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     await page.click('button[data-join]');
@@ -101,6 +101,37 @@ describe('claim', () => {
     expect(await page.locator('[data-join-error]').isVisible()).toBe(true);
     expect((await counts()).claimed).toBe(claimedBefore);
     await shot(page, 'join-rejected');
+    await page.close();
+  });
+
+  it.skipIf(!inject('joinUrl'))('joins the conversation of a pasted, correctly signed invite', async () => {
+    await ensureIdle(1);
+    const { page } = await newPage(browser);
+    await page.goto(`${siteUrl()}/a/event-organizer`);
+    await page.click('[data-join-details] summary');
+    await page.fill('#join-url', inject('joinUrl'));
+    await page.click('button[data-join]');
+    const r = await resultOf(page);
+    expect(await page.locator('[data-result-title]').textContent()).toMatch(/joined your conversation/);
+    expect(await page.locator('[data-join-error]').isVisible()).toBe(false);
+    const row = (await agents()).find((a) => a.id === r.id);
+    expect(row?.status).toBe('claimed');
+    expect(row?.templateSlug).toBe('event-organizer');
+    await shot(page, 'join-result');
+    await page.close();
+  });
+
+  it.skipIf(!inject('chatSiteUrl'))('without XMTP, gives an "Open chat" link and its QR code', async () => {
+    const { page, foreign } = await newPage(browser);
+    await page.goto(`${inject('chatSiteUrl')}/a/fridge-chef`);
+    await page.click('button[data-start]');
+    const r = await resultOf(page);
+    expect(r.qr).toMatch(/^data:image\/png;base64,/);
+    expect(await page.locator('[data-result-open]').textContent()).toBe('Open chat');
+    expect(await page.locator('[data-result-open]').getAttribute('href')).toBe(r.link);
+    expect(r.link).toMatch(/^https?:\/\//);
+    await shot(page, 'claim-result-chat');
+    expect(foreign.filter((u) => !u.startsWith(inject('chatSiteUrl')))).toEqual([]);
     await page.close();
   });
 

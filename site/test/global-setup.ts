@@ -10,6 +10,12 @@ declare module 'vitest' {
     siteUrl: string;
     apiUrl: string;
     apiKey: string;
+    /** A correctly signed Convos dev invite ('' when testing against an external API). */
+    joinUrl: string;
+    /** A second site on a pool without XMTP (chat links), or '' when not available. */
+    chatSiteUrl: string;
+    chatApiUrl: string;
+    chatApiKey: string;
   }
 }
 
@@ -26,9 +32,15 @@ function freePort(): Promise<number> {
   });
 }
 
-function startStackProcess(): Promise<{ proc: ChildProcess; apiUrl: string; apiKey: string }> {
+interface StackInfo {
+  apiUrl: string;
+  apiKey: string;
+  joinUrl?: string;
+}
+
+function startStackProcess(mode: 'dev' | 'off'): Promise<StackInfo & { proc: ChildProcess }> {
   const tsx = resolve(rootDir, 'node_modules/.bin/tsx');
-  const proc = spawn(tsx, [resolve(siteDir, 'test/stack-runner.ts')], {
+  const proc = spawn(tsx, [resolve(siteDir, 'test/stack-runner.ts'), mode], {
     cwd: rootDir,
     env: { ...process.env, PATH: `${resolve(rootDir, 'node_modules/.bin')}:${process.env.PATH}` },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -41,8 +53,7 @@ function startStackProcess(): Promise<{ proc: ChildProcess; apiUrl: string; apiK
       const line = out.split('\n').find((l) => l.startsWith('STACK '));
       if (line) {
         clearTimeout(timer);
-        const { apiUrl, apiKey } = JSON.parse(line.slice(6)) as { apiUrl: string; apiKey: string };
-        ok({ proc, apiUrl, apiKey });
+        ok({ proc, ...(JSON.parse(line.slice(6)) as StackInfo) });
       }
     });
     proc.on('exit', (code) => {
@@ -77,29 +88,9 @@ const stopProc = (proc: ChildProcess | undefined, ms = 60_000) =>
     proc.kill('SIGTERM');
   });
 
-export default async function setup(project: TestProject) {
-  let stack: ChildProcess | undefined;
-  let apiUrl = process.env.SITE_TEST_API_URL;
-  let apiKey = process.env.SITE_TEST_API_KEY ?? '';
-  if (!apiUrl) {
-    const s = await startStackProcess();
-    stack = s.proc;
-    apiUrl = s.apiUrl;
-    apiKey = s.apiKey;
-  }
-
-  const build = spawnSync(process.execPath, [resolve(siteDir, 'node_modules/astro/bin/astro.mjs'), 'build'], {
-    cwd: siteDir,
-    env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
-    stdio: 'inherit',
-  });
-  if (build.status !== 0) {
-    await stopProc(stack);
-    throw new Error('astro build failed');
-  }
-
+async function startSite(apiUrl: string, apiKey: string): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
-  const site = spawn(process.execPath, [resolve(siteDir, 'dist/server/entry.mjs')], {
+  const proc = spawn(process.execPath, [resolve(siteDir, 'dist/server/entry.mjs')], {
     cwd: siteDir,
     env: {
       ...process.env,
@@ -113,20 +104,55 @@ export default async function setup(project: TestProject) {
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const siteUrl = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   try {
-    await waitHttp(`${siteUrl}/safety`, 30_000);
+    await waitHttp(`${url}/safety`, 30_000);
   } catch (err) {
-    await stopProc(site);
-    await stopProc(stack);
+    await stopProc(proc, 5_000);
     throw err;
   }
-  project.provide('siteUrl', siteUrl);
-  project.provide('apiUrl', apiUrl);
-  project.provide('apiKey', apiKey);
+  return { proc, url };
+}
 
-  return async () => {
-    await stopProc(site, 5_000);
-    await stopProc(stack);
+export default async function setup(project: TestProject) {
+  const stacks: ChildProcess[] = [];
+  const sites: ChildProcess[] = [];
+  const teardown = async () => {
+    for (const s of sites) await stopProc(s, 5_000);
+    await Promise.all(stacks.map((s) => stopProc(s)));
   };
+  let info: StackInfo;
+  let chatInfo: StackInfo | undefined;
+  try {
+    if (process.env.SITE_TEST_API_URL) {
+      info = { apiUrl: process.env.SITE_TEST_API_URL, apiKey: process.env.SITE_TEST_API_KEY ?? '' };
+    } else {
+      const started = await Promise.allSettled([startStackProcess('dev'), startStackProcess('off')]);
+      for (const r of started) if (r.status === 'fulfilled') stacks.push(r.value.proc);
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
+      info = (started[0] as PromiseFulfilledResult<StackInfo>).value;
+      chatInfo = (started[1] as PromiseFulfilledResult<StackInfo>).value;
+    }
+    const build = spawnSync(process.execPath, [resolve(siteDir, 'node_modules/astro/bin/astro.mjs'), 'build'], {
+      cwd: siteDir,
+      env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
+      stdio: 'inherit',
+    });
+    if (build.status !== 0) throw new Error('astro build failed');
+    const main = await startSite(info.apiUrl, info.apiKey);
+    sites.push(main.proc);
+    const chat = chatInfo ? await startSite(chatInfo.apiUrl, chatInfo.apiKey) : undefined;
+    if (chat) sites.push(chat.proc);
+    project.provide('siteUrl', main.url);
+    project.provide('apiUrl', info.apiUrl);
+    project.provide('apiKey', info.apiKey);
+    project.provide('joinUrl', info.joinUrl ?? '');
+    project.provide('chatSiteUrl', chat?.url ?? '');
+    project.provide('chatApiUrl', chatInfo?.apiUrl ?? '');
+    project.provide('chatApiKey', chatInfo?.apiKey ?? '');
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+  return teardown;
 }

@@ -90,14 +90,17 @@ export function initClaim(root: HTMLElement): void {
     // With XMTP the agent lives in a Convos conversation (invite link); without it, in a browser chat.
     const link = r.inviteUrl ?? r.chatUrl ?? '';
     const isInvite = Boolean(r.inviteUrl);
-    $('[data-result-how]').textContent = isInvite
-      ? "Scan with your phone's camera or open the link in Convos:"
-      : 'This pool runs without XMTP. Scan to open the chat on your phone, or open it here:';
+    $('[data-result-how]').textContent = !link
+      ? 'It is now a member of your conversation. Open Convos and say hello.'
+      : isInvite
+        ? "Scan with your phone's camera or open the link in Convos:"
+        : 'This pool runs without XMTP. Scan to open the chat on your phone, or open it here:';
     const qr = $<HTMLImageElement>('[data-result-qr]');
     qr.hidden = !o.qr;
     qr.src = o.qr ?? '';
     qr.alt = isInvite ? 'QR code for the Convos invite link' : 'QR code for the chat link';
     $('[data-result-link]').textContent = link;
+    $('[data-result-link]').hidden = !link;
     const open = $<HTMLAnchorElement>('[data-result-open]');
     open.href = link;
     open.textContent = isInvite ? 'Open in Convos' : 'Open chat';
