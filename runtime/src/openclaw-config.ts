@@ -4,7 +4,7 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { RuntimeEnv } from "./env.ts";
-import { convosExtensionDir, skillsDir, type StatePaths } from "./paths.ts";
+import { convosExtensionDir, instanceToolsExtensionDir, skillsDir, type StatePaths } from "./paths.ts";
 
 /** Environment variable names the config references (the gateway env provides them). */
 export const GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN";
@@ -85,6 +85,10 @@ export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigI
   const allow = ["memory-core"];
   if (env.model.kind === "openrouter") allow.push("openrouter");
   if (channelEnabled) allow.push("convos");
+  // send_email / send_sms: loaded only when this instance has at least one of the credentials.
+  const instanceTools = env.email !== null || env.sms !== null;
+  if (instanceTools) allow.push("instance-tools");
+  const loadPaths = [...(channelEnabled ? [convosExtensionDir] : []), ...(instanceTools ? [instanceToolsExtensionDir] : [])];
 
   const pluginEntries: Record<string, unknown> = {
     // Dreaming runs scheduled model calls over memory: cost without a user asking.
@@ -93,6 +97,7 @@ export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigI
   if (channelEnabled) {
     pluginEntries.convos = { enabled: true, hooks: { allowConversationAccess: true } };
   }
+  if (instanceTools) pluginEntries["instance-tools"] = { enabled: true };
 
   const config: Record<string, unknown> = {
     gateway: {
@@ -120,7 +125,7 @@ export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigI
     tools: TOOL_POLICY,
     plugins: {
       allow,
-      load: { paths: channelEnabled ? [convosExtensionDir] : [] },
+      load: { paths: loadPaths },
       entries: pluginEntries,
     },
     skills: {

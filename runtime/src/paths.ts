@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 export const runtimeRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export const convosExtensionDir = path.join(runtimeRoot, "extensions", "convos");
+export const instanceToolsExtensionDir = path.join(runtimeRoot, "extensions", "instance-tools");
 export const skillsDir = path.join(runtimeRoot, "skills");
 export const workspaceTemplatesDir = path.join(runtimeRoot, "workspace");
 export const openclawEntry = path.join(runtimeRoot, "node_modules", "openclaw", "openclaw.mjs");
