@@ -29,6 +29,7 @@ describe('operator console', () => {
   it('rejects a wrong key and logs in with the operator key', async () => {
     await login(page, 'definitely-not-the-key');
     expect(await page.locator('[data-login-error]').textContent()).toContain('not valid');
+    await shot(page, 'admin-login-error');
     await login(page, inject('apiKey'));
     expect(await page.locator('h1').textContent()).toBe('Operator console');
     const cookie = (await page.context().cookies()).find((c) => c.name === 'convos_admin');
@@ -98,12 +99,14 @@ describe('operator console', () => {
       body: 'action=replenish&count=1&csrf=x',
     });
     expect(anon.status).toBe(401);
+    await shot(page, 'admin-after-csrf');
   });
 
   it('logs out and revokes the session', async () => {
     const cookie = (await page.context().cookies()).find((c) => c.name === 'convos_admin');
     await Promise.all([page.waitForLoadState('load'), page.click('form[action="/admin/logout"] button')]);
     expect(await page.locator('#key').count()).toBe(1);
+    await shot(page, 'admin-logged-out');
     // The old cookie no longer opens the console.
     const res = await fetch(`${siteUrl()}/admin`, { headers: { cookie: `convos_admin=${cookie?.value}` } });
     expect(await res.text()).toContain('id="key"');
