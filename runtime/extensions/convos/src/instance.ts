@@ -4,7 +4,9 @@ import { openclawBridge } from './openclaw-bridge.js';
 import { acquireService, findService, getOrCreateService, releaseService } from './registry.js';
 import { ConvosService } from './service.js';
 import { type ConvosSettings, convosSection, resolveSettings } from './settings.js';
+import { FileNetwork } from './xmtp/file-network.js';
 import { nodeSdkFactory } from './xmtp/node-sdk.js';
+import type { XmtpClientFactory } from './xmtp/types.js';
 
 /**
  * Glue between the OpenClaw plugin surface (entry, channel, routes) and the channel service: the
@@ -51,12 +53,25 @@ export function pluginLog(): Log {
   };
 }
 
+/**
+ * The real XMTP network, unless CONVOS_TEST_NETWORK_DIR selects the file-backed stand-in (end-to-end
+ * tests of a real gateway; the control server never passes this variable to the gateway).
+ */
+function clientFactory(log: Log): XmtpClientFactory {
+  const dir = process.env.CONVOS_TEST_NETWORK_DIR;
+  if (dir) {
+    log.warn(`convos: using the file-backed TEST network at ${dir}, not XMTP`);
+    return new FileNetwork(dir).factory();
+  }
+  return nodeSdkFactory();
+}
+
 function create(settings: Extract<ConvosSettings, { enabled: true }>, log: Log): () => ConvosService {
   return () =>
     new ConvosService({
       stateDir: settings.stateDir,
       env: settings.env,
-      factory: nodeSdkFactory(),
+      factory: clientFactory(log),
       agent: openclawBridge({ runtime: convosRuntime, config: currentConfig, log }),
       log,
       joinWaitMs: settings.joinWaitMs,
