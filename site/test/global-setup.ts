@@ -1,9 +1,9 @@
 // Browser-test setup: start the real stack (or use SITE_TEST_API_URL/SITE_TEST_API_KEY for an already
 // running one), build the site, start its server, and hand the URLs to the tests.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { startSite, stopProc } from './site-server';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,16 +21,6 @@ declare module 'vitest' {
 
 const siteDir = resolve(import.meta.dirname, '..');
 const rootDir = resolve(siteDir, '..');
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? ok(addr.port) : fail(new Error('no port'))));
-    });
-  });
-}
 
 interface StackInfo {
   apiUrl: string;
@@ -61,57 +51,6 @@ function startStackProcess(mode: 'dev' | 'off'): Promise<StackInfo & { proc: Chi
       fail(new Error(`the stack process exited (${code}) before it was ready`));
     });
   });
-}
-
-async function waitHttp(url: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer within ${ms} ms`);
-}
-
-const stopProc = (proc: ChildProcess | undefined, ms = 60_000) =>
-  new Promise<void>((ok) => {
-    if (!proc || proc.exitCode !== null) return ok();
-    const t = setTimeout(() => {
-      proc.kill('SIGKILL');
-      ok();
-    }, ms);
-    proc.once('exit', () => {
-      clearTimeout(t);
-      ok();
-    });
-    proc.kill('SIGTERM');
-  });
-
-async function startSite(apiUrl: string, apiKey: string): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [resolve(siteDir, 'dist/server/entry.mjs')], {
-    cwd: siteDir,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      POOL_API_URL: apiUrl,
-      POOL_API_KEY: apiKey,
-      // Short waits so the empty-pool state shows quickly; generous per-IP limit (every test is one IP).
-      SITE_CLAIM_MAX_WAIT_MS: '3000',
-      SITE_CLAIM_RATE_LIMIT: '200',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitHttp(`${url}/safety`, 30_000);
-  } catch (err) {
-    await stopProc(proc, 5_000);
-    throw err;
-  }
-  return { proc, url };
 }
 
 export default async function setup(project: TestProject) {
