@@ -78,6 +78,20 @@ describe('operator console', () => {
     await waitFor(async () => (await agents()).find((a) => a.id === id)?.status !== 'idle', 30_000, 'the killed instance to leave idle');
   });
 
+  it('launches an agent from the console and shows its QR code', async () => {
+    await ensureIdle(1);
+    await page.goto(`${siteUrl()}/admin`);
+    await page.selectOption('#claim-template', 'standup-host');
+    await page.fill('#claim-name', 'Console Launch');
+    await page.click('button[data-start]');
+    await page.locator('[data-result]').waitFor({ state: 'visible', timeout: 60_000 });
+    expect(await page.locator('[data-result-qr]').getAttribute('src')).toMatch(/^data:image\/png;base64,/);
+    const id = await page.locator('[data-claim]').getAttribute('data-instance-id');
+    const row = (await agents()).find((a) => a.id === id);
+    expect(row).toMatchObject({ status: 'claimed', agentName: 'Console Launch', templateSlug: 'standup-host' });
+    await shot(page, 'admin-launch');
+  });
+
   it('rejects state-changing requests without a valid CSRF token', async () => {
     const result = await page.evaluate(async () => {
       const post = async (fields: Record<string, string>) => {

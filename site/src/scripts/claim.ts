@@ -3,7 +3,7 @@
 // the empty-pool wait, errors, and the result (invite QR or chat link).
 import { checkInviteUrl } from '../lib/invite';
 import { SseParser } from '../lib/sse';
-import { fetchCounts } from './availability';
+import { fetchCounts, paint } from './availability';
 
 interface Outcome {
   ok: boolean;
@@ -107,6 +107,7 @@ export function initClaim(root: HTMLElement): void {
     open.hidden = !link;
     $('[data-result-meta]').textContent = `Agent id ${r.instanceId}${r.warm ? '' : ' (started fresh)'}.`;
     root.dataset.instanceId = r.instanceId;
+    void fetchCounts().then(paint); // one fewer agent is ready now
     show(result, true);
     result.focus();
   };
