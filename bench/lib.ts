@@ -1,0 +1,77 @@
+/** Small helpers shared by the benchmarks: percentiles, a concurrency runner, polling, process memory. */
+import fs from 'node:fs';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when empty. */
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function summarize(samples: number[]): LatencySummary {
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    n: samples.length,
+    p50: round(percentile(samples, 50)),
+    p90: round(percentile(samples, 90)),
+    p99: round(percentile(samples, 99)),
+    max: round(Math.max(...samples)),
+    mean: round(samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length)),
+  };
+}
+
+/**
+ * Runs `total` calls of `fn` with exactly `concurrency` in flight (each lane takes the next index when its
+ * previous call ends), the way a steady stream of concurrent clients would, and times each call.
+ */
+export async function runLanes<T>(
+  total: number,
+  concurrency: number,
+  fn: (i: number) => Promise<T>,
+): Promise<Array<{ ms: number; value: T }>> {
+  const out: Array<{ ms: number; value: T }> = new Array(total);
+  let next = 0;
+  const lane = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= total) return;
+      const t0 = performance.now();
+      const value = await fn(i);
+      out[i] = { ms: performance.now() - t0, value };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, lane));
+  return out;
+}
+
+/** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs`. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Resident set size of a process in bytes, from /proc (Linux): the one number the target is about. */
+export function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(kb) * 1024;
+}
+
+export const mb = (bytes: number) => Math.round(bytes / (1024 * 1024));

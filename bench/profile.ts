@@ -1,0 +1,92 @@
+/**
+ * Where does a claim's time go? Each claimed instance's workflow history carries server timestamps for the
+ * steps of the claim Update; the client knows when the HTTP request started and ended. Server and client
+ * share one clock (same machine), so the gaps between them split a claim into phases.
+ */
+import type { Client } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
+import { percentile } from './lib';
+
+export interface ClaimSample {
+  key: string;
+  instanceId: string | null;
+  startedAt: number;
+  endedAt: number;
+}
+
+export const PHASES = {
+  beforeTask: 'API before the workflow runs: claims row, reserve (row lock), Update RPC, task dispatch',
+  firstTask: 'workflow task 1: validator, handler, read-model write (local activity), commands',
+  activityDispatch: 'provision activity: scheduled → picked up by the worker',
+  provision: 'provision activity: HTTP call to the runtime (stand-in)',
+  secondTask: 'workflow task 2: result, read-model write (local activity), Update completed',
+  afterUpdate: 'API after the Update: result delivered, claims row finished, chat URL read, response',
+} as const;
+export type Phase = keyof typeof PHASES;
+
+export interface ClaimProfile {
+  sampled: number;
+  /** Median ms per phase. */
+  p50: Record<Phase, number>;
+  /** Workflow tasks and local-activity markers the claim added to the history (median). */
+  workflowTasks: number;
+  localActivities: number;
+}
+
+function eventTime(e: { eventTime?: Parameters<typeof tsToMs>[0] }): number {
+  return tsToMs(e.eventTime);
+}
+
+export async function profileClaims(
+  temporal: Client,
+  samples: ClaimSample[],
+  max = 40,
+): Promise<ClaimProfile> {
+  const picked = samples.filter((s) => s.instanceId).slice(-max);
+  const phases: Record<Phase, number[]> = {
+    beforeTask: [],
+    firstTask: [],
+    activityDispatch: [],
+    provision: [],
+    secondTask: [],
+    afterUpdate: [],
+  };
+  const tasks: number[] = [];
+  const markers: number[] = [];
+  for (const s of picked) {
+    const history = await temporal.workflow.getHandle(`instance-${s.instanceId}`).fetchHistory();
+    const events = history.events ?? [];
+    const accepted = events.findIndex(
+      (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId === s.key,
+    );
+    const completed = events.findIndex(
+      (e) => e.workflowExecutionUpdateCompletedEventAttributes?.meta?.updateId === s.key,
+    );
+    if (accepted < 0 || completed < 0) continue;
+    // The task that accepted the Update: the last WorkflowTaskStarted before the acceptance.
+    let started = accepted;
+    while (started > 0 && !events[started]!.workflowTaskStartedEventAttributes) started--;
+    const window = events.slice(started, completed + 1);
+    const scheduled = window.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provision',
+    );
+    const actStarted = window.find((e) => e.activityTaskStartedEventAttributes);
+    const actCompleted = window.find((e) => e.activityTaskCompletedEventAttributes);
+    if (!scheduled || !actStarted || !actCompleted) continue;
+    phases.beforeTask.push(eventTime(events[started]!) - s.startedAt);
+    phases.firstTask.push(eventTime(events[accepted]!) - eventTime(events[started]!));
+    phases.activityDispatch.push(eventTime(actStarted) - eventTime(scheduled));
+    phases.provision.push(eventTime(actCompleted) - eventTime(actStarted));
+    phases.secondTask.push(eventTime(events[completed]!) - eventTime(actCompleted));
+    phases.afterUpdate.push(s.endedAt - eventTime(events[completed]!));
+    tasks.push(window.filter((e) => e.workflowTaskCompletedEventAttributes).length);
+    markers.push(window.filter((e) => e.markerRecordedEventAttributes).length);
+  }
+  const med = (xs: number[]) => Math.round(percentile(xs, 50) * 10) / 10;
+  return {
+    sampled: tasks.length,
+    p50: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, med(v)])) as Record<Phase, number>,
+    workflowTasks: med(tasks),
+    localActivities: med(markers),
+  };
+}

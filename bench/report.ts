@@ -1,0 +1,204 @@
+/**
+ * The results table: printed by `npm run bench` and written between markers in docs/benchmarks.md, so the
+ * hand-written explanations around it survive every re-run.
+ */
+import fs from 'node:fs';
+import type { LatencySummary } from './lib';
+import { type ClaimProfile, PHASES, type Phase } from './profile';
+
+interface Stamp {
+  measuredAt: string;
+  /** How long this benchmark took, stack start and stop included. */
+  runSeconds: number;
+  /** 1-minute load average of the machine before, at most during, and after the benchmark. */
+  load?: { before: number; max: number; after: number };
+}
+
+export interface BenchResults {
+  machine?: { cpus: number; cpuModel: string; memoryGb: number; node: string };
+  totalSeconds?: number;
+  claim?: Stamp & ClaimBench;
+  burst?: Stamp & BurstBench;
+  fill?: Stamp & FillBench;
+  memory?: Stamp & MemoryBench;
+}
+
+export interface ClaimBench {
+  claimAlone: LatencySummary;
+  claimConcurrent: LatencySummary;
+  directAlone: LatencySummary;
+  directConcurrent: LatencySummary;
+  profileAlone: ClaimProfile;
+  profileConcurrent: ClaimProfile;
+  healthIntervalMs: number;
+}
+
+export interface BurstBench {
+  idle: number;
+  claims: number;
+  maxWaitMs: number;
+  ok: number;
+  distinctInstances: number;
+  unavailable: number;
+  unavailableWithRetryAfter: number;
+  otherStatuses: number[];
+  provisionedInStandin: number;
+  doubleClaims: number;
+  wallMs: number;
+  okLatency: LatencySummary;
+}
+
+export interface FillBench {
+  target: number;
+  seconds: number;
+  firstIdleSeconds: number;
+  halfSeconds: number;
+}
+
+export interface MemoryBench {
+  workflows: number;
+  baselineMb: number;
+  settledMb: number;
+  peakMb: number;
+  fillSeconds: number;
+}
+
+const yes = (ok: boolean) => (ok ? 'yes' : '**no**');
+const ms = (x: number) => `${x} ms`;
+
+export function renderTable(r: BenchResults): string {
+  const rows: string[][] = [];
+  if (r.claim) {
+    const c = r.claim;
+    rows.push([
+      `claim, warm pool, ${20} concurrent (n=${c.claimConcurrent.n})`,
+      `p50 ${ms(c.claimConcurrent.p50)}, p99 ${ms(c.claimConcurrent.p99)}`,
+      'p50 ≤ 50 ms, p99 ≤ 150 ms',
+      yes(c.claimConcurrent.p50 <= 50 && c.claimConcurrent.p99 <= 150),
+    ]);
+    rows.push([
+      `claim, warm pool, alone (n=${c.claimAlone.n})`,
+      `p50 ${ms(c.claimAlone.p50)}, p99 ${ms(c.claimAlone.p99)}`,
+      '—',
+      '—',
+    ]);
+    rows.push([
+      `direct claim (row lock + HTTP provision + update), 20 concurrent (n=${c.directConcurrent.n})`,
+      `p50 ${ms(c.directConcurrent.p50)}, p99 ${ms(c.directConcurrent.p99)}`,
+      'reference (≈ 22 ms p50)',
+      '—',
+    ]);
+    rows.push([
+      `direct claim, alone (n=${c.directAlone.n})`,
+      `p50 ${ms(c.directAlone.p50)}, p99 ${ms(c.directAlone.p99)}`,
+      'reference (≈ 2 ms p50)',
+      '—',
+    ]);
+    const ratio = c.claimConcurrent.p50 / c.directConcurrent.p50;
+    const ratioAlone = c.claimAlone.p50 / c.directAlone.p50;
+    rows.push([
+      'claim / direct at p50, 20 concurrent',
+      `${ratio.toFixed(1)}× (alone: ${ratioAlone.toFixed(1)}×)`,
+      '≤ 3×',
+      yes(ratio <= 3),
+    ]);
+  }
+  if (r.burst) {
+    const b = r.burst;
+    const ok =
+      b.ok === b.idle &&
+      b.distinctInstances === b.idle &&
+      b.doubleClaims === 0 &&
+      b.unavailable === b.claims - b.idle &&
+      b.unavailableWithRetryAfter === b.unavailable;
+    rows.push([
+      `${b.claims} concurrent claims on ${b.idle} idle (maxWaitMs ${b.maxWaitMs}, no refill)`,
+      `${b.ok} × 200 on ${b.distinctInstances} distinct instances, ${b.unavailable} × 503 ` +
+        `(${b.unavailableWithRetryAfter} with Retry-After)${b.otherStatuses.length ? `, other: ${b.otherStatuses.join(' ')}` : ''}; ` +
+        `stand-in provisioned ${b.provisionedInStandin}; double claims ${b.doubleClaims}; ` +
+        `200s p50 ${ms(b.okLatency.p50)}, p99 ${ms(b.okLatency.p99)}`,
+      `exactly ${b.idle} bindings, rest 503 + Retry-After, 0 double claims`,
+      yes(ok),
+    ]);
+  }
+  if (r.fill) {
+    rows.push([
+      `pool fill 0 → ${r.fill.target} idle (instant stand-in)`,
+      `${r.fill.seconds} s (first idle ${r.fill.firstIdleSeconds} s, half ${r.fill.halfSeconds} s)`,
+      '≤ 10 s',
+      yes(r.fill.seconds <= 10),
+    ]);
+  }
+  if (r.memory) {
+    const m = r.memory;
+    rows.push([
+      `worker RSS with ${m.workflows} live instance workflows`,
+      `${m.settledMb} MB settled, ${m.peakMb} MB peak (${m.baselineMb} MB with none; filled in ${m.fillSeconds} s)`,
+      '≤ 1.2 GB RSS',
+      yes(m.peakMb <= 1229),
+    ]);
+  }
+  const header = ['benchmark', 'measured', 'target', 'met'];
+  const lines = [header, header.map(() => '---'), ...rows].map((cols) => `| ${cols.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function renderProfile(title: string, p: ClaimProfile): string {
+  const lines = [
+    `${title} (median over ${p.sampled} claims; ${p.workflowTasks} workflow tasks and ${p.localActivities} local activities per claim):`,
+    '',
+    '| phase | p50 |',
+    '| --- | --- |',
+    ...(Object.keys(PHASES) as Phase[]).map((k) => `| ${PHASES[k]} | ${ms(p.p50[k])} |`),
+  ];
+  return lines.join('\n');
+}
+
+export function renderResults(r: BenchResults): string {
+  const all: Array<Stamp | undefined> = [r.claim, r.burst, r.fill, r.memory];
+  const stamps = all
+    .filter((x): x is Stamp => x !== undefined)
+    .map((x) => x.measuredAt.slice(0, 16).replace('T', ' '));
+  const when = [...new Set(stamps)].join(', ');
+  const m = r.machine;
+  const parts = [
+    `Measured ${when} UTC on ${m ? `${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB, Node ${m.node}` : 'unknown machine'}` +
+      (r.totalSeconds ? `; the full \`npm run bench\` took ${Math.round(r.totalSeconds)} s.` : '.'),
+    '',
+    renderTable(r),
+  ];
+  const loads = (['claim', 'burst', 'fill', 'memory'] as const)
+    .filter((k) => r[k]?.load)
+    .map((k) => `${k} ${r[k]!.load!.before} → max ${r[k]!.load!.max}`);
+  if (loads.length) {
+    parts.push(
+      '',
+      `Machine load during each benchmark (1-minute load average; the machine has ${m?.cpus ?? '?'} cores, ` +
+        `so anything well above that means other processes were competing for the CPU): ${loads.join('; ')}.`,
+    );
+  }
+  if (r.claim) {
+    parts.push(
+      '',
+      renderProfile('Where a claim spends its time, alone', r.claim.profileAlone),
+      '',
+      renderProfile('Where a claim spends its time, 20 concurrent', r.claim.profileConcurrent),
+    );
+  }
+  return parts.join('\n');
+}
+
+const START = '<!-- bench:results:start (written by npm run bench) -->';
+const END = '<!-- bench:results:end -->';
+
+export function writeDocs(r: BenchResults, file: string) {
+  const block = `${START}\n${renderResults(r)}\n${END}`;
+  const existing = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const i = existing.indexOf(START);
+  const j = existing.indexOf(END);
+  const text =
+    i >= 0 && j > i
+      ? existing.slice(0, i) + block + existing.slice(j + END.length)
+      : `# Benchmarks\n\n${block}\n`;
+  fs.writeFileSync(file, text);
+}

@@ -1,0 +1,520 @@
+/**
+ * `npm run bench` — the targets of ARCHITECTURE §6 measured on the local stack, each benchmark in a fresh
+ * stack (its own Temporal dev server and Postgres database), results printed and written to
+ * docs/benchmarks.md. `npm run bench -- <name>` runs one of: claim, burst, fill, memory.
+ *
+ * Everything (Temporal, Postgres, worker, API, stand-in and the load generator) shares one machine, so
+ * the numbers include the load generator's own CPU; that is how the targets are meant (local dev server).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { and, eq } from 'drizzle-orm';
+import postgres from 'postgres';
+import { instances } from '../drizzle/schema';
+import { projectRoot } from '../scripts/temporal-dev';
+import { type Stack, startStack } from '../test/stack';
+import { workflowsPath } from '../workers/create-worker';
+import { type LatencySummary, mb, rssOf, runLanes, sleep, summarize, until } from './lib';
+import { profileClaims } from './profile';
+import {
+  type BenchResults,
+  type BurstBench,
+  type ClaimBench,
+  type FillBench,
+  type MemoryBench,
+  renderTable,
+  writeDocs,
+} from './report';
+import type { WorkerChildSettings } from './worker-child';
+
+const CONCURRENCY = 20;
+const resultsFile = path.join(projectRoot, 'bench', 'results.json');
+
+/** Health checks every 15 s is the production default (INSTANCE_HEALTH_INTERVAL_MS); keep it for claims. */
+const PROD_HEALTH_INTERVAL_MS = 15_000;
+/** Instances must not be replaced for slowness while hundreds start at once on 2 cores. */
+const GENEROUS_START_DEADLINE_MS = 10 * 60_000;
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+async function idleCount(stack: Stack): Promise<number> {
+  return (await stack.counts()).idle ?? 0;
+}
+
+/**
+ * Waits for `n` idle, logging progress every 10 s; on timeout it prints what a few still-starting instances
+ * were told by their health checks, so a stuck fill says why.
+ */
+async function waitIdle(stack: Stack, n: number, timeoutMs: number, onPoll?: () => void) {
+  let lastLog = Date.now();
+  try {
+    await until(
+      `${n} idle`,
+      async () => {
+        onPoll?.();
+        const counts = await stack.counts();
+        if (Date.now() - lastLog > 10_000) {
+          lastLog = Date.now();
+          const busy = Object.entries(counts).filter(([, v]) => v > 0);
+          log(
+            `  counts: ${busy.map(([k, v]) => `${k} ${v}`).join(', ')}; load ${os.loadavg()[0]!.toFixed(1)}`,
+          );
+        }
+        return (counts.idle ?? 0) >= n;
+      },
+      timeoutMs,
+      onPoll ? 500 : 100,
+    );
+  } catch (err) {
+    const rows = await stack.database.db
+      .select({ id: instances.id })
+      .from(instances)
+      .where(and(eq(instances.pool, stack.poolName), eq(instances.status, 'starting')))
+      .limit(2);
+    for (const { id } of rows) {
+      const history = await stack.temporal.workflow.getHandle(`instance-${id}`).fetchHistory();
+      const results = (history.events ?? [])
+        .map((e) => e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data)
+        .filter((d): d is Uint8Array => Boolean(d))
+        .slice(-3)
+        .map((d) => Buffer.from(d).toString().slice(0, 200));
+      log(
+        `  still starting: ${id}, ${history.events?.length} events; last activity results: ${results.join(' | ')}`,
+      );
+    }
+    throw err;
+  }
+}
+
+async function setTarget(stack: Stack, targetIdle: number, maxTotal?: number) {
+  const res = await stack.api('PUT', '/api/pool/target', { targetIdle, ...(maxTotal ? { maxTotal } : {}) });
+  if (res.status !== 200) throw new Error(`PUT /api/pool/target answered ${res.status}: ${await res.text()}`);
+}
+
+interface ClaimOutcome {
+  status: number;
+  instanceId: string | null;
+  retryAfter: string | null;
+  key: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+async function claim(stack: Stack, key: string, maxWaitMs?: number): Promise<ClaimOutcome> {
+  const startedAt = Date.now();
+  const res = await stack.api(
+    'POST',
+    '/api/pool/claim',
+    { agentName: 'Bench', ...(maxWaitMs !== undefined ? { maxWaitMs } : {}) },
+    { 'idempotency-key': key },
+  );
+  const body = (await res.json()) as { instanceId?: string };
+  return {
+    status: res.status,
+    instanceId: body.instanceId ?? null,
+    retryAfter: res.headers.get('retry-after'),
+    key,
+    startedAt,
+    endedAt: Date.now(),
+  };
+}
+
+function mustSucceed(outcomes: ClaimOutcome[]) {
+  const bad = outcomes.filter((o) => o.status !== 200);
+  if (bad.length) throw new Error(`${bad.length} claims did not answer 200 (e.g. ${bad[0]!.status})`);
+}
+
+let bundlePath = '';
+async function ensureBundle() {
+  if (bundlePath) return bundlePath;
+  log('bundling the workflows once');
+  const bundle = await bundleWorkflowCode({
+    workflowsPath,
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+  });
+  bundlePath = path.join(os.tmpdir(), `convos-bench-bundle-${process.pid}.js`);
+  fs.writeFileSync(bundlePath, bundle.code);
+  return bundlePath;
+}
+
+async function withStack<T>(opts: Parameters<typeof startStack>[0], fn: (s: Stack) => Promise<T>) {
+  const stack = await startStack({ workflowBundlePath: await ensureBundle(), ...opts });
+  try {
+    return await fn(stack);
+  } finally {
+    log('stopping the stack');
+    await stack.stop();
+  }
+}
+
+/** Benchmarks 1 and 2: warm-pool claim latency through the API, and the direct claim baseline. */
+async function benchClaim(): Promise<ClaimBench> {
+  const warmup = 10;
+  const alone = 60;
+  const concurrent = 240;
+  const fill = warmup + alone + concurrent;
+  return withStack(
+    {
+      targetIdle: fill,
+      maxTotal: fill + 50,
+      timings: { healthIntervalMs: PROD_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+    },
+    async (stack) => {
+      const t0 = Date.now();
+      log(`filling ${fill} idle`);
+      await waitIdle(stack, fill, 10 * 60_000);
+      log(`filled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      // No refills during the measurement: the claim path alone is measured, not the pool warming up.
+      await setTarget(stack, 0);
+      await sleep(2000);
+
+      const run = randomUUID().slice(0, 8);
+      for (let i = 0; i < warmup; i++) mustSucceed([await claim(stack, `bench-${run}-w${i}`)]);
+      const aloneRuns = await runLanes(alone, 1, (i) => claim(stack, `bench-${run}-a${i}`));
+      mustSucceed(aloneRuns.map((r) => r.value));
+      const concRuns = await runLanes(concurrent, CONCURRENCY, (i) => claim(stack, `bench-${run}-c${i}`));
+      mustSucceed(concRuns.map((r) => r.value));
+      const claimAlone = summarize(aloneRuns.map((r) => r.ms));
+      const claimConcurrent = summarize(concRuns.map((r) => r.ms));
+      log(`claim alone p50 ${claimAlone.p50} p99 ${claimAlone.p99}`);
+      log(`claim x${CONCURRENCY} p50 ${claimConcurrent.p50} p99 ${claimConcurrent.p99}`);
+
+      log('profiling where a claim spends its time (workflow histories)');
+      const profileAlone = await profileClaims(
+        stack.temporal,
+        aloneRuns.map((r) => r.value),
+      );
+      const profileConcurrent = await profileClaims(
+        stack.temporal,
+        concRuns.map((r) => r.value),
+      );
+
+      const direct = await benchDirect(stack, warmup, alone, concurrent);
+      return {
+        claimAlone,
+        claimConcurrent,
+        directAlone: direct.alone,
+        directConcurrent: direct.concurrent,
+        profileAlone,
+        profileConcurrent,
+        healthIntervalMs: PROD_HEALTH_INTERVAL_MS,
+      };
+    },
+  );
+}
+
+/**
+ * The baseline without Temporal: lock an idle row (`FOR UPDATE SKIP LOCKED`), call the same stand-in's
+ * provision endpoint over HTTP, mark the row claimed, commit. Same database server, same stand-in process.
+ */
+async function benchDirect(stack: Stack, warmup: number, alone: number, concurrent: number) {
+  const sql = postgres(stack.config.databaseUrl!, { max: CONCURRENCY, onnotice: () => {} });
+  try {
+    const total = warmup + alone + concurrent;
+    await sql`create table if not exists bench_direct (
+      id text primary key, status text not null, url text not null, token text not null,
+      claimed_by text, claimed_at timestamptz)`;
+    await sql`truncate bench_direct`;
+    const rows = Array.from({ length: total }, (_, i) => ({
+      id: `direct-${randomUUID()}`,
+      token: randomUUID(),
+      n: i,
+    }));
+    for (const r of rows) {
+      const res = await fetch(`${stack.standinUrl}/_standin/instances`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ instanceId: r.id, token: r.token }),
+      });
+      if (!res.ok) throw new Error(`stand-in registration answered ${res.status}`);
+    }
+    await sql`insert into bench_direct ${sql(
+      rows.map((r) => ({ id: r.id, status: 'idle', url: `${stack.standinUrl}/i/${r.id}`, token: r.token })),
+    )}`;
+
+    const directClaim = async (key: string) =>
+      sql.begin(async (tx) => {
+        const [row] = await tx<Array<{ id: string; url: string; token: string }>>`
+          select id, url, token from bench_direct where status = 'idle'
+          order by id limit 1 for update skip locked`;
+        if (!row) throw new Error('direct baseline ran out of idle rows');
+        const res = await fetch(`${row.url}/pool/provision`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${row.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ requestId: key, agentName: 'Bench', instructions: 'be brief' }),
+        });
+        if (!res.ok) throw new Error(`provision answered ${res.status}`);
+        await res.json();
+        await tx`update bench_direct set status = 'claimed', claimed_by = ${key}, claimed_at = now()
+          where id = ${row.id}`;
+      });
+
+    const run = randomUUID().slice(0, 8);
+    for (let i = 0; i < warmup; i++) await directClaim(`direct-${run}-w${i}`);
+    const a = await runLanes(alone, 1, (i) => directClaim(`direct-${run}-a${i}`));
+    const c = await runLanes(concurrent, CONCURRENCY, (i) => directClaim(`direct-${run}-c${i}`));
+    const result = { alone: summarize(a.map((r) => r.ms)), concurrent: summarize(c.map((r) => r.ms)) };
+    log(`direct alone p50 ${result.alone.p50}, x${CONCURRENCY} p50 ${result.concurrent.p50}`);
+    return result;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Benchmark 3: 200 claims at once on 150 idle, nothing refilling. */
+async function benchBurst(): Promise<BurstBench> {
+  const idle = 150;
+  const claims = 200;
+  const maxWaitMs = 3000;
+  // maxTotal = idle: claimed instances still count, so the pool cannot start replacements.
+  return withStack(
+    {
+      targetIdle: idle,
+      maxTotal: idle,
+      timings: { healthIntervalMs: PROD_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+    },
+    async (stack) => {
+      log(`filling ${idle} idle`);
+      await waitIdle(stack, idle, 10 * 60_000);
+      await sleep(1000);
+      const run = randomUUID().slice(0, 8);
+      const t0 = Date.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: claims }, (_, i) => claim(stack, `burst-${run}-${i}`, maxWaitMs)),
+      );
+      const wallMs = Date.now() - t0;
+      const ok = outcomes.filter((o) => o.status === 200);
+      const unavailable = outcomes.filter((o) => o.status === 503);
+      const other = outcomes.filter((o) => o.status !== 200 && o.status !== 503);
+      const distinct = new Set(ok.map((o) => o.instanceId));
+
+      // The stand-in is the ground truth of what was provisioned: every provisioned instance must carry
+      // exactly one request, the same one the API answered with that instance, and none for a refused key.
+      const inventory = (await stack.compute.inventory()).filter((i) =>
+        i.provisioned?.requestId.startsWith(`burst-${run}-`),
+      );
+      const bindingByKey = new Map(ok.map((o) => [o.key, o.instanceId]));
+      let mismatches = 0;
+      for (const inst of inventory) {
+        if (bindingByKey.get(inst.provisioned!.requestId) !== inst.id) mismatches += 1;
+      }
+      const multiProvisioned = inventory.filter((i) => i.provisionCalls !== 1).length;
+      const doubleClaims =
+        ok.length - distinct.size + mismatches + multiProvisioned + Math.max(0, inventory.length - ok.length);
+      const result = {
+        idle,
+        claims,
+        maxWaitMs,
+        ok: ok.length,
+        distinctInstances: distinct.size,
+        unavailable: unavailable.length,
+        unavailableWithRetryAfter: unavailable.filter((o) => o.retryAfter !== null).length,
+        otherStatuses: other.map((o) => o.status),
+        provisionedInStandin: inventory.length,
+        doubleClaims,
+        wallMs,
+        okLatency: summarize(ok.map((o) => o.endedAt - o.startedAt)),
+      };
+      log(
+        `burst: ${result.ok} ok on ${result.distinctInstances} instances, ${result.unavailable} 503, ` +
+          `${other.length} other, stand-in provisioned ${inventory.length}, double claims ${doubleClaims}`,
+      );
+      return result;
+    },
+  );
+}
+
+/** Benchmark 4: PUT target 0 → 100 and time until /api/pool/counts shows 100 idle. */
+async function benchFill(): Promise<FillBench> {
+  const target = 100;
+  return withStack(
+    {
+      targetIdle: 0,
+      maxTotal: 200,
+      timings: { healthIntervalMs: PROD_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+    },
+    async (stack) => {
+      await sleep(2000); // let the pool workflow's first task run, so we time the fill and not the start-up
+      const t0 = performance.now();
+      await setTarget(stack, target);
+      let firstIdleMs: number | null = null;
+      let halfMs: number | null = null;
+      await until(
+        `${target} idle`,
+        async () => {
+          const n = await idleCount(stack);
+          const ms = performance.now() - t0;
+          if (n >= 1 && firstIdleMs === null) firstIdleMs = ms;
+          if (n >= target / 2 && halfMs === null) halfMs = ms;
+          return n >= target;
+        },
+        5 * 60_000,
+        50,
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      log(`fill 0 → ${target}: ${seconds.toFixed(2)} s`);
+      return {
+        target,
+        seconds: Math.round(seconds * 100) / 100,
+        firstIdleSeconds: Math.round((firstIdleMs ?? 0) / 10) / 100,
+        halfSeconds: Math.round((halfMs ?? 0) / 10) / 100,
+      };
+    },
+  );
+}
+
+function startWorkerChild(settings: WorkerChildSettings): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join('bench', 'worker-child.ts')], {
+    cwd: projectRoot,
+    env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('worker-ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker child exited early (${code})`)));
+  });
+}
+
+/** Benchmark 5: RSS of the worker process alone with 1,000 live (idle) instance workflows. */
+async function benchMemory(): Promise<MemoryBench> {
+  const target = 1000;
+  return withStack(
+    {
+      noWorker: true,
+      targetIdle: 0,
+      maxTotal: target + 100,
+      // Quiet idle instances: one health check an hour, so the number is the memory of 1,000 parked
+      // workflows, not of a burst of activities.
+      timings: { healthIntervalMs: 3_600_000, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+    },
+    async (stack) => {
+      const child = await startWorkerChild({
+        databaseUrl: stack.config.databaseUrl!,
+        temporalAddress: stack.config.temporal.address,
+        taskQueue: stack.taskQueue,
+        poolName: stack.poolName,
+        secretsKey: stack.secretsKey,
+        standinUrl: stack.standinUrl,
+        bundlePath: await ensureBundle(),
+      });
+      const pid = child.pid!;
+      try {
+        await sleep(3000);
+        const baseline = rssOf(pid);
+        log(`worker child ${pid} RSS at start: ${mb(baseline)} MB`);
+        const t0 = performance.now();
+        await setTarget(stack, target);
+        let peak = baseline;
+        await waitIdle(stack, target, 15 * 60_000, () => {
+          peak = Math.max(peak, rssOf(pid));
+        });
+        const fillSeconds = (performance.now() - t0) / 1000;
+        log(`${target} idle after ${fillSeconds.toFixed(1)} s; letting it settle`);
+        const samples: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          await sleep(1000);
+          samples.push(rssOf(pid));
+        }
+        peak = Math.max(peak, ...samples);
+        const settled = samples[samples.length - 1]!;
+        const counts = await stack.counts();
+        log(`worker RSS with ${counts.idle} idle workflows: ${mb(settled)} MB (peak ${mb(peak)} MB)`);
+        return {
+          workflows: counts.idle ?? 0,
+          baselineMb: mb(baseline),
+          settledMb: mb(settled),
+          peakMb: mb(peak),
+          fillSeconds: Math.round(fillSeconds * 10) / 10,
+        };
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, 10_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    },
+  );
+}
+
+const BENCHES = {
+  claim: benchClaim,
+  burst: benchBurst,
+  fill: benchFill,
+  memory: benchMemory,
+} as const;
+type BenchName = keyof typeof BENCHES;
+
+async function main() {
+  const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = asked.filter((a) => !(a in BENCHES));
+  if (unknown.length) {
+    console.error(
+      `unknown benchmark(s): ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`,
+    );
+    process.exit(2);
+  }
+  const names = (asked.length ? asked : Object.keys(BENCHES)) as BenchName[];
+  const previous: BenchResults = fs.existsSync(resultsFile)
+    ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as BenchResults)
+    : {};
+  const results: BenchResults = { ...previous };
+  const started = Date.now();
+  const measuredAt = new Date().toISOString();
+  for (const name of names) {
+    log(`— ${name} —`);
+    const t0 = Date.now();
+    // The machine may be shared (other test runs): record how busy it was, since every number depends on it.
+    const loadBefore = os.loadavg()[0]!;
+    let loadMax = loadBefore;
+    const sampler = setInterval(() => {
+      loadMax = Math.max(loadMax, os.loadavg()[0]!);
+    }, 1000);
+    const result = await BENCHES[name]().finally(() => clearInterval(sampler));
+    const load = { before: round1(loadBefore), max: round1(loadMax), after: round1(os.loadavg()[0]!) };
+    log(`load average (1 min) before ${load.before}, max ${load.max}, after ${load.after}`);
+    // biome-ignore lint/suspicious/noExplicitAny: each bench fills its own key of BenchResults
+    (results as any)[name] = { ...result, measuredAt, runSeconds: (Date.now() - t0) / 1000, load };
+  }
+  results.machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  results.totalSeconds =
+    names.length === Object.keys(BENCHES).length ? (Date.now() - started) / 1000 : results.totalSeconds;
+  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\n${renderTable(results)}\n`);
+  writeDocs(results, path.join(projectRoot, 'docs', 'benchmarks.md'));
+  log(
+    `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote docs/benchmarks.md and bench/results.json`,
+  );
+  if (bundlePath) fs.rmSync(bundlePath, { force: true });
+}
+
+export type { LatencySummary };
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    if (bundlePath) fs.rmSync(bundlePath, { force: true });
+    process.exit(1);
+  },
+);
