@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { OpenClawConfig, PluginRuntime } from 'openclaw/plugin-sdk/channel-core';
 import type { Log } from './agent.js';
 import { openclawBridge } from './openclaw-bridge.js';
@@ -90,9 +91,13 @@ export async function ensureService(settings: Extract<ConvosSettings, { enabled:
   return service;
 }
 
+/** Called from startAccount: the service's loops run in this (account-lifetime) async context. */
 export async function acquire(settings: Extract<ConvosSettings, { enabled: true }>): Promise<ConvosService> {
   const log = pluginLog();
-  const service = await acquireService(settings.stateDir, create(settings, log));
+  const service = getOrCreateService(settings.stateDir, create(settings, log));
+  const context = new AsyncResource('convos-channel');
+  service.setTaskContext((fn) => context.runInAsyncScope(fn));
+  await acquireService(settings.stateDir, create(settings, log));
   // A reloaded plugin generation brings a fresh runtime: route new turns through it.
   service.setAgent(openclawBridge({ runtime: convosRuntime, config: currentConfig, log }));
   return service;

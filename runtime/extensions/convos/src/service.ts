@@ -71,10 +71,22 @@ export class ConvosService {
   private provisionChain: Promise<unknown> = Promise.resolve();
   private starting: Promise<void> | undefined;
   private readonly log: Log;
+  /** Where runner loops start (see setTaskContext). */
+  private spawn: (fn: () => void) => void = (fn) => fn();
 
   constructor(private readonly o: ServiceOptions) {
     this.store = new IdentityStore(o.stateDir);
     this.log = o.log ?? silentLog;
+  }
+
+  /**
+   * Runs every runner loop (streams, agent turns) inside the given context. OpenClaw scopes its state
+   * database locks with AsyncLocalStorage: a turn dispatched from a context that has ended (say, the
+   * HTTP request that provisioned the conversation) fails with "another OpenClaw process owns
+   * state-lifecycle". The channel passes its startAccount context, which lives as long as the account.
+   */
+  setTaskContext(spawn: (fn: () => void) => void): void {
+    this.spawn = spawn;
   }
 
   /** The agent bridge can be replaced on plugin reload (the new module's runtime). */
@@ -93,7 +105,8 @@ export class ConvosService {
         await this.store.init();
         for (const r of await this.store.list()) {
           if (r.status === 'pending') continue; // finished by a repeat provision with its requestId
-          this.runnerFor(r).start();
+          const runner = this.runnerFor(r);
+          this.spawn(() => runner.start());
         }
         this.state = 'ready';
       } catch (err) {
@@ -218,7 +231,7 @@ export class ConvosService {
       name: req.agentName,
     });
     await runner.save({ conversationId: group.id, inviteUrl: invite.url, status: 'created' });
-    runner.start();
+    this.spawn(() => runner.start());
     this.log.info(`convos: created conversation ${group.id} (${runner.label})`);
     return this.result(runner.record);
   }
@@ -248,7 +261,7 @@ export class ConvosService {
       await dm.sendText(invite.slug);
       await runner.save({ status: 'waiting_for_acceptance' });
     }
-    runner.start();
+    this.spawn(() => runner.start());
     const joined = await runner.waitForJoin(this.o.joinWaitMs ?? 15_000);
     this.log.info(`convos: join ${joined ? 'accepted' : 'waiting for acceptance'} (${runner.label})`);
     return this.result(runner.record);
