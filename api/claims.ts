@@ -217,6 +217,8 @@ export class ClaimService {
     let warm = true;
     onStep('reserve', 'active');
     for (;;) {
+      // The deadline bounds the search; a provision already under way is never cut off.
+      if (tried.length > 0 && Date.now() >= deadline) break;
       // An earlier holder of this key may have reached an instance: ask it first (same Update id).
       const instanceId = previousInstance ?? (await this.reserve(key, tried));
       previousInstance = null;

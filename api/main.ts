@@ -1,5 +1,5 @@
 /** The API process on its own: `npm run api` (the local stack runs it in-process from scripts/start.ts). */
-import { SecretStore, loadSecretKey } from '../activities/secret-store';
+import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { seedCatalog } from '../catalog/seed';
 import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
@@ -15,7 +15,14 @@ await seedCatalog(database.db);
 const temporal = await connectClient(config);
 const secrets = new SecretStore(database.db, loadSecretKey(process.env, config.dataDir));
 const app = await buildApp(
-  { db: database.db, temporal, secrets, config, apiKey, claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }) },
+  {
+    db: database.db,
+    temporal,
+    secrets,
+    config,
+    apiKey,
+    claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }),
+  },
   { logger: { level: config.logLevel, redact: ['req.headers.authorization'] } },
 );
 await app.listen({ port: config.api.port, host: config.api.host });

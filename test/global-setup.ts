@@ -4,6 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
@@ -24,6 +26,7 @@ const adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127
 export default async function setup(project: TestProject) {
   const artifacts = path.join(projectRoot, 'test-artifacts');
   fs.mkdirSync(artifacts, { recursive: true });
+  fs.rmSync(path.join(artifacts, 'secrets'), { recursive: true, force: true });
 
   const settings = readDevServerSettings();
   const server: DevServer = await startDevServer(
@@ -48,8 +51,26 @@ export default async function setup(project: TestProject) {
   project.provide('workflowBundlePath', workflowBundlePath);
 
   return async () => {
+    await exportHistories(server.address, path.join(artifacts, 'histories'));
     await server.stop();
     await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
     await admin.end();
   };
+}
+
+/** Saves every workflow history of the run, for the replay test and the secret scan (test/post-run/). */
+async function exportHistories(address: string, dir: string) {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  for await (const wf of client.workflow.list()) {
+    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    // Binary protobuf: exact, and independent of JSON converters' protobufjs versions.
+    fs.writeFileSync(
+      path.join(dir, `${wf.workflowId}__${wf.runId}.pb`),
+      temporal.api.history.v1.History.encode(history).finish(),
+    );
+  }
+  await connection.close();
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import postgres from 'postgres';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
@@ -25,6 +25,12 @@ import { createStandinServer, type StandinFaults } from './standins/runtime-stan
 import { StandinComputeProvider } from './standins/standin-compute';
 import { freePort } from './support/ports';
 
+export const artifactsDir = path.resolve(
+  path.dirname(new URL(import.meta.url).pathname),
+  '..',
+  'test-artifacts',
+);
+
 export const TEST_TIMINGS: InstanceTimings = {
   startDeadlineMs: 20_000,
   healthIntervalMs: 2_000,
@@ -35,6 +41,11 @@ export const TEST_TIMINGS: InstanceTimings = {
   stepMaxAttempts: 3,
   maxHistoryEvents: 10_000,
 };
+
+export type Counts = Record<
+  'starting' | 'idle' | 'claiming' | 'claimed' | 'crashed' | 'failed' | 'destroying',
+  number
+>;
 
 export interface StackOptions {
   temporalAddress?: string;
@@ -67,7 +78,7 @@ export interface Stack {
   setDefaultFaults(faults: StandinFaults | undefined): void;
   /** Waits until `check` returns true, polling; throws with `what` after the timeout. */
   waitFor(what: string, check: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
-  counts(): Promise<Record<string, number>>;
+  counts(): Promise<Counts>;
   /** Authenticated JSON request to the API. */
   api(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   stopWorker(): Promise<void>;
@@ -88,7 +99,14 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
+let runtimeInstalled = false;
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  if (!runtimeInstalled) {
+    // Workers log every failed activity attempt at WARN; tests inject failures on purpose.
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL as 'ERROR') ?? 'ERROR') });
+    runtimeInstalled = true;
+  }
   const cleanups: Array<() => Promise<void>> = [];
   const id = randomUUID().slice(0, 8);
   const poolName = `test-${id}`;
@@ -212,7 +230,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }
     },
     async counts() {
-      return (await (await fetch(`${apiUrl}/api/pool/counts`)).json()) as Record<string, number>;
+      return (await (await fetch(`${apiUrl}/api/pool/counts`)).json()) as Counts;
     },
     api(method, url, body, headers = {}) {
       return fetch(`${apiUrl}${url}`, {
@@ -227,6 +245,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     stopWorker,
     async stop() {
+      // Record every secret this stack handed out; the post-run checks scan all histories for them.
+      const seen = (await (await fetch(`${standinUrl}/_standin/secrets`)).json()) as string[];
+      fs.mkdirSync(path.join(artifactsDir, 'secrets'), { recursive: true });
+      fs.writeFileSync(
+        path.join(artifactsDir, 'secrets', `${poolName}.json`),
+        JSON.stringify([apiKey, secretsKey, ...seen]),
+      );
       // Stop the pool and every instance workflow of this stack so the shared dev server stays quiet.
       await temporal.workflow
         .getHandle(`pool-${poolName}`)
@@ -255,5 +280,3 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   return stack;
 }
-
-export const artifactsDir = path.resolve('test-artifacts');

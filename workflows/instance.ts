@@ -92,7 +92,8 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
 
   let destroyRequest: StatusChange | null = null;
   let retryRequest: StatusChange | null = null;
-  let pendingWrites = 0;
+  /** Read-model writes and pool notifications still in flight: the workflow never ends or continues before them. */
+  let pending = 0;
 
   /** Flips the state synchronously, then records it (read model, audit, pool, search attribute). */
   function transition(to: InstanceStatus, change: StatusChange, details?: Record<string, unknown>) {
@@ -102,12 +103,15 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     if (to === 'idle') s.idleAt = now();
     if (to === 'claimed' && !s.claimedAt) s.claimedAt = now();
     upsertSearchAttributes([{ key: InstanceStatusKey, value: to }]);
+    pending += 2;
     getExternalWorkflowHandle(`pool-${s.poolName}`)
-      .signal(instanceChangedSignal, { instanceId: s.instanceId, status: to })
+      .signal(instanceChangedSignal, { instanceId: s.instanceId, status: to, seq: s.seq })
       .catch(() => {
         // The pool may be between runs or gone; the reconcile workflow re-syncs its membership.
+      })
+      .finally(() => {
+        pending -= 1;
       });
-    pendingWrites += 1;
     recordTransition({
       instanceId: s.instanceId,
       poolName: s.poolName,
@@ -134,7 +138,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       },
       details,
     }).finally(() => {
-      pendingWrites -= 1;
+      pending -= 1;
     });
   }
 
@@ -373,7 +377,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
         await runDestroying();
         break;
       case 'destroyed':
-        await condition(() => pendingWrites === 0 && allHandlersFinished());
+        await condition(() => pending === 0 && allHandlersFinished());
         return;
     }
     const info = workflowInfo();
@@ -381,7 +385,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       (info.continueAsNewSuggested || info.historyLength > t.maxHistoryEvents) &&
       (s.status === 'idle' || s.status === 'claimed' || s.status === 'failed')
     ) {
-      await condition(() => pendingWrites === 0 && allHandlersFinished());
+      await condition(() => pending === 0 && allHandlersFinished());
       // A claim may have started while we waited; then the loop goes on and tries again later.
       if ((s.status as InstanceStatus) !== 'claiming') {
         return continueAsNew<typeof instanceWorkflow>({ ...input, state: s });

@@ -32,7 +32,7 @@ export const setTargetUpdate = defineUpdate<
   { targetIdle: number; maxTotal: number },
   [{ targetIdle: number; maxTotal?: number }]
 >('setTarget');
-/** Instances report each transition to their pool. */
+/** Instances report each transition to their pool; `seq` orders reports that arrive out of order. */
 export const instanceChangedSignal =
-  defineSignal<[{ instanceId: string; status: InstanceStatus }]>('instanceChanged');
+  defineSignal<[{ instanceId: string; status: InstanceStatus; seq?: number }]>('instanceChanged');
 export const getPoolStateQuery = defineQuery<PoolState>('getPoolState');

@@ -37,6 +37,7 @@ const SIGNALS_PER_RUN = 2000;
 export async function poolWorkflow(input: PoolInput): Promise<void> {
   const settings = { ...input.settings };
   const members: Record<string, InstanceStatus> = { ...input.members };
+  const seqs: Record<string, number> = { ...input.seqs };
   const breaker = input.breaker ?? { consecutiveFailures: 0, openedAt: null };
   let dirty = true;
   let signals = 0;
@@ -59,8 +60,12 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     }),
   );
 
-  setHandler(instanceChangedSignal, ({ instanceId, status }) => {
+  setHandler(instanceChangedSignal, ({ instanceId, status, seq }) => {
     signals += 1;
+    dirty = true;
+    // Signals may arrive out of order; an older report never overwrites a newer one.
+    if (seq !== undefined && seq <= (seqs[instanceId] ?? 0)) return;
+    if (seq !== undefined) seqs[instanceId] = seq;
     const previous = members[instanceId];
     if (
       previous === 'starting' &&
@@ -73,9 +78,12 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
       breaker.consecutiveFailures = 0;
       breaker.openedAt = null;
     }
-    if (status === 'destroyed') delete members[instanceId];
-    else if (previous !== undefined || status !== 'destroying') members[instanceId] = status;
-    dirty = true;
+    if (status === 'destroyed') {
+      delete members[instanceId];
+      delete seqs[instanceId];
+    } else if (previous !== undefined || seq !== undefined) {
+      members[instanceId] = status;
+    }
   });
 
   async function startInstances(n: number): Promise<string[]> {
@@ -180,7 +188,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     const info = workflowInfo();
     if (info.continueAsNewSuggested || signals >= SIGNALS_PER_RUN || info.historyLength > 10_000) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof poolWorkflow>({ settings, members, breaker });
+      return continueAsNew<typeof poolWorkflow>({ settings, members, seqs, breaker });
     }
   }
 }

@@ -115,6 +115,8 @@ export interface PoolInput {
   settings: PoolSettings;
   /** Carried over continue-as-new. */
   members?: Record<string, InstanceStatus>;
+  /** Last reported sequence number per member. */
+  seqs?: Record<string, number>;
   breaker?: BreakerState;
 }
 

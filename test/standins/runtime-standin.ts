@@ -37,8 +37,12 @@ interface InstanceRecord {
   provisionCalls: number;
 }
 
-const instances = new Map<string, InstanceRecord>();
-const defaults: StandinFaults = {};
+interface StandinState {
+  instances: Map<string, InstanceRecord>;
+  /** Every secret this stand-in was given or made (tokens, chat links): tests check none leaked anywhere. */
+  seenSecrets: Set<string>;
+  defaults: StandinFaults;
+}
 const xmtpEnv = process.env.XMTP_ENV ?? 'off';
 
 function send(res: http.ServerResponse, status: number, body: unknown) {
@@ -71,7 +75,12 @@ function health(inst: InstanceRecord) {
   };
 }
 
-async function provision(inst: InstanceRecord, req: http.IncomingMessage, res: http.ServerResponse) {
+async function provision(
+  st: StandinState,
+  inst: InstanceRecord,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+) {
   let body: Record<string, unknown>;
   try {
     body = (await readJson(req)) as Record<string, unknown>;
@@ -133,11 +142,13 @@ async function provision(inst: InstanceRecord, req: http.IncomingMessage, res: h
           joined,
           status: joined ? 'joined' : 'created',
         };
+  if (result.chatUrl) st.seenSecrets.add(result.chatUrl);
   inst.provisioned = { requestId, fingerprint, result };
   send(res, 200, result);
 }
 
 async function route(
+  st: StandinState,
   inst: InstanceRecord | undefined,
   rest: string,
   req: http.IncomingMessage,
@@ -151,17 +162,17 @@ async function route(
     if (inst.faults.down) return send(res, 503, { error: 'down', code: 'DOWN' });
     return send(res, 200, health(inst));
   }
-  if (rest === '/pool/provision' && req.method === 'POST') return provision(inst, req, res);
+  if (rest === '/pool/provision' && req.method === 'POST') return provision(st, inst, req, res);
   send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
 }
 
 /** Admin API of the shared mode: register, inspect, fault and remove instances. */
-async function admin(path: string, req: http.IncomingMessage, res: http.ServerResponse) {
+async function admin(st: StandinState, path: string, req: http.IncomingMessage, res: http.ServerResponse) {
   const match = /^\/_standin\/instances(?:\/([A-Za-z0-9-]+))?(\/faults)?$/.exec(path);
+  if (path === '/_standin/secrets' && req.method === 'GET') return send(res, 200, [...st.seenSecrets]);
   if (path === '/_standin/defaults' && req.method === 'PUT') {
-    for (const key of Object.keys(defaults)) delete (defaults as Record<string, unknown>)[key];
-    Object.assign(defaults, await readJson(req));
-    return send(res, 200, defaults);
+    st.defaults = (await readJson(req)) as StandinFaults;
+    return send(res, 200, st.defaults);
   }
   if (!match) return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
   const id = match[1];
@@ -169,7 +180,7 @@ async function admin(path: string, req: http.IncomingMessage, res: http.ServerRe
     return send(
       res,
       200,
-      [...instances.values()].map((i) => ({
+      [...st.instances.values()].map((i) => ({
         id: i.id,
         provisioned: i.provisioned,
         provisionCalls: i.provisionCalls,
@@ -178,13 +189,14 @@ async function admin(path: string, req: http.IncomingMessage, res: http.ServerRe
   }
   if (!id && req.method === 'POST') {
     const body = (await readJson(req)) as { instanceId: string; token: string; faults?: StandinFaults };
-    const existing = instances.get(body.instanceId);
+    st.seenSecrets.add(body.token);
+    const existing = st.instances.get(body.instanceId);
     if (!existing) {
-      instances.set(body.instanceId, {
+      st.instances.set(body.instanceId, {
         id: body.instanceId,
         token: body.token,
         registeredAt: Date.now(),
-        faults: { ...defaults, ...body.faults },
+        faults: { ...st.defaults, ...body.faults },
         provisioned: null,
         provisionCalls: 0,
       });
@@ -194,13 +206,13 @@ async function admin(path: string, req: http.IncomingMessage, res: http.ServerRe
     return send(res, 200, { ok: true });
   }
   if (id && match[2] && req.method === 'PUT') {
-    const inst = instances.get(id);
+    const inst = st.instances.get(id);
     if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
     inst.faults = (await readJson(req)) as StandinFaults;
     return send(res, 200, inst.faults);
   }
   if (id && req.method === 'DELETE') {
-    instances.delete(id);
+    st.instances.delete(id);
     return send(res, 200, { ok: true });
   }
   send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
@@ -210,8 +222,9 @@ export function createStandinServer(opts: {
   shared: boolean;
   single?: { id: string; token: string; faults: StandinFaults };
 }) {
+  const st: StandinState = { instances: new Map(), seenSecrets: new Set(), defaults: {} };
   if (opts.single) {
-    instances.set(opts.single.id, {
+    st.instances.set(opts.single.id, {
       id: opts.single.id,
       token: opts.single.token,
       registeredAt: Date.now(),
@@ -225,12 +238,14 @@ export function createStandinServer(opts: {
     const done = (p: Promise<void> | void) =>
       Promise.resolve(p).catch((err: unknown) => send(res, 400, { error: String(err), code: 'BAD_REQUEST' }));
     if (opts.shared) {
-      if (url.pathname.startsWith('/_standin/')) return done(admin(url.pathname, req, res));
+      if (url.pathname.startsWith('/_standin/')) return done(admin(st, url.pathname, req, res));
       const m = /^\/i\/([A-Za-z0-9-]+)(\/.*)$/.exec(url.pathname);
       if (!m) return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
-      return done(route(instances.get(m[1]!), m[2]!, req, res));
+      return done(route(st, st.instances.get(m[1]!), m[2]!, req, res));
     }
-    return done(route(opts.single ? instances.get(opts.single.id) : undefined, url.pathname, req, res));
+    return done(
+      route(st, opts.single ? st.instances.get(opts.single.id) : undefined, url.pathname, req, res),
+    );
   });
 }
 
