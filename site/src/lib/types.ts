@@ -40,8 +40,9 @@ export interface Agent {
   lastError: string | null;
 }
 
-export const AGENT_GROUPS = ['claimed', 'crashed', 'idle', 'starting', 'failed'] as const;
-export type AgentGroups = Partial<Record<(typeof AGENT_GROUPS)[number], Agent[]>>;
+// API.md lists these groups; the API may add more (e.g. claiming, destroying), which the console also shows.
+export const AGENT_GROUPS = ['claimed', 'crashed', 'idle', 'starting', 'failed', 'claiming', 'destroying'] as const;
+export type AgentGroups = Partial<Record<string, Agent[]>>;
 
 export interface InstanceDetail extends Record<string, unknown> {
   id: string;
