@@ -10,7 +10,8 @@ function ensureInstalled(dir) {
   const lock = path.join(dir, 'package-lock.json');
   const stamp = path.join(dir, 'node_modules', '.package-lock.json');
   if (!fs.existsSync(path.join(dir, 'package.json'))) return;
-  const stale = !fs.existsSync(stamp) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(stamp).mtimeMs);
+  const stale =
+    !fs.existsSync(stamp) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(stamp).mtimeMs);
   if (!stale) return;
   console.log(`installing dependencies in ${path.relative(root, dir) || '.'} …`);
   execSync(fs.existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', {

@@ -7,10 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Runtime, DefaultLogger } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
 import { LocalComputeProvider } from '../activities/compute/local';
-import { SecretStore, loadSecretKey } from '../activities/secret-store';
+import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import { ClaimService } from '../api/claims';
 import { seedCatalog } from '../catalog/seed';
@@ -66,7 +66,9 @@ try {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   stops.push(() => database.close());
   await seedCatalog(database.db);
-  log(`database ready (${database.kind}${database.kind === 'pglite' ? ` under ${config.dataDir}/pglite` : ''}), migrations applied`);
+  log(
+    `database ready (${database.kind}${database.kind === 'pglite' ? ` under ${config.dataDir}/pglite` : ''}), migrations applied`,
+  );
 
   const temporal = await connectClient(config);
   const secrets = new SecretStore(database.db, loadSecretKey(process.env, config.dataDir));
@@ -79,19 +81,27 @@ try {
   });
   const workerRun = worker.run();
   stops.push(async () => {
-    worker.shutdown();
+    if (worker.getState() === 'RUNNING') worker.shutdown(); // the SDK may already have stopped it on SIGINT
     await workerRun.catch(() => {});
     await connection.close();
   });
   // Runtimes outlive worker restarts, but Ctrl-C on the whole stack stops them; their state stays.
   stops.push(async () => {
-    for (const provider of Object.values(compute)) if (provider instanceof LocalComputeProvider) await provider.stopAll();
+    for (const provider of Object.values(compute))
+      if (provider instanceof LocalComputeProvider) await provider.stopAll();
   });
   log(`worker polling ${config.temporal.taskQueue}`);
 
   const apiKey = localApiKey();
   const app = await buildApp(
-    { db: database.db, temporal, secrets, config, apiKey, claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }) },
+    {
+      db: database.db,
+      temporal,
+      secrets,
+      config,
+      apiKey,
+      claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }),
+    },
     { logger: { level: config.logLevel === 'debug' ? 'debug' : 'warn' } },
   );
   await app.listen({ port: config.api.port, host: config.api.host });
@@ -99,11 +109,13 @@ try {
 
   await ensurePool(temporal, config);
   if (process.env.POOL_TARGET_IDLE || process.env.POOL_MAX_TOTAL) {
-    await temporal.workflow
-      .getHandle(`pool-${config.pool.name}`)
-      .executeUpdate(setTargetUpdate, { args: [{ targetIdle: config.pool.targetIdle, maxTotal: config.pool.maxTotal }] });
+    await temporal.workflow.getHandle(`pool-${config.pool.name}`).executeUpdate(setTargetUpdate, {
+      args: [{ targetIdle: config.pool.targetIdle, maxTotal: config.pool.maxTotal }],
+    });
   }
-  log(`pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute)`);
+  log(
+    `pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute)`,
+  );
 
   let site: ChildProcess | null = null;
   const sitePort = Number(process.env.SITE_PORT ?? 4321);
