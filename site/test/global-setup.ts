@@ -29,8 +29,10 @@ interface StackInfo {
 }
 
 function startStackProcess(mode: 'dev' | 'off'): Promise<StackInfo & { proc: ChildProcess }> {
-  const tsx = resolve(rootDir, 'node_modules/.bin/tsx');
-  const proc = spawn(tsx, [resolve(siteDir, 'test/stack-runner.ts'), mode], {
+  // Node itself (the root's Node 24) with tsx as a loader, not the `tsx` wrapper: the wrapper runs the
+  // script in a child process, and our SIGTERM must reach the script so it stops its Temporal dev server.
+  const node = resolve(rootDir, 'node_modules/.bin/node');
+  const proc = spawn(node, ['--import', 'tsx', resolve(siteDir, 'test/stack-runner.ts'), mode], {
     cwd: rootDir,
     env: { ...process.env, PATH: `${resolve(rootDir, 'node_modules/.bin')}:${process.env.PATH}` },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -58,7 +60,7 @@ export default async function setup(project: TestProject) {
   const sites: ChildProcess[] = [];
   const teardown = async () => {
     for (const s of sites) await stopProc(s, 5_000);
-    await Promise.all(stacks.map((s) => stopProc(s)));
+    await Promise.all(stacks.map((s) => stopProc(s, 120_000)));
   };
   let info: StackInfo;
   let chatInfo: StackInfo | undefined;
