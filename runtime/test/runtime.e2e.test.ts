@@ -13,7 +13,10 @@ const TOKEN = "e2e-instance-token-0123456789";
 const MODEL_KEY = "stand-in-model-key-s3cr3t-value";
 const CODEWORD = "PERIWINKLE-7731";
 const REPLY = "Stand-in model reply: hello from the test.";
-const BOOT_TIMEOUT = 150_000;
+// A gateway boots in ~15–40 s on an idle 2-core machine, but minutes when the machine is saturated
+// (OpenClaw's own start-up lease can even time out once; the supervisor then restarts it).
+const BOOT_TIMEOUT = 420_000;
+const TEST_TIMEOUT = BOOT_TIMEOUT + 60_000;
 
 let model: ModelServer;
 let stateDir: string;
@@ -61,7 +64,7 @@ beforeAll(async () => {
     MODEL: "stand-in",
   };
   await bootRuntime();
-});
+}, TEST_TIMEOUT);
 
 afterAll(async () => {
   await runtime?.stop().catch(() => undefined);
@@ -147,7 +150,7 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     for (const dangerous of ["exec", "bash", "process", "read", "write", "edit", "apply_patch", "browser", "nodes", "cron", "gateway"]) {
       expect(offered).not.toContain(dangerous);
     }
-  });
+  }, TEST_TIMEOUT);
 
   it("never writes secrets to its logs or output", () => {
     const gatewayToken = readFileSync(path.join(stateDir, "secrets", "gateway-token"), "utf8").trim();
@@ -171,7 +174,7 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     timings.gatewayRestart = Date.now() - started;
     expect(runtime.gatewayPid()).not.toBe(pid);
     expect(runtime.output()).toMatch(/gateway exited \(code -, signal SIGKILL/);
-  });
+  }, TEST_TIMEOUT);
 
   it("(b) a restarted runtime keeps the claim: workspace, idempotent result, instructions in the prompt", async () => {
     const { body: firstResult } = await provision(claim);
@@ -197,5 +200,5 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     expect(res.status).toBe(200);
     expect(((await res.json()) as { reply: string }).reply).toContain(REPLY);
     expect(systemTextOf(before)).toContain(CODEWORD);
-  });
+  }, TEST_TIMEOUT);
 });
