@@ -1,7 +1,7 @@
 // Supervision mechanics with a stand-in gateway process (the real gateway is covered end to end in
 // runtime.e2e.test.ts): readiness probing, restart after a crash, "down" after repeated fast crashes,
 // and stop() killing helpers that live in their own process group.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -82,6 +82,23 @@ describe("GatewaySupervisor", () => {
     expect(sup.starts).toBe(2);
     // The first gateway's helper (own process group) must not survive its gateway.
     await waitFor(() => !isAlive(first.helper), 3_000);
+  });
+
+  it("tolerates one missed probe but reports a wedged (alive, unready) gateway as not ready", async () => {
+    const flagDir = mkdtempSync(path.join(tmpdir(), "unready-"));
+    cleanups.push(() => rmSync(flagDir, { recursive: true, force: true }));
+    const unready = path.join(flagDir, "flag");
+    const { sup } = await supervisor("serve", { UNREADY_FILE: unready });
+    sup.start();
+    await waitFor(() => sup.state === "ready", 10_000);
+    writeFileSync(unready, "1");
+    // Probes run every 50 ms here: the first miss keeps "ready", the third flips it.
+    await new Promise((r) => setTimeout(r, 60));
+    expect(sup.state).toBe("ready");
+    await waitFor(() => sup.state === "starting", 5_000);
+    expect(sup.starts).toBe(1);
+    rmSync(unready);
+    await waitFor(() => sup.state === "ready", 5_000);
   });
 
   it("stop() kills the gateway and its helpers, escalating to SIGKILL", async () => {
