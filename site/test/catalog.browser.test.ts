@@ -1,4 +1,5 @@
 // Browse and filter the catalog, open a template page (OG/Twitter meta, OG image, QR), 404 and safety.
+import { gzipSync } from 'node:zlib';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launch, newPage, shot, siteUrl } from './helpers';
@@ -14,6 +15,10 @@ afterAll(async () => {
 describe('catalog', () => {
   it('lists at least 30 templates, filters by search and category pill, shows live availability', async () => {
     const { page, foreign } = await newPage(browser);
+    const scripts: Promise<Buffer>[] = [];
+    page.on('response', (res) => {
+      if (res.request().resourceType() === 'script') scripts.push(res.body());
+    });
     await page.goto(siteUrl());
     const cards = page.locator('[data-card]');
     expect(await cards.count()).toBeGreaterThanOrEqual(30);
@@ -44,8 +49,11 @@ describe('catalog', () => {
     expect(res.status).toBe(200);
     expect(html).toMatch(/aria-current="true"[^>]*>Finance|data-pill="Finance"[^>]*aria-current="true"/);
 
-    // No script or style bytes from anywhere else, and the home page stays light.
+    // No requests to other hosts, and the home page's JavaScript stays far under 50 KB gzipped.
     expect(foreign).toEqual([]);
+    const inline = await page.locator('script:not([src])').allTextContents();
+    const jsGzip = (await Promise.all(scripts)).reduce((n, b) => n + gzipSync(b).length, 0) + gzipSync(inline.join('')).length;
+    expect(jsGzip).toBeLessThan(50 * 1024);
     await page.close();
   });
 
