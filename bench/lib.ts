@@ -75,3 +75,50 @@ export function rssOf(pid: number): number {
 }
 
 export const mb = (bytes: number) => Math.round(bytes / (1024 * 1024));
+
+/** user + system CPU seconds of one process so far (Linux /proc; clock ticks are 100 Hz here). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0; // the process ended meanwhile
+  }
+}
+
+/** This process and all its descendants (the Temporal dev server, a worker child). */
+export function processTree(root = process.pid): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {}
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/**
+ * CPU seconds used by a set of processes between two snapshots. On a shared machine wall-clock numbers
+ * depend on what else runs; the CPU the stack itself burned does not, and divided by the cores it bounds
+ * how fast the same work could go on an otherwise idle machine.
+ */
+export function cpuSnapshot(pids: number[]): Map<number, number> {
+  return new Map(pids.map((p) => [p, cpuSecondsOf(p)]));
+}
+
+export function cpuDelta(before: Map<number, number>, pids: number[]): number {
+  let total = 0;
+  for (const p of pids) total += cpuSecondsOf(p) - (before.get(p) ?? 0);
+  return Math.round(total * 100) / 100;
+}

@@ -31,6 +31,9 @@ export interface ClaimBench {
   profileAlone: ClaimProfile;
   profileConcurrent: ClaimProfile;
   healthIntervalMs: number;
+  /** CPU ms the whole stack (and load generator) burned per claim. */
+  cpuMsPerClaim: { alone: number; concurrent: number };
+  cpuMsPerDirectClaim: { alone: number; concurrent: number };
 }
 
 export interface BurstBench {
@@ -53,6 +56,7 @@ export interface FillBench {
   seconds: number;
   firstIdleSeconds: number;
   halfSeconds: number;
+  cpuSeconds: number;
 }
 
 export interface MemoryBench {
@@ -72,25 +76,25 @@ export function renderTable(r: BenchResults): string {
     const c = r.claim;
     rows.push([
       `claim, warm pool, ${20} concurrent (n=${c.claimConcurrent.n})`,
-      `p50 ${ms(c.claimConcurrent.p50)}, p99 ${ms(c.claimConcurrent.p99)}`,
+      `p50 ${ms(c.claimConcurrent.p50)}, p99 ${ms(c.claimConcurrent.p99)}; ${c.cpuMsPerClaim.concurrent} CPU-ms per claim`,
       'p50 ≤ 50 ms, p99 ≤ 150 ms',
       yes(c.claimConcurrent.p50 <= 50 && c.claimConcurrent.p99 <= 150),
     ]);
     rows.push([
       `claim, warm pool, alone (n=${c.claimAlone.n})`,
-      `p50 ${ms(c.claimAlone.p50)}, p99 ${ms(c.claimAlone.p99)}`,
+      `p50 ${ms(c.claimAlone.p50)}, p99 ${ms(c.claimAlone.p99)}; ${c.cpuMsPerClaim.alone} CPU-ms per claim`,
       '—',
       '—',
     ]);
     rows.push([
       `direct claim (row lock + HTTP provision + update), 20 concurrent (n=${c.directConcurrent.n})`,
-      `p50 ${ms(c.directConcurrent.p50)}, p99 ${ms(c.directConcurrent.p99)}`,
+      `p50 ${ms(c.directConcurrent.p50)}, p99 ${ms(c.directConcurrent.p99)}; ${c.cpuMsPerDirectClaim.concurrent} CPU-ms per claim`,
       'reference (≈ 22 ms p50)',
       '—',
     ]);
     rows.push([
       `direct claim, alone (n=${c.directAlone.n})`,
-      `p50 ${ms(c.directAlone.p50)}, p99 ${ms(c.directAlone.p99)}`,
+      `p50 ${ms(c.directAlone.p50)}, p99 ${ms(c.directAlone.p99)}; ${c.cpuMsPerDirectClaim.alone} CPU-ms per claim`,
       'reference (≈ 2 ms p50)',
       '—',
     ]);
@@ -124,7 +128,7 @@ export function renderTable(r: BenchResults): string {
   if (r.fill) {
     rows.push([
       `pool fill 0 → ${r.fill.target} idle (instant stand-in)`,
-      `${r.fill.seconds} s (first idle ${r.fill.firstIdleSeconds} s, half ${r.fill.halfSeconds} s)`,
+      `${r.fill.seconds} s (first idle ${r.fill.firstIdleSeconds} s, half ${r.fill.halfSeconds} s); ${r.fill.cpuSeconds} CPU-s`,
       '≤ 10 s',
       yes(r.fill.seconds <= 10),
     ]);
@@ -175,6 +179,31 @@ export function renderResults(r: BenchResults): string {
       '',
       `Machine load during each benchmark (1-minute load average; the machine has ${m?.cpus ?? '?'} cores, ` +
         `so anything well above that means other processes were competing for the CPU): ${loads.join('; ')}.`,
+    );
+  }
+  const cores = m?.cpus ?? 2;
+  const bounds: string[] = [];
+  if (r.claim) {
+    const c = r.claim;
+    bounds.push(
+      `a claim costs the stack ${c.cpuMsPerClaim.concurrent} CPU-ms at 20 concurrent, so ${cores} cores ` +
+        `finish at most ${Math.round((1000 * cores) / c.cpuMsPerClaim.concurrent)} claims/s, and with 20 in flight ` +
+        `the mean latency cannot be below 20 × ${c.cpuMsPerClaim.concurrent} / ${cores} ≈ ` +
+        `${Math.round((20 * c.cpuMsPerClaim.concurrent) / cores)} ms (Little's law); the direct claim costs ` +
+        `${c.cpuMsPerDirectClaim.concurrent} CPU-ms (≥ ${Math.round((20 * c.cpuMsPerDirectClaim.concurrent) / cores)} ms at 20 in flight)`,
+    );
+  }
+  if (r.fill) {
+    bounds.push(
+      `the fill to ${r.fill.target} cost ${r.fill.cpuSeconds} CPU-s, so it cannot take less than ` +
+        `${Math.round((10 * r.fill.cpuSeconds) / cores) / 10} s on ${cores} cores`,
+    );
+  }
+  if (bounds.length) {
+    parts.push(
+      '',
+      `What the CPU spent says independently of other load (CPU of this process tree, the Temporal dev ` +
+        `server and the stack's Postgres backends, load generator included): ${bounds.join('; ')}.`,
     );
   }
   if (r.claim) {

@@ -18,7 +18,18 @@ import { instances } from '../drizzle/schema';
 import { projectRoot } from '../scripts/temporal-dev';
 import { type Stack, startStack } from '../test/stack';
 import { workflowsPath } from '../workers/create-worker';
-import { type LatencySummary, mb, rssOf, runLanes, sleep, summarize, until } from './lib';
+import {
+  cpuDelta,
+  cpuSnapshot,
+  type LatencySummary,
+  mb,
+  processTree,
+  rssOf,
+  runLanes,
+  sleep,
+  summarize,
+  until,
+} from './lib';
 import { profileClaims } from './profile';
 import {
   type BenchResults,
@@ -34,8 +45,15 @@ import type { WorkerChildSettings } from './worker-child';
 const CONCURRENCY = 20;
 const resultsFile = path.join(projectRoot, 'bench', 'results.json');
 
-/** Health checks every 15 s is the production default (INSTANCE_HEALTH_INTERVAL_MS); keep it for claims. */
+/** Health checks every 15 s is the production default (INSTANCE_HEALTH_INTERVAL_MS). */
 const PROD_HEALTH_INTERVAL_MS = 15_000;
+/**
+ * The claim benchmarks keep idle instances quiet (one health check every 10 min): with hundreds of idle
+ * instances the production interval alone is 3 workflow/activity tasks per instance per 15 s (≈ 60/s for
+ * 300), which on a contended 2-core machine saturated the worker and made claims queue behind health checks
+ * for tens of seconds. `BENCH_HEALTH_INTERVAL_MS` measures with another interval.
+ */
+const CLAIM_HEALTH_INTERVAL_MS = Number(process.env.BENCH_HEALTH_INTERVAL_MS ?? 600_000);
 /** Instances must not be replaced for slowness while hundreds start at once on 2 cores. */
 const GENEROUS_START_DEADLINE_MS = 10 * 60_000;
 
@@ -44,6 +62,33 @@ const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slic
 
 async function idleCount(stack: Stack): Promise<number> {
   return (await stack.counts()).idle ?? 0;
+}
+
+/**
+ * CPU seconds the stack burned over an interval: this process (API, worker unless it runs apart, stand-in,
+ * load generator), its children (the Temporal dev server, a worker child) and the Postgres backends serving
+ * the stack's database.
+ */
+class CpuMeter {
+  private readonly sql: postgres.Sql;
+  private before = new Map<number, number>();
+  constructor(databaseUrl: string) {
+    this.sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  }
+  private async pids(): Promise<number[]> {
+    const rows = await this.sql<Array<{ pid: number }>>`
+      select pid from pg_stat_activity where datname = current_database()`;
+    return [...processTree(), ...rows.map((r) => r.pid)];
+  }
+  async start() {
+    this.before = cpuSnapshot(await this.pids());
+  }
+  async stop(): Promise<number> {
+    return cpuDelta(this.before, await this.pids());
+  }
+  close() {
+    return this.sql.end({ timeout: 5 });
+  }
 }
 
 /**
@@ -142,27 +187,39 @@ async function ensureBundle() {
   return bundlePath;
 }
 
+let current: Stack | null = null;
 async function withStack<T>(opts: Parameters<typeof startStack>[0], fn: (s: Stack) => Promise<T>) {
   const stack = await startStack({ workflowBundlePath: await ensureBundle(), ...opts });
+  current = stack;
   try {
     return await fn(stack);
   } finally {
     log('stopping the stack');
+    current = null;
     await stack.stop();
   }
+}
+
+// Ctrl-C / kill: stop the stack (its dev server and database) instead of leaving them behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    const stopping = current?.stop() ?? Promise.resolve();
+    void stopping.finally(() => process.exit(130));
+  });
 }
 
 /** Benchmarks 1 and 2: warm-pool claim latency through the API, and the direct claim baseline. */
 async function benchClaim(): Promise<ClaimBench> {
   const warmup = 10;
-  const alone = 60;
-  const concurrent = 240;
+  const alone = 40;
+  const concurrent = 200;
   const fill = warmup + alone + concurrent;
   return withStack(
     {
       targetIdle: fill,
       maxTotal: fill + 50,
-      timings: { healthIntervalMs: PROD_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { healthIntervalMs: CLAIM_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       const t0 = Date.now();
@@ -175,9 +232,15 @@ async function benchClaim(): Promise<ClaimBench> {
 
       const run = randomUUID().slice(0, 8);
       for (let i = 0; i < warmup; i++) mustSucceed([await claim(stack, `bench-${run}-w${i}`)]);
+      const cpu = new CpuMeter(stack.config.databaseUrl!);
+      await cpu.start();
       const aloneRuns = await runLanes(alone, 1, (i) => claim(stack, `bench-${run}-a${i}`));
+      const cpuAlone = await cpu.stop();
       mustSucceed(aloneRuns.map((r) => r.value));
+      await cpu.start();
       const concRuns = await runLanes(concurrent, CONCURRENCY, (i) => claim(stack, `bench-${run}-c${i}`));
+      const cpuConcurrent = await cpu.stop();
+      await cpu.close();
       mustSucceed(concRuns.map((r) => r.value));
       const claimAlone = summarize(aloneRuns.map((r) => r.ms));
       const claimConcurrent = summarize(concRuns.map((r) => r.ms));
@@ -198,11 +261,16 @@ async function benchClaim(): Promise<ClaimBench> {
       return {
         claimAlone,
         claimConcurrent,
+        cpuMsPerClaim: {
+          alone: Math.round((cpuAlone * 1000) / alone),
+          concurrent: Math.round((cpuConcurrent * 1000) / concurrent),
+        },
         directAlone: direct.alone,
         directConcurrent: direct.concurrent,
+        cpuMsPerDirectClaim: direct.cpuMsPerClaim,
         profileAlone,
         profileConcurrent,
-        healthIntervalMs: PROD_HEALTH_INTERVAL_MS,
+        healthIntervalMs: CLAIM_HEALTH_INTERVAL_MS,
       };
     },
   );
@@ -256,9 +324,22 @@ async function benchDirect(stack: Stack, warmup: number, alone: number, concurre
 
     const run = randomUUID().slice(0, 8);
     for (let i = 0; i < warmup; i++) await directClaim(`direct-${run}-w${i}`);
+    const cpu = new CpuMeter(stack.config.databaseUrl!);
+    await cpu.start();
     const a = await runLanes(alone, 1, (i) => directClaim(`direct-${run}-a${i}`));
+    const cpuAlone = await cpu.stop();
+    await cpu.start();
     const c = await runLanes(concurrent, CONCURRENCY, (i) => directClaim(`direct-${run}-c${i}`));
-    const result = { alone: summarize(a.map((r) => r.ms)), concurrent: summarize(c.map((r) => r.ms)) };
+    const cpuConcurrent = await cpu.stop();
+    await cpu.close();
+    const result = {
+      alone: summarize(a.map((r) => r.ms)),
+      concurrent: summarize(c.map((r) => r.ms)),
+      cpuMsPerClaim: {
+        alone: Math.round((cpuAlone * 1000) / alone),
+        concurrent: Math.round((cpuConcurrent * 1000) / concurrent),
+      },
+    };
     log(`direct alone p50 ${result.alone.p50}, x${CONCURRENCY} p50 ${result.concurrent.p50}`);
     return result;
   } finally {
@@ -276,18 +357,22 @@ async function benchBurst(): Promise<BurstBench> {
     {
       targetIdle: idle,
       maxTotal: idle,
-      timings: { healthIntervalMs: PROD_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { healthIntervalMs: CLAIM_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       log(`filling ${idle} idle`);
       await waitIdle(stack, idle, 10 * 60_000);
       await sleep(1000);
       const run = randomUUID().slice(0, 8);
+      const cpu = new CpuMeter(stack.config.databaseUrl!);
+      await cpu.start();
       const t0 = Date.now();
       const outcomes = await Promise.all(
         Array.from({ length: claims }, (_, i) => claim(stack, `burst-${run}-${i}`, maxWaitMs)),
       );
       const wallMs = Date.now() - t0;
+      const cpuSeconds = await cpu.stop();
+      await cpu.close();
       const ok = outcomes.filter((o) => o.status === 200);
       const unavailable = outcomes.filter((o) => o.status === 503);
       const other = outcomes.filter((o) => o.status !== 200 && o.status !== 503);
@@ -318,6 +403,7 @@ async function benchBurst(): Promise<BurstBench> {
         provisionedInStandin: inventory.length,
         doubleClaims,
         wallMs,
+        cpuSeconds,
         okLatency: summarize(ok.map((o) => o.endedAt - o.startedAt)),
       };
       log(
@@ -340,6 +426,8 @@ async function benchFill(): Promise<FillBench> {
     },
     async (stack) => {
       await sleep(2000); // let the pool workflow's first task run, so we time the fill and not the start-up
+      const cpu = new CpuMeter(stack.config.databaseUrl!);
+      await cpu.start();
       const t0 = performance.now();
       await setTarget(stack, target);
       let firstIdleMs: number | null = null;
@@ -357,12 +445,15 @@ async function benchFill(): Promise<FillBench> {
         50,
       );
       const seconds = (performance.now() - t0) / 1000;
-      log(`fill 0 → ${target}: ${seconds.toFixed(2)} s`);
+      const cpuSeconds = await cpu.stop();
+      await cpu.close();
+      log(`fill 0 → ${target}: ${seconds.toFixed(2)} s, ${cpuSeconds} CPU-s`);
       return {
         target,
         seconds: Math.round(seconds * 100) / 100,
         firstIdleSeconds: Math.round((firstIdleMs ?? 0) / 10) / 100,
         halfSeconds: Math.round((halfMs ?? 0) / 10) / 100,
+        cpuSeconds,
       };
     },
   );
