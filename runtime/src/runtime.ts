@@ -7,6 +7,7 @@ import { ChannelClient, ChannelError, type ChannelState } from "./channel-client
 import { createControlServer, type Health } from "./control-server.ts";
 import type { RuntimeEnv } from "./env.ts";
 import { GatewaySupervisor } from "./gateway-supervisor.ts";
+import { isInviteError, parseInviteUrl } from "./invite/index.ts";
 import { HttpError } from "./http-errors.ts";
 import { GATEWAY_TOKEN_ENV, MODEL_KEY_ENV, writeOpenClawConfig } from "./openclaw-config.ts";
 import { openclawEntry, runtimeRoot, statePaths } from "./paths.ts";
@@ -137,7 +138,10 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       try {
         result = await channel.provision(request);
       } catch (err) {
-        if (err instanceof ChannelError) throw new HttpError(502, err.code, `channel: ${err.message}`);
+        // The plugin's 4xx (a bad or expired invite) stays a 4xx for the pool: retrying cannot fix it.
+        if (err instanceof ChannelError) {
+          throw new HttpError(err.status >= 400 && err.status < 500 ? err.status : 502, err.code, `channel: ${err.message}`);
+        }
         throw new HttpError(502, "channel_unreachable", `channel: ${(err as Error).message}`);
       }
     }
@@ -151,6 +155,16 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     if (!isRepeat) {
       if (request.joinUrl && !channelEnabled) {
         throw new HttpError(400, "channel_disabled", "joinUrl needs the convos channel, which is off on this instance");
+      }
+      // A malformed invite is the caller's mistake: refuse it before anything is recorded, so the
+      // instance stays claimable.
+      if (request.joinUrl) {
+        try {
+          parseInviteUrl(request.joinUrl);
+        } catch (err) {
+          if (isInviteError(err)) throw new HttpError(400, "invalid_join_url", `joinUrl: ${(err as Error).message}`);
+          throw err;
+        }
       }
       // Refuse before recording anything, so a not-yet-ready instance stays claimable.
       if (!record && !health().ready) throw new HttpError(503, "not_ready", "the instance is not ready yet");
