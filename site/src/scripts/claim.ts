@@ -15,6 +15,8 @@ interface Outcome {
   retryAfter?: number | undefined;
 }
 
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 const newKey = () =>
   `site-${crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
 
@@ -130,7 +132,7 @@ export function initClaim(root: HTMLElement): void {
       res = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify(body) });
     } catch {
       // Outcome unknown: retry with the SAME key so we get the same agent, never a second one.
-      if (networkRetries > 0) return attempt(body, networkRetries - 1);
+      if (networkRetries > 0) return pause(1500).then(() => attempt(body, networkRetries - 1));
       return fail('We could not reach the server. Check your connection and try again.');
     }
     if (!res.ok || !res.body) {
@@ -154,7 +156,7 @@ export function initClaim(root: HTMLElement): void {
       }
     } catch {
       // Stream cut mid-claim: same key again, which returns the same agent if it was bound.
-      if (networkRetries > 0) return attempt(body, networkRetries - 1);
+      if (networkRetries > 0) return pause(1500).then(() => attempt(body, networkRetries - 1));
     }
     if (!outcome) return fail('The connection dropped before the agent was ready. Try again.');
     return handle(outcome);
