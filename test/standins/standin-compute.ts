@@ -11,6 +11,8 @@ export class StandinComputeProvider implements ComputeProvider {
   /** Injected faults of the provider itself (not the runtime): fail this many create calls. */
   createFailures = 0;
   createCalls = 0;
+  /** Fail this many destroy calls (a provider outage during teardown). */
+  destroyFailures = 0;
   destroyCalls = 0;
 
   constructor(
@@ -53,6 +55,10 @@ export class StandinComputeProvider implements ComputeProvider {
 
   async destroy(instanceId: string): Promise<void> {
     this.destroyCalls += 1;
+    if (this.destroyFailures > 0) {
+      this.destroyFailures -= 1;
+      throw new Error('injected destroy failure');
+    }
     await this.call('DELETE', `/_standin/instances/${instanceId}`);
   }
 

@@ -1,0 +1,157 @@
+/**
+ * Operating the pool: drain never touches a claimed instance, kill, crash → restart, teardown failure →
+ * failed → operator retry, self-destruct with the instance's own token, and the sweeper (orphans, read model).
+ */
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INSTANCE_TOKEN } from '../activities';
+import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { instanceEvents, instances } from '../drizzle/schema';
+import { getStateQuery } from '../workflows/messages';
+import { type Stack, startStack } from './stack';
+import { type ClaimBody, type ErrorBody, json, newKey, shared } from './support/helpers';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(shared({ targetIdle: 3, maxTotal: 30, timings: { healthIntervalMs: 300 } }));
+  await stack.waitFor('3 idle', async () => (await stack.counts()).idle === 3);
+});
+afterAll(() => stack?.stop());
+
+const claimOne = async (name: string) => {
+  await stack.waitFor('an idle instance', async () => (await stack.counts()).idle > 0);
+  const res = await stack.api(
+    'POST',
+    '/api/pool/claim',
+    { agentName: name },
+    { 'idempotency-key': newKey(name) },
+  );
+  expect(res.status).toBe(200);
+  return json<ClaimBody>(res);
+};
+const status = async (id: string) =>
+  (await stack.temporal.workflow.getHandle(`instance-${id}`).query(getStateQuery)).status;
+const rowStatus = async (id: string) =>
+  (await stack.database.db.select().from(instances).where(eq(instances.id, id)))[0]?.status;
+const waitRow = (id: string, want: string, timeoutMs?: number) =>
+  stack.waitFor(`${id} ${want}`, async () => (await rowStatus(id)) === want, timeoutMs);
+
+describe('drain', () => {
+  it('never touches a claimed instance', async () => {
+    const claimed = await claimOne('Keeper');
+    await stack.waitFor('refill', async () => (await stack.counts()).idle === 3);
+    const res = await stack.api('POST', '/api/pool/drain', { count: 20 });
+    const body = await json<{ draining: string[] }>(res);
+    expect(res.status).toBe(202);
+    expect(body.draining).not.toContain(claimed.instanceId);
+    expect(body.draining.length).toBeGreaterThanOrEqual(3);
+    for (const id of body.draining) await waitRow(id, 'destroyed');
+    expect(await status(claimed.instanceId)).toBe('claimed');
+    expect((await stack.compute.inventory()).some((i) => i.id === claimed.instanceId)).toBe(true);
+    await stack.waitFor('refill after drain', async () => (await stack.counts()).idle === 3);
+  });
+});
+
+describe('kill', () => {
+  it('destroys an instance; a second kill is a 409 and an unknown id a 404', async () => {
+    const claimed = await claimOne('Doomed');
+    expect((await stack.api('DELETE', `/api/pool/instances/${claimed.instanceId}`)).status).toBe(202);
+    await waitRow(claimed.instanceId, 'destroyed');
+    const again = await stack.api('DELETE', `/api/pool/instances/${claimed.instanceId}`);
+    expect(again.status).toBe(409);
+    expect((await json<ErrorBody>(again)).code).toBe('ALREADY_DESTROYED');
+    expect((await stack.api('DELETE', '/api/pool/instances/no-such-instance')).status).toBe(404);
+    expect((await stack.compute.inventory()).some((i) => i.id === claimed.instanceId)).toBe(false);
+  });
+});
+
+describe('crash and restart', () => {
+  it('restarts a claimed instance that stops answering and brings it back to claimed', async () => {
+    const claimed = await claimOne('Phoenix');
+    await stack.compute.setFaults(claimed.instanceId, { down: true });
+    await stack.waitFor('crash detected and recovered', async () => {
+      const events = await stack.database.db
+        .select()
+        .from(instanceEvents)
+        .where(eq(instanceEvents.instanceId, claimed.instanceId));
+      return (
+        events.some((e) => e.toStatus === 'crashed') &&
+        events.some((e) => e.reason === 'runtime restarted from its state')
+      );
+    });
+    expect(await status(claimed.instanceId)).toBe('claimed');
+  });
+});
+
+describe('failed teardown', () => {
+  it('goes to failed with the reason, and an operator retry finishes the teardown', async () => {
+    const claimed = await claimOne('Stubborn');
+    const notFailed = await stack.api('POST', `/api/pool/instances/${claimed.instanceId}/retry`);
+    expect(notFailed.status).toBe(409);
+
+    stack.compute.destroyFailures = 1_000;
+    expect((await stack.api('DELETE', `/api/pool/instances/${claimed.instanceId}`)).status).toBe(202);
+    await waitRow(claimed.instanceId, 'failed');
+    const detail = await json<{ failedStep: string; lastError: string }>(
+      await stack.api('GET', `/api/pool/instances/${claimed.instanceId}`),
+    );
+    expect(detail.failedStep).toBe('destroy');
+    expect(detail.lastError).toContain('injected destroy failure');
+
+    stack.compute.destroyFailures = 0;
+    expect((await stack.api('POST', `/api/pool/instances/${claimed.instanceId}/retry`)).status).toBe(202);
+    await waitRow(claimed.instanceId, 'destroyed');
+  });
+});
+
+describe('self-destruct', () => {
+  it('accepts only the instance its own token belongs to', async () => {
+    const a = await claimOne('Selfish');
+    const b = await claimOne('Bystander');
+    const secrets = new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey));
+    const tokenA = (await secrets.get(a.instanceId, INSTANCE_TOKEN))!;
+    const call = (credentials: string) =>
+      fetch(`${stack.apiUrl}/api/pool/self-destruct`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${credentials}` },
+      });
+
+    expect((await call(`${b.instanceId}:${tokenA}`)).status).toBe(403);
+    expect((await call(`${a.instanceId}:wrong`)).status).toBe(403);
+    expect((await call(stack.apiKey)).status).toBe(403);
+    expect((await fetch(`${stack.apiUrl}/api/pool/self-destruct`, { method: 'POST' })).status).toBe(401);
+    expect(await status(b.instanceId)).toBe('claimed');
+
+    expect((await call(`${a.instanceId}:${tokenA}`)).status).toBe(202);
+    await waitRow(a.instanceId, 'destroyed');
+    expect(await status(b.instanceId)).toBe('claimed');
+  });
+});
+
+describe('reconcile', () => {
+  it('releases orphaned compute and repairs read-model rows whose workflow is gone', async () => {
+    // An orphan: compute at the provider with no workflow behind it (e.g. a lost response, then a crash).
+    const orphan = `orphan-${newKey('o').slice(2, 14)}`;
+    await stack.compute.create({ instanceId: orphan, env: { INSTANCE_TOKEN: 'orphan-token' } });
+    // A stale row: the read model says idle, but the workflow was terminated by hand.
+    const victim = await claimOne('Terminated');
+    await stack.temporal.workflow
+      .getHandle(`instance-${victim.instanceId}`)
+      .terminate('test: gone without cleanup');
+
+    expect((await stack.api('POST', '/api/pool/reconcile')).status).toBe(202);
+    await stack.waitFor(
+      'orphan released',
+      async () => !(await stack.compute.inventory()).some((i) => i.id === orphan),
+    );
+    await waitRow(victim.instanceId, 'destroyed');
+    await stack.waitFor('the terminated instance compute released', async () =>
+      (await stack.compute.inventory()).every((i) => i.id !== victim.instanceId),
+    );
+    const events = await stack.database.db
+      .select()
+      .from(instanceEvents)
+      .where(eq(instanceEvents.instanceId, orphan));
+    expect(events.map((e) => e.actor)).toContain('reconcile');
+  });
+});
