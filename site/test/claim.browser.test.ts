@@ -72,6 +72,33 @@ describe('claim', () => {
     await page.close();
   });
 
+  it('retries a lost response with the same key and gets the same agent', async () => {
+    await ensureIdle(1);
+    const before = (await counts()).claimed;
+    const { page } = await newPage(browser);
+    const keys: string[] = [];
+    let lost = '';
+    await page.route('**/api/claim', async (route) => {
+      keys.push(route.request().headers()['idempotency-key'] ?? '');
+      if (keys.length === 1) {
+        // The claim reaches the server and succeeds, but the answer never reaches the page.
+        lost = await (await route.fetch()).text();
+        await route.abort('connectionreset');
+        return;
+      }
+      await route.continue();
+    });
+    await page.goto(`${siteUrl()}/a/book-club-host`);
+    await page.click('button[data-start]');
+    const r = await resultOf(page);
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+    expect(lost).toContain(`"instanceId":"${r.id}"`);
+    expect((await counts()).claimed).toBe(before + 1);
+    await shot(page, 'claim-retry-same-key');
+    await page.close();
+  });
+
   it('validates a pasted invite link, in the page and at the API', async () => {
     const { page } = await newPage(browser);
     await page.goto(`${siteUrl()}/a/event-organizer`);
