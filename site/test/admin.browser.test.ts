@@ -113,6 +113,16 @@ describe('operator console', () => {
       body: 'action=replenish&count=1&csrf=x',
     });
     expect(anon.status).toBe(401);
+    // A login post without the form's token is refused even with the right key (login CSRF).
+    const forged = await fetch(`${siteUrl()}/admin/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: siteUrl() },
+      body: new URLSearchParams({ key: inject('apiKey'), csrf: 'guess' }),
+    });
+    expect(forged.status).toBe(303);
+    expect(forged.headers.get('location')).toBe('/admin?error=expired');
+    expect(forged.headers.getSetCookie().some((c) => c.startsWith('convos_admin='))).toBe(false);
     await shot(page, 'admin-after-csrf');
   });
 

@@ -14,11 +14,12 @@ export const POST: APIRoute = async ({ request, cookies, url, clientAddress, red
   const csrf = form.get('csrf');
   const expected = cookies.get(LOGIN_CSRF_COOKIE)?.value;
   if (typeof csrf !== 'string' || !expected || !safeEqual(csrf, expected)) {
-    return jsonError(403, 'BAD_CSRF', 'The login form expired. Reload the page and try again.');
+    // Rejected: nothing happens; the form page explains (a stale tab, or a forged cross-site post).
+    return redirect('/admin?error=expired', 303);
   }
   const cfg = config();
   const wait = attempts.check(clientIp(request, clientAddress, cfg.trustProxy), newToken());
-  if (wait > 0) return jsonError(429, 'RATE_LIMITED', `Too many login attempts. Try again in ${wait} s.`, { 'retry-after': String(wait) });
+  if (wait > 0) return redirect(`/admin?error=slow&wait=${wait}`, 303);
   const key = form.get('key');
   if (!cfg.apiKey) return redirect('/admin?error=disabled', 303);
   if (typeof key !== 'string' || !safeEqual(key, cfg.apiKey)) return redirect('/admin?error=key', 303);
