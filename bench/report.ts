@@ -34,6 +34,8 @@ export interface ClaimBench {
   /** CPU ms the whole stack (and load generator) burned per claim. */
   cpuMsPerClaim: { alone: number; concurrent: number };
   cpuMsPerDirectClaim: { alone: number; concurrent: number };
+  /** The 20-concurrent CPU per claim split: this Node process, the Temporal dev server, Postgres. */
+  cpuMsPerClaimByPart?: { node: number; temporal: number; postgres: number };
 }
 
 export interface BurstBench {
@@ -167,7 +169,8 @@ export function renderResults(r: BenchResults): string {
   const m = r.machine;
   const parts = [
     `Measured ${when} UTC on ${m ? `${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB, Node ${m.node}` : 'unknown machine'}` +
-      (r.totalSeconds ? `; the full \`npm run bench\` took ${Math.round(r.totalSeconds)} s.` : '.'),
+      `; the benchmarks took ${Math.round(all.reduce((t, x) => t + (x?.runSeconds ?? 0), 0))} s in all ` +
+      '(stack start and stop included).',
     '',
     renderTable(r),
   ];
@@ -192,6 +195,13 @@ export function renderResults(r: BenchResults): string {
         `${Math.round((20 * c.cpuMsPerClaim.concurrent) / cores)} ms (Little's law); the direct claim costs ` +
         `${c.cpuMsPerDirectClaim.concurrent} CPU-ms (≥ ${Math.round((20 * c.cpuMsPerDirectClaim.concurrent) / cores)} ms at 20 in flight)`,
     );
+    const p = c.cpuMsPerClaimByPart;
+    if (p) {
+      bounds.push(
+        `per claim, the Node process (API, worker, stand-in, load generator) used ${p.node} CPU-ms, ` +
+          `the Temporal dev server ${p.temporal} and Postgres ${p.postgres}`,
+      );
+    }
   }
   if (r.fill) {
     bounds.push(

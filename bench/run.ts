@@ -69,6 +69,13 @@ async function idleCount(stack: Stack): Promise<number> {
  * load generator), its children (the Temporal dev server, a worker child) and the Postgres backends serving
  * the stack's database.
  */
+interface CpuParts {
+  total: number;
+  node: number;
+  children: number;
+  postgres: number;
+}
+
 class CpuMeter {
   private readonly sql: postgres.Sql;
   private before = new Map<number, number>();
@@ -84,7 +91,22 @@ class CpuMeter {
     this.before = cpuSnapshot(await this.pids());
   }
   async stop(): Promise<number> {
-    return cpuDelta(this.before, await this.pids());
+    return (await this.stopWithParts()).total;
+  }
+  /** Total and by part: this Node process (API, worker, stand-in, load generator), children, Postgres. */
+  async stopWithParts(): Promise<CpuParts> {
+    const all = await this.pids();
+    const tree = new Set(processTree());
+    const node = cpuDelta(this.before, [process.pid]);
+    const children = cpuDelta(
+      this.before,
+      all.filter((p) => tree.has(p) && p !== process.pid),
+    );
+    const pg = cpuDelta(
+      this.before,
+      all.filter((p) => !tree.has(p)),
+    );
+    return { total: Math.round((node + children + pg) * 100) / 100, node, children, postgres: pg };
   }
   close() {
     return this.sql.end({ timeout: 5 });
@@ -239,7 +261,8 @@ async function benchClaim(): Promise<ClaimBench> {
       mustSucceed(aloneRuns.map((r) => r.value));
       await cpu.start();
       const concRuns = await runLanes(concurrent, CONCURRENCY, (i) => claim(stack, `bench-${run}-c${i}`));
-      const cpuConcurrent = await cpu.stop();
+      const cpuParts = await cpu.stopWithParts();
+      const cpuConcurrent = cpuParts.total;
       await cpu.close();
       mustSucceed(concRuns.map((r) => r.value));
       const claimAlone = summarize(aloneRuns.map((r) => r.ms));
@@ -264,6 +287,11 @@ async function benchClaim(): Promise<ClaimBench> {
         cpuMsPerClaim: {
           alone: Math.round((cpuAlone * 1000) / alone),
           concurrent: Math.round((cpuConcurrent * 1000) / concurrent),
+        },
+        cpuMsPerClaimByPart: {
+          node: Math.round((cpuParts.node * 1000) / concurrent),
+          temporal: Math.round((cpuParts.children * 1000) / concurrent),
+          postgres: Math.round((cpuParts.postgres * 1000) / concurrent),
         },
         directAlone: direct.alone,
         directConcurrent: direct.concurrent,
