@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
-import { isAlive, signalTree, descendants } from "./process-tree.ts";
+import { descendants, isAlive, processesWithEnv, signalTree } from "./process-tree.ts";
 
 export type GatewayState = "starting" | "ready" | "down";
 
@@ -16,6 +16,11 @@ export interface GatewaySupervisorOptions {
   cwd: string;
   port: number;
   logDir: string;
+  /**
+   * An environment variable (name, value) unique to this instance's gateway processes
+   * (OPENCLAW_STATE_DIR): used to find and kill strays, including ones from a previous run.
+   */
+  marker: { name: string; value: string };
   /** Strings that must never reach logs (tokens, keys). */
   redact: string[];
   /** A crash within this many ms of starting counts as a fast crash. */
@@ -57,7 +62,20 @@ export class GatewaySupervisor {
     return this.child?.pid ?? null;
   }
 
-  start(): void {
+  /** SIGKILLs every process carrying the instance marker and waits (bounded) until they are gone. */
+  private async killStrays(reason: string): Promise<void> {
+    const strays = processesWithEnv(this.opts.marker.name, this.opts.marker.value);
+    if (strays.length === 0) return;
+    this.log(`[runtime] killing ${strays.length} stray gateway process(es) (${reason})`);
+    for (const pid of strays) signalTree(pid, "SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (strays.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  async start(): Promise<void> {
+    // A gateway left behind by a runtime that died without stopping it would hold the state locks
+    // and make every new gateway fail.
+    await this.killStrays("left from a previous run");
     mkdirSync(this.opts.logDir, { recursive: true });
     this.logStream = createWriteStream(path.join(this.opts.logDir, "gateway.log"), { flags: "a" });
     this.spawnGateway();
@@ -118,7 +136,7 @@ export class GatewaySupervisor {
     );
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
-      this.spawnGateway();
+      void this.killStrays("after a gateway exit").then(() => this.spawnGateway());
     }, delay);
   }
 
@@ -172,10 +190,12 @@ export class GatewaySupervisor {
         this.log("[runtime] gateway did not stop in time; killing it");
       }
       signalTree(pid, "SIGKILL", tree);
-      // Wait (briefly) until every known helper is gone, so a restart can bind the same port.
-      const deadline = Date.now() + 3_000;
+      // Wait until every known helper is gone (a 1 GB process takes a moment to die on a busy machine).
+      const deadline = Date.now() + 10_000;
       while ([pid, ...tree].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }
+    // Helpers started during shutdown are not in any snapshot; the marker finds them.
+    await this.killStrays("after stop");
     this.child = null;
     this.ready = false;
     await new Promise<void>((resolve) => (this.logStream ? this.logStream.end(() => resolve()) : resolve()));

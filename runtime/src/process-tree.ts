@@ -61,11 +61,45 @@ export function signalTree(pid: number, signal: NodeJS.Signals, known: number[] 
   return tree;
 }
 
+/** Running (a zombie waiting to be reaped counts as gone: it holds no port, lock or memory). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/**
+ * Every process (other than this one) whose environment has `name=value`. The gateway and all its
+ * helpers inherit OPENCLAW_STATE_DIR, which is unique per instance, so this finds them even after they
+ * were re-parented — e.g. a gateway orphaned by a runtime that was SIGKILLed, still holding the state
+ * directory's locks.
+ */
+export function processesWithEnv(name: string, value: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const needle = `${name}=${value}`;
+  const out: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(needle)) out.push(pid);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
 }

@@ -102,6 +102,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     cwd: paths.workspace,
     port: gatewayPort,
     logDir: paths.logs,
+    marker: { name: "OPENCLAW_STATE_DIR", value: paths.openclaw },
     redact: secrets,
     log,
   });
@@ -204,7 +205,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   });
   log(`[runtime] control server on ${env.host}:${env.port} (instance ${env.instanceId}, xmtp ${env.xmtpEnv}, version ${version})`);
 
-  supervisor.start();
+  await supervisor.start();
   if (channelEnabled) void pollChannel();
 
   return {

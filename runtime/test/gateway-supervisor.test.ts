@@ -1,6 +1,7 @@
 // Supervision mechanics with a stand-in gateway process (the real gateway is covered end to end in
 // runtime.e2e.test.ts): readiness probing, restart after a crash, "down" after repeated fast crashes,
 // and stop() killing helpers that live in their own process group.
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -40,10 +41,11 @@ async function supervisor(mode: "crash" | "serve", extraEnv: Record<string, stri
   const sup = new GatewaySupervisor({
     command: process.execPath,
     args: [fake, mode],
-    env: { PATH: process.env.PATH ?? "", PORT: String(port), PIDFILE: pidFile, ...extraEnv },
+    env: { PATH: process.env.PATH ?? "", PORT: String(port), PIDFILE: pidFile, FAKE_GATEWAY_DIR: dir, ...extraEnv },
     cwd: dir,
     port,
     logDir: path.join(dir, "logs"),
+    marker: { name: "FAKE_GATEWAY_DIR", value: dir },
     redact: [],
     fastCrashMs: 5_000,
     maxFastCrashes: 3,
@@ -57,13 +59,13 @@ async function supervisor(mode: "crash" | "serve", extraEnv: Record<string, stri
     rmSync(dir, { recursive: true, force: true });
   });
   const pids = () => JSON.parse(readFileSync(pidFile, "utf8")) as { gateway: number; helper: number };
-  return { sup, lines, pids };
+  return { sup, lines, pids, dir };
 }
 
 describe("GatewaySupervisor", () => {
   it("reports down after repeated fast crashes, with growing backoff", async () => {
     const { sup, lines } = await supervisor("crash");
-    sup.start();
+    await sup.start();
     expect(sup.state).toBe("starting");
     await waitFor(() => sup.state === "down", 5_000);
     expect(sup.starts).toBeGreaterThanOrEqual(3);
@@ -73,7 +75,7 @@ describe("GatewaySupervisor", () => {
 
   it("becomes ready, restarts a killed gateway, and reaps its helper", async () => {
     const { sup, pids } = await supervisor("serve");
-    sup.start();
+    await sup.start();
     await waitFor(() => sup.state === "ready", 10_000);
     const first = pids();
     process.kill(first.gateway, "SIGKILL");
@@ -89,7 +91,7 @@ describe("GatewaySupervisor", () => {
     cleanups.push(() => rmSync(flagDir, { recursive: true, force: true }));
     const unready = path.join(flagDir, "flag");
     const { sup } = await supervisor("serve", { UNREADY_FILE: unready });
-    sup.start();
+    await sup.start();
     await waitFor(() => sup.state === "ready", 10_000);
     writeFileSync(unready, "1");
     // Probes run every 50 ms here: the first miss keeps "ready", the third flips it.
@@ -101,9 +103,24 @@ describe("GatewaySupervisor", () => {
     await waitFor(() => sup.state === "ready", 5_000);
   });
 
+  it("kills a stray gateway left by a previous run (found by its marker) before starting", async () => {
+    const { sup, dir, lines } = await supervisor("serve");
+    const stray = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], {
+      detached: true,
+      stdio: "ignore",
+      env: { PATH: process.env.PATH ?? "", FAKE_GATEWAY_DIR: dir },
+    });
+    stray.unref();
+    await waitFor(() => isAlive(stray.pid as number), 2_000);
+    await sup.start();
+    expect(isAlive(stray.pid as number)).toBe(false);
+    expect(lines.join("\n")).toMatch(/killing 1 stray gateway process/);
+    await waitFor(() => sup.state === "ready", 10_000);
+  });
+
   it("stop() kills the gateway and its helpers, escalating to SIGKILL", async () => {
     const { sup, pids } = await supervisor("serve", { IGNORE_TERM: "1" });
-    sup.start();
+    await sup.start();
     await waitFor(() => sup.state === "ready", 10_000);
     const { gateway, helper } = pids();
     await sup.stop(300);

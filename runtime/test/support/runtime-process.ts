@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
-import { descendants, isAlive, signalTree } from "../../src/process-tree.ts";
+import path from "node:path";
+import { descendants, isAlive, processesWithEnv, signalTree } from "../../src/process-tree.ts";
 import { runtimeRoot } from "../../src/paths.ts";
 
 export interface RuntimeProcess {
@@ -63,7 +64,9 @@ export function startRuntimeProcess(env: Record<string, string>): RuntimeProcess
         throw new Error("runtime did not stop in time");
       }
       // Safety net for the test run only; the assertions check that nothing was left before this.
-      const leftovers = known.filter(isAlive);
+      // Anything of this instance still running: what we saw before, and whatever carries its marker.
+      const marked = env.STATE_DIR ? processesWithEnv("OPENCLAW_STATE_DIR", path.join(env.STATE_DIR, "openclaw")) : [];
+      const leftovers = [...new Set([...known.filter(isAlive), ...marked.filter(isAlive)])];
       signalTree(pid, "SIGKILL", leftovers);
       return { code, leftovers };
     },
