@@ -244,7 +244,9 @@ export class IdentityRunner {
           },
         ),
       )
-      .catch((err) => this.deps.log.warn(`convos: ${this.label} agent turn failed: ${errText(err)}`));
+      .catch((err) =>
+        this.deps.log.warn(`convos: ${this.label} agent turn failed: ${errText(err)}${process.env.CONVOS_DEBUG ? `\n${(err as Error)?.stack}` : ''}`),
+      );
     this.turns.set(group.id, next);
     void next.finally(() => {
       if (this.turns.get(group.id) === next) this.turns.delete(group.id);

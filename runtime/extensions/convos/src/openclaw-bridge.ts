@@ -15,14 +15,46 @@ export function targetFor(conversationId: string): string {
   return `${CHANNEL_ID}:${conversationId}`;
 }
 
+/**
+ * OpenClaw serializes access to its state database with a lifecycle lock; while the gateway's own
+ * startup or maintenance holds it, a turn fails with "another OpenClaw process owns state-lifecycle".
+ * That is transient: retry the turn (it failed before anything was sent).
+ */
+export function isTransientStateContention(err: unknown): boolean {
+  const e = err as { name?: string; message?: string } | undefined;
+  return e?.name === 'StateDatabaseCoordinatorContentionError' || /another OpenClaw process owns|cleanup is pending/.test(e?.message ?? '');
+}
+
+export const CONTENTION_RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
+
 export function openclawBridge(deps: {
   runtime: () => PluginRuntime;
   config: () => OpenClawConfig;
   accountId?: string;
   log: Log;
+  retryDelaysMs?: readonly number[];
 }): AgentBridge {
+  const once = dispatchOnce(deps);
+  const delays = deps.retryDelaysMs ?? CONTENTION_RETRY_DELAYS_MS;
   return {
-    async dispatch(m: InboundGroupMessage, reply: (text: string) => Promise<void>): Promise<void> {
+    async dispatch(m, reply) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await once(m, reply);
+        } catch (err) {
+          const delay = delays[attempt];
+          if (!isTransientStateContention(err) || delay === undefined) throw err;
+          deps.log.warn(`convos: OpenClaw state busy; retrying the turn in ${delay} ms`);
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    },
+  };
+}
+
+function dispatchOnce(deps: { runtime: () => PluginRuntime; config: () => OpenClawConfig; accountId?: string; log: Log }) {
+  return async (m: InboundGroupMessage, reply: (text: string) => Promise<void>): Promise<void> => {
+    {
       const runtime = deps.runtime();
       const cfg = deps.config();
       const accountId = deps.accountId ?? DEFAULT_ACCOUNT_ID;
@@ -98,6 +130,6 @@ export function openclawBridge(deps: {
         replyPipeline: {},
       });
       if (!result.dispatched) deps.log.warn(`convos: turn not dispatched (${result.admission.kind})`);
-    },
+    }
   };
 }

@@ -161,7 +161,8 @@ describe('convos plugin in a real OpenClaw gateway', () => {
     await group?.sendText('hello agent, are you there?');
     const reply = await eventually(
       async () => (await group?.messages())?.find((m) => m.senderInboxId === invite.creatorInboxId && m.text?.includes('HELLO-ACK')),
-      180_000,
+      // The first turn loads the reply pipeline (seconds normally, minutes on a loaded 2-core machine).
+      360_000,
     ).catch((err) => {
       throw new Error(`${(err as Error).message}\n--- gateway output ---\n${output.slice(-6000)}`);
     });
@@ -170,5 +171,5 @@ describe('convos plugin in a real OpenClaw gateway', () => {
     expect(sent.some((t) => t.includes('hello agent, are you there?'))).toBe(true);
     // No key material in what the gateway printed.
     expect(output).not.toMatch(/walletKey|dbEncryptionKey/);
-  }, 240_000);
+  }, 480_000);
 });

@@ -108,4 +108,30 @@ describe('openclawBridge', () => {
     expect(sent).toEqual([]);
     expect(log.lines.join('\n')).toMatch(/ingress declined/);
   });
+
+  it('retries a turn while OpenClaw state is busy, and gives up on other errors', async () => {
+    const { runtime, calls } = fakeRuntime();
+    const realDispatch = runtime.channel.inbound.dispatch;
+    let failures = 2;
+    runtime.channel.inbound.dispatch = async (plan: Rec) => {
+      if (failures-- > 0) {
+        const err = new Error('another OpenClaw process owns state-lifecycle');
+        err.name = 'StateDatabaseCoordinatorContentionError';
+        throw err;
+      }
+      return realDispatch(plan);
+    };
+    const log = testLog();
+    const bridge = openclawBridge({ runtime: () => runtime as never, config: () => ({}) as never, log, retryDelaysMs: [1, 1, 1] });
+    const sent: string[] = [];
+    await bridge.dispatch(message('dd44'), async (t) => void sent.push(t));
+    expect(sent).toEqual(['the reply']);
+    expect(log.lines.filter((l) => l.includes('retrying')).length).toBe(2);
+
+    runtime.channel.inbound.dispatch = async () => {
+      throw new Error('model exploded');
+    };
+    await expect(bridge.dispatch(message('ee55'), async () => {})).rejects.toThrow('model exploded');
+    expect(calls.dispatch).toHaveLength(1);
+  });
 });
