@@ -3,6 +3,7 @@
  * Workflows import only the *type* `Activities`.
  */
 import { randomBytes } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../drizzle/client';
@@ -115,12 +116,15 @@ export function createActivities(deps: ActivityDeps) {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
       if (!token) throw ApplicationFailure.nonRetryable('instance token missing', 'ProvisionRejected');
       const { request } = input;
+      // Joining a conversation can take a while: heartbeat so a dead worker is noticed in seconds.
+      const context = Context.current();
+      const heartbeat = setInterval(() => context.heartbeat(), 1000);
       const res = await postProvision(input.url, token, {
         requestId: request.claimKey,
         agentName: request.agentName,
         instructions: request.instructions,
         ...(request.joinUrl ? { joinUrl: request.joinUrl } : {}),
-      });
+      }).finally(() => clearInterval(heartbeat));
       if (res.chatUrl) await deps.secrets.put(input.instanceId, CHAT_URL, res.chatUrl);
       return {
         instanceId: input.instanceId,

@@ -23,6 +23,8 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  // Bodies are JSON only: anything else is a 415, not a confusing schema error.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorBody);
 
   await app.register(swagger, {

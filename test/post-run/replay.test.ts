@@ -1,0 +1,32 @@
+/**
+ * Replays every workflow history the test run produced (exported by test/global-setup.ts) against the
+ * current workflow code: any non-determinism fails here before it can break running workflows.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { expect, it } from 'vitest';
+import { workflowsPath } from '../../workers/create-worker';
+
+const dir = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'histories');
+
+it('replays every exported history without non-determinism', async () => {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.pb'));
+  const types = new Set<string>();
+  const histories = files.map((file) => {
+    const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file)));
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    if (started?.workflowType?.name) types.add(started.workflowType.name);
+    return { workflowId: file.split('__')[0]!, history };
+  });
+  // The run must have exercised all three workflows, with enough histories to mean something.
+  expect(files.length).toBeGreaterThan(50);
+  expect([...types].sort()).toEqual(['instanceWorkflow', 'poolWorkflow', 'reconcileWorkflow']);
+
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'test-run' }, histories)) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  expect(failures).toEqual([]);
+}, 600_000);
