@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // A JSON summary next to the core's (test-artifacts/vitest-*.json), which .ci/run adds up.
+    reporters: ['default', 'json'],
+    outputFile: { json: '../test-artifacts/vitest-site.json' },
     projects: [
       {
         test: {
