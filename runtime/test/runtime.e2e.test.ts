@@ -2,6 +2,8 @@
 // and an OpenAI-compatible stand-in model that streams SSE. One runtime boot is shared by the file;
 // the restart test boots it a second time on the same STATE_DIR.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +21,9 @@ const BOOT_TIMEOUT = 420_000;
 const TEST_TIMEOUT = BOOT_TIMEOUT + 60_000;
 
 let model: ModelServer;
+// Stand-in for the pool API: records self-destruct calls.
+let pool: Server;
+const poolCalls: Array<{ path: string; auth: string | undefined }> = [];
 let stateDir: string;
 let runtime: RuntimeProcess;
 let env: Record<string, string>;
@@ -52,6 +57,11 @@ function systemTextOf(index: number): string {
 
 beforeAll(async () => {
   model = await startModelServer(() => REPLY);
+  pool = createServer((req, res) => {
+    poolCalls.push({ path: req.url ?? "", auth: req.headers.authorization });
+    res.writeHead(202, { "content-type": "application/json" }).end('{"ok":true}');
+  });
+  await new Promise<void>((r) => pool.listen(0, "127.0.0.1", r));
   stateDir = mkdtempSync(path.join(tmpdir(), "runtime-e2e-"));
   env = {
     INSTANCE_ID: "inst-e2e",
@@ -62,6 +72,7 @@ beforeAll(async () => {
     MODEL_BASE_URL: model.url,
     MODEL_API_KEY: MODEL_KEY,
     MODEL: "stand-in",
+    POOL_API_URL: `http://127.0.0.1:${(pool.address() as AddressInfo).port}`,
   };
   await bootRuntime();
 }, TEST_TIMEOUT);
@@ -69,6 +80,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.stop().catch(() => undefined);
   await model?.close();
+  pool?.closeAllConnections();
+  await new Promise<void>((r) => (pool ? pool.close(() => r()) : r()));
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   // biome-ignore lint: test timing report
   console.log(`runtime e2e timings (ms): ${JSON.stringify(timings)}`);
@@ -162,6 +175,12 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
       expect(runtime.output()).not.toContain(secret);
     }
     expect(readFileSync(path.join(stateDir, "openclaw", "openclaw.json"), "utf8")).not.toContain(MODEL_KEY);
+  });
+
+  it("forwards a loopback self-destruct to the pool with the instance's credentials", async () => {
+    const res = await fetch(`${runtime.url}/pool/self-destruct`, { method: "POST" });
+    expect(res.status).toBe(202);
+    expect(poolCalls).toEqual([{ path: "/api/pool/self-destruct", auth: `Bearer inst-e2e:${TOKEN}` }]);
   });
 
   it("restarts the gateway after it is killed", async () => {
