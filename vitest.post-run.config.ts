@@ -5,6 +5,8 @@ export default defineConfig({
   test: {
     include: ['test/post-run/**/*.test.ts'],
     pool: 'forks',
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-artifacts/vitest-post-run.json' },
     testTimeout: 600_000,
   },
 });

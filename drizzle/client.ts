@@ -15,6 +15,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Arbitrary, fixed key of the Postgres advisory lock that serializes migrations. */
+const MIGRATION_LOCK = 7_245_080;
+
 const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 export async function openDatabase(opts: {
@@ -28,7 +31,15 @@ export async function openDatabase(opts: {
     const { migrate } = await import('drizzle-orm/postgres-js/migrator');
     const sql = postgres(opts.url, { max: opts.poolSize ?? 10, onnotice: () => {} });
     const db = drizzle(sql, { schema });
-    await migrate(db, { migrationsFolder });
+    // Worker and API replicas start together: one migrates at a time (a session lock on a reserved connection).
+    const lock = await sql.reserve();
+    try {
+      await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+      await migrate(db, { migrationsFolder });
+    } finally {
+      await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+      lock.release();
+    }
     return { db: db as unknown as Db, kind: 'postgres', close: () => sql.end({ timeout: 5 }) };
   }
   const { PGlite } = await import('@electric-sql/pglite');
