@@ -25,7 +25,8 @@ async function loadHistory() {
       : historyFromJSON(JSON.parse(bytes.toString('utf8')));
   }
   const [workflowId, runId] = args;
-  if (!workflowId) throw new Error('usage: npm run replay -- <workflowId> [runId] | --file <history.json|.pb>');
+  if (!workflowId)
+    throw new Error('usage: npm run replay -- <workflowId> [runId] | --file <history.json|.pb>');
   const client = await connectClient(loadConfig());
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   await client.connection.close();
@@ -36,7 +37,9 @@ const history = await loadHistory();
 const workflowId = fileIndex >= 0 ? 'from-file' : args[0]!;
 try {
   await Worker.runReplayHistory({ workflowsPath, replayName: 'replay-cli' }, history, workflowId);
-  console.log(`✓ ${workflowId}: ${history.events?.length ?? 0} events replayed deterministically with this code`);
+  console.log(
+    `✓ ${workflowId}: ${history.events?.length ?? 0} events replayed deterministically with this code`,
+  );
 } catch (err) {
   console.error(`✗ ${workflowId}: replay failed — ${(err as Error).message}`);
   process.exit(1);
