@@ -205,7 +205,7 @@ export class IdentityRunner {
     return conv.sendText(text);
   }
 
-  /** Exposed for tests: processes one streamed message. */
+  /** Processes one streamed message (or one found while catching up). */
   async handle(msg: XmtpMessage): Promise<void> {
     const client = this.client;
     if (!client) return;
@@ -251,11 +251,6 @@ export class IdentityRunner {
     void next.finally(() => {
       if (this.turns.get(group.id) === next) this.turns.delete(group.id);
     });
-  }
-
-  /** Resolves when every queued agent turn has finished (tests, graceful stop). */
-  async idle(): Promise<void> {
-    while (this.turns.size) await Promise.allSettled([...this.turns.values()]);
   }
 
   /**

@@ -127,11 +127,6 @@ export class ConvosService {
     this.state = 'starting';
   }
 
-  /** Exposed for tests and outbound delivery. */
-  runners_(): IdentityRunner[] {
-    return [...this.runners.values()];
-  }
-
   private runnerFor(r: IdentityRecord): IdentityRunner {
     let runner = this.runners.get(r.id);
     if (!runner) {
