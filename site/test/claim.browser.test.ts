@@ -151,6 +151,7 @@ describe('claim', () => {
   it.skipIf(!inject('chatSiteUrl'))('without XMTP, gives an "Open chat" link and its QR code', async () => {
     const { page, foreign } = await newPage(browser);
     await page.goto(`${inject('chatSiteUrl')}/a/fridge-chef`);
+    expect(await page.locator('[data-join-details]').count()).toBe(0); // nothing to join without XMTP
     await page.click('button[data-start]');
     const r = await resultOf(page);
     expect(r.qr).toMatch(/^data:image\/png;base64,/);

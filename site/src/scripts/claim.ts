@@ -25,9 +25,10 @@ export function initClaim(root: HTMLElement): void {
   const endpoint = root.dataset.endpoint ?? '/api/claim';
   const csrf = root.dataset.csrf;
   const startForm = $<HTMLFormElement>('[data-claim-form]');
-  const joinForm = $<HTMLFormElement>('[data-join-form]');
-  const joinInput = $<HTMLInputElement>('#join-url');
-  const joinError = $('[data-join-error]');
+  // The join form is absent when the pool runs without XMTP.
+  const joinForm = root.querySelector<HTMLFormElement>('[data-join-form]');
+  const joinInput = root.querySelector<HTMLInputElement>('#join-url');
+  const joinError = root.querySelector<HTMLElement>('[data-join-error]');
   const progress = $('[data-progress]');
   const waiting = $('[data-waiting]');
   const errorBox = $('[data-error]');
@@ -164,7 +165,7 @@ export function initClaim(root: HTMLElement): void {
 
   function handle(o: Outcome): void {
     if (o.ok && o.result) return succeed(o);
-    if (o.status === 400 && lastBody.joinUrl) {
+    if (o.status === 400 && lastBody.joinUrl && joinError && joinInput) {
       joinError.textContent = messageFor(o);
       show(joinError, true);
       joinInput.setAttribute('aria-invalid', 'true');
@@ -209,8 +210,9 @@ export function initClaim(root: HTMLElement): void {
     e.preventDefault();
     begin(base());
   });
-  joinForm.addEventListener('submit', (e) => {
+  joinForm?.addEventListener('submit', (e) => {
     e.preventDefault();
+    if (!joinInput || !joinError) return;
     const check = checkInviteUrl(joinInput.value);
     if (!check.ok) {
       joinError.textContent = check.reason;
