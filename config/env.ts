@@ -89,7 +89,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     computeProvider: env.COMPUTE_PROVIDER || 'local',
     xmtpEnv: oneOf(env, 'XMTP_ENV', XMTP_ENVS, 'off'),
-    model: env.MODEL || 'openrouter/auto',
+    model: env.MODEL || 'openai/gpt-4o-mini',
     api: {
       host: apiHost,
       port: apiPort,

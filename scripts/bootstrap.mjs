@@ -22,4 +22,4 @@ function ensureInstalled(dir) {
 
 ensureInstalled(root);
 ensureInstalled(path.join(root, 'site'));
-if ((process.env.LOCAL_RUNTIME ?? 'standin') === 'openclaw') ensureInstalled(path.join(root, 'runtime'));
+if ((process.env.LOCAL_RUNTIME || 'openclaw') === 'openclaw') ensureInstalled(path.join(root, 'runtime'));

@@ -10,31 +10,24 @@ import type { ComputeProvider } from './types';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The command the local provider runs per instance. */
-export function localRuntimeCommand(env: Record<string, string | undefined>): string[] {
-  const runtime = env.LOCAL_RUNTIME || 'standin';
-  if (runtime === 'standin') {
-    // Until the real runtime is wired in, instances run the contract stand-in (plain Node 24, no tsx).
-    return [process.execPath, path.join(root, 'test', 'standins', 'runtime-standin.ts')];
-  }
+/** What the local provider runs per instance: the real runtime (default) or the contract stand-in. */
+export function localRuntime(env: Record<string, string | undefined>): { command: string[]; cwd: string } {
+  const runtime = env.LOCAL_RUNTIME || 'openclaw';
   if (runtime === 'openclaw') {
-    return [
-      process.execPath,
-      path.join(root, 'runtime', 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-      path.join(root, 'runtime', 'src', 'main.ts'),
-    ];
+    // runtime/ is its own package (OpenClaw is 1.2 GB); `node --import tsx` saves a wrapper process per instance.
+    return { command: [process.execPath, '--import', 'tsx', 'src/main.ts'], cwd: path.join(root, 'runtime') };
   }
-  throw new Error(`LOCAL_RUNTIME must be standin or openclaw, got "${runtime}"`);
+  if (runtime === 'standin') {
+    // The stand-in runs on plain Node 24 (type stripping): fast and light, for tests and quick demos.
+    return { command: [process.execPath, path.join(root, 'test', 'standins', 'runtime-standin.ts')], cwd: root };
+  }
+  throw new Error(`LOCAL_RUNTIME must be openclaw or standin, got "${runtime}"`);
 }
 
 export function buildComputeProviders(config: Config, env = process.env): Record<string, ComputeProvider> {
   const providers: Record<string, ComputeProvider> = {};
   if (config.computeProvider === 'local') {
-    const local = new LocalComputeProvider({
-      instancesDir: path.resolve(config.dataDir, 'instances'),
-      command: localRuntimeCommand(env),
-      cwd: root,
-    });
+    const local = new LocalComputeProvider({ instancesDir: path.resolve(config.dataDir, 'instances'), ...localRuntime(env) });
     providers[local.name] = local;
   }
   return providers;
