@@ -6,7 +6,8 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { describe, expect, it } from 'vitest';
 import { publicKeyToAddress } from '../../../src/invite/index.js';
 import { ethSigner } from '../src/xmtp/eth-signer.js';
-import { nodeSdkFactory } from '../src/xmtp/node-sdk.js';
+import { JoinRequestCodec } from '@xmtp/convos-cli/utils/joinRequest';
+import { joinRequestCodec, nodeSdkFactory } from '../src/xmtp/node-sdk.js';
 
 describe('real XMTP client adapter (@xmtp/node-sdk 5.5.0)', () => {
   // No XMTP network is reachable on these machines: the adapter must load and fail fast and clearly.
@@ -40,5 +41,16 @@ describe('real XMTP client adapter (@xmtp/node-sdk 5.5.0)', () => {
     const digest = keccak_256(new Uint8Array([...new TextEncoder().encode(`\x19Ethereum Signed Message:\n${body.length}`), ...body]));
     const recovered = secp256k1.recoverPublicKey(new Uint8Array([(sig[64] as number) - 27, ...sig.subarray(0, 64)]), digest, { prehash: false });
     expect(publicKeyToAddress(secp256k1.Point.fromBytes(recovered).toBytes(false))).toBe(s.address);
+  });
+
+  it('encodes join requests exactly as the Convos CLI codec reads them, and reads what it writes', () => {
+    const theirs = new JoinRequestCodec();
+    const content = { inviteSlug: 'abc*def', profile: { name: 'Ada', memberKind: 'agent' } };
+    const ours = joinRequestCodec.encode(content);
+    expect(ours.type).toEqual(theirs.contentType);
+    expect(ours.fallback).toBe('abc*def');
+    expect(theirs.decode(ours as never)).toEqual(content);
+    expect(joinRequestCodec.decode(theirs.encode(content) as never)).toEqual(content);
+    expect(() => joinRequestCodec.decode({ content: new TextEncoder().encode('{"profile":{}}') })).toThrow(/inviteSlug/);
   });
 });

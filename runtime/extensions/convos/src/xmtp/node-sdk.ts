@@ -24,7 +24,7 @@ const IDENTIFIER_KIND_ETHEREUM = 0;
 const CONSENT = { unknown: 0, allowed: 1, denied: 2 } as const;
 
 /** convos.org/join_request:1.0 — JSON, fallback text = the slug (matches the iOS JoinRequestCodec). */
-const joinRequestCodec = {
+export const joinRequestCodec = {
   contentType: JOIN_REQUEST_CONTENT_TYPE,
   encode: (content: JoinRequestContent) => ({
     type: JOIN_REQUEST_CONTENT_TYPE,
