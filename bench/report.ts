@@ -47,7 +47,10 @@ export interface BurstBench {
   unavailable: number;
   unavailableWithRetryAfter: number;
   otherStatuses: number[];
+  otherErrors?: string[];
+  statusCounts?: Record<string, number>;
   provisionedInStandin: number;
+  boundWithoutAnswer?: number;
   doubleClaims: number;
   wallMs: number;
   okLatency: LatencySummary;
@@ -120,8 +123,10 @@ export function renderTable(r: BenchResults): string {
     rows.push([
       `${b.claims} concurrent claims on ${b.idle} idle (maxWaitMs ${b.maxWaitMs}, no refill)`,
       `${b.ok} × 200 on ${b.distinctInstances} distinct instances, ${b.unavailable} × 503 ` +
-        `(${b.unavailableWithRetryAfter} with Retry-After)${b.otherStatuses.length ? `, other: ${b.otherStatuses.join(' ')}` : ''}; ` +
-        `stand-in provisioned ${b.provisionedInStandin}; double claims ${b.doubleClaims}; ` +
+        `(${b.unavailableWithRetryAfter} with Retry-After)${b.otherStatuses.length ? `, ${b.otherStatuses.length} other (${[...new Set(b.otherStatuses)].join(', ')})` : ''}; ` +
+        `stand-in provisioned ${b.provisionedInStandin}` +
+        (b.boundWithoutAnswer ? ` (${b.boundWithoutAnswer} bound to a key that got no 200)` : '') +
+        `; double claims ${b.doubleClaims}; ` +
         `200s p50 ${ms(b.okLatency.p50)}, p99 ${ms(b.okLatency.p99)}`,
       `exactly ${b.idle} bindings, rest 503 + Retry-After, 0 double claims`,
       yes(ok),

@@ -43,17 +43,18 @@ import {
 import type { WorkerChildSettings } from './worker-child';
 
 const CONCURRENCY = 20;
-const resultsFile = path.join(projectRoot, 'bench', 'results.json');
+const resultsFile = process.env.BENCH_RESULTS_FILE ?? path.join(projectRoot, 'bench', 'results.json');
+/** Another results file (e.g. a run beside another): then docs/benchmarks.md is left alone. */
+const writesDocs = !process.env.BENCH_RESULTS_FILE;
 
-/** Health checks every 15 s is the production default (INSTANCE_HEALTH_INTERVAL_MS). */
-const PROD_HEALTH_INTERVAL_MS = 15_000;
 /**
- * The claim benchmarks keep idle instances quiet (one health check every 10 min): with hundreds of idle
- * instances the production interval alone is 3 workflow/activity tasks per instance per 15 s (≈ 60/s for
- * 300), which on a contended 2-core machine saturated the worker and made claims queue behind health checks
- * for tens of seconds. `BENCH_HEALTH_INTERVAL_MS` measures with another interval.
+ * Idle instances stay quiet (one health check every 10 min) in the claim, burst and fill benchmarks: with
+ * hundreds of idle instances the production interval (15 s) alone is 3 workflow/activity tasks per instance
+ * per 15 s (≈ 60/s for 300), which on a contended 2-core machine saturated the worker, made claims queue
+ * behind health checks for tens of seconds and stretched fills. `BENCH_HEALTH_INTERVAL_MS` measures with
+ * another interval (e.g. 15000).
  */
-const CLAIM_HEALTH_INTERVAL_MS = Number(process.env.BENCH_HEALTH_INTERVAL_MS ?? 600_000);
+const QUIET_HEALTH_INTERVAL_MS = Number(process.env.BENCH_HEALTH_INTERVAL_MS ?? 600_000);
 /** Instances must not be replaced for slowness while hundreds start at once on 2 cores. */
 const GENEROUS_START_DEADLINE_MS = 10 * 60_000;
 
@@ -167,6 +168,8 @@ interface ClaimOutcome {
   status: number;
   instanceId: string | null;
   retryAfter: string | null;
+  /** Error code and message of a non-200 answer. */
+  error: string | null;
   key: string;
   startedAt: number;
   endedAt: number;
@@ -180,10 +183,11 @@ async function claim(stack: Stack, key: string, maxWaitMs?: number): Promise<Cla
     { agentName: 'Bench', ...(maxWaitMs !== undefined ? { maxWaitMs } : {}) },
     { 'idempotency-key': key },
   );
-  const body = (await res.json()) as { instanceId?: string };
+  const body = (await res.json()) as { instanceId?: string; code?: string; error?: string };
   return {
     status: res.status,
     instanceId: body.instanceId ?? null,
+    error: body.instanceId ? null : `${body.code ?? ''}: ${body.error ?? ''}`.slice(0, 200),
     retryAfter: res.headers.get('retry-after'),
     key,
     startedAt,
@@ -241,7 +245,7 @@ async function benchClaim(): Promise<ClaimBench> {
     {
       targetIdle: fill,
       maxTotal: fill + 50,
-      timings: { healthIntervalMs: CLAIM_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { healthIntervalMs: QUIET_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       const t0 = Date.now();
@@ -298,7 +302,7 @@ async function benchClaim(): Promise<ClaimBench> {
         cpuMsPerDirectClaim: direct.cpuMsPerClaim,
         profileAlone,
         profileConcurrent,
-        healthIntervalMs: CLAIM_HEALTH_INTERVAL_MS,
+        healthIntervalMs: QUIET_HEALTH_INTERVAL_MS,
       };
     },
   );
@@ -385,7 +389,7 @@ async function benchBurst(): Promise<BurstBench> {
     {
       targetIdle: idle,
       maxTotal: idle,
-      timings: { healthIntervalMs: CLAIM_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { healthIntervalMs: QUIET_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       log(`filling ${idle} idle`);
@@ -406,19 +410,20 @@ async function benchBurst(): Promise<BurstBench> {
       const other = outcomes.filter((o) => o.status !== 200 && o.status !== 503);
       const distinct = new Set(ok.map((o) => o.instanceId));
 
-      // The stand-in is the ground truth of what was provisioned: every provisioned instance must carry
-      // exactly one request, the same one the API answered with that instance, and none for a refused key.
+      // The stand-in is the ground truth of what was provisioned. A double claim is an instance two keys
+      // believe they hold: two 200s naming one instance, or a 200 naming an instance the stand-in provisioned
+      // for another key (it refuses a second, different request with 409, so the first key really holds it).
       const inventory = (await stack.compute.inventory()).filter((i) =>
         i.provisioned?.requestId.startsWith(`burst-${run}-`),
       );
-      const bindingByKey = new Map(ok.map((o) => [o.key, o.instanceId]));
-      let mismatches = 0;
-      for (const inst of inventory) {
-        if (bindingByKey.get(inst.provisioned!.requestId) !== inst.id) mismatches += 1;
-      }
-      const multiProvisioned = inventory.filter((i) => i.provisionCalls !== 1).length;
-      const doubleClaims =
-        ok.length - distinct.size + mismatches + multiProvisioned + Math.max(0, inventory.length - ok.length);
+      const provisionedFor = new Map(inventory.map((i) => [i.id, i.provisioned!.requestId]));
+      const mismatches = ok.filter((o) => provisionedFor.get(o.instanceId!) !== o.key).length;
+      const doubleClaims = ok.length - distinct.size + mismatches;
+      // Bound but not answered 200 (the client saw an error; a retry with its key gets the instance).
+      const okKeys = new Set(ok.map((o) => o.key));
+      const boundWithoutAnswer = inventory.filter((i) => !okKeys.has(i.provisioned!.requestId)).length;
+      const statusCounts: Record<string, number> = {};
+      for (const o of outcomes) statusCounts[o.status] = (statusCounts[o.status] ?? 0) + 1;
       const result = {
         idle,
         claims,
@@ -428,7 +433,10 @@ async function benchBurst(): Promise<BurstBench> {
         unavailable: unavailable.length,
         unavailableWithRetryAfter: unavailable.filter((o) => o.retryAfter !== null).length,
         otherStatuses: other.map((o) => o.status),
+        otherErrors: [...new Set(other.map((o) => o.error ?? ''))].slice(0, 5),
+        statusCounts,
         provisionedInStandin: inventory.length,
+        boundWithoutAnswer,
         doubleClaims,
         wallMs,
         cpuSeconds,
@@ -436,7 +444,8 @@ async function benchBurst(): Promise<BurstBench> {
       };
       log(
         `burst: ${result.ok} ok on ${result.distinctInstances} instances, ${result.unavailable} 503, ` +
-          `${other.length} other, stand-in provisioned ${inventory.length}, double claims ${doubleClaims}`,
+          `${other.length} other (${JSON.stringify(statusCounts)}), stand-in provisioned ${inventory.length}, ` +
+          `double claims ${doubleClaims}; other errors: ${[...new Set(other.map((o) => o.error))].slice(0, 3).join(' | ')}`,
       );
       return result;
     },
@@ -450,7 +459,7 @@ async function benchFill(): Promise<FillBench> {
     {
       targetIdle: 0,
       maxTotal: 200,
-      timings: { healthIntervalMs: PROD_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { healthIntervalMs: QUIET_HEALTH_INTERVAL_MS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       await sleep(2000); // let the pool workflow's first task run, so we time the fill and not the start-up
@@ -588,6 +597,13 @@ async function main() {
     );
     process.exit(2);
   }
+  if (process.argv.includes('--report')) {
+    // Re-render docs/benchmarks.md from bench/results.json without measuring anything.
+    const saved = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as BenchResults;
+    console.log(renderTable(saved));
+    if (writesDocs) writeDocs(saved, path.join(projectRoot, 'docs', 'benchmarks.md'));
+    return;
+  }
   const names = (asked.length ? asked : Object.keys(BENCHES)) as BenchName[];
   const previous: BenchResults = fs.existsSync(resultsFile)
     ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as BenchResults)
@@ -620,7 +636,7 @@ async function main() {
     names.length === Object.keys(BENCHES).length ? (Date.now() - started) / 1000 : results.totalSeconds;
   fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\n${renderTable(results)}\n`);
-  writeDocs(results, path.join(projectRoot, 'docs', 'benchmarks.md'));
+  if (writesDocs) writeDocs(results, path.join(projectRoot, 'docs', 'benchmarks.md'));
   log(
     `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote docs/benchmarks.md and bench/results.json`,
   );
