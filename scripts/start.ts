@@ -19,6 +19,7 @@ import { connectClient } from '../config/temporal';
 import { openDatabase } from '../drizzle/client';
 import { createWorker } from '../workers/create-worker';
 import { ensurePool } from '../workers/ensure-pool';
+import { cachedWorkflowBundle } from '../workers/workflow-bundle';
 import { setTargetUpdate } from '../workflows/messages';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from './temporal-dev';
 
@@ -78,6 +79,7 @@ try {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: { db: database.db, temporal, secrets, compute, runtimeEnv: runtimeEnvironment(config) },
+    workflowBundle: await cachedWorkflowBundle(config.dataDir),
   });
   const workerRun = worker.run();
   stops.push(async () => {

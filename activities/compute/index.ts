@@ -19,7 +19,10 @@ export function localRuntime(env: Record<string, string | undefined>): { command
   }
   if (runtime === 'standin') {
     // The stand-in runs on plain Node 24 (type stripping): fast and light, for tests and quick demos.
-    return { command: [process.execPath, path.join(root, 'test', 'standins', 'runtime-standin.ts')], cwd: root };
+    return {
+      command: [process.execPath, path.join(root, 'test', 'standins', 'runtime-standin.ts')],
+      cwd: root,
+    };
   }
   throw new Error(`LOCAL_RUNTIME must be openclaw or standin, got "${runtime}"`);
 }
@@ -27,7 +30,10 @@ export function localRuntime(env: Record<string, string | undefined>): { command
 export function buildComputeProviders(config: Config, env = process.env): Record<string, ComputeProvider> {
   const providers: Record<string, ComputeProvider> = {};
   if (config.computeProvider === 'local') {
-    const local = new LocalComputeProvider({ instancesDir: path.resolve(config.dataDir, 'instances'), ...localRuntime(env) });
+    const local = new LocalComputeProvider({
+      instancesDir: path.resolve(config.dataDir, 'instances'),
+      ...localRuntime(env),
+    });
     providers[local.name] = local;
   }
   return providers;

@@ -111,7 +111,7 @@ export class LocalComputeProvider implements ComputeProvider {
     return this.handle(spec.instanceId, port);
   }
 
-  /** Stops the runtime's whole process group: SIGTERM, then SIGKILL after a grace period. */
+  /** Stops the runtime's whole process group: SIGTERM (the runtime stops its gateway tree), SIGKILL after 10 s. */
   private async stop(pid: number | null) {
     if (!isAlive(pid)) return;
     const signalGroup = (signal: NodeJS.Signals) => {
@@ -124,7 +124,7 @@ export class LocalComputeProvider implements ComputeProvider {
       }
     };
     signalGroup('SIGTERM');
-    for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     signalGroup('SIGKILL');
   }
 

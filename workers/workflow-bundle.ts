@@ -1,0 +1,28 @@
+/**
+ * The workflow bundle, cached on disk by a hash of its sources: bundling takes seconds to tens of seconds,
+ * and `npm start` should not pay for it when no workflow changed.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowsPath } from './create-worker';
+
+const quiet = { info() {}, warn() {}, debug() {}, trace() {}, log() {}, error: console.error };
+
+export async function cachedWorkflowBundle(cacheDir: string): Promise<{ code: string }> {
+  const workflowsDir = path.dirname(workflowsPath);
+  const root = path.resolve(workflowsDir, '..');
+  const hash = createHash('sha256');
+  for (const file of fs.readdirSync(workflowsDir).sort())
+    hash.update(file).update(fs.readFileSync(path.join(workflowsDir, file)));
+  hash.update(fs.readFileSync(path.join(root, 'package-lock.json')));
+  const file = path.join(cacheDir, `workflow-bundle-${hash.digest('hex').slice(0, 16)}.js`);
+  if (fs.existsSync(file)) return { code: fs.readFileSync(file, 'utf8') };
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: quiet });
+  fs.mkdirSync(cacheDir, { recursive: true });
+  for (const old of fs.readdirSync(cacheDir).filter((f) => f.startsWith('workflow-bundle-')))
+    fs.rmSync(path.join(cacheDir, old));
+  fs.writeFileSync(file, code);
+  return { code };
+}
