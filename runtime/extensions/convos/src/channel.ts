@@ -1,5 +1,6 @@
 import { createChatChannelPlugin } from 'openclaw/plugin-sdk/channel-core';
 import { waitUntilAbort } from 'openclaw/plugin-sdk/channel-outbound';
+import { channelReadyPatch, channelStoppedPatch } from 'openclaw/plugin-sdk/gateway-runtime';
 import { CHANNEL_ID, DEFAULT_ACCOUNT_ID } from './openclaw-bridge.js';
 import { acquire, currentSettings, existingService, release } from './instance.js';
 import type { ConvosSettings } from './settings.js';
@@ -62,14 +63,14 @@ export const convosChannelPlugin = createChatChannelPlugin<ConvosAccount>({
       startAccount: async (ctx) => {
         const { settings } = ctx.account;
         if (!settings.enabled) throw new Error(`convos channel is disabled: ${settings.reason}`);
-        ctx.setStatus({ accountId: ctx.accountId, running: true, configured: true, enabled: true });
+        ctx.setStatus({ accountId: ctx.accountId, running: true, lifecycle: 'starting', configured: true, enabled: true });
         await acquire(settings);
         try {
-          ctx.setStatus({ accountId: ctx.accountId, running: true, connected: true, configured: true, enabled: true });
+          ctx.setStatus(channelReadyPatch({ accountId: ctx.accountId }));
           await waitUntilAbort(ctx.abortSignal);
         } finally {
           await release(settings);
-          ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });
+          ctx.setStatus(channelStoppedPatch({ accountId: ctx.accountId }));
         }
       },
     },
