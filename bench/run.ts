@@ -160,8 +160,15 @@ async function waitIdle(stack: Stack, n: number, timeoutMs: number, onPoll?: () 
 }
 
 async function setTarget(stack: Stack, targetIdle: number, maxTotal?: number) {
-  const res = await stack.api('PUT', '/api/pool/target', { targetIdle, ...(maxTotal ? { maxTotal } : {}) });
-  if (res.status !== 200) throw new Error(`PUT /api/pool/target answered ${res.status}: ${await res.text()}`);
+  // Retried: on an overloaded machine the pool's Update has answered 500 once (the API's deadline).
+  for (let attempt = 1; ; attempt++) {
+    const res = await stack.api('PUT', '/api/pool/target', { targetIdle, ...(maxTotal ? { maxTotal } : {}) });
+    if (res.status === 200) return;
+    const text = await res.text();
+    if (attempt >= 5) throw new Error(`PUT /api/pool/target answered ${res.status}: ${text}`);
+    log(`PUT /api/pool/target answered ${res.status} (${text.slice(0, 200)}); retrying`);
+    await sleep(2000);
+  }
 }
 
 interface ClaimOutcome {
@@ -610,6 +617,7 @@ async function main() {
     : {};
   const results: BenchResults = { ...previous };
   const started = Date.now();
+  const failed: string[] = [];
   const measuredAt = new Date().toISOString();
   for (const name of names) {
     log(`— ${name} —`);
@@ -620,27 +628,44 @@ async function main() {
     const sampler = setInterval(() => {
       loadMax = Math.max(loadMax, os.loadavg()[0]!);
     }, 1000);
-    const result = await BENCHES[name]().finally(() => clearInterval(sampler));
+    let result: Awaited<ReturnType<(typeof BENCHES)[BenchName]>>;
+    try {
+      result = await BENCHES[name]();
+    } catch (err) {
+      // One failed benchmark must not lose the others' results: report it and go on.
+      log(`${name} FAILED: ${(err as Error).stack ?? err}`);
+      failed.push(name);
+      continue;
+    } finally {
+      clearInterval(sampler);
+    }
     const load = { before: round1(loadBefore), max: round1(loadMax), after: round1(os.loadavg()[0]!) };
     log(`load average (1 min) before ${load.before}, max ${load.max}, after ${load.after}`);
     // biome-ignore lint/suspicious/noExplicitAny: each bench fills its own key of BenchResults
     (results as any)[name] = { ...result, measuredAt, runSeconds: (Date.now() - t0) / 1000, load };
+    // Saved after every benchmark, so a later failure or Ctrl-C keeps what was measured.
+    saveResults(results);
   }
-  results.machine = {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memoryGb: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-  };
   results.totalSeconds =
     names.length === Object.keys(BENCHES).length ? (Date.now() - started) / 1000 : results.totalSeconds;
-  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  saveResults(results);
   console.log(`\n${renderTable(results)}\n`);
   if (writesDocs) writeDocs(results, path.join(projectRoot, 'docs', 'benchmarks.md'));
   log(
     `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote docs/benchmarks.md and bench/results.json`,
   );
   if (bundlePath) fs.rmSync(bundlePath, { force: true });
+  if (failed.length) throw new Error(`failed: ${failed.join(', ')}`);
+}
+
+function saveResults(results: BenchResults) {
+  results.machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 }
 
 export type { LatencySummary };
