@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,7 @@ let output = '';
 let model: ModelServer;
 let base = '';
 let net: FileNetwork;
+let root = '';
 
 async function call(path: string, init: RequestInit = {}) {
   const res = await fetch(`${base}${path}`, {
@@ -45,7 +46,7 @@ async function call(path: string, init: RequestInit = {}) {
 
 beforeAll(async () => {
   model = await startModelServer(() => 'HELLO-ACK from the model');
-  const root = await tempStateDir('gateway-e2e');
+  root = await tempStateDir('gateway-e2e');
   net = new FileNetwork(join(root, 'network'));
   const stateDir = join(root, 'openclaw');
   mkdirSync(stateDir, { recursive: true });
@@ -130,6 +131,8 @@ afterAll(async () => {
     }
   }
   await model?.close();
+  // ~60 MB of gateway state per run.
+  if (root) rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
 describe('convos plugin in a real OpenClaw gateway', () => {
