@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import type { ApiContext } from './context';
-import { registerErrorHandling } from './errors';
+import { ApiError, registerErrorHandling } from './errors';
 import { claimRoutes } from './routes/claim';
 import { instanceRoutes } from './routes/instances';
 import { poolRoutes } from './routes/pool';
@@ -39,11 +39,15 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   await app.register(rateLimit, {
     global: false,
-    errorResponseBuilder: (_req, context) => ({
-      statusCode: 429,
-      error: `too many claims: at most ${context.max} per ${context.after}`,
-      code: 'RATE_LIMITED',
-    }),
+    errorResponseBuilder: (_req, context) =>
+      new ApiError(
+        429,
+        'RATE_LIMITED',
+        `too many claims: at most ${context.max} per ${context.after}; retry later`,
+        {
+          'retry-after': String(Math.ceil(context.ttl / 1000)),
+        },
+      ),
   });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());

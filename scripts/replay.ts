@@ -5,11 +5,14 @@
  */
 import fs from 'node:fs';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
 import { workflowsPath } from '../workers/create-worker';
+
+// @temporalio/proto is CommonJS: take the namespace from its default export.
+const { temporal } = proto;
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const args = process.argv.slice(2);

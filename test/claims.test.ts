@@ -3,8 +3,12 @@
  * with another body (409), provisioning failure moves the claim to another instance and destroys the tainted
  * one, waiting claims on an empty pool, and SSE progress.
  */
+import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { buildApp } from '../api/app';
+import { ClaimService } from '../api/claims';
 import { instanceEvents, instances } from '../drizzle/schema';
 import { getStateQuery } from '../workflows/messages';
 import { type Stack, startStack } from './stack';
@@ -40,6 +44,48 @@ describe('idempotent claims', () => {
     // A later retry still gets the same answer.
     const again = await claim({ agentName: 'Twin' }, key);
     expect(await json<ClaimBody>(again)).toEqual(bodies[0]);
+  });
+
+  it('is idempotent across API replicas', async () => {
+    // A second API replica on the same database and Temporal: its claim service is another lease owner.
+    const replica = await buildApp({
+      db: stack.database.db,
+      temporal: stack.temporal,
+      secrets: new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey)),
+      config: stack.config,
+      apiKey: stack.apiKey,
+      claims: new ClaimService({
+        db: stack.database.db,
+        temporal: stack.temporal,
+        secrets: new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey)),
+        poolName: stack.poolName,
+      }),
+    });
+    await replica.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const replicaUrl = `http://127.0.0.1:${(replica.server.address() as AddressInfo).port}`;
+      const key = newKey('replica');
+      const responses = await Promise.all(
+        [stack.apiUrl, replicaUrl, stack.apiUrl, replicaUrl].map((base) =>
+          fetch(`${base}/api/pool/claim`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${stack.apiKey}`,
+              'content-type': 'application/json',
+              'idempotency-key': key,
+            },
+            body: JSON.stringify({ agentName: 'Replica' }),
+          }),
+        ),
+      );
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      const bodies = await Promise.all(responses.map((r) => json<ClaimBody>(r)));
+      expect(new Set(bodies.map((b) => b.instanceId)).size).toBe(1);
+      const bound = (await stack.compute.inventory()).filter((i) => i.provisioned?.requestId === key);
+      expect(bound.length).toBe(1);
+    } finally {
+      await replica.close();
+    }
   });
 
   it('a used key with a different body is a 409 and changes nothing', async () => {

@@ -5,13 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { workflowsPath } from '../workers/create-worker';
 import { freePort } from './support/ports';
+
+// @temporalio/proto is CommonJS: take the namespace from its default export.
+const { temporal } = proto;
 
 declare module 'vitest' {
   export interface ProvidedContext {

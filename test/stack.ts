@@ -150,7 +150,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const temporal = await connectClient(config);
 
   let defaultFaults: StandinFaults | undefined = opts.faults;
-  const standin = createStandinServer({ shared: true });
+  const standin = createStandinServer({ shared: true, xmtpEnv: opts.xmtpEnv ?? 'off' });
   await new Promise<void>((resolve) => standin.listen(0, '127.0.0.1', resolve));
   const standinUrl = `http://127.0.0.1:${(standin.address() as AddressInfo).port}`;
   const compute = new StandinComputeProvider(standinUrl, { faults: () => defaultFaults });

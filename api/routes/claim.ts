@@ -100,7 +100,14 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ct
         if (!(err instanceof ApiError)) request.log.error({ err }, 'claim failed');
         outcome =
           err instanceof ApiError
-            ? { ok: false, statusCode: err.statusCode, error: err.message, code: err.code }
+            ? {
+                ok: false,
+                statusCode: err.statusCode,
+                error: err.message,
+                code: err.code,
+                // What the Retry-After header says in a plain response (seconds).
+                ...(err.headers['retry-after'] ? { retryAfter: Number(err.headers['retry-after']) } : {}),
+              }
             : { ok: false, statusCode: 500, error: 'internal error', code: 'INTERNAL' };
       }
       send('complete', outcome);

@@ -11,7 +11,9 @@ const artifacts = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts'
 it('finds no secret value in any history of the run', () => {
   const secrets = new Set<string>();
   for (const file of fs.readdirSync(path.join(artifacts, 'secrets'))) {
-    for (const value of JSON.parse(fs.readFileSync(path.join(artifacts, 'secrets', file), 'utf8')) as string[]) {
+    for (const value of JSON.parse(
+      fs.readFileSync(path.join(artifacts, 'secrets', file), 'utf8'),
+    ) as string[]) {
       if (value.length >= 16) secrets.add(value);
     }
   }
@@ -30,7 +32,8 @@ it('finds no secret value in any history of the run', () => {
 
   const leaks: string[] = [];
   for (const { name, bytes } of haystacks) {
-    for (const secret of secrets) if (bytes.includes(secret)) leaks.push(`${name} contains ${secret.slice(0, 6)}…`);
+    for (const secret of secrets)
+      if (bytes.includes(secret)) leaks.push(`${name} contains ${secret.slice(0, 6)}…`);
   }
   expect(leaks).toEqual([]);
 });

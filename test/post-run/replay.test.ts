@@ -4,10 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { expect, it } from 'vitest';
 import { workflowsPath } from '../../workers/create-worker';
+
+// @temporalio/proto is CommonJS: take the namespace from its default export.
+const { temporal } = proto;
 
 const dir = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'histories');
 
@@ -25,7 +28,10 @@ it('replays every exported history without non-determinism', async () => {
   expect([...types].sort()).toEqual(['instanceWorkflow', 'poolWorkflow', 'reconcileWorkflow']);
 
   const failures: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'test-run' }, histories)) {
+  for await (const result of Worker.runReplayHistories(
+    { workflowsPath, replayName: 'test-run' },
+    histories,
+  )) {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);

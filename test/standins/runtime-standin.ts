@@ -38,12 +38,13 @@ interface InstanceRecord {
 }
 
 interface StandinState {
+  /** Like the real runtime: with XMTP off, provisioning answers a chat link instead of an invite. */
+  xmtpEnv: string;
   instances: Map<string, InstanceRecord>;
   /** Every secret this stand-in was given or made (tokens, chat links): tests check none leaked anywhere. */
   seenSecrets: Set<string>;
   defaults: StandinFaults;
 }
-const xmtpEnv = process.env.XMTP_ENV ?? 'off';
 
 function send(res: http.ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
@@ -64,13 +65,13 @@ function authorized(req: http.IncomingMessage, token: string) {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function health(inst: InstanceRecord) {
+function health(st: StandinState, inst: InstanceRecord) {
   const booted = Date.now() - inst.registeredAt >= (inst.faults.bootDelayMs ?? 0);
   const ready = booted && !inst.faults.neverReady;
   return {
     ready,
     gateway: ready ? 'ready' : 'starting',
-    channel: xmtpEnv === 'off' ? 'disabled' : ready ? 'ready' : 'starting',
+    channel: st.xmtpEnv === 'off' ? 'disabled' : ready ? 'ready' : 'starting',
     version: 'standin',
   };
 }
@@ -128,7 +129,7 @@ async function provision(
   const conversationId = randomUUID().replaceAll('-', '');
   const joined = typeof joinUrl === 'string';
   const result =
-    xmtpEnv === 'off'
+    st.xmtpEnv === 'off'
       ? {
           conversationId: null,
           inviteUrl: null,
@@ -160,7 +161,7 @@ async function route(
   if (!authorized(req, inst.token)) return send(res, 401, { error: 'bad token', code: 'UNAUTHORIZED' });
   if (rest === '/pool/health' && req.method === 'GET') {
     if (inst.faults.down) return send(res, 503, { error: 'down', code: 'DOWN' });
-    return send(res, 200, health(inst));
+    return send(res, 200, health(st, inst));
   }
   if (rest === '/pool/provision' && req.method === 'POST') return provision(st, inst, req, res);
   send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
@@ -221,8 +222,14 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
 export function createStandinServer(opts: {
   shared: boolean;
   single?: { id: string; token: string; faults: StandinFaults };
+  xmtpEnv?: string;
 }) {
-  const st: StandinState = { instances: new Map(), seenSecrets: new Set(), defaults: {} };
+  const st: StandinState = {
+    xmtpEnv: opts.xmtpEnv ?? process.env.XMTP_ENV ?? 'off',
+    instances: new Map(),
+    seenSecrets: new Set(),
+    defaults: {},
+  };
   if (opts.single) {
     st.instances.set(opts.single.id, {
       id: opts.single.id,
