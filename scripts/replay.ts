@@ -39,7 +39,9 @@ async function loadHistory() {
 const history = await loadHistory();
 const workflowId = fileIndex >= 0 ? 'from-file' : args[0]!;
 try {
-  await Worker.runReplayHistory({ workflowsPath, replayName: 'replay-cli' }, history, workflowId);
+  // REPLAY_WORKFLOWS_PATH replays against another tree's workflows (e.g. a branch checked out elsewhere).
+  const path = process.env.REPLAY_WORKFLOWS_PATH ?? workflowsPath;
+  await Worker.runReplayHistory({ workflowsPath: path, replayName: 'replay-cli' }, history, workflowId);
   console.log(
     `✓ ${workflowId}: ${history.events?.length ?? 0} events replayed deterministically with this code`,
   );
