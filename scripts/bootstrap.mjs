@@ -22,4 +22,7 @@ function ensureInstalled(dir) {
 
 ensureInstalled(root);
 ensureInstalled(path.join(root, 'site'));
-if ((process.env.LOCAL_RUNTIME || 'openclaw') === 'openclaw') ensureInstalled(path.join(root, 'runtime'));
+const runtime =
+  process.env.LOCAL_RUNTIME ||
+  (process.env.OPENROUTER_API_KEY || process.env.MODEL_BASE_URL ? 'openclaw' : 'standin');
+if (runtime === 'openclaw') ensureInstalled(path.join(root, 'runtime'));

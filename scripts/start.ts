@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
+import { buildComputeProviders, defaultLocalRuntime, runtimeEnvironment } from '../activities/compute';
 import { LocalComputeProvider } from '../activities/compute/local';
 import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
@@ -115,8 +115,13 @@ try {
       args: [{ targetIdle: config.pool.targetIdle, maxTotal: config.pool.maxTotal }],
     });
   }
+  const runtime = process.env.LOCAL_RUNTIME || defaultLocalRuntime(process.env);
+  const hint =
+    runtime === 'standin' && !process.env.LOCAL_RUNTIME
+      ? '; set OPENROUTER_API_KEY or MODEL_BASE_URL for OpenClaw agents'
+      : '';
   log(
-    `pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute)`,
+    `pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute, ${runtime} runtime${hint})`,
   );
 
   let site: ChildProcess | null = null;

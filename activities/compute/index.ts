@@ -10,9 +10,17 @@ import type { ComputeProvider } from './types';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * The real runtime needs a model to boot: without one configured, the local stack runs the stand-in
+ * (claims still work end to end; there is just no agent to talk to).
+ */
+export function defaultLocalRuntime(env: Record<string, string | undefined>): 'openclaw' | 'standin' {
+  return env.OPENROUTER_API_KEY || env.MODEL_BASE_URL ? 'openclaw' : 'standin';
+}
+
 /** What the local provider runs per instance: the real runtime (default) or the contract stand-in. */
 export function localRuntime(env: Record<string, string | undefined>): { command: string[]; cwd: string } {
-  const runtime = env.LOCAL_RUNTIME || 'openclaw';
+  const runtime = env.LOCAL_RUNTIME || defaultLocalRuntime(env);
   if (runtime === 'openclaw') {
     // runtime/ is its own package (OpenClaw is 1.2 GB); `node --import tsx` saves a wrapper process per instance.
     return { command: [process.execPath, '--import', 'tsx', 'src/main.ts'], cwd: path.join(root, 'runtime') };
