@@ -12,7 +12,12 @@
  *    instance is destroyed by its workflow and the claim moves on to another one (502 if none succeeds).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  type Client,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
 import { and, asc, eq, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import { CHAT_URL } from '../activities';
 import { instanceWorkflowId } from '../activities/reconcile';
@@ -216,9 +221,10 @@ export class ClaimService {
     let lastProvisionError: string | null = null;
     let warm = true;
     onStep('reserve', 'active');
+    let unanswered = 0;
     for (;;) {
       // The deadline bounds the search; a provision already under way is never cut off.
-      if (tried.length > 0 && Date.now() >= deadline) break;
+      if (tried.length > 0 && Date.now() >= deadline && previousInstance === null) break;
       // An earlier holder of this key may have reached an instance: ask it first (same Update id).
       const instanceId = previousInstance ?? (await this.reserve(key, tried));
       previousInstance = null;
@@ -252,6 +258,23 @@ export class ClaimService {
           onStep('provision', 'fail', lastProvisionError);
           onStep('reserve', 'active');
           continue; // the workflow destroys that instance; try another within the deadline
+        }
+        if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+          // The instance may have accepted the claim (a starved or restarting worker answers late): ask the
+          // same instance again with the same Update id, whatever the deadline, so the claim is never half-bound.
+          unanswered += 1;
+          if (unanswered > 5) {
+            throw new ApiError(
+              503,
+              'CLAIM_PENDING',
+              'the claim is still being processed; retry with the same Idempotency-Key',
+              {
+                'retry-after': '5',
+              },
+            );
+          }
+          previousInstance = instanceId;
+          continue;
         }
         if (
           err instanceof WorkflowUpdateFailedError ||
