@@ -116,9 +116,11 @@ export function createActivities(deps: ActivityDeps) {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
       if (!token) throw ApplicationFailure.nonRetryable('instance token missing', 'ProvisionRejected');
       const { request } = input;
-      // Joining a conversation can take a while: heartbeat so a dead worker is noticed in seconds.
+      // Joining a conversation can take a while: as a regular activity it heartbeats so a dead worker is noticed.
       const context = Context.current();
-      const heartbeat = setInterval(() => context.heartbeat(), 1000);
+      const heartbeat = setInterval(() => {
+        if (!context.info.isLocal) context.heartbeat();
+      }, 1000);
       const res = await postProvision(input.url, token, {
         requestId: request.claimKey,
         agentName: request.agentName,

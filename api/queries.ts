@@ -2,17 +2,12 @@
 import { and, desc, eq, ne, sql } from 'drizzle-orm';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instanceResources, instances, templates } from '../drizzle/schema';
-import type { InstanceStatus } from '../workflows/types';
+import { INSTANCE_STATUSES, type InstanceStatus } from '../workflows/types';
 
-export const COUNTED = [
-  'starting',
-  'idle',
-  'claiming',
-  'claimed',
-  'crashed',
-  'failed',
-  'destroying',
-] as const;
+/** Every status but `destroyed` (destroyed rows stay for audit; they are no longer part of the pool). */
+export const COUNTED = INSTANCE_STATUSES.filter(
+  (s): s is Exclude<InstanceStatus, 'destroyed'> => s !== 'destroyed',
+);
 
 export async function poolCounts(db: Db, pool: string): Promise<Record<(typeof COUNTED)[number], number>> {
   const rows = await db

@@ -8,6 +8,8 @@
  * follows. Every transition is recorded in the read model and audit trail, reported to the pool and
  * mirrored in the `InstanceStatus` search attribute.
  */
+
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -84,9 +86,11 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     nonRetryableErrorTypes: ['ComputeRejectedError'],
   };
   const compute = proxyActivities<Activities>({ startToCloseTimeout: '3m', retry: stepRetry });
-  const { provision } = proxyActivities<Activities>({
+  // A local activity: the claim runs in one workflow task (no activity-task round trip through the server),
+  // which is most of a claim's latency. Provisioning is idempotent by the claim key, so a replay after a
+  // worker crash simply asks the runtime again.
+  const { provision } = proxyLocalActivities<Activities>({
     startToCloseTimeout: '2m',
-    heartbeatTimeout: '5s',
     retry: { initialInterval: '200ms', maximumAttempts: 3, nonRetryableErrorTypes: ['ProvisionRejected'] },
   });
 
@@ -95,23 +99,36 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
   /** Read-model writes and pool notifications still in flight: the workflow never ends or continues before them. */
   let pending = 0;
 
-  /** Flips the state synchronously, then records it (read model, audit, pool, search attribute). */
-  function transition(to: InstanceStatus, change: StatusChange, details?: Record<string, unknown>) {
-    const from = s.seq === 0 ? null : s.status;
-    s.status = to;
-    s.seq += 1;
-    if (to === 'idle') s.idleAt = now();
-    if (to === 'claimed' && !s.claimedAt) s.claimedAt = now();
-    upsertSearchAttributes([{ key: InstanceStatusKey, value: to }]);
-    pending += 2;
+  /** Reports a transition to the pool; `seq` lets it ignore reports that arrive out of order. */
+  function notifyPool(status: InstanceStatus) {
+    pending += 1;
     getExternalWorkflowHandle(`pool-${s.poolName}`)
-      .signal(instanceChangedSignal, { instanceId: s.instanceId, status: to, seq: s.seq })
+      .signal(instanceChangedSignal, { instanceId: s.instanceId, status, seq: s.seq })
       .catch(() => {
         // The pool may be between runs or gone; the reconcile workflow re-syncs its membership.
       })
       .finally(() => {
         pending -= 1;
       });
+  }
+
+  /** Flips the state synchronously, then records it (read model, audit, pool, search attribute). */
+  function transition(
+    to: InstanceStatus,
+    change: StatusChange,
+    details?: Record<string, unknown>,
+    searchAttributes: SearchAttributeUpdatePair[] = [],
+  ) {
+    const from = s.seq === 0 ? null : s.status;
+    s.status = to;
+    s.seq += 1;
+    if (to === 'idle') s.idleAt = now();
+    if (to === 'claimed' && !s.claimedAt) s.claimedAt = now();
+    upsertSearchAttributes([{ key: InstanceStatusKey, value: to }, ...searchAttributes]);
+    // The pool counts idle and starting instances; `claiming` is always followed by `claimed` or `destroying`
+    // in the same workflow task, so reporting it would only wake the pool once more per claim.
+    if (to !== 'claiming') notifyPool(to);
+    pending += 1;
     recordTransition({
       instanceId: s.instanceId,
       poolName: s.poolName,
@@ -180,11 +197,10 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       s.claim = request;
       s.agentName = request.agentName;
       s.templateSlug = request.templateSlug;
-      upsertSearchAttributes([
+      transition('claiming', { actor: 'api', reason: `claim ${request.claimKey}` }, undefined, [
         { key: AgentNameKey, value: request.agentName },
         ...(request.templateSlug ? [{ key: TemplateSlugKey, value: request.templateSlug }] : []),
       ]);
-      transition('claiming', { actor: 'api', reason: `claim ${request.claimKey}` });
       try {
         const result = await provision({ instanceId: s.instanceId, url: s.url!, request });
         s.result = result;

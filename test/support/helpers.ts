@@ -1,6 +1,7 @@
 /** Small helpers shared by the end-to-end suites. */
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
+import type { ClaimResponse } from '../../api/claims';
 import type { StackOptions } from '../stack';
 
 /** Stack options that reuse the run's dev server, database and workflow bundle (test/global-setup.ts). */
@@ -15,16 +16,8 @@ export function shared(opts: StackOptions = {}): StackOptions {
 
 export const newKey = (prefix = 'k') => `${prefix}-${randomUUID()}`;
 
-export interface ClaimBody {
-  instanceId: string;
-  agentName: string;
-  conversationId: string | null;
-  inviteUrl: string | null;
-  joined: boolean;
-  warm: boolean;
-  status: string;
-  chatUrl?: string;
-}
+/** A claim's 200 body. */
+export type ClaimBody = ClaimResponse;
 
 export interface ErrorBody {
   error: string;
