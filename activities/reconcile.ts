@@ -26,6 +26,8 @@ export interface ReconcileReport {
 
 export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId}`;
 export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
+/** The Schedule that runs the sweeper, and the id of the workflows it starts. */
+export const reconcileScheduleId = (poolName: string) => `reconcile-${poolName}`;
 
 async function runningInstanceIds(temporal: Client): Promise<Set<string>> {
   const running = new Set<string>();

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
+import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
 import { claimRoutes } from './routes/claim';
@@ -55,6 +56,13 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
   await app.register(publicRoutes, ctx);
   await app.register(instanceRoutes, ctx);
   await app.register(poolRoutes, ctx);
-  await app.register(claimRoutes, ctx);
+  // One claim service per API replica: it is the lease owner in the claims ledger.
+  const claims = new ClaimService({
+    db: ctx.db,
+    temporal: ctx.temporal,
+    secrets: ctx.secrets,
+    poolName: ctx.config.pool.name,
+  });
+  await app.register(claimRoutes, { ...ctx, claims });
   return app;
 }

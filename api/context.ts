@@ -1,9 +1,8 @@
-/** What every route plugin gets: the database, Temporal, secrets, configuration and the claim service. */
+/** What every route plugin gets: the database, Temporal, secrets and configuration. */
 import type { Client } from '@temporalio/client';
 import type { SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/env';
 import type { Db } from '../drizzle/client';
-import type { ClaimService } from './claims';
 
 export interface ApiContext {
   db: Db;
@@ -11,5 +10,4 @@ export interface ApiContext {
   secrets: SecretStore;
   config: Config;
   apiKey: string;
-  claims: ClaimService;
 }

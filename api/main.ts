@@ -5,7 +5,6 @@ import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
 import { openDatabase } from '../drizzle/client';
 import { buildApp } from './app';
-import { ClaimService } from './claims';
 
 const config = loadConfig();
 const apiKey = process.env.POOL_API_KEY;
@@ -21,7 +20,6 @@ const app = await buildApp(
     secrets,
     config,
     apiKey,
-    claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }),
   },
   { logger: { level: config.logLevel, redact: ['req.headers.authorization'] } },
 );

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildComputeProviders, defaultLocalRuntime, runtimeEnvironment } from '../activities/compute';
 import { LocalComputeProvider } from '../activities/compute/local';
+import { poolWorkflowId } from '../activities/reconcile';
 import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
-import { ClaimService } from '../api/claims';
 import { seedCatalog } from '../catalog/seed';
 import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
@@ -102,7 +102,6 @@ try {
       secrets,
       config,
       apiKey,
-      claims: new ClaimService({ db: database.db, temporal, secrets, poolName: config.pool.name }),
     },
     { logger: { level: config.logLevel === 'debug' ? 'debug' : 'warn' } },
   );
@@ -111,7 +110,7 @@ try {
 
   await ensurePool(temporal, config);
   if (process.env.POOL_TARGET_IDLE || process.env.POOL_MAX_TOTAL) {
-    await temporal.workflow.getHandle(`pool-${config.pool.name}`).executeUpdate(setTargetUpdate, {
+    await temporal.workflow.getHandle(poolWorkflowId(config.pool.name)).executeUpdate(setTargetUpdate, {
       args: [{ targetIdle: config.pool.targetIdle, maxTotal: config.pool.maxTotal }],
     });
   }

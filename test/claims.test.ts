@@ -8,7 +8,6 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
-import { ClaimService } from '../api/claims';
 import { instanceEvents, instances } from '../drizzle/schema';
 import { getStateQuery } from '../workflows/messages';
 import { type Stack, startStack } from './stack';
@@ -54,12 +53,6 @@ describe('idempotent claims', () => {
       secrets: new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey)),
       config: stack.config,
       apiKey: stack.apiKey,
-      claims: new ClaimService({
-        db: stack.database.db,
-        temporal: stack.temporal,
-        secrets: new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey)),
-        poolName: stack.poolName,
-      }),
     });
     await replica.listen({ port: 0, host: '127.0.0.1' });
     try {

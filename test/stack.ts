@@ -10,9 +10,9 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import postgres from 'postgres';
+import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
-import { ClaimService } from '../api/claims';
 import { seedCatalog } from '../catalog/seed';
 import { type Config, loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
@@ -185,7 +185,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     secrets,
     config,
     apiKey,
-    claims: new ClaimService({ db: database.db, temporal, secrets, poolName }),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -254,11 +253,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       );
       // Stop the pool and every instance workflow of this stack so the shared dev server stays quiet.
       await temporal.workflow
-        .getHandle(`pool-${poolName}`)
+        .getHandle(poolWorkflowId(poolName))
         .terminate('test finished')
         .catch(() => {});
       await temporal.schedule
-        .getHandle(`reconcile-${poolName}`)
+        .getHandle(reconcileScheduleId(poolName))
         .delete()
         .catch(() => {});
       for await (const wf of temporal.workflow.list({

@@ -3,8 +3,7 @@
  * Safe to call on every start; an existing pool keeps the targets operators gave it.
  */
 import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
-import { poolWorkflowId } from '../activities/reconcile';
-import { reconcileScheduleId } from '../api/routes/pool';
+import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
 import type { Config } from '../config/env';
 import type { PoolSettings } from '../workflows/types';
 
@@ -42,7 +41,7 @@ export async function ensurePool(
         workflowType: 'reconcileWorkflow',
         args: [{ poolName: settings.poolName }],
         taskQueue: config.temporal.taskQueue,
-        workflowId: `reconcile-${settings.poolName}`,
+        workflowId: reconcileScheduleId(settings.poolName),
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
     });

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { apiKeyGuard } from '../auth';
-import type { ClaimInput, ClaimResponse } from '../claims';
+import type { ClaimInput, ClaimResponse, ClaimService } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { checkJoinUrl } from '../join-url';
@@ -39,7 +39,10 @@ const ClaimResult = Type.Object({
   chatUrl: Type.Optional(Type.String()),
 });
 
-export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: ClaimService }> = async (
+  app,
+  ctx,
+) => {
   app.addHook('onRequest', apiKeyGuard(ctx.apiKey));
 
   app.post(

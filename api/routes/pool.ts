@@ -1,14 +1,12 @@
 /** Pool steering (API key): replenish, drain, set target, run the sweeper now. All go through the pool workflow. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { poolWorkflowId } from '../../activities/reconcile';
+import { poolWorkflowId, reconcileScheduleId } from '../../activities/reconcile';
 import { drainUpdate, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
 import { apiKeyGuard } from '../auth';
 import type { ApiContext } from '../context';
 import { poolCounts } from '../queries';
 import { CountBody, Counts, errorResponses, Ok } from '../schemas';
-
-export const reconcileScheduleId = (pool: string) => `reconcile-${pool}`;
 
 export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
   const { temporal, db, config } = ctx;
