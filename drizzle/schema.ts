@@ -132,3 +132,30 @@ export const templates = pgTable('templates', {
   catalogVersion: integer('catalog_version').notNull(),
   updatedAt: ts('updated_at').notNull().defaultNow(),
 });
+
+/**
+ * Our reusable pool of Telnyx numbers: a number released by an instance goes back here (`available`) and
+ * the next instance takes it before anything new is ordered. Rows for numbers released at Telnyx stay
+ * (`released`) for audit.
+ */
+export const phoneNumbers = pgTable(
+  'phone_numbers',
+  {
+    /** E.164, e.g. +15551234567. */
+    phoneNumber: text('phone_number').primaryKey(),
+    /** Telnyx's phone number resource id. */
+    providerId: text('provider_id').notNull(),
+    status: text('status').notNull().default('available'),
+    instanceId: text('instance_id'),
+    orderedAt: ts('ordered_at').notNull().defaultNow(),
+    assignedAt: ts('assigned_at'),
+    releasedAt: ts('released_at'),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('phone_numbers_status_idx').on(t.status),
+    uniqueIndex('phone_numbers_instance_idx')
+      .on(t.instanceId)
+      .where(sql`status = 'assigned'`),
+  ],
+);

@@ -5,6 +5,8 @@
 
 export interface ComputeSpec {
   instanceId: string;
+  /** The pool it belongs to: providers that name things remotely use `convos-<pool>-<instanceId>`. */
+  poolName: string;
   /** Environment for the runtime: its own id and token, the pool's callback URL, model and XMTP settings. */
   env: Record<string, string>;
 }
@@ -23,9 +25,9 @@ export interface ComputeProvider {
   /** Restarts the runtime from its persisted state; the URL may change. */
   restart(spec: ComputeSpec): Promise<ComputeHandle>;
   /** Stops and deletes everything the instance holds; an unknown instance is already destroyed. */
-  destroy(instanceId: string): Promise<void>;
+  destroy(instanceId: string, poolName: string): Promise<void>;
   /** Instance ids this provider holds for the pool (for the orphan sweeper). */
-  list(): Promise<string[]>;
+  list(poolName: string): Promise<string[]>;
 }
 
 /** A provider refused the request for a reason retrying cannot fix (bad config, validation, auth). */
