@@ -10,13 +10,15 @@ import type { Db } from '../drizzle/client';
 import { instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
 import type { ClaimRequest, ClaimResult } from '../workflows/types';
-import { type ComputeHandle, type ComputeProvider, ComputeRejectedError } from './compute/types';
+import type { ComputeHandle, ComputeProvider } from './compute/types';
+import { providerCall } from './providers/failures';
 import { type TransitionRecord, writeTransition } from './read-model';
 import { createReconcileActivities, instanceWorkflowId, type ReconcileDeps } from './reconcile';
+import { createResourceActivities, type ResourceDeps, resourceEnvironment } from './resources';
 import { fetchHealth, type HealthReport, postProvision } from './runtime-client';
 import type { SecretStore } from './secret-store';
 
-export interface ActivityDeps extends ReconcileDeps {
+export interface ActivityDeps extends ReconcileDeps, ResourceDeps {
   db: Db;
   secrets: SecretStore;
   compute: Record<string, ComputeProvider>;
@@ -41,9 +43,16 @@ export function createActivities(deps: ActivityDeps) {
   const instanceToken = (instanceId: string) =>
     deps.secrets.getOrCreate(instanceId, INSTANCE_TOKEN, () => randomBytes(32).toString('base64url'));
 
-  const runtimeSpec = async (instanceId: string) => ({
+  /** The runtime's environment: shared settings, its own id and token, and its own resources' credentials. */
+  const runtimeSpec = async (instanceId: string, poolName: string) => ({
     instanceId,
-    env: { ...deps.runtimeEnv, INSTANCE_ID: instanceId, INSTANCE_TOKEN: await instanceToken(instanceId) },
+    poolName,
+    env: {
+      ...deps.runtimeEnv,
+      ...(await resourceEnvironment(deps.db, deps.secrets, instanceId)),
+      INSTANCE_ID: instanceId,
+      INSTANCE_TOKEN: await instanceToken(instanceId),
+    },
   });
 
   const recordCompute = async (instanceId: string, providerName: string, handle: ComputeHandle) => {
@@ -62,37 +71,29 @@ export function createActivities(deps: ActivityDeps) {
       });
   };
 
-  const rethrowRejected = (err: unknown): never => {
-    if (err instanceof ComputeRejectedError)
-      throw ApplicationFailure.nonRetryable(err.message, 'ComputeRejectedError');
-    throw err;
-  };
-
   return {
     async recordTransition(record: TransitionRecord): Promise<void> {
       await writeTransition(deps.db, record);
     },
 
     /** Creates (or adopts, after a lost response) the instance's compute with its own token. */
-    async createCompute(input: { instanceId: string; provider: string }): Promise<ComputeHandle> {
-      const handle = await provider(input.provider)
-        .create(await runtimeSpec(input.instanceId))
-        .catch(rethrowRejected);
+    async createCompute(input: { instanceId: string; poolName: string; provider: string }): Promise<ComputeHandle> {
+      const spec = await runtimeSpec(input.instanceId, input.poolName);
+      const handle = await providerCall(() => provider(input.provider).create(spec));
       await recordCompute(input.instanceId, input.provider, handle);
       return handle;
     },
 
-    async restartCompute(input: { instanceId: string; provider: string }): Promise<ComputeHandle> {
-      const handle = await provider(input.provider)
-        .restart(await runtimeSpec(input.instanceId))
-        .catch(rethrowRejected);
+    async restartCompute(input: { instanceId: string; poolName: string; provider: string }): Promise<ComputeHandle> {
+      const spec = await runtimeSpec(input.instanceId, input.poolName);
+      const handle = await providerCall(() => provider(input.provider).restart(spec));
       await recordCompute(input.instanceId, input.provider, handle);
       return handle;
     },
 
     /** Destroys the compute by its deterministic name (so it also finds one whose creation we never heard of). */
-    async destroyCompute(input: { instanceId: string; provider: string }): Promise<void> {
-      await provider(input.provider).destroy(input.instanceId);
+    async destroyCompute(input: { instanceId: string; poolName: string; provider: string }): Promise<void> {
+      await providerCall(() => provider(input.provider).destroy(input.instanceId, input.poolName));
       await deps.db
         .update(instanceResources)
         .set({ status: 'released', releasedAt: new Date() })
@@ -156,6 +157,7 @@ export function createActivities(deps: ActivityDeps) {
       return drained;
     },
 
+    ...createResourceActivities(deps),
     ...createReconcileActivities(deps),
   };
 }

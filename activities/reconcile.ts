@@ -9,16 +9,23 @@ import { instanceEvents, instanceResources, instances } from '../drizzle/schema'
 import { getPoolStateQuery, getStateQuery, instanceChangedSignal } from '../workflows/messages';
 import type { InstanceStatus } from '../workflows/types';
 import type { ComputeProvider } from './compute/types';
+import { providerCall } from './providers/failures';
+import { resourceName } from './providers/types';
 import { writeTransition } from './read-model';
+import type { ResourceProviders } from './resources';
 
 export interface ReconcileDeps {
   db: Db;
   temporal: Client;
   compute: Record<string, ComputeProvider>;
+  resources: ResourceProviders;
 }
 
 export interface ReconcileReport {
+  /** Instances whose orphaned compute was released. */
   orphansReleased: string[];
+  /** Orphaned per-instance resources released (`kind:provider:ref` of instance). */
+  resourcesReleased: Array<{ instanceId: string; kind: string; provider: string; ref: string }>;
   rowsRepaired: string[];
   membersDropped: string[];
   reservationsCleared: number;
@@ -67,6 +74,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       const { db, temporal } = deps;
       const report: ReconcileReport = {
         orphansReleased: [],
+        resourcesReleased: [],
         rowsRepaired: [],
         membersDropped: [],
         reservationsCleared: 0,
@@ -75,9 +83,9 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
       // 1. Orphans: compute held at a provider for an instance whose workflow no longer runs.
       for (const [providerName, provider] of Object.entries(deps.compute)) {
-        for (const instanceId of await provider.list()) {
+        for (const instanceId of await providerCall(() => provider.list(input.poolName))) {
           if (running.has(instanceId) || (await isRunning(temporal, instanceId))) continue;
-          await provider.destroy(instanceId);
+          await providerCall(() => provider.destroy(instanceId, input.poolName));
           await db
             .update(instanceResources)
             .set({ status: 'released', releasedAt: new Date() })
@@ -86,6 +94,37 @@ export function createReconcileActivities(deps: ReconcileDeps) {
             provider: providerName,
           });
           report.orphansReleased.push(instanceId);
+        }
+      }
+
+      // 1b. The same for every per-instance resource (keys, inboxes, numbers), found by the pool's name prefix.
+      for (const [kind, provider] of Object.entries(deps.resources.enabled)) {
+        for (const held of await providerCall(() => provider.list(input.poolName))) {
+          const instanceId = held.instanceId;
+          if (!instanceId || running.has(instanceId) || (await isRunning(temporal, instanceId))) continue;
+          const ctx = {
+            instanceId,
+            poolName: input.poolName,
+            name: resourceName(input.poolName, instanceId),
+            idempotencyKey: `reconcile:${instanceId}:${kind}`,
+          };
+          await providerCall(() => provider.destroy(ctx, held.ref));
+          await db
+            .update(instanceResources)
+            .set({ status: 'released', releasedAt: new Date() })
+            .where(
+              and(
+                eq(instanceResources.instanceId, instanceId),
+                eq(instanceResources.kind, kind),
+                eq(instanceResources.status, 'active'),
+              ),
+            );
+          await audit(db, instanceId, `released orphaned ${provider.name} ${kind} ${held.ref}`, {
+            provider: provider.name,
+            kind,
+            ref: held.ref,
+          });
+          report.resourcesReleased.push({ instanceId, kind, provider: provider.name, ref: held.ref });
         }
       }
 

@@ -89,6 +89,12 @@ export class SecretStore {
     return (await this.get(instanceId, name))!;
   }
 
+  async delete(instanceId: string, name: string): Promise<void> {
+    await this.db
+      .delete(instanceSecrets)
+      .where(and(eq(instanceSecrets.instanceId, instanceId), eq(instanceSecrets.name, name)));
+  }
+
   async deleteAll(instanceId: string): Promise<void> {
     await this.db.delete(instanceSecrets).where(eq(instanceSecrets.instanceId, instanceId));
   }

@@ -43,6 +43,8 @@ const { worker } = await createWorker({
     temporal,
     secrets: new SecretStore(database.db, secretKeyFromBase64(settings.secretsKey)),
     compute: { standin: new StandinComputeProvider(settings.standinUrl) },
+    // The benchmark measures the lifecycle and claims: no per-instance provider resources.
+    resources: { enabled: {}, disabled: [] },
     runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv },
   },
   // Pre-bundled by the parent: bundling here would leave webpack's garbage in the RSS we measure.

@@ -54,6 +54,94 @@ export interface Config {
   };
   reconcileIntervalMs: number;
   logLevel: string;
+  /** Third-party providers; each is enabled only when its key is set (ARCHITECTURE §5). */
+  providers: ProvidersConfig;
+}
+
+export interface ProvidersConfig {
+  railway: {
+    token: string;
+    workspaceId: string | null;
+    image: string;
+    endpoint: string;
+    cpu: number;
+    memoryGb: number;
+  } | null;
+  openrouter: { managementKey: string; monthlyLimitUsd: number; baseUrl: string } | null;
+  agentmail: { apiKey: string; domain: string | null; baseUrl: string } | null;
+  telnyx: { apiKey: string; messagingProfileId: string; maxPooledNumbers: number; baseUrl: string } | null;
+  /** Per-instance wallet keys are generated locally: on unless switched off. */
+  wallet: boolean;
+}
+
+/** Why a provider is off, for the instance records and `/api/pool/info`. */
+export function disabledReason(name: keyof ProvidersConfig): string {
+  const keys: Record<keyof ProvidersConfig, string> = {
+    railway: 'RAILWAY_API_TOKEN',
+    openrouter: 'OPENROUTER_PROVISIONING_KEY',
+    agentmail: 'AGENTMAIL_API_KEY',
+    telnyx: 'TELNYX_API_KEY and TELNYX_MESSAGING_PROFILE_ID',
+    wallet: 'WALLET_KEYS=on',
+  };
+  return `${name} is not configured (${keys[name]} not set)`;
+}
+
+function number(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`${name} must be a number between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function loadProviders(env: Env): ProvidersConfig {
+  const railwayToken = env.RAILWAY_API_TOKEN;
+  const openrouterKey = env.OPENROUTER_PROVISIONING_KEY;
+  const agentmailKey = env.AGENTMAIL_API_KEY;
+  const telnyxKey = env.TELNYX_API_KEY;
+  const telnyxProfile = env.TELNYX_MESSAGING_PROFILE_ID;
+  if (env.COMPUTE_PROVIDER === 'railway' && !railwayToken) {
+    throw new Error('COMPUTE_PROVIDER=railway needs RAILWAY_API_TOKEN');
+  }
+  if (telnyxKey && !telnyxProfile) throw new Error('TELNYX_API_KEY needs TELNYX_MESSAGING_PROFILE_ID');
+  return {
+    railway: railwayToken
+      ? {
+          token: railwayToken,
+          workspaceId: env.RAILWAY_WORKSPACE_ID || null,
+          image: env.RAILWAY_RUNTIME_IMAGE || 'ghcr.io/convos-agents/runtime:latest',
+          endpoint: env.RAILWAY_GRAPHQL_URL || 'https://backboard.railway.com/graphql/v2',
+          cpu: number(env, 'RAILWAY_CPU', 2, 0.1, 32),
+          memoryGb: number(env, 'RAILWAY_MEMORY_GB', 2, 0.5, 64),
+        }
+      : null,
+    openrouter: openrouterKey
+      ? {
+          managementKey: openrouterKey,
+          monthlyLimitUsd: number(env, 'OPENROUTER_KEY_LIMIT_USD', 10, 0.01, 100_000),
+          baseUrl: env.OPENROUTER_BASE_URL || 'https://openrouter.ai/api/v1',
+        }
+      : null,
+    agentmail: agentmailKey
+      ? {
+          apiKey: agentmailKey,
+          domain: env.AGENTMAIL_DOMAIN || null,
+          baseUrl: env.AGENTMAIL_BASE_URL || 'https://api.agentmail.to/v0',
+        }
+      : null,
+    telnyx:
+      telnyxKey && telnyxProfile
+        ? {
+            apiKey: telnyxKey,
+            messagingProfileId: telnyxProfile,
+            maxPooledNumbers: int(env, 'TELNYX_MAX_POOLED_NUMBERS', 5, 0, 10_000),
+            baseUrl: env.TELNYX_BASE_URL || 'https://api.telnyx.com/v2',
+          }
+        : null,
+    wallet: oneOf(env, 'WALLET_KEYS', ['on', 'off'] as const, 'on') === 'on',
+  };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -87,6 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
       stepMaxAttempts: int(env, 'INSTANCE_STEP_MAX_ATTEMPTS', 5, 1),
       maxHistoryEvents: int(env, 'INSTANCE_MAX_HISTORY_EVENTS', 10_000, 100, 40_000),
     },
+    // `local` or `railway` (tests register their own stand-in provider under another name).
     computeProvider: env.COMPUTE_PROVIDER || 'local',
     xmtpEnv: oneOf(env, 'XMTP_ENV', XMTP_ENVS, 'off'),
     model: env.MODEL || 'openai/gpt-4o-mini',
@@ -99,5 +188,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5 * 60_000, 1000),
     logLevel: env.LOG_LEVEL || 'info',
+    providers: loadProviders(env),
   };
 }

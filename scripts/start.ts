@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildComputeProviders, defaultLocalRuntime, runtimeEnvironment } from '../activities/compute';
+import { buildProviders } from '../activities/providers';
 import { LocalComputeProvider } from '../activities/compute/local';
 import { poolWorkflowId } from '../activities/reconcile';
 import { loadSecretKey, SecretStore } from '../activities/secret-store';
@@ -74,11 +75,19 @@ try {
   const temporal = await connectClient(config);
   const secrets = new SecretStore(database.db, loadSecretKey(process.env, config.dataDir));
   const compute = buildComputeProviders(config);
+  const providers = buildProviders(config, database.db);
   const { worker, connection } = await createWorker({
     address: config.temporal.address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    deps: { db: database.db, temporal, secrets, compute, runtimeEnv: runtimeEnvironment(config) },
+    deps: {
+      db: database.db,
+      temporal,
+      secrets,
+      compute,
+      resources: providers.resources,
+      runtimeEnv: runtimeEnvironment(config),
+    },
     workflowBundle: await cachedWorkflowBundle(config.dataDir),
   });
   const workerRun = worker.run();

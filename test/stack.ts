@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import postgres from 'postgres';
 import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
+import type { ResourceProviders } from '../activities/resources';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import { seedCatalog } from '../catalog/seed';
@@ -61,6 +62,8 @@ export interface StackOptions {
   claimRateLimitPerMinute?: number;
   /** Run no worker in this process (a test runs it in a child process instead). */
   noWorker?: boolean;
+  /** Per-instance resource providers (adapters pointed at provider stand-ins); none by default. */
+  resources?: ResourceProviders;
 }
 
 export interface Stack {
@@ -168,6 +171,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         temporal,
         secrets,
         compute: { standin: compute },
+        resources: opts.resources ?? { enabled: {}, disabled: [] },
         runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv },
       },
       workflowBundle: opts.workflowBundlePath

@@ -2,6 +2,7 @@
  * The worker process: `npm run worker`. Runs the workflows and activities of one task queue until SIGINT/SIGTERM.
  */
 import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
+import { buildProviders } from '../activities/providers';
 import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
@@ -20,6 +21,7 @@ const { worker, connection } = await createWorker({
     temporal,
     secrets: new SecretStore(database.db, loadSecretKey(process.env, config.dataDir)),
     compute: buildComputeProviders(config),
+    resources: buildProviders(config, database.db).resources,
     runtimeEnv: runtimeEnvironment(config),
   },
 });

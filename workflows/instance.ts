@@ -63,6 +63,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     status: 'starting',
     computeProvider: input.computeProvider,
     url: null,
+    plan: null,
     resources: [],
     agentName: null,
     templateSlug: null,
@@ -76,14 +77,15 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     restarts: 0,
     seq: 0,
   };
-  const ids = { instanceId: s.instanceId, provider: s.computeProvider };
+  const ids = { instanceId: s.instanceId, poolName: s.poolName, provider: s.computeProvider };
+  const workflowId = workflowInfo().workflowId;
 
   const stepRetry = {
     initialInterval: '500ms',
     backoffCoefficient: 2,
     maximumInterval: '30s',
     maximumAttempts: t.stepMaxAttempts,
-    nonRetryableErrorTypes: ['ComputeRejectedError'],
+    nonRetryableErrorTypes: ['ComputeRejectedError', 'ProviderRejectedError'],
   };
   const compute = proxyActivities<Activities>({ startToCloseTimeout: '3m', retry: stepRetry });
   // A local activity: the claim runs in one workflow task (no activity-task round trip through the server),
@@ -239,6 +241,30 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     }
   }
 
+  /** Registers a saga entry before its risky step (or finds the one an earlier attempt registered). */
+  function register(kind: string, provider: string) {
+    let entry = s.resources.find((r) => r.kind === kind);
+    if (!entry) {
+      entry = { kind, provider, ref: null };
+      s.resources.push(entry);
+    }
+    return entry;
+  }
+
+  /**
+   * The per-instance resources, in plan order (wallet, LLM key, inbox, phone), before compute: the runtime
+   * starts with their credentials in its environment. Each is registered for compensation first.
+   */
+  async function createResources() {
+    s.plan ??= await compute.planResources({ instanceId: s.instanceId });
+    for (const item of s.plan) {
+      const entry = register(item.kind, item.provider);
+      if (entry.ref) continue;
+      const created = await compute.createResource({ ...ids, workflowId, kind: item.kind, provider: item.provider });
+      entry.ref = created.ref;
+    }
+  }
+
   async function runStarting() {
     const deadlineAt = Date.parse(s.createdAt) + t.startDeadlineMs;
     // Compute creation and the wait for readiness race the start deadline; compensation is `destroying`,
@@ -247,9 +273,11 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     const scope = new CancellationScope();
     const attempt = scope
       .run(async () => {
+        await createResources();
+        const computeEntry = register('compute', s.computeProvider);
         const handle = await compute.createCompute(ids);
+        computeEntry.ref = handle.ref;
         s.url = handle.url;
-        s.resources = [{ kind: 'compute', provider: s.computeProvider, ref: handle.ref }];
         return waitReady(deadlineAt);
       })
       .then(
@@ -352,8 +380,25 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
 
   async function runDestroying() {
     try {
-      // Teardown must finish even if the workflow is cancelled meanwhile.
-      await CancellationScope.nonCancellable(() => compute.destroyCompute(ids));
+      // Teardown must finish even if the workflow is cancelled meanwhile. Compute goes first (it is the
+      // last thing created and it uses the others), then the resources in reverse order of creation. Compute
+      // is always destroyed by its deterministic name, even if its creation was never registered.
+      await CancellationScope.nonCancellable(async () => {
+        if (!s.resources.some((r) => r.kind === 'compute')) register('compute', s.computeProvider);
+        for (const entry of [...s.resources].reverse()) {
+          if (entry.released) continue;
+          if (entry.kind === 'compute') await compute.destroyCompute(ids);
+          else
+            await compute.releaseResource({
+              ...ids,
+              workflowId,
+              kind: entry.kind,
+              provider: entry.provider,
+              ref: entry.ref,
+            });
+          entry.released = true;
+        }
+      });
       destroyRequest = null;
       transition('destroyed', { actor: 'system', reason: 'all resources released' });
     } catch (err) {

@@ -63,10 +63,28 @@ export interface InstanceInput {
   state?: InstanceState;
 }
 
-export interface InstanceResourceRef {
+/** One resource an instance gets at start (ARCHITECTURE §5), in creation order. */
+export interface ResourcePlanItem {
+  kind: string;
+  provider: string;
+}
+
+/** A created resource as the workflow knows it: never a secret, only the provider's reference. */
+export interface ResourceRef {
   kind: string;
   provider: string;
   ref: string;
+}
+
+/**
+ * The saga's ledger: an entry is registered *before* its risky step (ref still null), so a start that fails
+ * anywhere releases exactly what may exist; `released` lets a retried teardown resume where it stopped.
+ */
+export interface InstanceResourceRef {
+  kind: string;
+  provider: string;
+  ref: string | null;
+  released?: boolean;
 }
 
 export interface InstanceState {
@@ -75,6 +93,8 @@ export interface InstanceState {
   status: InstanceStatus;
   computeProvider: string;
   url: string | null;
+  /** What to create besides compute, decided once per instance (so replays and retries agree). */
+  plan: ResourcePlanItem[] | null;
   resources: InstanceResourceRef[];
   agentName: string | null;
   templateSlug: string | null;

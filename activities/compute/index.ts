@@ -15,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * (claims still work end to end; there is just no agent to talk to).
  */
 export function defaultLocalRuntime(env: Record<string, string | undefined>): 'openclaw' | 'standin' {
-  return env.OPENROUTER_API_KEY || env.MODEL_BASE_URL ? 'openclaw' : 'standin';
+  return env.OPENROUTER_API_KEY || env.OPENROUTER_PROVISIONING_KEY || env.MODEL_BASE_URL ? 'openclaw' : 'standin';
 }
 
 /** What the local provider runs per instance: the real runtime (default) or the contract stand-in. */
@@ -54,8 +54,10 @@ export function runtimeEnvironment(config: Config, env = process.env): Record<st
     XMTP_ENV: config.xmtpEnv,
     MODEL: config.model,
   };
-  // Local development only: the developer's own model endpoint/key (issue 4 gives per-instance keys).
-  for (const name of ['MODEL_BASE_URL', 'MODEL_API_KEY', 'OPENROUTER_API_KEY']) {
+  // Local development only: the developer's own model endpoint/key. With OpenRouter provisioning configured,
+  // every instance gets its own capped key instead (a resource), never a shared one.
+  const shared = config.providers.openrouter ? [] : ['OPENROUTER_API_KEY'];
+  for (const name of ['MODEL_BASE_URL', 'MODEL_API_KEY', ...shared]) {
     const value = env[name];
     if (value) out[name] = value;
   }

@@ -83,7 +83,11 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
         model: config.model,
         targetIdle: state?.settings.targetIdle ?? config.pool.targetIdle,
         maxTotal: state?.settings.maxTotal ?? config.pool.maxTotal,
-        providers: { openrouter: false, agentmail: false, telnyx: false },
+        providers: {
+          openrouter: config.providers.openrouter !== null,
+          agentmail: config.providers.agentmail !== null,
+          telnyx: config.providers.telnyx !== null,
+        },
         breaker: {
           open: state?.breaker.open ?? false,
           consecutiveFailures: state?.breaker.consecutiveFailures ?? 0,

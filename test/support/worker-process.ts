@@ -30,6 +30,7 @@ const { worker } = await createWorker({
     temporal,
     secrets: new SecretStore(database.db, secretKeyFromBase64(env('SECRETS_KEY'))),
     compute: { standin: new StandinComputeProvider(env('STANDIN_URL')) },
+    resources: { enabled: {}, disabled: [] },
     runtimeEnv: { XMTP_ENV: 'off' },
   },
   workflowBundle: { code: fs.readFileSync(env('BUNDLE_PATH'), 'utf8') },
