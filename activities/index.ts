@@ -103,10 +103,21 @@ export function createActivities(deps: ActivityDeps) {
       await deps.secrets.deleteAll(input.instanceId);
     },
 
-    async checkHealth(input: { instanceId: string; url: string }): Promise<HealthReport> {
+    async checkHealth(input: {
+      instanceId: string;
+      poolName: string;
+      provider: string;
+      url: string;
+    }): Promise<HealthReport> {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
       if (!token) return { reachable: false, ready: false, error: 'instance token missing' };
-      return fetchHealth(input.url, token);
+      const health = await fetchHealth(input.url, token);
+      if (health.reachable) return health;
+      const running = await deps.compute[input.provider]
+        ?.isRunning?.(input.instanceId, input.poolName)
+        .catch(() => null);
+      if (running === false) return { reachable: false, ready: false, gone: true, error: 'runtime is not running' };
+      return health;
     },
 
     /**

@@ -7,6 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 export interface HealthReport {
   reachable: boolean;
   ready: boolean;
+  /** The compute provider says the runtime is not running at all (no point in asking again). */
+  gone?: boolean;
   gateway?: string;
   channel?: string;
   version?: string;

@@ -103,11 +103,28 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
 }
 
 let runtimeInstalled = false;
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+/** Secrets handed out by provider stand-ins etc. during this process, for the post-run scan. */
+const extraSecrets: string[] = [];
+export function recordSecrets(...values: string[]): void {
+  extraSecrets.push(...values);
+}
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   if (!runtimeInstalled) {
-    // Workers log every failed activity attempt at WARN; tests inject failures on purpose.
-    Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL as 'ERROR') ?? 'ERROR') });
+    // Workers log every failed activity attempt at WARN (tests inject failures on purpose): into a file,
+    // which the post-run check scans for secrets, and on the console only from TEST_LOG_LEVEL up.
+    const consoleLevel = LOG_LEVELS.indexOf((process.env.TEST_LOG_LEVEL as LogLevel) ?? 'ERROR');
+    fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
+    const logFile = fs.openSync(path.join(artifactsDir, 'logs', `worker-${process.pid}.log`), 'a');
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) => {
+        const line = `${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`;
+        fs.writeSync(logFile, `${line}\n`);
+        if (LOG_LEVELS.indexOf(entry.level) >= consoleLevel) console.error(line);
+      }),
+    });
     runtimeInstalled = true;
   }
   const cleanups: Array<() => Promise<void>> = [];
@@ -253,7 +270,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       fs.mkdirSync(path.join(artifactsDir, 'secrets'), { recursive: true });
       fs.writeFileSync(
         path.join(artifactsDir, 'secrets', `${poolName}.json`),
-        JSON.stringify([apiKey, secretsKey, ...seen]),
+        JSON.stringify([apiKey, secretsKey, ...seen, ...extraSecrets]),
       );
       // Stop the pool and every instance workflow of this stack so the shared dev server stays quiet.
       await temporal.workflow

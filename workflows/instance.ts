@@ -230,11 +230,13 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
   );
 
   /** Polls health until ready, a destroy request, or the deadline. */
-  async function waitReady(deadlineAt: number): Promise<'ready' | 'deadline' | 'destroy'> {
+  async function waitReady(deadlineAt: number): Promise<'ready' | 'deadline' | 'destroy' | 'gone'> {
     const poll = Math.min(1000, t.healthIntervalMs);
     for (;;) {
-      const health = await checkHealth({ instanceId: s.instanceId, url: s.url! }).catch(() => null);
+      const health = await checkHealth({ ...ids, url: s.url! }).catch(() => null);
       if (health?.ready) return 'ready';
+      // The runtime exited while booting: waiting for the deadline would only delay the replacement.
+      if (health?.gone) return 'gone';
       const remaining = deadlineAt - Date.now();
       if (remaining <= 0) return 'deadline';
       if (await condition(() => destroyRequest !== null, Math.min(poll, remaining))) return 'destroy';
@@ -269,7 +271,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     const deadlineAt = Date.parse(s.createdAt) + t.startDeadlineMs;
     // Compute creation and the wait for readiness race the start deadline; compensation is `destroying`,
     // which releases everything by the instance's deterministic name, created or half-created.
-    let outcome = 'deadline' as 'ready' | 'deadline' | 'destroy' | 'error';
+    let outcome = 'deadline' as 'ready' | 'deadline' | 'destroy' | 'error' | 'gone';
     const scope = new CancellationScope();
     const attempt = scope
       .run(async () => {
@@ -304,6 +306,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     if (outcome === 'ready') return transition('idle', { actor: 'system', reason: 'runtime ready' });
     if (outcome === 'destroy' || destroyRequest) return takeDestroyRequest();
     if (outcome === 'deadline') s.lastError = `not ready within the start deadline (${t.startDeadlineMs} ms)`;
+    if (outcome === 'gone') s.lastError = 'the runtime exited while starting';
     transition(
       'destroying',
       { actor: 'system', reason: s.lastError ?? 'start failed' },
@@ -325,9 +328,10 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
           reason: `${status} for longer than its TTL (${ttlMs} ms)`,
         });
       }
-      const health = await checkHealth({ instanceId: s.instanceId, url: s.url! }).catch(() => null);
+      const health = await checkHealth({ ...ids, url: s.url! }).catch(() => null);
       if (s.status !== status) return; // claimed while we were checking
-      failures = health?.ready ? 0 : failures + 1;
+      // A runtime its provider reports gone counts as all misses at once (e.g. after a machine restart).
+      failures = health?.ready ? 0 : health?.gone ? t.healthFailuresAllowed : failures + 1;
       if (failures >= t.healthFailuresAllowed) {
         s.lastError = `health failed ${failures} times in a row: ${health?.error ?? 'not ready'}`;
         if (status === 'idle') return transition('destroying', { actor: 'system', reason: s.lastError });

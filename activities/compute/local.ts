@@ -134,6 +134,11 @@ export class LocalComputeProvider implements ComputeProvider {
     fs.rmSync(this.dir(instanceId), { recursive: true, force: true });
   }
 
+  async isRunning(instanceId: string): Promise<boolean | null> {
+    const launch = this.readLaunch(instanceId);
+    return launch ? isAlive(launch.pid) : false;
+  }
+
   async list(): Promise<string[]> {
     try {
       return fs.readdirSync(this.opts.instancesDir).filter((name) => /^[A-Za-z0-9-]+$/.test(name));

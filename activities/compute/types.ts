@@ -28,6 +28,11 @@ export interface ComputeProvider {
   destroy(instanceId: string, poolName: string): Promise<void>;
   /** Instance ids this provider holds for the pool (for the orphan sweeper). */
   list(poolName: string): Promise<string[]>;
+  /**
+   * Whether the instance's runtime is still running, when the provider can tell cheaply (null: cannot
+   * tell). A runtime known to be gone fails its health check at once instead of after N misses.
+   */
+  isRunning?(instanceId: string, poolName: string): Promise<boolean | null>;
 }
 
 /** A provider refused the request for a reason retrying cannot fix (bad config, validation, auth). */

@@ -1,6 +1,7 @@
 /**
- * No secret of the test run (API keys, secrets keys, instance tokens, chat links) appears in any workflow
- * history (payloads, search attributes, failures) or in the dev server's log.
+ * No secret of the test run (API keys, secrets keys, instance tokens, chat links, provider keys and the
+ * per-instance keys they issued, wallet keys) appears in any workflow history (payloads, search
+ * attributes, failures), in the dev server's log, or in the worker and API logs.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +25,10 @@ it('finds no secret value in any history of the run', () => {
   const haystacks = [
     ...histories.map((f) => ({ name: f, bytes: fs.readFileSync(path.join(artifacts, 'histories', f)) })),
     { name: 'temporal-dev.log', bytes: fs.readFileSync(path.join(artifacts, 'temporal-dev.log')) },
+    // Worker and API logs of every test process (activity failures are logged with their messages).
+    ...fs
+      .readdirSync(path.join(artifacts, 'logs'))
+      .map((f) => ({ name: f, bytes: fs.readFileSync(path.join(artifacts, 'logs', f)) })),
   ];
   // The scan reads what it should: instance ids (not secret) do show up in the histories.
   const anInstance = histories.find((f) => f.startsWith('instance-'))!;
