@@ -82,7 +82,8 @@ export async function resourceEnvironment(
 export function createResourceActivities(deps: ResourceDeps) {
   const adapter = (kind: string, name: string): ResourceProvider => {
     const p = deps.resources.enabled[kind as ResourceKind];
-    if (!p || p.name !== name) throw new Error(`resource provider ${name} for ${kind} is not configured here`);
+    if (!p || p.name !== name)
+      throw new Error(`resource provider ${name} for ${kind} is not configured here`);
     return p;
   };
 
@@ -104,7 +105,14 @@ export function createResourceActivities(deps: ResourceDeps) {
         const metadata: ResourceMetadata = { reason: disabled.reason };
         await deps.db
           .insert(instanceResources)
-          .values({ instanceId: input.instanceId, kind, provider: disabled.name, ref: '', status: 'skipped', metadata })
+          .values({
+            instanceId: input.instanceId,
+            kind,
+            provider: disabled.name,
+            ref: '',
+            status: 'skipped',
+            metadata,
+          })
           .onConflictDoNothing();
       }
       return plan;
@@ -124,13 +132,17 @@ export function createResourceActivities(deps: ResourceDeps) {
       const [existing] = await deps.db
         .select()
         .from(instanceResources)
-        .where(and(eq(instanceResources.instanceId, input.instanceId), eq(instanceResources.kind, input.kind)));
-      if (existing?.status === 'active') return { kind: input.kind, provider: existing.provider, ref: existing.ref };
+        .where(
+          and(eq(instanceResources.instanceId, input.instanceId), eq(instanceResources.kind, input.kind)),
+        );
+      if (existing?.status === 'active')
+        return { kind: input.kind, provider: existing.provider, ref: existing.ref };
 
       const p = adapter(input.kind, input.provider);
       const ctx = resourceContext(input.instanceId, input.poolName, input.workflowId, `create-${input.kind}`);
       const created = await providerCall(() => p.create(ctx));
-      if (created.secret) await deps.secrets.put(input.instanceId, secretName(input.kind), created.secret.value);
+      if (created.secret)
+        await deps.secrets.put(input.instanceId, secretName(input.kind), created.secret.value);
       const metadata: ResourceMetadata = {
         facts: created.metadata,
         env: created.env,
@@ -138,7 +150,13 @@ export function createResourceActivities(deps: ResourceDeps) {
       };
       await deps.db
         .insert(instanceResources)
-        .values({ instanceId: input.instanceId, kind: input.kind, provider: p.name, ref: created.ref, metadata })
+        .values({
+          instanceId: input.instanceId,
+          kind: input.kind,
+          provider: p.name,
+          ref: created.ref,
+          metadata,
+        })
         .onConflictDoUpdate({
           target: [instanceResources.instanceId, instanceResources.kind],
           set: { provider: p.name, ref: created.ref, status: 'active', metadata, releasedAt: null },
@@ -156,7 +174,12 @@ export function createResourceActivities(deps: ResourceDeps) {
       ref: string | null;
     }): Promise<void> {
       const p = adapter(input.kind, input.provider);
-      const ctx = resourceContext(input.instanceId, input.poolName, input.workflowId, `release-${input.kind}`);
+      const ctx = resourceContext(
+        input.instanceId,
+        input.poolName,
+        input.workflowId,
+        `release-${input.kind}`,
+      );
       await providerCall(() => p.destroy(ctx, input.ref || null));
       await deps.db
         .update(instanceResources)

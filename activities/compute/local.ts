@@ -139,7 +139,7 @@ export class LocalComputeProvider implements ComputeProvider {
     return launch ? isAlive(launch.pid) : false;
   }
 
-  async list(): Promise<string[]> {
+  async list(_poolName?: string): Promise<string[]> {
     try {
       return fs.readdirSync(this.opts.instancesDir).filter((name) => /^[A-Za-z0-9-]+$/.test(name));
     } catch {

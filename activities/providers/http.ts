@@ -134,7 +134,8 @@ export class HttpClient {
       throw new ProviderRateLimitedError(message, parseRetryAfter(res.headers.get('retry-after')));
     if (res.status === 404) throw new ProviderNotFoundError(message, 404, detail);
     if (res.status === 409) throw new ProviderConflictError(message, 409, detail);
-    if (res.status >= 500 || res.status === 408) throw new ProviderUnavailableError(message, res.status, detail);
+    if (res.status >= 500 || res.status === 408)
+      throw new ProviderUnavailableError(message, res.status, detail);
     throw new ProviderRejectedError(message, res.status, detail);
   }
 }

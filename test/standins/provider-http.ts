@@ -142,7 +142,13 @@ export async function startProviderServer(handler: JsonHandler): Promise<Provide
     requests.push(label);
     let out: JsonResponse;
     try {
-      out = await handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body });
+      out = await handler({
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        body,
+      });
     } catch (err) {
       out = { status: 500, body: { error: { message: (err as Error).message } } };
     }

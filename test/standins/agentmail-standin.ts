@@ -1,0 +1,238 @@
+/**
+ * Test fixture: the AgentMail API as our adapter uses it, same wire format
+ * (https://docs.agentmail.to/api-reference):
+ *   POST   /v0/inboxes {username?, domain?, display_name?, client_id?} → 200 Inbox
+ *          a client_id seen before returns that inbox (200) and creates nothing (AgentMail's idempotency)
+ *   GET    /v0/inboxes?limit&page_token → 200 {count, limit, next_page_token?, inboxes}, newest first
+ *   GET    /v0/inboxes/{inbox_id}        → 200 Inbox | 404
+ *   DELETE /v0/inboxes/{inbox_id}        → 204 | 404
+ *   POST   /v0/inboxes/{inbox_id}/messages/send {to, subject?, text?, html?, cc?, bcc?}
+ *          → 200 {message_id, thread_id}; an `Idempotency-Key` seen before returns the first send
+ *            (409 if the body differs)
+ * Errors are `{name, message}` (`{name: 'ValidationError', errors}` for 400); a missing or wrong Bearer
+ * key is 401. An address already taken is 403 `IsTakenError`.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  Inventory,
+  type JsonRequest,
+  type JsonResponse,
+  type ProviderServer,
+  startProviderServer,
+} from './provider-http';
+
+export interface StandinInbox {
+  /** = inbox_id (the Inventory's id). */
+  id: string;
+  /** The Inventory's name: the client_id, else the address. */
+  name: string;
+  inbox_id: string;
+  email: string;
+  pod_id: string;
+  display_name: string | null;
+  client_id: string | null;
+  created_at: string;
+  updated_at: string;
+  seq: number;
+}
+
+export interface SentMessage {
+  messageId: string;
+  threadId: string;
+  inboxId: string;
+  to: string[];
+  subject: string | null;
+  text: string | null;
+}
+
+export interface AgentMailStandin extends ProviderServer {
+  /** What the adapter's `baseUrl` option takes (`<url>/v0`). */
+  baseUrl: string;
+  apiKey: string;
+  inventory: Inventory<StandinInbox>;
+  /** Every message sent, in order. */
+  sent: SentMessage[];
+}
+
+const USERNAME = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
+const DEFAULT_LIMIT = 10;
+
+const fail = (status: number, name: string, message: string): JsonResponse => ({
+  status,
+  body: { name, message },
+});
+const invalid = (path: string, message: string): JsonResponse => ({
+  status: 400,
+  body: { name: 'ValidationError', errors: [{ path: [path], message }] },
+});
+
+function view(i: StandinInbox) {
+  return {
+    pod_id: i.pod_id,
+    inbox_id: i.inbox_id,
+    email: i.email,
+    display_name: i.display_name,
+    client_id: i.client_id,
+    updated_at: i.updated_at,
+    created_at: i.created_at,
+  };
+}
+
+function addresses(v: unknown): string[] | null {
+  if (v === undefined || v === null) return [];
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) && v.every((a) => typeof a === 'string')) return v as string[];
+  return null;
+}
+
+const encodeToken = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
+function decodeToken(token: string): number | null {
+  const m = /^seq:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+  return m ? Number(m[1]) : null;
+}
+
+export async function startAgentMailStandin(
+  options: { apiKey?: string; defaultDomain?: string; verifiedDomains?: string[] } = {},
+): Promise<AgentMailStandin> {
+  const apiKey = options.apiKey ?? `am_${randomBytes(24).toString('hex')}`;
+  const defaultDomain = options.defaultDomain ?? 'agentmail.to';
+  const domains = new Set([defaultDomain, ...(options.verifiedDomains ?? [])]);
+  const podId = randomUUID();
+  const inventory = new Inventory<StandinInbox>();
+  const sent: SentMessage[] = [];
+  const sends = new Map<string, { body: string; response: JsonResponse }>();
+  let seq = 0;
+
+  const createInbox = (req: JsonRequest): JsonResponse => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    for (const field of ['username', 'domain', 'display_name', 'client_id']) {
+      if (b[field] !== undefined && b[field] !== null && typeof b[field] !== 'string') {
+        return invalid(field, 'Expected string');
+      }
+    }
+    const clientId = (b.client_id as string | null | undefined) ?? null;
+    if (clientId?.includes('@')) return invalid('client_id', 'client_id cannot contain "@"');
+    if (clientId) {
+      const existing = inventory.list().find((i) => i.client_id === clientId);
+      if (existing) return { status: 200, body: view(existing) };
+    }
+    const domain = (b.domain as string | undefined) ?? defaultDomain;
+    if (!domains.has(domain)) return invalid('domain', `Domain ${domain} is not verified`);
+    const username = (b.username as string | undefined) ?? `agent-${randomBytes(5).toString('hex')}`;
+    if (!USERNAME.test(username)) return invalid('username', 'Invalid username');
+    const email = `${username}@${domain}`;
+    if (inventory.items.has(email)) return fail(403, 'IsTakenError', `Inbox ${email} already exists`);
+    const now = new Date().toISOString();
+    const inbox = inventory.add({
+      id: email,
+      name: clientId ?? email,
+      inbox_id: email,
+      email,
+      pod_id: podId,
+      display_name: (b.display_name as string | undefined) ?? null,
+      client_id: clientId,
+      created_at: now,
+      updated_at: now,
+      seq: ++seq,
+    });
+    return { status: 200, body: view(inbox) };
+  };
+
+  const listInboxes = (req: JsonRequest): JsonResponse => {
+    const limitParam = req.query.get('limit');
+    const limit = limitParam === null ? DEFAULT_LIMIT : Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1) return invalid('limit', 'Expected a positive integer');
+    const tokenParam = req.query.get('page_token');
+    const before = tokenParam === null ? Number.POSITIVE_INFINITY : decodeToken(tokenParam);
+    if (before === null) return invalid('page_token', 'Invalid page token');
+    // A cursor (the last inbox seen), so deleting between pages skips nothing.
+    const rest = inventory
+      .list()
+      .filter((i) => i.seq < before)
+      .sort((a, b) => b.seq - a.seq);
+    const page = rest.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      status: 200,
+      body: {
+        count: page.length,
+        limit,
+        ...(rest.length > limit && last ? { next_page_token: encodeToken(last.seq) } : {}),
+        inboxes: page.map(view),
+      },
+    };
+  };
+
+  const sendMessage = (req: JsonRequest, inbox: StandinInbox): JsonResponse => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const to = addresses(b.to);
+    const cc = addresses(b.cc);
+    const bcc = addresses(b.bcc);
+    if (!to || !cc || !bcc) return invalid('to', 'Expected an address or a list of addresses');
+    if (to.length + cc.length + bcc.length === 0) return invalid('to', 'At least one recipient is required');
+    const key = req.headers['idempotency-key'];
+    const fingerprint = JSON.stringify([
+      inbox.inbox_id,
+      to,
+      cc,
+      bcc,
+      b.subject ?? null,
+      b.text ?? null,
+      b.html ?? null,
+    ]);
+    if (typeof key === 'string') {
+      const seen = sends.get(key);
+      if (seen && seen.body !== fingerprint) {
+        return fail(409, 'ConflictError', 'Idempotency-Key was already used with a different message');
+      }
+      if (seen) return seen.response;
+    }
+    const message: SentMessage = {
+      messageId: `<${randomUUID()}@${inbox.email.split('@')[1]}>`,
+      threadId: randomUUID(),
+      inboxId: inbox.inbox_id,
+      to,
+      subject: typeof b.subject === 'string' ? b.subject : null,
+      text: typeof b.text === 'string' ? b.text : null,
+    };
+    sent.push(message);
+    const response: JsonResponse = {
+      status: 200,
+      body: { message_id: message.messageId, thread_id: message.threadId },
+    };
+    if (typeof key === 'string') sends.set(key, { body: fingerprint, response });
+    return response;
+  };
+
+  const handler = (req: JsonRequest): JsonResponse => {
+    const auth = req.headers.authorization;
+    if (!auth) return fail(401, 'UnauthorizedError', 'Missing Authorization header');
+    if (auth !== `Bearer ${apiKey}`) return fail(401, 'UnauthorizedError', 'Unauthorized');
+
+    const parts = req.path.replace(/\/+$/, '').split('/').map(decodeURIComponent);
+    // ['', 'v0', 'inboxes', inbox_id?, 'messages'?, 'send'?]
+    if (parts[1] !== 'v0' || parts[2] !== 'inboxes') return fail(404, 'NotFoundError', 'Route not found');
+    if (parts.length === 3) {
+      if (req.method === 'POST') return createInbox(req);
+      if (req.method === 'GET') return listInboxes(req);
+      return fail(405, 'MethodNotAllowedError', 'Method not allowed');
+    }
+    const inbox = inventory.items.get(parts[3] ?? '');
+    if (!inbox) return fail(404, 'NotFoundError', 'Inbox not found');
+    if (parts.length === 4) {
+      if (req.method === 'GET') return { status: 200, body: view(inbox) };
+      if (req.method === 'DELETE') {
+        inventory.remove(inbox.id);
+        return { status: 204 };
+      }
+      return fail(405, 'MethodNotAllowedError', 'Method not allowed');
+    }
+    if (parts.length === 6 && parts[4] === 'messages' && parts[5] === 'send' && req.method === 'POST') {
+      return sendMessage(req, inbox);
+    }
+    return fail(404, 'NotFoundError', 'Route not found');
+  };
+
+  const server = await startProviderServer(handler);
+  return { ...server, baseUrl: `${server.url}/v0`, apiKey, inventory, sent };
+}
