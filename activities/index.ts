@@ -77,14 +77,22 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Creates (or adopts, after a lost response) the instance's compute with its own token. */
-    async createCompute(input: { instanceId: string; poolName: string; provider: string }): Promise<ComputeHandle> {
+    async createCompute(input: {
+      instanceId: string;
+      poolName: string;
+      provider: string;
+    }): Promise<ComputeHandle> {
       const spec = await runtimeSpec(input.instanceId, input.poolName);
       const handle = await providerCall(() => provider(input.provider).create(spec));
       await recordCompute(input.instanceId, input.provider, handle);
       return handle;
     },
 
-    async restartCompute(input: { instanceId: string; poolName: string; provider: string }): Promise<ComputeHandle> {
+    async restartCompute(input: {
+      instanceId: string;
+      poolName: string;
+      provider: string;
+    }): Promise<ComputeHandle> {
       const spec = await runtimeSpec(input.instanceId, input.poolName);
       const handle = await providerCall(() => provider(input.provider).restart(spec));
       await recordCompute(input.instanceId, input.provider, handle);
@@ -116,7 +124,8 @@ export function createActivities(deps: ActivityDeps) {
       const running = await deps.compute[input.provider]
         ?.isRunning?.(input.instanceId, input.poolName)
         .catch(() => null);
-      if (running === false) return { reachable: false, ready: false, gone: true, error: 'runtime is not running' };
+      if (running === false)
+        return { reachable: false, ready: false, gone: true, error: 'runtime is not running' };
       return health;
     },
 

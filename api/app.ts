@@ -14,6 +14,7 @@ import { claimRoutes } from './routes/claim';
 import { instanceRoutes } from './routes/instances';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
+import { selfRoutes } from './routes/self';
 import { ErrorBody } from './schemas';
 
 export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOptions['logger'] } = {}) {
@@ -55,6 +56,7 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
 
   await app.register(publicRoutes, ctx);
   await app.register(instanceRoutes, ctx);
+  await app.register(selfRoutes, ctx);
   await app.register(poolRoutes, ctx);
   // One claim service per API replica: it is the lease owner in the claims ledger.
   const claims = new ClaimService({

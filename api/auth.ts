@@ -1,6 +1,8 @@
 /** Authentication: the pool API key, and an instance's own token for its self-service calls. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { INSTANCE_TOKEN } from '../activities';
+import type { SecretStore } from '../activities/secret-store';
 import { ApiError } from './errors';
 
 /** Constant-time comparison that does not leak the length either (both sides hashed first). */
@@ -26,5 +28,34 @@ export function apiKeyGuard(apiKey: string) {
         'missing or wrong API key (Authorization: Bearer <POOL_API_KEY>)',
       );
     }
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `instanceGuard`: the instance whose own token authenticated this request. */
+    instanceId: string | null;
+  }
+}
+
+/**
+ * Guard for an instance's self-service routes: `Authorization: Bearer <instanceId>:<token>`. Missing → 401;
+ * a wrong pair (or the pool API key, or an unknown id) → 403. The token only ever authorizes its own
+ * instance. The plugin using it must `decorateRequest('instanceId', null)`.
+ */
+export function instanceGuard(secrets: SecretStore) {
+  return async (request: FastifyRequest) => {
+    const credentials = bearer(request);
+    if (!credentials)
+      throw new ApiError(401, 'UNAUTHORIZED', 'missing instance credentials (Bearer <id>:<token>)');
+    const sep = credentials.indexOf(':');
+    const id = credentials.slice(0, sep);
+    const token = credentials.slice(sep + 1);
+    const expected =
+      sep > 0 && /^[A-Za-z0-9-]{1,64}$/.test(id) ? await secrets.get(id, INSTANCE_TOKEN) : null;
+    if (!expected || !safeEqual(token, expected)) {
+      throw new ApiError(403, 'FORBIDDEN', 'wrong instance id or token');
+    }
+    request.instanceId = id;
   };
 }

@@ -1,4 +1,5 @@
 /** The API process on its own: `npm run api` (the local stack runs it in-process from scripts/start.ts). */
+import { buildProviders } from '../activities/providers';
 import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { seedCatalog } from '../catalog/seed';
 import { loadConfig } from '../config/env';
@@ -13,6 +14,7 @@ const database = await openDatabase({ url: config.databaseUrl, dataDir: config.d
 await seedCatalog(database.db);
 const temporal = await connectClient(config);
 const secrets = new SecretStore(database.db, loadSecretKey(process.env, config.dataDir));
+const { senders, llmKeys } = buildProviders(config, database.db);
 const app = await buildApp(
   {
     db: database.db,
@@ -20,6 +22,8 @@ const app = await buildApp(
     secrets,
     config,
     apiKey,
+    senders,
+    ...(llmKeys ? { llmKeys } : {}),
   },
   { logger: { level: config.logLevel, redact: ['req.headers.authorization'] } },
 );

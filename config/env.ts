@@ -51,6 +51,9 @@ export interface Config {
     publicUrl: string;
     claimRateLimitPerMinute: number;
     claimMaxWaitMs: number;
+    /** Per instance: emails / SMS it may send through the pool's proxy in any rolling hour. */
+    selfEmailPerHour: number;
+    selfSmsPerHour: number;
   };
   reconcileIntervalMs: number;
   logLevel: string;
@@ -185,6 +188,8 @@ export function loadConfig(env: Env = process.env): Config {
       publicUrl: env.POOL_API_URL || `http://${apiHost}:${apiPort}`,
       claimRateLimitPerMinute: int(env, 'CLAIM_RATE_LIMIT_PER_MINUTE', 120, 1),
       claimMaxWaitMs: int(env, 'CLAIM_MAX_WAIT_MS', 20_000, 0, 60_000),
+      selfEmailPerHour: int(env, 'SELF_EMAIL_PER_HOUR', 20, 0, 10_000),
+      selfSmsPerHour: int(env, 'SELF_SMS_PER_HOUR', 20, 0, 10_000),
     },
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5 * 60_000, 1000),
     logLevel: env.LOG_LEVEL || 'info',

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildComputeProviders, defaultLocalRuntime, runtimeEnvironment } from '../activities/compute';
-import { buildProviders } from '../activities/providers';
 import { LocalComputeProvider } from '../activities/compute/local';
+import { buildProviders } from '../activities/providers';
 import { poolWorkflowId } from '../activities/reconcile';
 import { loadSecretKey, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
@@ -111,6 +111,8 @@ try {
       secrets,
       config,
       apiKey,
+      senders: providers.senders,
+      ...(providers.llmKeys ? { llmKeys: providers.llmKeys } : {}),
     },
     { logger: { level: config.logLevel === 'debug' ? 'debug' : 'warn' } },
   );

@@ -132,7 +132,11 @@ describe('reconcile', () => {
   it('releases orphaned compute and repairs read-model rows whose workflow is gone', async () => {
     // An orphan: compute at the provider with no workflow behind it (e.g. a lost response, then a crash).
     const orphan = `orphan-${newKey('o').slice(2, 14)}`;
-    await stack.compute.create({ instanceId: orphan, poolName: stack.poolName, env: { INSTANCE_TOKEN: 'orphan-token' } });
+    await stack.compute.create({
+      instanceId: orphan,
+      poolName: stack.poolName,
+      env: { INSTANCE_TOKEN: 'orphan-token' },
+    });
     // A stale row: the read model says idle, but the workflow was terminated by hand.
     const victim = await claimOne('Terminated');
     await stack.temporal.workflow

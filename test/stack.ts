@@ -10,14 +10,16 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import postgres from 'postgres';
+import type { EmailSender, SmsSender } from '../activities/providers/types';
 import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
 import type { ResourceProviders } from '../activities/resources';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
+import type { ApiContext, LlmKeyAdmin } from '../api/context';
 import { seedCatalog } from '../catalog/seed';
 import { type Config, loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
-import { type Database, openDatabase } from '../drizzle/client';
+import { type Database, type Db, openDatabase } from '../drizzle/client';
 import { type DevServer, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { createWorker } from '../workers/create-worker';
 import { ensurePool, poolSettings } from '../workers/ensure-pool';
@@ -62,8 +64,13 @@ export interface StackOptions {
   claimRateLimitPerMinute?: number;
   /** Run no worker in this process (a test runs it in a child process instead). */
   noWorker?: boolean;
-  /** Per-instance resource providers (adapters pointed at provider stand-ins); none by default. */
-  resources?: ResourceProviders;
+  /**
+   * Per-instance resource providers (adapters pointed at provider stand-ins), built once the stack's
+   * database is open; none by default.
+   */
+  resourcesFor?: (db: Db) => ResourceProviders;
+  /** Email/SMS senders behind the instance self-service proxy (`/api/pool/self/*`); none by default. */
+  senders?: ApiContext['senders'];
 }
 
 export interface Stack {
@@ -74,6 +81,8 @@ export interface Stack {
   temporal: Client;
   database: Database;
   compute: StandinComputeProvider;
+  /** The resource providers the worker uses (null: none). */
+  resources: ResourceProviders | null;
   standinUrl: string;
   secretsKey: string;
   config: Config;
@@ -120,7 +129,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const logFile = fs.openSync(path.join(artifactsDir, 'logs', `worker-${process.pid}.log`), 'a');
     Runtime.install({
       logger: new DefaultLogger('WARN', (entry) => {
-        const line = `${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`;
+        // Errors keep their message (JSON.stringify drops it): that is where a leaked secret would be.
+        const meta = JSON.stringify(entry.meta ?? {}, (_k, v) =>
+          v instanceof Error ? { ...v, name: v.name, message: v.message } : v,
+        );
+        const line = `${entry.level} ${entry.message} ${meta}`;
         fs.writeSync(logFile, `${line}\n`);
         if (LOG_LEVELS.indexOf(entry.level) >= consoleLevel) console.error(line);
       }),
@@ -175,6 +188,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const standinUrl = `http://127.0.0.1:${(standin.address() as AddressInfo).port}`;
   const compute = new StandinComputeProvider(standinUrl, { faults: () => defaultFaults });
   const secrets = new SecretStore(database.db, secretKeyFromBase64(secretsKey));
+  const resources = opts.resourcesFor?.(database.db) ?? null;
+  fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
+  const apiLog = fs.createWriteStream(path.join(artifactsDir, 'logs', `api-${poolName}.log`));
+  cleanups.push(async () => {
+    await new Promise((resolve) => apiLog.end(resolve));
+  });
 
   let worker: Worker | null = null;
   let workerRun: Promise<void> | null = null;
@@ -188,7 +207,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         temporal,
         secrets,
         compute: { standin: compute },
-        resources: opts.resources ?? { enabled: {}, disabled: [] },
+        resources: resources ?? { enabled: {}, disabled: [] },
         runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv },
       },
       workflowBundle: opts.workflowBundlePath
@@ -200,13 +219,27 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(async () => created.connection.close());
   }
 
-  const app = await buildApp({
-    db: database.db,
-    temporal,
-    secrets,
-    config,
-    apiKey,
-  });
+  // The API uses the same adapters as the worker, as in production (activities/providers/index.ts).
+  const adapters = resources?.enabled ?? {};
+  const derived: ApiContext['senders'] = {
+    ...(adapters.inbox && 'sendEmail' in adapters.inbox ? { email: adapters.inbox as EmailSender } : {}),
+    ...(adapters.phone && 'sendSms' in adapters.phone ? { sms: adapters.phone as SmsSender } : {}),
+  };
+  const app = await buildApp(
+    {
+      db: database.db,
+      temporal,
+      secrets,
+      config,
+      apiKey,
+      senders: opts.senders ?? derived,
+      ...(adapters.llmKey && 'raiseLimit' in adapters.llmKey
+        ? { llmKeys: adapters.llmKey as LlmKeyAdmin }
+        : {}),
+    },
+    // API logs go to a file that the post-run check scans for secrets.
+    { logger: { level: 'info', stream: apiLog } },
+  );
   await app.listen({ port: 0, host: '127.0.0.1' });
   const apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -235,6 +268,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     temporal,
     database,
     compute,
+    resources,
     standinUrl,
     secretsKey,
     config,

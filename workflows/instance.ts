@@ -262,7 +262,12 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     for (const item of s.plan) {
       const entry = register(item.kind, item.provider);
       if (entry.ref) continue;
-      const created = await compute.createResource({ ...ids, workflowId, kind: item.kind, provider: item.provider });
+      const created = await compute.createResource({
+        ...ids,
+        workflowId,
+        kind: item.kind,
+        provider: item.provider,
+      });
       entry.ref = created.ref;
     }
   }

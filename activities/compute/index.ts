@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/env';
 import { LocalComputeProvider } from './local';
+import { RailwayComputeProvider } from './railway';
 import type { ComputeProvider } from './types';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -15,7 +16,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * (claims still work end to end; there is just no agent to talk to).
  */
 export function defaultLocalRuntime(env: Record<string, string | undefined>): 'openclaw' | 'standin' {
-  return env.OPENROUTER_API_KEY || env.OPENROUTER_PROVISIONING_KEY || env.MODEL_BASE_URL ? 'openclaw' : 'standin';
+  return env.OPENROUTER_API_KEY || env.OPENROUTER_PROVISIONING_KEY || env.MODEL_BASE_URL
+    ? 'openclaw'
+    : 'standin';
 }
 
 /** What the local provider runs per instance: the real runtime (default) or the contract stand-in. */
@@ -43,6 +46,17 @@ export function buildComputeProviders(config: Config, env = process.env): Record
       ...localRuntime(env),
     });
     providers[local.name] = local;
+  }
+  const railway = config.providers.railway;
+  if (config.computeProvider === 'railway' && railway) {
+    const provider = new RailwayComputeProvider({
+      token: railway.token,
+      image: railway.image,
+      endpoint: railway.endpoint,
+      limits: { cpu: railway.cpu, memoryGb: railway.memoryGb },
+      ...(railway.workspaceId ? { workspaceId: railway.workspaceId } : {}),
+    });
+    providers[provider.name] = provider;
   }
   return providers;
 }

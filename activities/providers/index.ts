@@ -15,6 +15,8 @@ export interface BuiltProviders {
   resources: ResourceProviders;
   /** Org-wide senders the pool uses on an instance's behalf (the self-service proxy). */
   senders: { email?: EmailSender; sms?: SmsSender };
+  /** The LLM key adapter, for operators raising an instance's cap. */
+  llmKeys?: OpenRouterKeys;
 }
 
 export function buildProviders(config: Config, db: Db): BuiltProviders {
@@ -63,5 +65,6 @@ export function buildProviders(config: Config, db: Db): BuiltProviders {
       disabled,
     },
     senders: { ...(agentmail ? { email: agentmail } : {}), ...(telnyx ? { sms: telnyx } : {}) },
+    ...(openrouter ? { llmKeys: openrouter } : {}),
   };
 }

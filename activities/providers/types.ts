@@ -78,8 +78,15 @@ export const resourceNamePrefix = (poolName: string) => `convos-${poolName}-`;
 export const resourceName = (poolName: string, instanceId: string) =>
   `${resourceNamePrefix(poolName)}${instanceId}`;
 
-/** The instance id in one of our names, or null when the name is not one of this pool's. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The instance id in one of our names, or null when the name is not one of this pool's. Instance ids are
+ * UUIDs, which keeps pool `a` from claiming pool `a-b`'s resources (`convos-a-b-<id>` starts with `convos-a-`).
+ */
 export function instanceIdFromName(poolName: string, name: string): string | null {
   const prefix = resourceNamePrefix(poolName);
-  return name.startsWith(prefix) && name.length > prefix.length ? name.slice(prefix.length) : null;
+  if (!name.startsWith(prefix)) return null;
+  const rest = name.slice(prefix.length);
+  return UUID.test(rest) ? rest : null;
 }

@@ -1,12 +1,13 @@
-/** Instance routes: listing and inspecting (API key), kill / dismiss / retry (API key), self-destruct (instance token). */
+/** Instance routes (API key): listing and inspecting, kill / dismiss / retry. Self-service is in `self.ts`. */
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { INSTANCE_TOKEN } from '../../activities';
+import { and, eq } from 'drizzle-orm';
 import { instanceWorkflowId } from '../../activities/reconcile';
+import { instanceEvents, instanceResources } from '../../drizzle/schema';
 import { destroySignal, getStateQuery, retrySignal } from '../../workflows/messages';
 import type { InstanceStatus, StatusChange } from '../../workflows/types';
-import { apiKeyGuard, bearer, safeEqual } from '../auth';
+import { apiKeyGuard } from '../auth';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { agentSummary, findInstance, instanceDetail, liveInstances } from '../queries';
@@ -71,27 +72,6 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
 
   const signalDestroy = (id: string, change: StatusChange) =>
     temporal.workflow.getHandle(instanceWorkflowId(id)).signal(destroySignal, change);
-
-  // Self-destruct authenticates with the instance's own token, never with the API key.
-  app.post(
-    '/api/pool/self-destruct',
-    { schema: { tags: ['instance'], response: { 202: Ok, ...errorResponses(401, 403) } } },
-    async (request, reply) => {
-      const credentials = bearer(request);
-      if (!credentials)
-        throw new ApiError(401, 'UNAUTHORIZED', 'missing instance credentials (Bearer <id>:<token>)');
-      const sep = credentials.indexOf(':');
-      const id = credentials.slice(0, sep);
-      const token = credentials.slice(sep + 1);
-      const expected =
-        sep > 0 && /^[A-Za-z0-9-]{1,64}$/.test(id) ? await ctx.secrets.get(id, INSTANCE_TOKEN) : null;
-      if (!expected || !safeEqual(token, expected)) {
-        throw new ApiError(403, 'FORBIDDEN', 'wrong instance id or token');
-      }
-      await signalDestroy(id, { actor: 'instance', reason: 'self-destruct requested by the instance' });
-      return reply.code(202).send({ ok: true });
-    },
-  );
 
   await app.register(async (scope) => {
     const authed = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -191,6 +171,63 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
           .getHandle(instanceWorkflowId(request.params.id))
           .signal(retrySignal, { actor: 'operator', reason: 'retry requested by an operator' });
         return reply.code(202).send({ ok: true });
+      },
+    );
+
+    authed.put(
+      '/api/pool/instances/:id/llm-limit',
+      {
+        schema: {
+          tags: ['instances'],
+          description: "Sets the monthly spending cap (USD) of the instance's own LLM key.",
+          params: InstanceIdParams,
+          body: Type.Object(
+            { monthlyLimitUsd: Type.Number({ exclusiveMinimum: 0, maximum: 100_000 }) },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({ instanceId: Type.String(), monthlyLimitUsd: Type.Number() }),
+            ...errorResponses(400, 401, 404, 409, 502),
+          },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        await requireInstance(id);
+        const [key] = await db
+          .select()
+          .from(instanceResources)
+          .where(
+            and(
+              eq(instanceResources.instanceId, id),
+              eq(instanceResources.kind, 'llmKey'),
+              eq(instanceResources.status, 'active'),
+            ),
+          );
+        if (!ctx.llmKeys || !key)
+          throw new ApiError(409, 'NO_LLM_KEY', 'this instance has no LLM key of its own to raise');
+        const { monthlyLimitUsd } = request.body;
+        let result: { limitUsd: number };
+        try {
+          result = await ctx.llmKeys.raiseLimit(key.ref, monthlyLimitUsd);
+        } catch (err) {
+          request.log.warn({ err: (err as Error).name }, 'raising an LLM key cap failed');
+          throw new ApiError(
+            502,
+            'PROVIDER_FAILED',
+            'the LLM key provider did not accept the new cap; retry later',
+          );
+        }
+        await db.insert(instanceEvents).values({
+          instanceId: id,
+          eventKey: `llm-limit-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+          fromStatus: null,
+          toStatus: (await requireInstance(id)).status,
+          actor: 'operator',
+          reason: `LLM key cap set to ${result.limitUsd} USD a month`,
+          details: { monthlyLimitUsd: result.limitUsd },
+        });
+        return { instanceId: id, monthlyLimitUsd: result.limitUsd };
       },
     );
   });

@@ -8,15 +8,14 @@ export type ModelConfig =
   | { kind: "openrouter"; apiKey: string; model: string }
   | { kind: "openai-compatible"; baseUrl: string; apiKey: string | null; model: string };
 
-export interface EmailCredentials {
-  apiKey: string;
+/** The instance's own inbox (AgentMail id); the pool sends from it, with the pool's key. */
+export interface EmailIdentity {
   inboxId: string;
 }
 
-export interface SmsCredentials {
-  apiKey: string;
+/** The instance's own number (E.164); the pool sends from it, with the pool's key. */
+export interface SmsIdentity {
   phoneNumber: string;
-  messagingProfileId: string | null;
 }
 
 export interface RuntimeEnv {
@@ -32,8 +31,10 @@ export interface RuntimeEnv {
   model: ModelConfig;
   /** Fixed gateway port (optional; otherwise a free loopback port is picked at boot). */
   gatewayPort: number | null;
-  email: EmailCredentials | null;
-  sms: SmsCredentials | null;
+  /** Set when the instance has an inbox and a pool to send through (POOL_API_URL). */
+  email: EmailIdentity | null;
+  /** Set when the instance has a number and a pool to send through (POOL_API_URL). */
+  sms: SmsIdentity | null;
 }
 
 export class EnvError extends Error {}
@@ -106,10 +107,9 @@ export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
   const publicUrl = optional(env, "PUBLIC_URL");
   const gatewayPort = optional(env, "GATEWAY_PORT");
 
-  const agentmailKey = optional(env, "AGENTMAIL_API_KEY");
-  const agentmailInbox = optional(env, "AGENTMAIL_INBOX_ID");
-  const telnyxKey = optional(env, "TELNYX_API_KEY");
-  const telnyxNumber = optional(env, "TELNYX_PHONE_NUMBER");
+  const poolApiUrl = optional(env, "POOL_API_URL");
+  const inboxId = optional(env, "AGENTMAIL_INBOX_ID");
+  const phoneNumber = optional(env, "TELNYX_PHONE_NUMBER");
 
   return {
     instanceId: required(env, "INSTANCE_ID"),
@@ -118,15 +118,13 @@ export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
     host,
     publicUrl: publicUrl ? parseUrl("PUBLIC_URL", publicUrl) : `http://${linkHost.includes(":") ? `[${linkHost}]` : linkHost}:${port}`,
     stateDir: path.resolve(required(env, "STATE_DIR")),
-    poolApiUrl: optional(env, "POOL_API_URL") ? parseUrl("POOL_API_URL", required(env, "POOL_API_URL")) : null,
+    poolApiUrl: poolApiUrl ? parseUrl("POOL_API_URL", poolApiUrl) : null,
     xmtpEnv: parseXmtpEnv(optional(env, "XMTP_ENV")),
     model: parseModel(env),
     gatewayPort: gatewayPort ? parsePort("GATEWAY_PORT", gatewayPort) : null,
-    // A skill is enabled only with a complete per-instance credential.
-    email: agentmailKey && agentmailInbox ? { apiKey: agentmailKey, inboxId: agentmailInbox } : null,
-    sms:
-      telnyxKey && telnyxNumber
-        ? { apiKey: telnyxKey, phoneNumber: telnyxNumber, messagingProfileId: optional(env, "TELNYX_MESSAGING_PROFILE_ID") }
-        : null,
+    // The pool sends on the instance's behalf (org-wide provider keys never reach an instance): a skill is
+    // enabled only with the instance's own inbox/number and a pool to send through.
+    email: inboxId && poolApiUrl ? { inboxId } : null,
+    sms: phoneNumber && poolApiUrl ? { phoneNumber } : null,
   };
 }

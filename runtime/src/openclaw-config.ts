@@ -8,6 +8,8 @@ import { convosExtensionDir, instanceToolsExtensionDir, skillsDir, type StatePat
 
 /** Environment variable names the config references (the gateway env provides them). */
 export const GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN";
+/** The runtime's loopback outbound server the instance-tools plugin sends email/SMS through. */
+export const OUTBOUND_URL_ENV = "CONVOS_OUTBOUND_URL";
 // Not MODEL_API_KEY: OpenClaw maps that name to its "meta" provider and tries to install it at boot.
 export const MODEL_KEY_ENV = "CONVOS_MODEL_API_KEY";
 
@@ -85,7 +87,8 @@ export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigI
   const allow = ["memory-core"];
   if (env.model.kind === "openrouter") allow.push("openrouter");
   if (channelEnabled) allow.push("convos");
-  // send_email / send_sms: loaded only when this instance has at least one of the credentials.
+  // send_email / send_sms: loaded only when this instance has an inbox or a number (and a pool to send
+  // through: env.email / env.sms are null without POOL_API_URL).
   const instanceTools = env.email !== null || env.sms !== null;
   if (instanceTools) allow.push("instance-tools");
   const loadPaths = [...(channelEnabled ? [convosExtensionDir] : []), ...(instanceTools ? [instanceToolsExtensionDir] : [])];
@@ -131,7 +134,7 @@ export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigI
     skills: {
       load: { extraDirs: [skillsDir] },
       entries: {
-        // Enabled only when this instance has its own credentials.
+        // Enabled only when this instance has its own inbox / number and a pool to send through.
         email: { enabled: env.email !== null },
         sms: { enabled: env.sms !== null },
       },

@@ -1,6 +1,7 @@
 // Composes one instance: state dir, workspace, OpenClaw config, the supervised gateway, the channel
 // status and the control server. `startRuntime` is what main.ts runs; tests run main.ts as a process.
 import { mkdirSync, readFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { ChannelClient, ChannelError, type ChannelState } from "./channel-client.ts";
@@ -9,7 +10,8 @@ import type { RuntimeEnv } from "./env.ts";
 import { GatewaySupervisor } from "./gateway-supervisor.ts";
 import { isInviteError, parseInviteUrl } from "./invite/index.ts";
 import { HttpError } from "./http-errors.ts";
-import { GATEWAY_TOKEN_ENV, MODEL_KEY_ENV, writeOpenClawConfig } from "./openclaw-config.ts";
+import { createOutboundServer } from "./outbound.ts";
+import { GATEWAY_TOKEN_ENV, MODEL_KEY_ENV, OUTBOUND_URL_ENV, writeOpenClawConfig } from "./openclaw-config.ts";
 import { openclawEntry, runtimeRoot, statePaths } from "./paths.ts";
 import { ProvisionStore, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
 import { loadOrCreateSecret } from "./secrets.ts";
@@ -37,8 +39,11 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 
-/** Only what the gateway needs: no instance token, no pool URL, nothing inherited by accident. */
-function gatewayEnvironment(env: RuntimeEnv, stateDir: string, gatewayToken: string): Record<string, string> {
+/**
+ * Only what the gateway needs: no instance token, no pool URL, no provider key, nothing inherited by
+ * accident. Email/SMS go through `outboundUrl` (loopback, gateway token), never straight to a provider.
+ */
+export function gatewayEnvironment(env: RuntimeEnv, stateDir: string, gatewayToken: string, outboundUrl: string | null): Record<string, string> {
   const paths = statePaths(stateDir);
   const out: Record<string, string> = {
     // Node first on PATH, so anything the gateway starts with `node` gets the same (≥ 24) binary.
@@ -56,15 +61,10 @@ function gatewayEnvironment(env: RuntimeEnv, stateDir: string, gatewayToken: str
   }
   if (env.model.kind === "openrouter") out.OPENROUTER_API_KEY = env.model.apiKey;
   else if (env.model.apiKey) out[MODEL_KEY_ENV] = env.model.apiKey;
-  if (env.email) {
-    out.AGENTMAIL_API_KEY = env.email.apiKey;
-    out.AGENTMAIL_INBOX_ID = env.email.inboxId;
-  }
-  if (env.sms) {
-    out.TELNYX_API_KEY = env.sms.apiKey;
-    out.TELNYX_PHONE_NUMBER = env.sms.phoneNumber;
-    if (env.sms.messagingProfileId) out.TELNYX_MESSAGING_PROFILE_ID = env.sms.messagingProfileId;
-  }
+  if (outboundUrl) out[OUTBOUND_URL_ENV] = outboundUrl;
+  // Not secrets: the tools name them in their descriptions, the skills require them.
+  if (env.email) out.AGENTMAIL_INBOX_ID = env.email.inboxId;
+  if (env.sms) out.TELNYX_PHONE_NUMBER = env.sms.phoneNumber;
   return out;
 }
 
@@ -91,14 +91,33 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   const secrets = [gatewayToken, chatSecret, env.instanceToken];
   if (env.model.kind === "openrouter") secrets.push(env.model.apiKey);
   else if (env.model.apiKey) secrets.push(env.model.apiKey);
-  if (env.email) secrets.push(env.email.apiKey);
-  if (env.sms) secrets.push(env.sms.apiKey);
+
+  // Email/SMS: the gateway's tools ask this loopback server; it has the pool send with the instance's
+  // credentials, which therefore never enter the gateway process.
+  let outbound: Server | null = null;
+  let outboundUrl: string | null = null;
+  if (env.poolApiUrl && (env.email || env.sms)) {
+    const server = createOutboundServer({
+      gatewayToken,
+      instanceId: env.instanceId,
+      instanceToken: env.instanceToken,
+      poolApiUrl: env.poolApiUrl,
+      channels: { email: env.email !== null, sms: env.sms !== null },
+      log,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", resolve);
+    });
+    outbound = server;
+    outboundUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
 
   const supervisor = new GatewaySupervisor({
     command: process.execPath,
     // The token is passed by environment, not argv, so it does not show up in `ps`.
     args: [openclawEntry, "gateway", "run", "--port", String(gatewayPort), "--bind", "loopback", "--allow-unconfigured"],
-    env: gatewayEnvironment(env, env.stateDir, gatewayToken),
+    env: gatewayEnvironment(env, env.stateDir, gatewayToken, outboundUrl),
     cwd: paths.workspace,
     port: gatewayPort,
     logDir: paths.logs,
@@ -214,6 +233,11 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       if (channelTimer) clearTimeout(channelTimer);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (outbound) {
+        const o = outbound;
+        o.closeAllConnections();
+        await new Promise<void>((resolve) => o.close(() => resolve()));
+      }
       await supervisor.stop();
     },
   };

@@ -1,73 +1,249 @@
-// send_email / send_sms: argument validation, the request each one makes (with a recording fetch in
-// place of AgentMail/Telnyx, which cannot be reached from here) and the hourly cap.
-import { describe, expect, it } from "vitest";
-import { sendEmail, validateEmailArgs } from "../extensions/instance-tools/src/email.ts";
-import { RateLimit } from "../extensions/instance-tools/src/rate-limit.ts";
-import { sendSms, validateSmsArgs } from "../extensions/instance-tools/src/sms.ts";
+// send_email / send_sms go tool → runtime's loopback outbound server (gateway token) → the pool's
+// self-service proxy (instance token). Here with a stand-in pool: argument validation, what is
+// forwarded and with which credentials, the per-agent cap, the pool's refusals, and that the gateway's
+// environment holds neither the instance token nor any provider key.
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { requestSend } from "../extensions/instance-tools/src/send.ts";
+import { loadEnv } from "../src/env.ts";
+import { createOutboundServer, validateEmailArgs, validateSmsArgs } from "../src/outbound.ts";
+import { RateLimit } from "../src/rate-limit.ts";
+import { gatewayEnvironment } from "../src/runtime.ts";
 
-function recordingFetch(status = 200) {
-  const calls: Array<{ url: string; init: RequestInit }> = [];
-  const fn = (async (url: string | URL | Request, init?: RequestInit) => {
-    calls.push({ url: String(url), init: init ?? {} });
-    return new Response("{}", { status });
-  }) as typeof fetch;
-  return { fn, calls };
+const GATEWAY_TOKEN = "gateway-token-abcdefghijklmnopqrstuvwxyz";
+const INSTANCE_TOKEN = "instance-token-0123456789abcdef";
+const INSTANCE_ID = "inst-42";
+
+interface PoolCall {
+  path: string;
+  auth: string | undefined;
+  body: unknown;
 }
 
-describe("send_email", () => {
-  it("validates its arguments", () => {
-    expect(validateEmailArgs({ to: "a@b.co", subject: "Hi", text: "Body" })).toEqual({ to: "a@b.co", subject: "Hi", text: "Body" });
-    expect(typeof validateEmailArgs({ to: "a@b.co, c@d.co", subject: "Hi", text: "x" })).toBe("string");
-    expect(typeof validateEmailArgs({ to: "not-an-address", subject: "Hi", text: "x" })).toBe("string");
-    expect(typeof validateEmailArgs({ to: "a@b.co", subject: "", text: "x" })).toBe("string");
-    expect(typeof validateEmailArgs(null)).toBe("string");
+/** Stand-in for the pool API: records calls; `next` decides the answer of the next one. */
+let pool: Server;
+let poolUrl: string;
+const poolCalls: PoolCall[] = [];
+let next: { status: number; body: unknown } | null = null;
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString("utf8") || "null");
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
+beforeAll(async () => {
+  pool = createServer(async (req, res) => {
+    poolCalls.push({ path: req.url ?? "", auth: req.headers.authorization, body: await readBody(req) });
+    const answer = next ?? { status: 202, body: { ok: true, messageId: `msg-${poolCalls.length}` } };
+    next = null;
+    res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify(answer.body));
+  });
+  poolUrl = await listen(pool);
+});
+afterAll(() => close(pool));
+
+const servers: Server[] = [];
+afterEach(async () => {
+  poolCalls.length = 0;
+  next = null;
+  while (servers.length) await close(servers.pop() as Server);
+});
+
+async function outbound(opts: { email?: boolean; sms?: boolean; cap?: number; poolApiUrl?: string } = {}) {
+  const cap = opts.cap ?? 10;
+  const server = createOutboundServer({
+    gatewayToken: GATEWAY_TOKEN,
+    instanceId: INSTANCE_ID,
+    instanceToken: INSTANCE_TOKEN,
+    poolApiUrl: opts.poolApiUrl ?? poolUrl,
+    channels: { email: opts.email ?? true, sms: opts.sms ?? true },
+    limits: { email: new RateLimit(cap, 60_000), sms: new RateLimit(cap, 60_000) },
+  });
+  servers.push(server);
+  return listen(server);
+}
+
+async function post(url: string, body: unknown, token: string | null = GATEWAY_TOKEN, method = "POST") {
+  const res = await fetch(url, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: method === "POST" ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, text, body: JSON.parse(text) as Record<string, unknown> };
+}
+
+const email = { to: "a@b.co", subject: "Hi", text: "Body" };
+const sms = { to: "+15551234567", text: "hello" };
+
+describe("argument validation", () => {
+  it("email: one address, subject 1-200, text 1-10000, no other field (the sender is not the agent's choice)", () => {
+    expect(validateEmailArgs({ to: " a@b.co ", subject: "Hi", text: "Body" })).toEqual(email);
+    for (const bad of [
+      { ...email, to: "a@b.co, c@d.co" },
+      { ...email, to: "Ann <a@b.co>" },
+      { ...email, to: "not-an-address" },
+      { ...email, subject: "" },
+      { ...email, subject: "s".repeat(201) },
+      { ...email, text: "t".repeat(10_001) },
+      { ...email, from: "ceo@bank.example" },
+      null,
+    ]) {
+      expect(typeof validateEmailArgs(bad), JSON.stringify(bad)?.slice(0, 60)).toBe("string");
+    }
   });
 
-  it("posts to the instance's own inbox with its key, and stops at the cap", async () => {
-    const { fn, calls } = recordingFetch();
-    const limit = new RateLimit(2, 60_000);
-    const creds = { apiKey: "am-key", inboxId: "agent@agentmail.to" };
-    const args = { to: "a@b.co", subject: "Hi", text: "Body" };
-    expect(await sendEmail(creds, args, limit, fn)).toContain("Email sent");
-    expect(calls[0]?.url).toBe("https://api.agentmail.to/v0/inboxes/agent%40agentmail.to/messages/send");
-    expect((calls[0]?.init.headers as Record<string, string>).authorization).toBe("Bearer am-key");
-    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ to: ["a@b.co"], subject: "Hi", text: "Body" });
-    await sendEmail(creds, args, limit, fn);
-    expect(await sendEmail(creds, args, limit, fn)).toContain("limit");
-    expect(calls).toHaveLength(2);
-  });
-
-  it("reports a refused send without leaking the key", async () => {
-    const { fn } = recordingFetch(403);
-    const out = await sendEmail({ apiKey: "am-key", inboxId: "x@y.z" }, { to: "a@b.co", subject: "s", text: "t" }, new RateLimit(5, 1000), fn);
-    expect(out).toContain("403");
-    expect(out).not.toContain("am-key");
+  it("sms: one E.164 number, text 1-1600, no other field", () => {
+    expect(validateSmsArgs(sms)).toEqual(sms);
+    for (const bad of [{ ...sms, to: "5551234567" }, { ...sms, text: "x".repeat(1601) }, { ...sms, text: "" }, { ...sms, from: "+15550001111" }]) {
+      expect(typeof validateSmsArgs(bad)).toBe("string");
+    }
   });
 });
 
-describe("send_sms", () => {
-  it("validates E.164 numbers and text length", () => {
-    expect(validateSmsArgs({ to: "+15551234567", text: "hi" })).toEqual({ to: "+15551234567", text: "hi" });
-    expect(typeof validateSmsArgs({ to: "5551234567", text: "hi" })).toBe("string");
-    expect(typeof validateSmsArgs({ to: "+15551234567", text: "x".repeat(1601) })).toBe("string");
+describe("outbound server", () => {
+  it("forwards a valid send to the pool with the instance's credentials, and answers with the message id", async () => {
+    const url = await outbound();
+    const res = await post(`${url}/email`, { ...email, to: " a@b.co " });
+    expect(res).toMatchObject({ status: 200, body: { sent: true, messageId: "msg-1" } });
+    const smsRes = await post(`${url}/sms`, sms);
+    expect(smsRes).toMatchObject({ status: 200, body: { sent: true, messageId: "msg-2" } });
+    expect(poolCalls).toEqual([
+      { path: "/api/pool/self/email", auth: `Bearer ${INSTANCE_ID}:${INSTANCE_TOKEN}`, body: email },
+      { path: "/api/pool/self/sms", auth: `Bearer ${INSTANCE_ID}:${INSTANCE_TOKEN}`, body: sms },
+    ]);
+    expect(res.text + smsRes.text).not.toContain(INSTANCE_TOKEN);
   });
 
-  it("sends from the instance's number with its profile", async () => {
-    const { fn, calls } = recordingFetch();
-    const out = await sendSms(
-      { apiKey: "tx-key", phoneNumber: "+15550001111", messagingProfileId: "prof-1" },
-      { to: "+15551234567", text: "hello" },
-      new RateLimit(1, 60_000),
-      fn,
-    );
-    expect(out).toContain("SMS sent");
-    expect(calls[0]?.url).toBe("https://api.telnyx.com/v2/messages");
-    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({
-      from: "+15550001111",
-      to: "+15551234567",
-      text: "hello",
-      messaging_profile_id: "prof-1",
+  it("needs the gateway token; unknown paths and methods are refused; nothing reaches the pool", async () => {
+    const url = await outbound();
+    expect((await post(`${url}/email`, email, null)).status).toBe(401);
+    expect((await post(`${url}/email`, email, "wrong")).status).toBe(401);
+    expect((await post(`${url}/email`, email, INSTANCE_TOKEN)).status).toBe(401);
+    expect((await post(`${url}/self-destruct`, {})).status).toBe(404);
+    expect((await post(`${url}/email`, undefined, GATEWAY_TOKEN, "GET")).status).toBe(405);
+    expect(poolCalls).toEqual([]);
+  });
+
+  it("refuses invalid arguments, a field choosing the sender, and a channel the instance lacks", async () => {
+    const url = await outbound({ sms: false });
+    const bad = await post(`${url}/email`, { ...email, from: "ceo@bank.example" });
+    expect(bad).toMatchObject({ status: 400, body: { code: "invalid_request", error: expect.stringContaining("from") } });
+    expect((await post(`${url}/sms`, { ...sms, to: "12345" })).status).toBe(400);
+    expect(await post(`${url}/sms`, sms)).toMatchObject({ status: 409, body: { code: "not_enabled" } });
+    expect(poolCalls).toEqual([]);
+  });
+
+  it("caps sends per agent and channel; invalid requests do not use the allowance", async () => {
+    const url = await outbound({ cap: 2 });
+    expect((await post(`${url}/email`, { ...email, to: "bad" })).status).toBe(400);
+    expect((await post(`${url}/email`, email)).status).toBe(200);
+    expect((await post(`${url}/email`, email)).status).toBe(200);
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 429, body: { code: "rate_limited" } });
+    expect((await post(`${url}/sms`, sms)).status).toBe(200);
+    expect(poolCalls.map((c) => c.path)).toEqual(["/api/pool/self/email", "/api/pool/self/email", "/api/pool/self/sms"]);
+  });
+
+  it("passes the pool's refusals on with its reason, and hides its own credential problems", async () => {
+    const url = await outbound();
+    next = { status: 429, body: { error: "this instance may send at most 20 email per hour; retry in 120 s", code: "RATE_LIMITED" } };
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 429, body: { error: expect.stringContaining("at most 20 email") } });
+    next = { status: 409, body: { error: "instance is idle; only a claimed instance may send email", code: "NOT_CLAIMED" } };
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 409, body: { error: expect.stringContaining("claimed") } });
+    next = { status: 502, body: { error: "the email provider is unavailable; retry later", code: "PROVIDER_FAILED" } };
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 502, body: { error: "the email provider is unavailable; retry later" } });
+    next = { status: 403, body: { error: "wrong instance id or token", code: "FORBIDDEN" } };
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 502, body: { code: "pool_refused", error: "the pool refused this instance's credentials" } });
+  });
+
+  it("reports an unreachable pool as 502 without retrying", async () => {
+    const dead = createServer();
+    const deadUrl = await listen(dead);
+    await close(dead);
+    const url = await outbound({ poolApiUrl: deadUrl });
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 502, body: { code: "pool_unreachable" } });
+  });
+});
+
+describe("the tool's call (plugin side)", () => {
+  it("gets a yes, or the reason to tell the chat", async () => {
+    const url = await outbound({ cap: 1 });
+    expect(await requestSend(url, GATEWAY_TOKEN, "email", email)).toEqual({ sent: true, message: "" });
+    expect(await requestSend(url, GATEWAY_TOKEN, "email", email)).toEqual({
+      sent: false,
+      message: "the hourly email limit for this agent is reached",
     });
+    expect((await requestSend(url, GATEWAY_TOKEN, "sms", { to: "nope", text: "x" })).message).toMatch(/E\.164/);
+    expect((await requestSend(url, "wrong", "sms", sms)).message).toBe("missing or wrong gateway token");
+    expect((await requestSend("http://127.0.0.1:9", GATEWAY_TOKEN, "sms", sms)).message).toMatch(/did not answer/);
+  });
+});
+
+describe("what the gateway process gets", () => {
+  it("the outbound URL, the inbox and number; never the instance token, the pool URL or any provider key", () => {
+    const env = loadEnv({
+      INSTANCE_ID,
+      INSTANCE_TOKEN,
+      PORT: "18000",
+      STATE_DIR: "/tmp/instance-tools-test",
+      MODEL_BASE_URL: "http://127.0.0.1:1/v1",
+      POOL_API_URL: "http://pool.example:3001/",
+      AGENTMAIL_INBOX_ID: "agent@agentmail.to",
+      TELNYX_PHONE_NUMBER: "+15550001111",
+    });
+    expect(env.email).toEqual({ inboxId: "agent@agentmail.to" });
+    expect(env.sms).toEqual({ phoneNumber: "+15550001111" });
+    const gw = gatewayEnvironment(env, env.stateDir, GATEWAY_TOKEN, "http://127.0.0.1:4444");
+    expect(gw).toMatchObject({
+      CONVOS_OUTBOUND_URL: "http://127.0.0.1:4444",
+      AGENTMAIL_INBOX_ID: "agent@agentmail.to",
+      TELNYX_PHONE_NUMBER: "+15550001111",
+      OPENCLAW_GATEWAY_TOKEN: GATEWAY_TOKEN,
+    });
+    // Exactly these (plus locale/proxy settings copied from the runtime's own environment): an allowlist.
+    const passedThrough = ["LANG", "TZ", "TMPDIR", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"];
+    expect(Object.keys(gw).filter((k) => !passedThrough.includes(k)).sort()).toEqual([
+      "AGENTMAIL_INBOX_ID",
+      "CONVOS_OUTBOUND_URL",
+      "CONVOS_STATE_DIR",
+      "HOME",
+      "OPENCLAW_GATEWAY_TOKEN",
+      "OPENCLAW_NO_AUTO_UPDATE",
+      "OPENCLAW_STATE_DIR",
+      "PATH",
+      "TELNYX_PHONE_NUMBER",
+      "XMTP_ENV",
+    ]);
+    const all = JSON.stringify(gw);
+    expect(all).not.toContain(INSTANCE_TOKEN);
+    expect(all).not.toContain("pool.example");
+  });
+
+  it("no pool to send through → no email or SMS, whatever inbox or number is set", () => {
+    const env = loadEnv({
+      INSTANCE_ID,
+      INSTANCE_TOKEN,
+      PORT: "18000",
+      STATE_DIR: "/tmp/instance-tools-test",
+      MODEL_BASE_URL: "http://127.0.0.1:1/v1",
+      AGENTMAIL_INBOX_ID: "agent@agentmail.to",
+      TELNYX_PHONE_NUMBER: "+15550001111",
+    });
+    expect(env.email).toBeNull();
+    expect(env.sms).toBeNull();
+    expect(gatewayEnvironment(env, env.stateDir, GATEWAY_TOKEN, null)).not.toHaveProperty("CONVOS_OUTBOUND_URL");
   });
 });
 

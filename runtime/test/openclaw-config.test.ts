@@ -53,14 +53,13 @@ describe("OpenClaw config", () => {
     expect(config.skills.entries).toEqual({ email: { enabled: false }, sms: { enabled: false } });
   });
 
-  it("XMTP on with OpenRouter and both credentials: channel, instance tools and skills enabled", () => {
+  it("XMTP on with OpenRouter, an inbox, a number and a pool: channel, instance tools and skills enabled", () => {
     const { config } = configFor({
       XMTP_ENV: "dev",
       OPENROUTER_API_KEY: "sk-or-secret",
       MODEL: "openrouter/anthropic/claude-sonnet-4.5",
-      AGENTMAIL_API_KEY: "am",
+      POOL_API_URL: "http://127.0.0.1:3001",
       AGENTMAIL_INBOX_ID: "a@agentmail.to",
-      TELNYX_API_KEY: "tx",
       TELNYX_PHONE_NUMBER: "+15550001111",
     });
     expect(config.plugins.allow).toEqual(["memory-core", "openrouter", "convos", "instance-tools"]);
@@ -69,7 +68,20 @@ describe("OpenClaw config", () => {
     expect(config.agents.defaults.model.primary).toBe("openrouter/anthropic/claude-sonnet-4.5");
     expect(config.models.providers).toEqual({});
     expect(config.skills.entries).toEqual({ email: { enabled: true }, sms: { enabled: true } });
-    expect(JSON.stringify(config)).not.toMatch(/sk-or-secret|"am"|"tx"/);
+    expect(JSON.stringify(config)).not.toMatch(/sk-or-secret/);
+  });
+
+  it("an inbox or number without a pool to send through enables neither tools nor skills", () => {
+    const { config } = configFor({
+      MODEL_BASE_URL: "http://127.0.0.1:1/v1",
+      AGENTMAIL_INBOX_ID: "a@agentmail.to",
+      TELNYX_PHONE_NUMBER: "+15550001111",
+    });
+    expect(config.plugins.allow).not.toContain("instance-tools");
+    expect(config.skills.entries).toEqual({ email: { enabled: false }, sms: { enabled: false } });
+    const onlyEmail = configFor({ MODEL_BASE_URL: "http://127.0.0.1:1/v1", POOL_API_URL: "http://127.0.0.1:3001", AGENTMAIL_INBOX_ID: "a@agentmail.to" });
+    expect(onlyEmail.config.plugins.allow).toContain("instance-tools");
+    expect(onlyEmail.config.skills.entries).toEqual({ email: { enabled: true }, sms: { enabled: false } });
   });
 
   it("denies shell, files, UI, automation and cross-session tools for strangers", () => {
@@ -86,7 +98,7 @@ describe("OpenClaw config", () => {
   it("is accepted by `openclaw config validate` in both shapes", async () => {
     const [off, on] = await Promise.all([
       validate({ XMTP_ENV: "off", MODEL_BASE_URL: "http://127.0.0.1:1/v1", MODEL_API_KEY: "k" }),
-      validate({ XMTP_ENV: "dev", OPENROUTER_API_KEY: "k", AGENTMAIL_API_KEY: "a", AGENTMAIL_INBOX_ID: "a@b.c", TELNYX_API_KEY: "t", TELNYX_PHONE_NUMBER: "+15550001111" }),
+      validate({ XMTP_ENV: "dev", OPENROUTER_API_KEY: "k", POOL_API_URL: "http://127.0.0.1:3001", AGENTMAIL_INBOX_ID: "a@b.c", TELNYX_PHONE_NUMBER: "+15550001111" }),
     ]);
     expect(off).toMatch(/Config valid/);
     expect(on).toMatch(/Config valid/);

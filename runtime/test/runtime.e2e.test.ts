@@ -15,15 +15,19 @@ const TOKEN = "e2e-instance-token-0123456789";
 const MODEL_KEY = "stand-in-model-key-s3cr3t-value";
 const CODEWORD = "PERIWINKLE-7731";
 const REPLY = "Stand-in model reply: hello from the test.";
+// A user message with this asks the stand-in model to call send_email.
+const EMAIL_TRIGGER = "EMAIL-PLEASE";
+const INBOX = "marigold@agentmail.example";
+const EMAIL_ARGS = { to: "friend@example.com", subject: "Hello from Marigold", text: "Sent by the e2e test." };
 // A gateway boots in ~15–40 s on an idle 2-core machine, but minutes when the machine is saturated
 // (OpenClaw's own start-up lease can even time out once; the supervisor then restarts it).
 const BOOT_TIMEOUT = 420_000;
 const TEST_TIMEOUT = BOOT_TIMEOUT + 60_000;
 
 let model: ModelServer;
-// Stand-in for the pool API: records self-destruct calls.
+// Stand-in for the pool API: records self-destruct and self-service email calls.
 let pool: Server;
-const poolCalls: Array<{ path: string; auth: string | undefined }> = [];
+const poolCalls: Array<{ path: string; auth: string | undefined; body: string }> = [];
 let stateDir: string;
 let runtime: RuntimeProcess;
 let env: Record<string, string>;
@@ -56,10 +60,18 @@ function systemTextOf(index: number): string {
 }
 
 beforeAll(async () => {
-  model = await startModelServer(() => REPLY);
-  pool = createServer((req, res) => {
-    poolCalls.push({ path: req.url ?? "", auth: req.headers.authorization });
-    res.writeHead(202, { "content-type": "application/json" }).end('{"ok":true}');
+  model = await startModelServer((user, toolResult) => {
+    if (toolResult !== null) return `${REPLY} Tool said: ${toolResult}`;
+    // OpenClaw defers plugin tools behind Tool Search: a model calls them through `tool_call`.
+    if (user.includes(EMAIL_TRIGGER)) return { toolCall: { name: "tool_call", arguments: { id: "send_email", args: EMAIL_ARGS } } };
+    return REPLY;
+  });
+  pool = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    poolCalls.push({ path: req.url ?? "", auth: req.headers.authorization, body: Buffer.concat(chunks).toString("utf8") });
+    const answer = req.url === "/api/pool/self/email" ? { ok: true, messageId: "pool-msg-1" } : { ok: true };
+    res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(answer));
   });
   await new Promise<void>((r) => pool.listen(0, "127.0.0.1", r));
   stateDir = mkdtempSync(path.join(tmpdir(), "runtime-e2e-"));
@@ -73,6 +85,8 @@ beforeAll(async () => {
     MODEL_API_KEY: MODEL_KEY,
     MODEL: "stand-in",
     POOL_API_URL: `http://127.0.0.1:${(pool.address() as AddressInfo).port}`,
+    // An inbox: send_email is offered, and sent by the pool stand-in above.
+    AGENTMAIL_INBOX_ID: INBOX,
   };
   await bootRuntime();
 }, TEST_TIMEOUT);
@@ -165,6 +179,31 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     }
   }, TEST_TIMEOUT);
 
+  it("send_email: the agent's tool goes through the runtime to the pool, and the gateway never holds the instance token", async () => {
+    const { body } = await provision(claim);
+    const before = model.requests.length;
+    const res = await fetch(`${body.chatUrl as string}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: `${EMAIL_TRIGGER}: tell my friend hello`, session: "e2e-email" }),
+    });
+    expect(res.status).toBe(200);
+    const reply = ((await res.json()) as { reply: string }).reply;
+    expect(reply).toContain(`Email sent to ${EMAIL_ARGS.to} from ${INBOX}.`);
+    // Offered to the model: in OpenClaw's Tool Search directory, with the instance's inbox.
+    expect(JSON.stringify(model.requests[before]?.messages)).toContain(`send_email (instance-tools): Send one plain-text email from your inbox (${INBOX})`);
+    // No inbox id, no provider key in the forwarded call: the pool picks the sender.
+    const sent = poolCalls.filter((c) => c.path === "/api/pool/self/email");
+    expect(sent).toEqual([{ path: "/api/pool/self/email", auth: `Bearer inst-e2e:${TOKEN}`, body: JSON.stringify(EMAIL_ARGS) }]);
+
+    // The LLM-driven gateway's own environment: the loopback outbound URL, never the instance token or pool.
+    const environ = readFileSync(`/proc/${runtime.gatewayPid() as number}/environ`, "utf8");
+    expect(environ).toMatch(/(^|\0)CONVOS_OUTBOUND_URL=http:\/\/127\.0\.0\.1:\d+\0/);
+    expect(environ).toContain(`AGENTMAIL_INBOX_ID=${INBOX}`);
+    expect(environ).not.toContain(TOKEN);
+    expect(environ).not.toContain(env.POOL_API_URL as string);
+  }, TEST_TIMEOUT);
+
   it("never writes secrets to its logs or output", () => {
     const gatewayToken = readFileSync(path.join(stateDir, "secrets", "gateway-token"), "utf8").trim();
     const logs = readdirSync(path.join(stateDir, "logs"))
@@ -180,7 +219,9 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
   it("forwards a loopback self-destruct to the pool with the instance's credentials", async () => {
     const res = await fetch(`${runtime.url}/pool/self-destruct`, { method: "POST" });
     expect(res.status).toBe(202);
-    expect(poolCalls).toEqual([{ path: "/api/pool/self-destruct", auth: `Bearer inst-e2e:${TOKEN}` }]);
+    expect(poolCalls.filter((c) => c.path === "/api/pool/self-destruct").map(({ path, auth }) => ({ path, auth }))).toEqual([
+      { path: "/api/pool/self-destruct", auth: `Bearer inst-e2e:${TOKEN}` },
+    ]);
   });
 
   it("restarts the gateway after it is killed", async () => {

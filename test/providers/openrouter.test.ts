@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type ProviderError,
@@ -95,11 +96,14 @@ describe('OpenRouterKeys', () => {
   });
 
   it('lists a pool by name prefix across pages, including disabled keys', async () => {
-    const ids = Array.from({ length: 7 }, (_, i) => `inst-${i}`);
+    const ids = Array.from({ length: 7 }, () => randomUUID());
     for (const id of ids) await keys.create(ctx('p1', id));
-    await keys.create(ctx('p2', 'other'));
-    await keys.create(ctx('p1x', 'prefix-cousin'));
-    const disabled = await keys.create(ctx('p1', 'disabled-one'));
+    await keys.create(ctx('p2', randomUUID()));
+    await keys.create(ctx('p1x', randomUUID()));
+    // Pool `p1-x`'s names start with pool `p1`'s prefix: instance ids are UUIDs, so they never parse as p1's.
+    await keys.create(ctx('p1-x', randomUUID()));
+    const disabledId = randomUUID();
+    const disabled = await keys.create(ctx('p1', disabledId));
     const stored = standin.inventory.items.get(disabled.ref);
     if (stored) stored.disabled = true;
     // Someone else's key in the same account.
@@ -111,12 +115,15 @@ describe('OpenRouterKeys', () => {
     standin.requests.length = 0;
 
     const held = await keys.list('p1');
-    expect(held.map((h) => h.instanceId).sort()).toEqual([...ids, 'disabled-one'].sort());
-    for (const h of held) {
+    // p1-x's key matches the prefix but is not one of p1's instances: listed, with no instance id.
+    expect(held.filter((h) => h.instanceId === null)).toHaveLength(1);
+    const ours = held.filter((h) => h.instanceId !== null);
+    expect(ours.map((h) => h.instanceId).sort()).toEqual([...ids, disabledId].sort());
+    for (const h of ours) {
       expect(h.name).toBe(resourceName('p1', h.instanceId ?? ''));
       expect(standin.inventory.items.get(h.ref)?.name).toBe(h.name);
     }
-    // 11 keys at 3 a page: 4 pages, then the empty one that ends the listing.
+    // 12 keys at 3 a page: 4 pages, then the empty one that ends the listing.
     expect(standin.requests.filter((r) => r === 'GET /api/v1/keys')).toHaveLength(5);
     expect(await keys.list('nobody')).toEqual([]);
   });

@@ -66,7 +66,7 @@ function telnyx(over: Partial<TelnyxOptions> = {}): TelnyxNumbers {
     messagingProfileId: PROFILE,
     db: database.db,
     maxPooledNumbers: 5,
-    baseUrl: standin.url,
+    baseUrl: standin.baseUrl,
     timeoutMs: 300,
     orderPollMs: 10,
     orderWaitMs: 2000,
@@ -94,7 +94,8 @@ async function retried<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
 }
 
 const rows = () => database.db.select().from(phoneNumbers);
-const count = (label: string) => standin.requests.filter((r) => r === label).length;
+/** Requests by `METHOD /path` under the API's /v2 prefix. */
+const count = (label: string) => standin.requests.filter((r) => r === label.replace(' /', ' /v2/')).length;
 const orderedFor = (name: string) => standin.orders.filter((o) => o.customer_reference === name).length;
 
 /** A number we already own, sitting in our pool. */
@@ -180,7 +181,7 @@ describe('telnyx create', () => {
   it('adopts the number of an order whose answer was lost: one order, one number', async () => {
     const t = telnyx();
     const c = ctx('c1');
-    standin.faults.failNext(/^POST \/number_orders$/, 'lost');
+    standin.faults.failNext(/^POST \/v2\/number_orders$/, 'lost');
     await expect(t.create(c)).rejects.toBeInstanceOf(ProviderUnavailableError);
     expect(await rows()).toEqual([]); // nothing recorded: the answer never came
     const created = await retried(() => t.create(c));
@@ -213,13 +214,13 @@ describe('telnyx create', () => {
   it('retries through 5xx, 429 with Retry-After, timeouts and lost answers at every step', async () => {
     const t = telnyx();
     const c = ctx('d1');
-    standin.faults.failNext(/^GET \/phone_numbers$/, '5xx');
-    standin.faults.failNext(/^GET \/number_orders$/, 'timeout');
-    standin.faults.failNext(/^GET \/available_phone_numbers$/, '429');
-    standin.faults.failNext(/^POST \/number_orders$/, 'timeout');
-    standin.faults.failNext(/^POST \/number_orders$/, 'lost');
-    standin.faults.failNext(/^GET \/number_orders\//, '5xx');
-    standin.faults.failNext(/^PATCH \/phone_numbers\/[^/]+$/, 'lost');
+    standin.faults.failNext(/^GET \/v2\/phone_numbers$/, '5xx');
+    standin.faults.failNext(/^GET \/v2\/number_orders$/, 'timeout');
+    standin.faults.failNext(/^GET \/v2\/available_phone_numbers$/, '429');
+    standin.faults.failNext(/^POST \/v2\/number_orders$/, 'timeout');
+    standin.faults.failNext(/^POST \/v2\/number_orders$/, 'lost');
+    standin.faults.failNext(/^GET \/v2\/number_orders\//, '5xx');
+    standin.faults.failNext(/^PATCH \/v2\/phone_numbers\/[^/]+$/, 'lost');
     const started = Date.now();
     const created = await retried(() => t.create(c));
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000); // the 429's Retry-After: 1 was honoured
@@ -239,7 +240,7 @@ describe('telnyx create', () => {
     expect((err as ProviderRejectedError).status).toBe(401);
     expect((err as Error).message).not.toContain('KEY_wrong_secret_value');
     // Refused at the first call, not retried, and nothing ordered.
-    expect(standin.requests).toEqual(['GET /phone_numbers']);
+    expect(standin.requests).toEqual(['GET /v2/phone_numbers']);
     await expect(t.list(POOL)).rejects.toBeInstanceOf(ProviderRejectedError);
   });
 
@@ -329,7 +330,7 @@ describe('telnyx destroy', () => {
   it('finds and gives back a number bought for an instance whose order answer was lost', async () => {
     const t = telnyx({ maxPooledNumbers: 0 });
     const c = ctx('k1');
-    standin.faults.failNext(/^POST \/number_orders$/, 'lost');
+    standin.faults.failNext(/^POST \/v2\/number_orders$/, 'lost');
     await expect(t.create(c)).rejects.toBeInstanceOf(ProviderUnavailableError);
     expect(standin.orders).toHaveLength(1);
     // The saga's compensation only knows the name.
@@ -371,7 +372,7 @@ describe('telnyx destroy', () => {
 
 describe('telnyx list and sms', () => {
   it("lists the pool's numbers across pages and parses instance ids", async () => {
-    const ids = Array.from({ length: 23 }, (_, i) => `n${i}`);
+    const ids = Array.from({ length: 23 }, () => randomUUID());
     for (const [i, id] of ids.entries()) {
       standin.hold(`+1415555${String(2000 + i)}`, {
         tags: [resourceName(POOL, id), poolTag(POOL)],

@@ -78,6 +78,8 @@ export interface TelnyxStandinOptions {
 }
 
 export interface TelnyxStandin extends ProviderServer {
+  /** What the adapter's `baseUrl` option takes (`<url>/v2`). */
+  baseUrl: string;
   apiKey: string;
   inventory: Inventory<StandinPhoneNumber>;
   orders: StandinNumberOrder[];
@@ -200,7 +202,10 @@ export async function startTelnyxStandin(opts: TelnyxStandinOptions = {}): Promi
         'The required authentication headers were either invalid or not included in the request.',
       );
     }
-    const { method, path, query } = req;
+    // The real API lives under /v2 (https://api.telnyx.com/v2): the stand-in answers there only.
+    if (!req.path.startsWith('/v2/')) return notFound();
+    const { method, query } = req;
+    const path = req.path.slice('/v2'.length);
     const body = (req.body ?? {}) as Record<string, unknown>;
 
     if (method === 'GET' && path === '/available_phone_numbers') {
@@ -424,6 +429,7 @@ export async function startTelnyxStandin(opts: TelnyxStandinOptions = {}): Promi
   const server = await startProviderServer(handler);
   return {
     ...server,
+    baseUrl: `${server.url}/v2`,
     apiKey,
     inventory,
     orders,

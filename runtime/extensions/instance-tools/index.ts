@@ -1,15 +1,12 @@
 import { definePluginEntry } from "openclaw/plugin-sdk/plugin-entry";
-import { sendEmail, validateEmailArgs } from "./src/email.ts";
-import { RateLimit } from "./src/rate-limit.ts";
-import { sendSms, validateSmsArgs } from "./src/sms.ts";
+import { requestSend } from "./src/send.ts";
 
 /**
- * Narrow tools instead of a shell: the agent can send an email or an SMS with this instance's own
- * credentials (passed by the runtime in the gateway's environment), and nothing else. Each tool is
- * registered only when its credentials are present; sends are capped per hour.
+ * Narrow tools instead of a shell: the agent can send an email from its own inbox or an SMS from its own
+ * number, and nothing else. The gateway holds no provider key and no instance token: each tool posts to
+ * the runtime's loopback outbound server (CONVOS_OUTBOUND_URL) with the gateway token, and the runtime
+ * has the pool send it (src/outbound.ts). A tool is registered only when its inbox/number is set.
  */
-const HOUR = 60 * 60 * 1000;
-
 function text(result: string) {
   return { content: [{ type: "text" as const, text: result }], details: { result } };
 }
@@ -17,41 +14,39 @@ function text(result: string) {
 export default definePluginEntry({
   id: "instance-tools",
   name: "Instance tools",
-  description: "Email (AgentMail) and SMS (Telnyx) with this instance's own inbox and number.",
+  description: "Email and SMS from this instance's own inbox and number, sent by the pool.",
   register(api) {
     const env = process.env;
-    if (env.AGENTMAIL_API_KEY && env.AGENTMAIL_INBOX_ID) {
-      const creds = { apiKey: env.AGENTMAIL_API_KEY, inboxId: env.AGENTMAIL_INBOX_ID };
-      const limit = new RateLimit(10, HOUR);
+    const outboundUrl = env.CONVOS_OUTBOUND_URL;
+    const token = env.OPENCLAW_GATEWAY_TOKEN;
+    if (!outboundUrl || !token) return;
+    const inbox = env.AGENTMAIL_INBOX_ID;
+    if (inbox) {
       api.registerTool({
         name: "send_email",
-        description: `Send one plain-text email from your inbox (${creds.inboxId}). Only when someone in the chat asks for it.`,
+        description: `Send one plain-text email from your inbox (${inbox}). Only when someone in the chat asks for it.`,
         parameters: {
           type: "object",
           additionalProperties: false,
           required: ["to", "subject", "text"],
           properties: {
             to: { type: "string", description: "One recipient email address" },
-            subject: { type: "string", description: "Subject line" },
-            text: { type: "string", description: "Plain-text body" },
+            subject: { type: "string", description: "Subject line (at most 200 characters)" },
+            text: { type: "string", description: "Plain-text body (at most 10000 characters)" },
           },
         },
         async execute(_id: string, params: unknown) {
-          const args = validateEmailArgs(params);
-          return text(typeof args === "string" ? `Not sent: ${args}` : await sendEmail(creds, args, limit));
+          const out = await requestSend(outboundUrl, token, "email", params);
+          const to = (params as { to?: unknown } | null)?.to;
+          return text(out.sent ? `Email sent to ${String(to)} from ${inbox}.` : `Not sent: ${out.message}`);
         },
       } as never);
     }
-    if (env.TELNYX_API_KEY && env.TELNYX_PHONE_NUMBER) {
-      const creds = {
-        apiKey: env.TELNYX_API_KEY,
-        phoneNumber: env.TELNYX_PHONE_NUMBER,
-        messagingProfileId: env.TELNYX_MESSAGING_PROFILE_ID || undefined,
-      };
-      const limit = new RateLimit(10, HOUR);
+    const number = env.TELNYX_PHONE_NUMBER;
+    if (number) {
       api.registerTool({
         name: "send_sms",
-        description: `Send one SMS from your phone number (${creds.phoneNumber}). Only when someone in the chat asks for it.`,
+        description: `Send one SMS from your phone number (${number}). Only when someone in the chat asks for it.`,
         parameters: {
           type: "object",
           additionalProperties: false,
@@ -62,8 +57,9 @@ export default definePluginEntry({
           },
         },
         async execute(_id: string, params: unknown) {
-          const args = validateSmsArgs(params);
-          return text(typeof args === "string" ? `Not sent: ${args}` : await sendSms(creds, args, limit));
+          const out = await requestSend(outboundUrl, token, "sms", params);
+          const to = (params as { to?: unknown } | null)?.to;
+          return text(out.sent ? `SMS sent to ${String(to)} from ${number}.` : `Not sent: ${out.message}`);
         },
       } as never);
     }

@@ -1,6 +1,7 @@
 // An OpenAI-compatible stand-in model server. It streams SSE exactly as OpenClaw expects
 // (`chat.completion.chunk` events, then `data: [DONE]`) and records every request so tests can
-// check what the gateway sent (system prompt, user message).
+// check what the gateway sent (system prompt, user message). A reply can also be a tool call, streamed
+// as OpenAI does (`delta.tool_calls`, `finish_reason: "tool_calls"`).
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -10,6 +11,14 @@ export interface RecordedRequest {
   messages: Array<{ role: string; content: unknown }>;
   toolNames: string[];
 }
+
+/** A reply that asks the gateway to run one tool; the next request then ends with its `tool` message. */
+export interface ToolCallReply {
+  toolCall: { name: string; arguments: Record<string, unknown> };
+}
+
+/** What the reply function sees: the last user text, and the last tool result when the turn ends with one. */
+export type ReplyFn = (lastUserText: string, lastToolResult: string | null) => string | ToolCallReply;
 
 export interface ModelServer {
   url: string; // base URL including /v1
@@ -34,7 +43,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-export async function startModelServer(reply: (lastUserText: string) => string): Promise<ModelServer> {
+export async function startModelServer(reply: ReplyFn): Promise<ModelServer> {
   const requests: RecordedRequest[] = [];
   const server: Server = createServer(async (req, res) => {
     const url = req.url ?? "";
@@ -56,9 +65,26 @@ export async function startModelServer(reply: (lastUserText: string) => string):
     const toolNames = (body.tools ?? []).map((t) => t.function?.name ?? "?");
     requests.push({ model: body.model, stream: body.stream === true, messages: body.messages, toolNames });
     const lastUser = [...body.messages].reverse().find((m) => m.role === "user");
-    const text = reply(contentText(lastUser?.content));
+    const last = body.messages.at(-1);
+    const answer = reply(contentText(lastUser?.content), last?.role === "tool" ? contentText(last.content) : null);
     const id = `chatcmpl-${requests.length}`;
     const created = Math.floor(Date.now() / 1000);
+    if (typeof answer !== "string") {
+      // Tool calls are streamed only (OpenClaw always sends stream: true).
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const chunk = (delta: object, finish: string | null) =>
+        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      const args = JSON.stringify(answer.toolCall.arguments);
+      const half = Math.ceil(args.length / 2);
+      const callId = `call_${requests.length}`;
+      res.write(chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: callId, type: "function", function: { name: answer.toolCall.name, arguments: "" } }] }, null));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(0, half) } }] }, null));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(half) } }] }, null));
+      res.write(chunk({}, "tool_calls"));
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    const text = answer;
     if (body.stream !== true) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(

@@ -1,0 +1,269 @@
+/**
+ * Instance self-service, authenticated by the instance's own token (never the API key): self-destruct, and
+ * the email/SMS proxy. AgentMail and Telnyx keys are org-wide, so instances never hold them: the pool sends
+ * on the instance's behalf, always from that instance's own inbox or number (looked up here, never taken
+ * from the body), only while it is claimed, and at most N per rolling hour.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { and, asc, eq, gt, like, sql } from 'drizzle-orm';
+import { ProviderError, ProviderRateLimitedError } from '../../activities/providers/http';
+import { instanceWorkflowId } from '../../activities/reconcile';
+import type { ResourceMetadata } from '../../activities/resources';
+import { instanceEvents, instanceResources } from '../../drizzle/schema';
+import { destroySignal } from '../../workflows/messages';
+import { instanceGuard } from '../auth';
+import type { ApiContext } from '../context';
+import { ApiError } from '../errors';
+import { findInstance } from '../queries';
+import { errorResponses, Ok } from '../schemas';
+
+const HOUR_MS = 3600_000;
+
+export const SelfEmailBody = Type.Object(
+  {
+    // One address: no display names, lists or separators (the provider would accept several).
+    to: Type.String({
+      minLength: 3,
+      maxLength: 254,
+      pattern: '^[^\\s@<>,;"]+@[^\\s@<>,;"]+\\.[^\\s@<>,;"]+$',
+    }),
+    subject: Type.String({ minLength: 1, maxLength: 200 }),
+    text: Type.String({ minLength: 1, maxLength: 10_000 }),
+  },
+  { additionalProperties: false },
+);
+
+export const SelfSmsBody = Type.Object(
+  {
+    to: Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'one E.164 number' }),
+    text: Type.String({ minLength: 1, maxLength: 1_600 }),
+  },
+  { additionalProperties: false },
+);
+
+const Sent = Type.Object({ ok: Type.Boolean(), messageId: Type.String() });
+
+type Channel = 'email' | 'sms';
+const LABEL: Record<Channel, string> = { email: 'email', sms: 'SMS' };
+
+/**
+ * What the audit trail keeps of a recipient: the email's domain, or the number with its middle masked.
+ * Recipients are third parties and the trail is kept forever and shown to operators; the provider's
+ * message id (in the event details) finds the full message at the provider if abuse needs looking into.
+ */
+export function auditRecipient(channel: Channel, to: string): string {
+  if (channel === 'email') return to.slice(to.lastIndexOf('@') + 1).toLowerCase();
+  return `${to.slice(0, 3)}${'•'.repeat(Math.max(0, to.length - 5))}${to.slice(-2)}`;
+}
+
+export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+  const { db, temporal, config } = ctx;
+  app.decorateRequest('instanceId', null);
+  app.addHook('onRequest', instanceGuard(ctx.secrets));
+
+  app.post(
+    '/api/pool/self-destruct',
+    { schema: { tags: ['instance'], response: { 202: Ok, ...errorResponses(401, 403) } } },
+    async (request, reply) => {
+      await temporal.workflow
+        .getHandle(instanceWorkflowId(request.instanceId as string))
+        .signal(destroySignal, { actor: 'instance', reason: 'self-destruct requested by the instance' });
+      return reply.code(202).send({ ok: true });
+    },
+  );
+
+  async function requireClaimed(instanceId: string, channel: Channel): Promise<void> {
+    const row = await findInstance(db, instanceId);
+    if (row?.status !== 'claimed') {
+      throw new ApiError(
+        409,
+        'NOT_CLAIMED',
+        `instance is ${row?.status ?? 'unknown'}; only a claimed instance may send ${LABEL[channel]}`,
+      );
+    }
+  }
+
+  const notEnabled = (channel: Channel, why: string) =>
+    new ApiError(409, channel === 'email' ? 'EMAIL_NOT_ENABLED' : 'SMS_NOT_ENABLED', why);
+
+  function enabled<T>(sender: T | undefined, channel: Channel): T {
+    if (!sender) throw notEnabled(channel, `${LABEL[channel]} is not enabled on this pool`);
+    return sender;
+  }
+
+  /** The instance's own inbox id or phone number, from its active resource row. */
+  async function ownAddress(instanceId: string, channel: Channel): Promise<string> {
+    const [resource] = await db
+      .select()
+      .from(instanceResources)
+      .where(
+        and(
+          eq(instanceResources.instanceId, instanceId),
+          eq(instanceResources.kind, channel === 'email' ? 'inbox' : 'phone'),
+          eq(instanceResources.status, 'active'),
+        ),
+      );
+    // The start saga's row (activities/resources.ts): the inbox id is the ref; the number is a fact.
+    const address =
+      channel === 'email' ? resource?.ref : (resource?.metadata as ResourceMetadata)?.facts?.phoneNumber;
+    if (typeof address !== 'string' || !address) {
+      const what = channel === 'email' ? 'inbox' : 'phone number';
+      throw notEnabled(channel, `this instance has no ${what}, so ${LABEL[channel]} is not enabled for it`);
+    }
+    return address;
+  }
+
+  /**
+   * Takes one slot of the instance's hourly allowance by writing the audit event up front, under a
+   * per-instance lock so concurrent sends cannot both take the last slot. The ledger is the audit trail
+   * itself, so the limit holds across API replicas and restarts. Failed attempts keep their slot: a
+   * provider that fails is not hammered, and a "failed" send may still have gone out.
+   */
+  async function reserveSlot(instanceId: string, channel: Channel, to: string): Promise<number> {
+    const limit = channel === 'email' ? config.api.selfEmailPerHour : config.api.selfSmsPerHour;
+    const prefix = `self-${channel}-`;
+    return db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`${prefix}${instanceId}`}))`);
+      const since = new Date(Date.now() - HOUR_MS);
+      const recent = await tx
+        .select({ id: instanceEvents.id, at: instanceEvents.at })
+        .from(instanceEvents)
+        .where(
+          and(
+            eq(instanceEvents.instanceId, instanceId),
+            gt(instanceEvents.at, since),
+            like(instanceEvents.eventKey, `${prefix}%`),
+          ),
+        )
+        .orderBy(asc(instanceEvents.at));
+      if (recent.length >= limit) {
+        const oldest = recent[recent.length - limit]?.at ?? new Date();
+        const retryAfter = Math.max(1, Math.ceil((oldest.getTime() + HOUR_MS - Date.now()) / 1000));
+        throw new ApiError(
+          429,
+          'RATE_LIMITED',
+          `this instance may send at most ${limit} ${LABEL[channel]} per hour; retry in ${retryAfter} s`,
+          { 'retry-after': String(retryAfter) },
+        );
+      }
+      const [event] = await tx
+        .insert(instanceEvents)
+        .values({
+          instanceId,
+          eventKey: `${prefix}${randomUUID()}`,
+          fromStatus: 'claimed',
+          toStatus: 'claimed',
+          actor: 'instance',
+          // The app's clock, like the window above (not the database's now()).
+          at: new Date(),
+          reason: `sending ${LABEL[channel]} to ${auditRecipient(channel, to)}`,
+          details: { channel },
+        })
+        .returning({ id: instanceEvents.id });
+      return (event as { id: number }).id;
+    });
+  }
+
+  /**
+   * Final words of a send's audit event. Never throws: after a send, a database hiccup must not become an
+   * error the agent would retry (a second send); the event then keeps its "sending …" reason.
+   */
+  const settle = (eventId: number, reason: string, details: Record<string, unknown>) =>
+    db
+      .update(instanceEvents)
+      .set({ reason, details })
+      .where(eq(instanceEvents.id, eventId))
+      .catch((err: Error) => app.log.error({ eventId, error: err.message }, 'could not settle a send event'));
+
+  /** Sends through the provider; the audit event ends as "sent …" or "… failed" (no body, no full address). */
+  async function send(
+    instanceId: string,
+    channel: Channel,
+    to: string,
+    deliver: () => Promise<{ messageId: string }>,
+  ) {
+    const eventId = await reserveSlot(instanceId, channel, to);
+    const recipient = auditRecipient(channel, to);
+    let messageId: string;
+    try {
+      ({ messageId } = await deliver());
+    } catch (err) {
+      // 4xx but 429 (rejected, not found, conflict): retrying the same message cannot help.
+      const kind =
+        err instanceof ProviderRateLimitedError
+          ? 'rate-limited'
+          : err instanceof ProviderError && err.status !== null && err.status >= 400 && err.status < 500
+            ? 'rejected'
+            : 'unavailable';
+      // The error itself stays out of the answer, the trail and the log: only its class.
+      await settle(eventId, `${LABEL[channel]} to ${recipient} failed (provider ${kind})`, {
+        channel,
+        failure: kind,
+      });
+      app.log.warn(
+        { instanceId, channel, failure: kind, error: (err as Error).name },
+        'self-service send failed',
+      );
+      const retry =
+        err instanceof ProviderRateLimitedError
+          ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) }
+          : undefined;
+      throw new ApiError(
+        502,
+        'PROVIDER_FAILED',
+        kind === 'rejected'
+          ? `the ${LABEL[channel]} provider rejected the message`
+          : kind === 'rate-limited'
+            ? `the ${LABEL[channel]} provider is rate limiting; retry later`
+            : `the ${LABEL[channel]} provider is unavailable; retry later`,
+        retry,
+      );
+    }
+    await settle(eventId, `sent ${LABEL[channel]} to ${recipient}`, { channel, messageId });
+    return { ok: true, messageId };
+  }
+
+  app.post(
+    '/api/pool/self/email',
+    {
+      schema: {
+        tags: ['instance'],
+        description: "Sends one plain-text email from the instance's own inbox.",
+        body: SelfEmailBody,
+        response: { 202: Sent, ...errorResponses(400, 401, 403, 409, 429, 502) },
+      },
+    },
+    async (request, reply) => {
+      const id = request.instanceId as string;
+      await requireClaimed(id, 'email');
+      const email = enabled(ctx.senders?.email, 'email');
+      const inboxId = await ownAddress(id, 'email');
+      const { to, subject, text } = request.body;
+      const result = await send(id, 'email', to, () => email.sendEmail(inboxId, { to, subject, text }));
+      return reply.code(202).send(result);
+    },
+  );
+
+  app.post(
+    '/api/pool/self/sms',
+    {
+      schema: {
+        tags: ['instance'],
+        description: "Sends one SMS from the instance's own phone number.",
+        body: SelfSmsBody,
+        response: { 202: Sent, ...errorResponses(400, 401, 403, 409, 429, 502) },
+      },
+    },
+    async (request, reply) => {
+      const id = request.instanceId as string;
+      await requireClaimed(id, 'sms');
+      const sms = enabled(ctx.senders?.sms, 'sms');
+      const from = await ownAddress(id, 'sms');
+      const { to, text } = request.body;
+      const result = await send(id, 'sms', to, () => sms.sendSms(from, { to, text }));
+      return reply.code(202).send(result);
+    },
+  );
+};

@@ -1,0 +1,170 @@
+// Email and SMS for the agent, sent by the pool on this instance's behalf (the org-wide AgentMail and
+// Telnyx keys stay in the pool). The gateway is LLM-driven, so it never holds the instance token (which
+// also authorizes self-destruct): its `send_email` / `send_sms` tools call this small server on loopback
+// with the gateway token it already has, and this server forwards to the pool's self-service proxy
+// (`POST ${POOL_API_URL}/api/pool/self/email|sms`) with the instance's credentials. The pool picks the
+// sender (the instance's own inbox/number) and enforces its own hourly limit; this side validates,
+// enforces the per-agent cap, and never retries (a retry could send twice).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { HttpError } from "./http-errors.ts";
+import { RateLimit } from "./rate-limit.ts";
+import { safeEqual } from "./secrets.ts";
+
+export type Channel = "email" | "sms";
+
+export interface EmailArgs {
+  to: string;
+  subject: string;
+  text: string;
+}
+
+export interface SmsArgs {
+  to: string;
+  text: string;
+}
+
+const EMAIL_RE = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
+
+/** The same limits as the pool's schema, checked here so the agent gets a clear reason at once. */
+export function validateEmailArgs(args: unknown): EmailArgs | string {
+  const a = (args ?? {}) as Record<string, unknown>;
+  const extra = Object.keys(a).filter((k) => k !== "to" && k !== "subject" && k !== "text");
+  if (extra.length) return `unknown field ${extra[0]}: the sender is always your own inbox`;
+  if (typeof a.to !== "string" || a.to.trim().length > 254 || !EMAIL_RE.test(a.to.trim())) return "to must be one email address";
+  if (typeof a.subject !== "string" || !a.subject.trim() || a.subject.trim().length > 200) return "subject must be 1-200 characters";
+  if (typeof a.text !== "string" || !a.text.trim() || a.text.length > 10_000) return "text must be 1-10000 characters";
+  return { to: a.to.trim(), subject: a.subject.trim(), text: a.text };
+}
+
+export function validateSmsArgs(args: unknown): SmsArgs | string {
+  const a = (args ?? {}) as Record<string, unknown>;
+  const extra = Object.keys(a).filter((k) => k !== "to" && k !== "text");
+  if (extra.length) return `unknown field ${extra[0]}: the sender is always your own number`;
+  if (typeof a.to !== "string" || !/^\+[1-9]\d{6,14}$/.test(a.to.trim())) return "to must be one phone number in E.164 form (+15551234567)";
+  if (typeof a.text !== "string" || !a.text.trim() || a.text.length > 1_600) return "text must be 1-1600 characters";
+  return { to: a.to.trim(), text: a.text };
+}
+
+export interface OutboundDeps {
+  /** The bearer the gateway's tools present (the gateway token). */
+  gatewayToken: string;
+  instanceId: string;
+  instanceToken: string;
+  poolApiUrl: string;
+  /** Channels this instance has (an inbox / a number); others answer 409. */
+  channels: { email: boolean; sms: boolean };
+  /** Per-agent caps, kept here (outside the gateway) so a gateway restart does not reset them. */
+  limits?: Partial<Record<Channel, RateLimit>>;
+  fetch?: typeof fetch;
+  log?: (line: string) => void;
+}
+
+/** Sends per channel per hour allowed by the runtime itself (the pool has its own, configurable limit). */
+export const AGENT_SENDS_PER_HOUR = 10;
+const HOUR = 60 * 60 * 1000;
+const MAX_BODY_BYTES = 64 * 1024;
+const POOL_TIMEOUT_MS = 30_000;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, "body_too_large", `body must be at most ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new HttpError(400, "invalid_json", "body is not valid JSON");
+  }
+}
+
+function isLoopback(req: IncomingMessage): boolean {
+  const addr = req.socket.remoteAddress ?? "";
+  return addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
+}
+
+/** The pool's `{ error }` sentence when it sent one (it never carries secrets), else a generic one. */
+async function poolError(res: Response): Promise<string> {
+  try {
+    const body = (await res.json()) as { error?: unknown };
+    if (typeof body.error === "string" && body.error) return body.error.slice(0, 300);
+  } catch {
+    // not JSON: fall through
+  }
+  return `the pool answered ${res.status}`;
+}
+
+/**
+ * `POST /email` `{to, subject, text}` and `POST /sms` `{to, text}` with `Authorization: Bearer <gateway
+ * token>`, from loopback only → 200 `{ sent: true, messageId }`, or `{ error, code }`: 400 invalid, 401,
+ * 403 not loopback, 409 channel not enabled, 429 per-agent cap, the pool's 4xx passed through (409 not
+ * claimed, 429 pool limit, …), 502 pool failure/unreachable.
+ */
+export function createOutboundServer(deps: OutboundDeps): Server {
+  const doFetch = deps.fetch ?? fetch;
+  const limits: Record<Channel, RateLimit> = {
+    email: deps.limits?.email ?? new RateLimit(AGENT_SENDS_PER_HOUR, HOUR),
+    sms: deps.limits?.sms ?? new RateLimit(AGENT_SENDS_PER_HOUR, HOUR),
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://outbound.invalid").pathname;
+    if (path !== "/email" && path !== "/sms") throw new HttpError(404, "not_found", "no such endpoint");
+    const channel: Channel = path === "/email" ? "email" : "sms";
+    if (!isLoopback(req)) throw new HttpError(403, "loopback_only", "accepted from loopback only");
+    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+    if (!match || !safeEqual(match[1] as string, deps.gatewayToken)) throw new HttpError(401, "unauthorized", "missing or wrong gateway token");
+    if (req.method !== "POST") {
+      res.setHeader("allow", "POST");
+      throw new HttpError(405, "method_not_allowed", "use POST");
+    }
+    const body = await readJson(req);
+    const args = channel === "email" ? validateEmailArgs(body) : validateSmsArgs(body);
+    if (typeof args === "string") throw new HttpError(400, "invalid_request", args);
+    if (!deps.channels[channel]) throw new HttpError(409, "not_enabled", `${channel === "email" ? "email" : "SMS"} is not enabled on this instance`);
+    if (!limits[channel].take()) {
+      throw new HttpError(429, "rate_limited", `the hourly ${channel === "email" ? "email" : "SMS"} limit for this agent is reached`);
+    }
+
+    let poolRes: Response;
+    try {
+      poolRes = await doFetch(`${deps.poolApiUrl}/api/pool/self/${channel}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${deps.instanceId}:${deps.instanceToken}`, "content-type": "application/json" },
+        body: JSON.stringify(args),
+        signal: AbortSignal.timeout(POOL_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const reason = (err as Error).name === "TimeoutError" ? "timed out" : "unreachable";
+      deps.log?.(`[runtime] ${channel} send: pool ${reason}`);
+      throw new HttpError(502, "pool_unreachable", `the pool is ${reason}; the message may not have been sent`);
+    }
+    if (poolRes.ok) {
+      const { messageId } = (await poolRes.json().catch(() => ({}))) as { messageId?: unknown };
+      deps.log?.(`[runtime] ${channel} sent through the pool`);
+      return send(res, 200, { sent: true, messageId: typeof messageId === "string" ? messageId : null });
+    }
+    const message = await poolError(poolRes);
+    deps.log?.(`[runtime] ${channel} send refused by the pool (${poolRes.status})`);
+    // The pool refusing our own credentials is the runtime's problem, not the agent's request.
+    if (poolRes.status === 401 || poolRes.status === 403) throw new HttpError(502, "pool_refused", "the pool refused this instance's credentials");
+    throw new HttpError(poolRes.status >= 400 && poolRes.status < 500 ? poolRes.status : 502, "pool_refused", message);
+  }
+
+  return createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) return send(res, err.status, { error: err.message, code: err.code });
+      deps.log?.(`[runtime] outbound ${req.url} failed: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, 500, { error: "internal error", code: "internal" });
+      else res.end();
+    });
+  });
+}
