@@ -1,5 +1,6 @@
 /** Read-model queries the API answers from Postgres (fast, no Temporal round trip). */
 import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import type { ResourceMetadata } from '../activities/resources';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instanceResources, instances, templates } from '../drizzle/schema';
 import { INSTANCE_STATUSES, type InstanceStatus } from '../workflows/types';
@@ -50,6 +51,16 @@ export async function findInstance(db: Db, id: string) {
   return row ?? null;
 }
 
+/** Non-secret facts of a resource for operators: an inbox address, a number, why a provider was skipped. */
+function resourceDetails(metadata: Record<string, unknown>): Record<string, string> {
+  const meta = metadata as ResourceMetadata & { url?: string };
+  return {
+    ...(meta.facts ?? {}),
+    ...(meta.url ? { url: meta.url } : {}),
+    ...(meta.reason ? { reason: meta.reason } : {}),
+  };
+}
+
 export async function instanceDetail(db: Db, id: string) {
   const row = await findInstance(db, id);
   if (!row) return null;
@@ -72,6 +83,7 @@ export async function instanceDetail(db: Db, id: string) {
       provider: r.provider,
       ref: r.ref,
       status: r.status,
+      details: resourceDetails(r.metadata),
       createdAt: r.createdAt.toISOString(),
       releasedAt: iso(r.releasedAt),
     })),

@@ -13,7 +13,24 @@ import { type ClaimBody, type ErrorBody, json, newKey, shared } from './support/
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack(shared({ targetIdle: 3, maxTotal: 30, timings: { healthIntervalMs: 300 } }));
+  stack = await startStack(
+    shared({
+      targetIdle: 3,
+      maxTotal: 30,
+      timings: { healthIntervalMs: 300 },
+      // A provider that is configured out: every instance records it as skipped, with the reason.
+      resourcesFor: () => ({
+        enabled: {},
+        disabled: [
+          {
+            kind: 'inbox',
+            name: 'agentmail',
+            reason: 'agentmail is not configured (AGENTMAIL_API_KEY not set)',
+          },
+        ],
+      }),
+    }),
+  );
   await stack.waitFor('3 idle', async () => (await stack.counts()).idle === 3);
 });
 afterAll(() => stack?.stop());
@@ -35,6 +52,25 @@ const rowStatus = async (id: string) =>
   (await stack.database.db.select().from(instances).where(eq(instances.id, id)))[0]?.status;
 const waitRow = (id: string, want: string, timeoutMs?: number) =>
   stack.waitFor(`${id} ${want}`, async () => (await rowStatus(id)) === want, timeoutMs);
+
+describe('instance detail', () => {
+  it('lists resources with their facts, and a configured-out provider as skipped with the reason', async () => {
+    const claimed = await claimOne('Inspector');
+    const res = await stack.api('GET', `/api/pool/instances/${claimed.instanceId}`);
+    expect(res.status).toBe(200);
+    const body = await json<{
+      resources: Array<{ kind: string; status: string; details: Record<string, string> }>;
+    }>(res);
+    expect(body.resources.find((r) => r.kind === 'inbox')).toMatchObject({
+      status: 'skipped',
+      details: { reason: 'agentmail is not configured (AGENTMAIL_API_KEY not set)' },
+    });
+    expect(body.resources.find((r) => r.kind === 'compute')).toMatchObject({
+      status: 'active',
+      details: { url: expect.stringContaining(claimed.instanceId) },
+    });
+  });
+});
 
 describe('drain', () => {
   it('never touches a claimed instance', async () => {

@@ -34,7 +34,10 @@ const InstanceDetail = Type.Composite([
         kind: Type.String(),
         provider: Type.String(),
         ref: Type.String(),
-        status: Type.String(),
+        status: Type.String({
+          description: 'active, released, or skipped (the provider is off; see details.reason)',
+        }),
+        details: Type.Record(Type.String(), Type.String()),
         createdAt: Type.String(),
         releasedAt: Type.Union([Type.String(), Type.Null()]),
       }),
