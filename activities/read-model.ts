@@ -34,6 +34,21 @@ export interface TransitionRecord {
     destroyedAt?: string | null;
   };
   details?: Record<string, unknown>;
+  /**
+   * Audit events of transitions that were not written on their own (`claiming`, which always ends within
+   * the same claim): recorded in the same transaction, before this one.
+   */
+  earlier?: AuditEvent[];
+}
+
+export interface AuditEvent {
+  seq: number;
+  from: InstanceStatus | null;
+  to: InstanceStatus;
+  actor: Actor;
+  reason: string;
+  at: string;
+  details?: Record<string, unknown>;
 }
 
 const date = (iso: string | null | undefined) => (iso ? new Date(iso) : iso === null ? null : undefined);
@@ -71,16 +86,18 @@ export async function writeTransition(db: Db, t: TransitionRecord): Promise<void
       .onConflictDoUpdate({ target: instances.id, set, setWhere: sql`${instances.seq} < ${t.seq}` });
     await tx
       .insert(instanceEvents)
-      .values({
-        instanceId: t.instanceId,
-        eventKey: String(t.seq),
-        fromStatus: t.from,
-        toStatus: t.to,
-        actor: t.actor,
-        reason: t.reason,
-        details: t.details ?? {},
-        at: new Date(t.at),
-      })
+      .values(
+        [...(t.earlier ?? []), t].map((e) => ({
+          instanceId: t.instanceId,
+          eventKey: String(e.seq),
+          fromStatus: e.from,
+          toStatus: e.to,
+          actor: e.actor,
+          reason: e.reason,
+          details: e.details ?? {},
+          at: new Date(e.at),
+        })),
+      )
       .onConflictDoNothing();
   });
 }

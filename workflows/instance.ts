@@ -26,6 +26,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { AuditEvent } from '../activities/read-model';
 import {
   claimUpdate,
   destroySignal,
@@ -114,6 +115,12 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       });
   }
 
+  /**
+   * The `claiming` event waits for the claim's outcome and is written with it: one read-model write per
+   * claim instead of two (the API's reservation already keeps other claims off the instance meanwhile).
+   */
+  let deferred: AuditEvent | null = null;
+
   /** Flips the state synchronously, then records it (read model, audit, pool, search attribute). */
   function transition(
     to: InstanceStatus,
@@ -130,8 +137,15 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     // The pool counts idle and starting instances; `claiming` is always followed by `claimed` or `destroying`
     // in the same workflow task, so reporting it would only wake the pool once more per claim.
     if (to !== 'claiming') notifyPool(to);
+    if (to === 'claiming') {
+      deferred = { seq: s.seq, from, to, actor: change.actor, reason: change.reason, at: now(), details };
+      return;
+    }
+    const earlier = deferred ? [deferred] : undefined;
+    deferred = null;
     pending += 1;
     recordTransition({
+      ...(earlier ? { earlier } : {}),
       instanceId: s.instanceId,
       poolName: s.poolName,
       provider: s.computeProvider,
