@@ -154,8 +154,6 @@ export const phoneNumbers = pgTable(
   },
   (t) => [
     index('phone_numbers_status_idx').on(t.status),
-    uniqueIndex('phone_numbers_instance_idx')
-      .on(t.instanceId)
-      .where(sql`status = 'assigned'`),
+    uniqueIndex('phone_numbers_instance_idx').on(t.instanceId).where(sql`status = 'assigned'`),
   ],
 );

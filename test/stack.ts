@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import postgres from 'postgres';
+import type { ComputeProvider } from '../activities/compute/types';
 import type { EmailSender, SmsSender } from '../activities/providers/types';
 import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
 import type { ResourceProviders } from '../activities/resources';
@@ -71,6 +72,11 @@ export interface StackOptions {
   resourcesFor?: (db: Db) => ResourceProviders;
   /** Email/SMS senders behind the instance self-service proxy (`/api/pool/self/*`); none by default. */
   senders?: ApiContext['senders'];
+  /**
+   * The compute provider the worker and the pool use instead of the stand-in one (e.g. a real adapter
+   * pointed at a provider stand-in), given the runtime stand-in's URL; `stack.compute` stays the stand-in.
+   */
+  computeFor?: (runtimeStandinUrl: string) => ComputeProvider;
 }
 
 export interface Stack {
@@ -189,6 +195,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const compute = new StandinComputeProvider(standinUrl, { faults: () => defaultFaults });
   const secrets = new SecretStore(database.db, secretKeyFromBase64(secretsKey));
   const resources = opts.resourcesFor?.(database.db) ?? null;
+  const poolCompute = opts.computeFor?.(standinUrl) ?? compute;
   fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
   const apiLog = fs.createWriteStream(path.join(artifactsDir, 'logs', `api-${poolName}.log`));
   cleanups.push(async () => {
@@ -206,7 +213,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         db: database.db,
         temporal,
         secrets,
-        compute: { standin: compute },
+        compute: { [poolCompute.name]: poolCompute },
         resources: resources ?? { enabled: {}, disabled: [] },
         runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv },
       },
@@ -247,7 +254,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     temporal,
     config,
     poolSettings(config, {
-      computeProvider: 'standin',
+      computeProvider: poolCompute.name,
       instanceTimings: { ...TEST_TIMINGS, ...opts.timings },
       pollIntervalMs: 1000,
       breakerCooldownMs: 2000,

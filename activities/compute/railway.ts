@@ -40,6 +40,8 @@ export interface RailwayProviderOptions {
   port?: number;
   /** Projects per page when listing (relay `first`). */
   pageSize?: number;
+  /** Control-server URL of a service domain (default `https://<domain>`); tests map it to a stand-in. */
+  urlForDomain?: (domain: string) => string;
 }
 
 /** Deployment statuses (docs: manage-deployments) during which a new deploy would only pile up. */
@@ -194,6 +196,7 @@ export class RailwayComputeProvider implements ComputeProvider {
   private readonly http: HttpClient;
   private readonly path: string;
   private readonly port: number;
+  private readonly urlFor: (domain: string) => string;
 
   constructor(private readonly opts: RailwayProviderOptions) {
     if (!opts.token) throw new Error('railway: a token is required');
@@ -201,6 +204,7 @@ export class RailwayComputeProvider implements ComputeProvider {
     const url = new URL(opts.endpoint ?? RAILWAY_ENDPOINT);
     this.path = url.pathname;
     this.port = opts.port ?? 8080;
+    this.urlFor = opts.urlForDomain ?? ((domain) => `https://${domain}`);
     this.http = new HttpClient({
       baseUrl: url.origin,
       provider: 'railway',
@@ -362,13 +366,13 @@ export class RailwayComputeProvider implements ComputeProvider {
   async create(spec: ComputeSpec): Promise<ComputeHandle> {
     const p = await this.ensure(spec);
     await this.deploy(p, false);
-    return { ref: p.projectId, url: `https://${p.domain}` };
+    return { ref: p.projectId, url: this.urlFor(p.domain) };
   }
 
   async restart(spec: ComputeSpec): Promise<ComputeHandle> {
     const p = await this.ensure(spec);
     await this.deploy(p, true);
-    return { ref: p.projectId, url: `https://${p.domain}` };
+    return { ref: p.projectId, url: this.urlFor(p.domain) };
   }
 
   /** The latest deployment of the instance's service; null when the instance has no project. */

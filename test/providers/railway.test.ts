@@ -3,6 +3,7 @@
  * retry, every step faulted (5xx, 429 with Retry-After, timeout, lost answer) under a retry loop like the
  * activity's, auth and GraphQL errors, destroy, list across pages, restart.
  */
+import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RailwayComputeProvider, type RailwayProviderOptions } from '../../activities/compute/railway';
 import type { ComputeSpec } from '../../activities/compute/types';
@@ -232,12 +233,16 @@ describe('RailwayComputeProvider', () => {
 
   it('lists the pool instances by name prefix across pages', async () => {
     const railway = provider({ pageSize: 2 });
-    for (const id of ['a1', 'a2', 'a3', 'a4', 'a5']) await railway.create(spec(id));
-    await railway.create(spec('b1', 'other'));
+    const ids = Array.from({ length: 5 }, () => randomUUID());
+    for (const id of ids) await railway.create(spec(id));
+    const other = randomUUID();
+    await railway.create(spec(other, 'other'));
+    // Pool `p1-x`'s names start with `convos-p1-`: instance ids are UUIDs, so p1 never takes them as its own.
+    await railway.create(spec(randomUUID(), 'p1-x'));
     standin.operations.length = 0;
-    expect((await railway.list('p1')).sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
-    expect(standin.operations.filter((op) => op === 'Projects').length).toBe(3);
-    expect(await railway.list('other')).toEqual(['b1']);
+    expect((await railway.list('p1')).sort()).toEqual([...ids].sort());
+    expect(standin.operations.filter((op) => op === 'Projects').length).toBe(4);
+    expect(await railway.list('other')).toEqual([other]);
     expect(await railway.list('empty')).toEqual([]);
   });
 

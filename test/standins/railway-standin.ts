@@ -55,7 +55,19 @@ const str = (v: unknown, what: string): string => {
 };
 const optional = (v: unknown) => (typeof v === 'string' ? v : null);
 
-export async function startRailwayStandin(opts: { token?: string; deployStatus?: string } = {}) {
+export interface RailwayStandinOptions {
+  token?: string;
+  deployStatus?: string;
+  /**
+   * A deployment starts (deploy or redeploy), with the service's variables: an end-to-end test starts the
+   * "machine" here. Runs before the deployment is recorded, so a hook failure leaves no deployment behind.
+   */
+  onDeploy?: (project: RailwayProject, variables: Record<string, string>) => void | Promise<void>;
+  /** A project is being deleted: the test stops its "machine" (before removal, so a failure is retried). */
+  onDelete?: (project: RailwayProject) => void | Promise<void>;
+}
+
+export async function startRailwayStandin(opts: RailwayStandinOptions = {}) {
   const token = opts.token ?? 'railway-test-token';
   const projects = new Inventory<RailwayProject>();
   const operations: string[] = [];
@@ -78,7 +90,13 @@ export async function startRailwayStandin(opts: { token?: string; deployStatus?:
     }
     throw new GqlError('Service not found');
   };
-  const deploy = (p: RailwayProject, serviceId: string, environmentId: string, redeployOf: string | null) => {
+  const deploy = async (
+    p: RailwayProject,
+    serviceId: string,
+    environmentId: string,
+    redeployOf: string | null,
+  ) => {
+    await opts.onDeploy?.(p, { ...p.variables[serviceId] });
     const status = opts.deployStatus ?? 'SUCCESS';
     const d = {
       id: randomUUID(),
@@ -93,7 +111,7 @@ export async function startRailwayStandin(opts: { token?: string; deployStatus?:
   };
 
   // Resolvers by operation name (the root field is the name with a lower-case initial); `i` is `$input`.
-  const ops: Record<string, (v: Vars, i: Vars) => unknown> = {
+  const ops: Record<string, (v: Vars, i: Vars) => unknown | Promise<unknown>> = {
     Projects: (v) => {
       const after =
         typeof v.after === 'string' ? Number(Buffer.from(v.after, 'base64').toString().split(':')[1]) : 0;
@@ -223,21 +241,27 @@ export async function startRailwayStandin(opts: { token?: string; deployStatus?:
         },
       };
     },
-    ServiceInstanceDeployV2: (v) => {
+    ServiceInstanceDeployV2: async (v) => {
       const { p, s, environmentId } = service({ ...v, environmentId: str(v.environmentId, 'environmentId') });
       if (!s.image) throw new GqlError('Service has no source to deploy');
-      return { serviceInstanceDeployV2: deploy(p, s.id, environmentId, null).id };
+      return { serviceInstanceDeployV2: (await deploy(p, s.id, environmentId, null)).id };
     },
-    DeploymentRedeploy: (v) => {
+    DeploymentRedeploy: async (v) => {
       for (const p of projects.items.values()) {
         const old = p.deployments.find((d) => d.id === v.id);
         if (!old) continue;
-        const d = deploy(p, old.serviceId, old.environmentId, old.id);
+        const d = await deploy(p, old.serviceId, old.environmentId, old.id);
         return { deploymentRedeploy: { id: d.id, status: d.status } };
       }
       throw new GqlError('Deployment not found');
     },
-    ProjectDelete: (v) => ({ projectDelete: projects.remove(project(v.id).id) }),
+    ProjectDelete: async (v) => {
+      const p = project(v.id);
+      // Hook first: if it fails the project stays, and the caller's retry deletes it again.
+      await opts.onDelete?.(p);
+      projects.remove(p.id);
+      return { projectDelete: true };
+    },
   };
 
   const hang = () => new Promise<JsonResponse>(() => {});
@@ -274,7 +298,7 @@ export async function startRailwayStandin(opts: { token?: string; deployStatus?:
     let out: JsonResponse;
     try {
       const vars = body.variables ?? {};
-      out = { status: 200, body: { data: resolve(vars, (vars.input ?? {}) as Vars) } };
+      out = { status: 200, body: { data: await resolve(vars, (vars.input ?? {}) as Vars) } };
     } catch (err) {
       if (!(err instanceof GqlError)) throw err;
       out = error(err.message, [root], 'INTERNAL_SERVER_ERROR');
