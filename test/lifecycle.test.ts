@@ -39,6 +39,28 @@ describe('start failures', () => {
     }
   });
 
+  it('a start killed while its compute is being created leaves nothing behind', async () => {
+    const stack = await startStack(shared({ targetIdle: 0 }));
+    try {
+      stack.compute.createDelayMs = 3000;
+      const started = await stack.api('POST', '/api/pool/replenish', { count: 1 });
+      const [id] = (await json<{ started: string[] }>(started)).started;
+      await stack.waitFor('the create to be in flight', async () => stack.compute.createCalls > 0);
+      expect((await stack.api('DELETE', `/api/pool/instances/${id}`)).status).toBe(202);
+      await stack.waitFor('destroyed', async () => {
+        const [row] = await stack.database.db.select().from(instances).where(eq(instances.id, id!));
+        return row?.status === 'destroyed';
+      });
+      // The teardown waited for the create it could not interrupt, so it released what the create made.
+      await stack.waitFor('the slow create to land', async () => stack.compute.createsFinished === 1);
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await stack.compute.inventory()).map((i) => i.id)).not.toContain(id);
+      expect(stack.compute.createCalls).toBe(1);
+    } finally {
+      await stack.stop();
+    }
+  });
+
   it('opens the circuit breaker on repeated start failures and closes it after a success', async () => {
     const stack = await startStack(
       shared({

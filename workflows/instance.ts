@@ -11,6 +11,7 @@
 
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
@@ -88,7 +89,13 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     maximumAttempts: t.stepMaxAttempts,
     nonRetryableErrorTypes: ['ComputeRejectedError', 'ProviderRejectedError'],
   };
-  const compute = proxyActivities<Activities>({ startToCloseTimeout: '3m', retry: stepRetry });
+  const compute = proxyActivities<Activities>({
+    startToCloseTimeout: '3m',
+    retry: stepRetry,
+    // A provider call cannot be interrupted halfway: a cancelled start waits for the call in flight to end,
+    // so the compensation that follows sees (and releases) everything it created.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
   // A local activity: the claim runs in one workflow task (no activity-task round trip through the server),
   // which is most of a claim's latency. Provisioning is idempotent by the claim key, so a replay after a
   // worker crash simply asks the runtime again.
@@ -320,7 +327,9 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     await condition(() => settled || destroyRequest !== null, remaining);
     if (!settled) {
       scope.cancel();
-      outcome = destroyRequest ? 'destroy' : 'deadline';
+      const reason = destroyRequest ? 'destroy' : 'deadline';
+      await attempt;
+      outcome = reason;
     }
     if (outcome === 'ready') return transition('idle', { actor: 'system', reason: 'runtime ready' });
     if (outcome === 'destroy' || destroyRequest) return takeDestroyRequest();

@@ -13,6 +13,10 @@ export class StandinComputeProvider implements ComputeProvider {
   createCalls = 0;
   /** Fail this many destroy calls (a provider outage during teardown). */
   destroyFailures = 0;
+  /** A slow provider: every create takes this long (it cannot be interrupted, like a real API call). */
+  createDelayMs = 0;
+  /** Creates that have returned (a test waits for a slow one to land before judging what is left). */
+  createsFinished = 0;
   destroyCalls = 0;
 
   constructor(
@@ -36,6 +40,7 @@ export class StandinComputeProvider implements ComputeProvider {
 
   async create(spec: ComputeSpec): Promise<ComputeHandle> {
     this.createCalls += 1;
+    if (this.createDelayMs > 0) await new Promise((r) => setTimeout(r, this.createDelayMs));
     if (this.createFailures > 0) {
       this.createFailures -= 1;
       throw new Error('injected compute failure');
@@ -45,6 +50,7 @@ export class StandinComputeProvider implements ComputeProvider {
       token: spec.env.INSTANCE_TOKEN,
       faults: this.faults(),
     });
+    this.createsFinished += 1;
     return { ref: spec.instanceId, url: `${this.baseUrl}/i/${spec.instanceId}` };
   }
 
