@@ -16,10 +16,7 @@ export interface ClaimSample {
 
 export const PHASES = {
   beforeTask: 'API before the workflow runs: claims row, reserve (row lock), Update RPC, task dispatch',
-  firstTask: 'workflow task 1: validator, handler, read-model write (local activity), commands',
-  activityDispatch: 'provision activity: scheduled → picked up by the worker',
-  provision: 'provision activity: HTTP call to the runtime (stand-in)',
-  secondTask: 'workflow task 2: result, read-model write (local activity), Update completed',
+  task: 'the claim workflow task: validator, handler, provision (local activity: HTTP call to the runtime), read-model write (local activity), Update completed',
   afterUpdate: 'API after the Update: result delivered, claims row finished, chat URL read, response',
 } as const;
 export type Phase = keyof typeof PHASES;
@@ -43,14 +40,7 @@ export async function profileClaims(
   max = 40,
 ): Promise<ClaimProfile> {
   const picked = samples.filter((s) => s.instanceId).slice(-max);
-  const phases: Record<Phase, number[]> = {
-    beforeTask: [],
-    firstTask: [],
-    activityDispatch: [],
-    provision: [],
-    secondTask: [],
-    afterUpdate: [],
-  };
+  const phases: Record<Phase, number[]> = { beforeTask: [], task: [], afterUpdate: [] };
   const tasks: number[] = [];
   const markers: number[] = [];
   for (const s of picked) {
@@ -63,21 +53,13 @@ export async function profileClaims(
       (e) => e.workflowExecutionUpdateCompletedEventAttributes?.meta?.updateId === s.key,
     );
     if (accepted < 0 || completed < 0) continue;
-    // The task that accepted the Update: the last WorkflowTaskStarted before the acceptance.
+    // The task that accepted the Update: the last WorkflowTaskStarted before the acceptance. Provisioning
+    // and the read-model write are local activities inside it, so its end is the Update's completion.
     let started = accepted;
     while (started > 0 && !events[started]!.workflowTaskStartedEventAttributes) started--;
     const window = events.slice(started, completed + 1);
-    const scheduled = window.find(
-      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provision',
-    );
-    const actStarted = window.find((e) => e.activityTaskStartedEventAttributes);
-    const actCompleted = window.find((e) => e.activityTaskCompletedEventAttributes);
-    if (!scheduled || !actStarted || !actCompleted) continue;
     phases.beforeTask.push(eventTime(events[started]!) - s.startedAt);
-    phases.firstTask.push(eventTime(events[accepted]!) - eventTime(events[started]!));
-    phases.activityDispatch.push(eventTime(actStarted) - eventTime(scheduled));
-    phases.provision.push(eventTime(actCompleted) - eventTime(actStarted));
-    phases.secondTask.push(eventTime(events[completed]!) - eventTime(actCompleted));
+    phases.task.push(eventTime(events[completed]!) - eventTime(events[started]!));
     phases.afterUpdate.push(s.endedAt - eventTime(events[completed]!));
     tasks.push(window.filter((e) => e.workflowTaskCompletedEventAttributes).length);
     markers.push(window.filter((e) => e.markerRecordedEventAttributes).length);

@@ -134,6 +134,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
    * claim instead of two (the API's reservation already keeps other claims off the instance meanwhile).
    */
   let deferred: AuditEvent | null = null;
+  let deferredAttributes: SearchAttributeUpdatePair[] = [];
 
   /** Flips the state synchronously, then records it (read model, audit, pool, search attribute). */
   function transition(
@@ -147,14 +148,17 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     s.seq += 1;
     if (to === 'idle') s.idleAt = now();
     if (to === 'claimed' && !s.claimedAt) s.claimedAt = now();
-    upsertSearchAttributes([{ key: InstanceStatusKey, value: to }, ...searchAttributes]);
-    // The pool counts idle and starting instances; `claiming` is always followed by `claimed` or `destroying`
-    // in the same workflow task, so reporting it would only wake the pool once more per claim.
-    if (to !== 'claiming') notifyPool(to);
+    // `claiming` is always followed by `claimed` or `destroying` within the claim's own workflow task: its
+    // search attributes, audit event and read-model write go out with that outcome (one visibility update,
+    // one transaction), and the pool, which counts idle and starting instances, is not woken for it.
     if (to === 'claiming') {
+      deferredAttributes = searchAttributes;
       deferred = { seq: s.seq, from, to, actor: change.actor, reason: change.reason, at: now(), details };
       return;
     }
+    upsertSearchAttributes([{ key: InstanceStatusKey, value: to }, ...deferredAttributes, ...searchAttributes]);
+    deferredAttributes = [];
+    notifyPool(to);
     const earlier = deferred ? [deferred] : undefined;
     deferred = null;
     pending += 1;
