@@ -156,7 +156,11 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       deferred = { seq: s.seq, from, to, actor: change.actor, reason: change.reason, at: now(), details };
       return;
     }
-    upsertSearchAttributes([{ key: InstanceStatusKey, value: to }, ...deferredAttributes, ...searchAttributes]);
+    upsertSearchAttributes([
+      { key: InstanceStatusKey, value: to },
+      ...deferredAttributes,
+      ...searchAttributes,
+    ]);
     deferredAttributes = [];
     notifyPool(to);
     const earlier = deferred ? [deferred] : undefined;
