@@ -13,9 +13,11 @@ import { providerCall } from './providers/failures';
 import { resourceName } from './providers/types';
 import { writeTransition } from './read-model';
 import type { ResourceProviders } from './resources';
+import type { SecretStore } from './secret-store';
 
 export interface ReconcileDeps {
   db: Db;
+  secrets: SecretStore;
   temporal: Client;
   compute: Record<string, ComputeProvider>;
   resources: ResourceProviders;
@@ -29,6 +31,8 @@ export interface ReconcileReport {
   rowsRepaired: string[];
   membersDropped: string[];
   reservationsCleared: number;
+  /** Providers that could not be swept this time, and why (the rest of the sweep still ran). */
+  errors: string[];
 }
 
 export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId}`;
@@ -78,54 +82,85 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         rowsRepaired: [],
         membersDropped: [],
         reservationsCleared: 0,
+        errors: [],
       };
       const running = await runningInstanceIds(temporal);
 
+      /**
+       * Ours to release: the instance is this deployment's (it has a read-model row in this pool: every
+       * instance writes one before it creates anything) and its workflow no longer runs. Another deployment
+       * sharing a provider account and a pool name never loses its resources to this sweeper.
+       */
+      const orphaned = async (instanceId: string) => {
+        if (running.has(instanceId) || (await isRunning(temporal, instanceId))) return false;
+        const [row] = await db
+          .select({ id: instances.id })
+          .from(instances)
+          .where(and(eq(instances.id, instanceId), eq(instances.pool, input.poolName)));
+        return row !== undefined;
+      };
+      /** One provider failing (an outage, a revoked key) is reported and the sweep goes on. */
+      const guarded = async (what: string, fn: () => Promise<void>) => {
+        try {
+          await fn();
+        } catch (err) {
+          report.errors.push(`${what}: ${(err as Error).message}`);
+        }
+      };
+
       // 1. Orphans: compute held at a provider for an instance whose workflow no longer runs.
       for (const [providerName, provider] of Object.entries(deps.compute)) {
-        for (const instanceId of await providerCall(() => provider.list(input.poolName))) {
-          if (running.has(instanceId) || (await isRunning(temporal, instanceId))) continue;
-          await providerCall(() => provider.destroy(instanceId, input.poolName));
-          await db
-            .update(instanceResources)
-            .set({ status: 'released', releasedAt: new Date() })
-            .where(and(eq(instanceResources.instanceId, instanceId), eq(instanceResources.kind, 'compute')));
-          await audit(db, instanceId, `released orphaned ${providerName} compute`, {
-            provider: providerName,
-          });
-          report.orphansReleased.push(instanceId);
-        }
+        await guarded(`${providerName} compute`, async () => {
+          for (const instanceId of await providerCall(() => provider.list(input.poolName))) {
+            if (!(await orphaned(instanceId))) continue;
+            await providerCall(() => provider.destroy(instanceId, input.poolName));
+            await db
+              .update(instanceResources)
+              .set({ status: 'released', releasedAt: new Date() })
+              .where(
+                and(eq(instanceResources.instanceId, instanceId), eq(instanceResources.kind, 'compute')),
+              );
+            await deps.secrets.deleteAll(instanceId);
+            await audit(db, instanceId, `released orphaned ${providerName} compute`, {
+              provider: providerName,
+            });
+            report.orphansReleased.push(instanceId);
+          }
+        });
       }
 
       // 1b. The same for every per-instance resource (keys, inboxes, numbers), found by the pool's name prefix.
       for (const [kind, provider] of Object.entries(deps.resources.enabled)) {
-        for (const held of await providerCall(() => provider.list(input.poolName))) {
-          const instanceId = held.instanceId;
-          if (!instanceId || running.has(instanceId) || (await isRunning(temporal, instanceId))) continue;
-          const ctx = {
-            instanceId,
-            poolName: input.poolName,
-            name: resourceName(input.poolName, instanceId),
-            idempotencyKey: `reconcile:${instanceId}:${kind}`,
-          };
-          await providerCall(() => provider.destroy(ctx, held.ref));
-          await db
-            .update(instanceResources)
-            .set({ status: 'released', releasedAt: new Date() })
-            .where(
-              and(
-                eq(instanceResources.instanceId, instanceId),
-                eq(instanceResources.kind, kind),
-                eq(instanceResources.status, 'active'),
-              ),
-            );
-          await audit(db, instanceId, `released orphaned ${provider.name} ${kind} ${held.ref}`, {
-            provider: provider.name,
-            kind,
-            ref: held.ref,
-          });
-          report.resourcesReleased.push({ instanceId, kind, provider: provider.name, ref: held.ref });
-        }
+        await guarded(`${provider.name} ${kind}`, async () => {
+          for (const held of await providerCall(() => provider.list(input.poolName))) {
+            const instanceId = held.instanceId;
+            if (!instanceId || !(await orphaned(instanceId))) continue;
+            const ctx = {
+              instanceId,
+              poolName: input.poolName,
+              name: resourceName(input.poolName, instanceId),
+              idempotencyKey: `reconcile:${instanceId}:${kind}`,
+            };
+            await providerCall(() => provider.destroy(ctx, held.ref));
+            await db
+              .update(instanceResources)
+              .set({ status: 'released', releasedAt: new Date() })
+              .where(
+                and(
+                  eq(instanceResources.instanceId, instanceId),
+                  eq(instanceResources.kind, kind),
+                  eq(instanceResources.status, 'active'),
+                ),
+              );
+            await deps.secrets.deleteAll(instanceId);
+            await audit(db, instanceId, `released orphaned ${provider.name} ${kind} ${held.ref}`, {
+              provider: provider.name,
+              kind,
+              ref: held.ref,
+            });
+            report.resourcesReleased.push({ instanceId, kind, provider: provider.name, ref: held.ref });
+          }
+        });
       }
 
       // 2. Read model: rows of live-looking instances whose workflow is gone, or whose status drifted.
@@ -152,10 +187,14 @@ export function createReconcileActivities(deps: ReconcileDeps) {
             at: new Date().toISOString(),
             fields: { destroyedAt: new Date().toISOString() },
           });
+          // Its secrets (instance token, LLM key, wallet key) die with it.
+          await deps.secrets.deleteAll(row.id);
           report.rowsRepaired.push(row.id);
           continue;
         }
         const state = await temporal.workflow.getHandle(instanceWorkflowId(row.id)).query(getStateQuery);
+        // `claiming` is written together with the claim's outcome, within moments: not a drift.
+        if (state.status === 'claiming') continue;
         if (state.status !== row.status && state.seq >= row.seq) {
           await writeTransition(db, {
             instanceId: row.id,

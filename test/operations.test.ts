@@ -166,12 +166,23 @@ describe('self-destruct', () => {
 
 describe('reconcile', () => {
   it('releases orphaned compute and repairs read-model rows whose workflow is gone', async () => {
-    // An orphan: compute at the provider with no workflow behind it (e.g. a lost response, then a crash).
+    // An orphan: compute of one of our instances whose workflow died (terminated mid-start, say): it has
+    // its read-model row (written before anything is created) and no running workflow.
     const orphan = `orphan-${newKey('o').slice(2, 14)}`;
     await stack.compute.create({
       instanceId: orphan,
       poolName: stack.poolName,
       env: { INSTANCE_TOKEN: 'orphan-token' },
+    });
+    await stack.database.db
+      .insert(instances)
+      .values({ id: orphan, pool: stack.poolName, status: 'starting', provider: 'standin' });
+    // A stranger: compute this deployment never recorded (another deployment on the same account): kept.
+    const stranger = `stranger-${newKey('s').slice(2, 14)}`;
+    await stack.compute.create({
+      instanceId: stranger,
+      poolName: stack.poolName,
+      env: { INSTANCE_TOKEN: 'stranger-token' },
     });
     // A stale row: the read model says idle, but the workflow was terminated by hand.
     const victim = await claimOne('Terminated');
@@ -188,6 +199,8 @@ describe('reconcile', () => {
     await stack.waitFor('the terminated instance compute released', async () =>
       (await stack.compute.inventory()).every((i) => i.id !== victim.instanceId),
     );
+    expect((await stack.compute.inventory()).some((i) => i.id === stranger)).toBe(true);
+    await stack.compute.destroy(stranger);
     const events = await stack.database.db
       .select()
       .from(instanceEvents)

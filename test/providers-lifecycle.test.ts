@@ -289,6 +289,14 @@ describe('the sweeper', () => {
       poolName: stack.poolName,
       env: { INSTANCE_TOKEN: 'orphan-token-0123456789' },
     });
+    // Ours: the orphan's read-model row exists (every instance writes one before creating anything).
+    await stack.database.db
+      .insert(instances)
+      .values({ id: orphan, pool: stack.poolName, status: 'starting', provider: 'standin' });
+    // Not ours: a resource named like this pool's that this deployment never recorded.
+    const stranger = randomUUID();
+    const strangerCtx = { ...ctx, instanceId: stranger, name: resourceName(stack.poolName, stranger) };
+    await resources.inbox!.create(strangerCtx);
     // Another pool's resource with the same shape: not ours to touch.
     const foreign = { ...ctx, poolName: 'elsewhere', name: resourceName('elsewhere', orphan) };
     await resources.inbox!.create(foreign);
@@ -309,8 +317,9 @@ describe('the sweeper', () => {
         .where(and(eq(phoneNumbers.instanceId, orphan), eq(phoneNumbers.status, 'assigned')));
       return row === undefined;
     });
-    // The foreign inbox and the live instance's resources are untouched.
+    // The foreign and the stranger's inboxes and the live instance's resources are untouched.
     expect(agentmail.inventory.list().some((i) => i.name === foreign.name)).toBe(true);
+    expect(agentmail.inventory.list().some((i) => i.name === strangerCtx.name)).toBe(true);
     expect(openrouter.keysNamed(resourceName(stack.poolName, live!.id))).toHaveLength(1);
     const audit = await stack.database.db
       .select()
@@ -320,6 +329,7 @@ describe('the sweeper', () => {
     for (const what of ['openrouter llmKey', 'agentmail inbox', 'telnyx phone'])
       expect(reasons.some((r) => r.startsWith(`released orphaned ${what}`))).toBe(true);
     await resources.inbox!.destroy(foreign, null);
+    await resources.inbox!.destroy(strangerCtx, null);
   }, 180_000);
 });
 

@@ -221,12 +221,21 @@ describe('the sweeper on Railway', () => {
     recordSecrets(orphan.env.INSTANCE_TOKEN, foreign.env.INSTANCE_TOKEN);
     await provider.create(orphan);
     await provider.create(foreign);
+    // The orphan is one of ours (its row exists, its workflow does not); a project of this pool's name that
+    // this deployment never recorded (another deployment on the same account) is not ours to delete.
+    await stack.database.db
+      .insert(instances)
+      .values({ id: orphan.instanceId, pool: stack.poolName, status: 'starting', provider: 'railway' });
+    const stranger = spec(stack.poolName);
+    recordSecrets(stranger.env.INSTANCE_TOKEN);
+    await provider.create(stranger);
     const liveIds = (await rows('claimed')).concat(await rows('idle')).map((r) => r.id);
     expect(liveIds.length).toBeGreaterThan(0);
 
     expect((await stack.api('POST', '/api/pool/reconcile')).status).toBe(202);
     await stack.waitFor('orphan deleted', async () => projectOf(orphan.instanceId) === undefined, 60_000);
     expect(railway.inventory.byName(resourceName('elsewhere', foreign.instanceId))).toBeDefined();
+    expect(projectOf(stranger.instanceId)).toBeDefined();
     for (const id of liveIds) expect(projectOf(id)).toBeDefined();
     expect((await stack.compute.inventory()).map((i) => i.id)).not.toContain(orphan.instanceId);
     const audit = await stack.database.db
@@ -235,6 +244,7 @@ describe('the sweeper on Railway', () => {
       .where(and(eq(instanceEvents.instanceId, orphan.instanceId), eq(instanceEvents.actor, 'reconcile')));
     expect(audit.map((e) => e.reason)).toContain('released orphaned railway compute');
     await provider.destroy(foreign.instanceId, 'elsewhere');
+    await provider.destroy(stranger.instanceId, stack.poolName);
   }, 120_000);
 
   it('ends with nothing left at Railway or in the runtime stand-in', async () => {

@@ -20,6 +20,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -98,6 +99,9 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
   };
   const compute = proxyActivities<Activities>({
     startToCloseTimeout: '3m',
+    // Provider calls heartbeat (activities/providers/failures.ts): a dead worker's attempt is retried after
+    // 30 s, and a cancelled start reaches the call in flight.
+    heartbeatTimeout: '30s',
     retry: stepRetry,
     // A provider call cannot be interrupted halfway: a cancelled start waits for the call in flight to end,
     // so the compensation that follows sees (and releases) everything it created.
@@ -151,7 +155,8 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     // `claiming` is always followed by `claimed` or `destroying` within the claim's own workflow task: its
     // search attributes, audit event and read-model write go out with that outcome (one visibility update,
     // one transaction), and the pool, which counts idle and starting instances, is not woken for it.
-    if (to === 'claiming') {
+    // Histories of instances started before this change replay the old way (two writes, two upserts).
+    if (to === 'claiming' && patched('deferred-claiming')) {
       deferredAttributes = searchAttributes;
       deferred = { seq: s.seq, from, to, actor: change.actor, reason: change.reason, at: now(), details };
       return;
@@ -162,7 +167,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       ...searchAttributes,
     ]);
     deferredAttributes = [];
-    notifyPool(to);
+    if (to !== 'claiming') notifyPool(to);
     const earlier = deferred ? [deferred] : undefined;
     deferred = null;
     pending += 1;
@@ -316,7 +321,8 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     const scope = new CancellationScope();
     const attempt = scope
       .run(async () => {
-        await createResources();
+        // Instances started before the resource saga existed created compute only.
+        if (patched('resource-saga')) await createResources();
         const computeEntry = register('compute', s.computeProvider);
         const handle = await compute.createCompute(ids);
         computeEntry.ref = handle.ref;
@@ -343,7 +349,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     if (!settled) {
       scope.cancel();
       const reason = destroyRequest ? 'destroy' : 'deadline';
-      await attempt;
+      if (patched('wait-cancelled-start')) await attempt;
       outcome = reason;
     }
     if (outcome === 'ready') return transition('idle', { actor: 'system', reason: 'runtime ready' });

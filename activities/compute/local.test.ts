@@ -58,14 +58,14 @@ describe('local compute provider', () => {
     expect(await provider.isRunning(id)).toBe(true);
 
     await provider.destroy(id);
-    expect(await provider.isRunning(id)).toBe(false);
+    expect(await provider.isRunning(id)).toBe(null);
     expect(fs.existsSync(path.join(instancesDir, id))).toBe(false);
     expect(await provider.list('local-test')).toEqual([]);
     // Destroying what is gone is success.
     await provider.destroy(id);
   });
 
-  it('reports an unknown instance as not running', async () => {
-    expect(await provider.isRunning('a1b2c3d4-0000-4000-8000-00000000ffff')).toBe(false);
+  it('cannot tell for an instance it has no launch record of', async () => {
+    expect(await provider.isRunning('a1b2c3d4-0000-4000-8000-00000000ffff')).toBe(null);
   });
 });

@@ -135,8 +135,9 @@ export class LocalComputeProvider implements ComputeProvider {
   }
 
   async isRunning(instanceId: string): Promise<boolean | null> {
+    // No launch record here (another machine's worker, say): cannot tell, so the health checks decide.
     const launch = this.readLaunch(instanceId);
-    return launch ? isAlive(launch.pid) : false;
+    return launch ? isAlive(launch.pid) : null;
   }
 
   async list(_poolName?: string): Promise<string[]> {

@@ -1,9 +1,14 @@
 /**
- * Provider failures as Temporal sees them: a rejection (bad config, auth, validation) is non-retryable;
- * a 429 retries after the provider's Retry-After; anything else is retried with the activity's backoff.
+ * Provider calls as Temporal sees them:
+ *   - a rejection (bad config, auth, validation) is non-retryable;
+ *   - a 429 retries after the provider's Retry-After;
+ *   - anything else is retried with the activity's backoff.
+ * A call made inside an activity heartbeats, so a dead worker is noticed in seconds and a cancelled start
+ * reaches the call: the shared HTTP client aborts its request on the activity's cancellation signal.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ComputeRejectedError } from '../compute/types';
+import { activityContext } from './activity-context';
 import { ProviderRateLimitedError, ProviderRejectedError } from './http';
 
 export function toActivityFailure(err: unknown): never {
@@ -20,11 +25,17 @@ export function toActivityFailure(err: unknown): never {
   throw err;
 }
 
-/** Calls a provider; its failures come out classified for Temporal. */
+/** Calls a provider; it heartbeats meanwhile, and its failures come out classified for Temporal. */
 export async function providerCall<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = activityContext();
+  const beat = ctx && !ctx.info.isLocal ? setInterval(() => ctx.heartbeat(), 1000) : null;
   try {
     return await fn();
   } catch (err) {
+    // Aborted because the activity was cancelled: say so, so Temporal does not retry it.
+    if (ctx?.cancellationSignal.aborted) throw new CancelledFailure('provider call cancelled');
     return toActivityFailure(err);
+  } finally {
+    if (beat) clearInterval(beat);
   }
 }

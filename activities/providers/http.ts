@@ -9,6 +9,8 @@
  * Error messages carry the method, path and status, never headers or bodies that could hold a secret.
  */
 
+import { activityContext } from './activity-context';
+
 export class ProviderError extends Error {
   constructor(
     message: string,
@@ -101,6 +103,7 @@ export class HttpClient {
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const what = `${this.opts.provider} ${method} ${path}`;
+    const cancellation = activityContext()?.cancellationSignal;
     let res: Response;
     try {
       res = await this.fetchImpl(this.url(path, options.query), {
@@ -112,7 +115,11 @@ export class HttpClient {
           ...options.headers,
         },
         body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
+        // Inside an activity, a cancellation (a cancelled start) aborts the request too.
+        signal: AbortSignal.any([
+          AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
+          ...(cancellation ? [cancellation] : []),
+        ]),
       });
     } catch (err) {
       const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message;

@@ -221,15 +221,21 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
             'the LLM key provider did not accept the new cap; retry later',
           );
         }
-        await db.insert(instanceEvents).values({
-          instanceId: id,
-          eventKey: `llm-limit-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
-          fromStatus: null,
-          toStatus: (await requireInstance(id)).status,
-          actor: 'operator',
-          reason: `LLM key cap set to ${result.limitUsd} USD a month`,
-          details: { monthlyLimitUsd: result.limitUsd },
-        });
+        // The cap is changed at this point: a failed audit write is logged, not turned into an error.
+        await db
+          .insert(instanceEvents)
+          .values({
+            instanceId: id,
+            eventKey: `llm-limit-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+            fromStatus: null,
+            toStatus: (await requireInstance(id)).status,
+            actor: 'operator',
+            reason: `LLM key cap set to ${result.limitUsd} USD a month`,
+            details: { monthlyLimitUsd: result.limitUsd },
+          })
+          .catch((err: Error) =>
+            request.log.warn({ err: err.name }, 'audit write of an LLM cap change failed'),
+          );
         return { instanceId: id, monthlyLimitUsd: result.limitUsd };
       },
     );
