@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";
 import { HttpError } from "./http-errors.ts";
+import { isLoopback, readJson } from "./http-request.ts";
 import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
 import { safeEqual } from "./secrets.ts";
 import { validateProvisionRequest } from "./validate.ts";
@@ -24,34 +25,11 @@ export interface ControlServerDeps {
   log?: (line: string) => void;
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
   res.end(data);
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const type = req.headers["content-type"] ?? "";
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, "body_too_large", `body must be at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    throw new HttpError(400, "invalid_json", "body is not valid JSON");
-  }
-}
-
-function isLoopback(req: IncomingMessage): boolean {
-  const addr = req.socket.remoteAddress ?? "";
-  return addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
 }
 
 function authorized(req: IncomingMessage, token: string): boolean {

@@ -7,6 +7,7 @@
 // enforces the per-agent cap, and never retries (a retry could send twice).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { HttpError } from "./http-errors.ts";
+import { isLoopback, readJson } from "./http-request.ts";
 import { RateLimit } from "./rate-limit.ts";
 import { safeEqual } from "./secrets.ts";
 
@@ -62,33 +63,11 @@ export interface OutboundDeps {
 /** Sends per channel per hour allowed by the runtime itself (the pool has its own, configurable limit). */
 export const AGENT_SENDS_PER_HOUR = 10;
 const HOUR = 60 * 60 * 1000;
-const MAX_BODY_BYTES = 64 * 1024;
 const POOL_TIMEOUT_MS = 30_000;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, "body_too_large", `body must be at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    throw new HttpError(400, "invalid_json", "body is not valid JSON");
-  }
-}
-
-function isLoopback(req: IncomingMessage): boolean {
-  const addr = req.socket.remoteAddress ?? "";
-  return addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
 }
 
 /** The pool's `{ error }` sentence when it sent one (it never carries secrets), else a generic one. */
