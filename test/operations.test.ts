@@ -9,7 +9,7 @@ import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { instanceEvents, instances } from '../drizzle/schema';
 import { getStateQuery } from '../workflows/messages';
 import { type Stack, startStack } from './stack';
-import { type ClaimBody, type ErrorBody, json, newKey, shared } from './support/helpers';
+import { claimOne, type ErrorBody, json, newKey, shared } from './support/helpers';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -35,17 +35,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-const claimOne = async (name: string) => {
-  await stack.waitFor('an idle instance', async () => (await stack.counts()).idle > 0);
-  const res = await stack.api(
-    'POST',
-    '/api/pool/claim',
-    { agentName: name },
-    { 'idempotency-key': newKey(name) },
-  );
-  expect(res.status).toBe(200);
-  return json<ClaimBody>(res);
-};
+const claim = (name: string) => claimOne(stack, name);
 const status = async (id: string) =>
   (await stack.temporal.workflow.getHandle(`instance-${id}`).query(getStateQuery)).status;
 const rowStatus = async (id: string) =>
@@ -55,7 +45,7 @@ const waitRow = (id: string, want: string, timeoutMs?: number) =>
 
 describe('instance detail', () => {
   it('lists resources with their facts, and a configured-out provider as skipped with the reason', async () => {
-    const claimed = await claimOne('Inspector');
+    const claimed = await claim('Inspector');
     const res = await stack.api('GET', `/api/pool/instances/${claimed.instanceId}`);
     expect(res.status).toBe(200);
     const body = await json<{
@@ -74,7 +64,7 @@ describe('instance detail', () => {
 
 describe('drain', () => {
   it('never touches a claimed instance', async () => {
-    const claimed = await claimOne('Keeper');
+    const claimed = await claim('Keeper');
     await stack.waitFor('refill', async () => (await stack.counts()).idle === 3);
     const res = await stack.api('POST', '/api/pool/drain', { count: 20 });
     const body = await json<{ draining: string[] }>(res);
@@ -90,7 +80,7 @@ describe('drain', () => {
 
 describe('kill', () => {
   it('destroys an instance; a second kill is a 409 and an unknown id a 404', async () => {
-    const claimed = await claimOne('Doomed');
+    const claimed = await claim('Doomed');
     expect((await stack.api('DELETE', `/api/pool/instances/${claimed.instanceId}`)).status).toBe(202);
     await waitRow(claimed.instanceId, 'destroyed');
     const again = await stack.api('DELETE', `/api/pool/instances/${claimed.instanceId}`);
@@ -103,7 +93,7 @@ describe('kill', () => {
 
 describe('crash and restart', () => {
   it('restarts a claimed instance that stops answering and brings it back to claimed', async () => {
-    const claimed = await claimOne('Phoenix');
+    const claimed = await claim('Phoenix');
     await stack.compute.setFaults(claimed.instanceId, { down: true });
     await stack.waitFor('crash detected and recovered', async () => {
       const events = await stack.database.db
@@ -121,7 +111,7 @@ describe('crash and restart', () => {
 
 describe('failed teardown', () => {
   it('goes to failed with the reason, and an operator retry finishes the teardown', async () => {
-    const claimed = await claimOne('Stubborn');
+    const claimed = await claim('Stubborn');
     const notFailed = await stack.api('POST', `/api/pool/instances/${claimed.instanceId}/retry`);
     expect(notFailed.status).toBe(409);
 
@@ -142,8 +132,8 @@ describe('failed teardown', () => {
 
 describe('self-destruct', () => {
   it('accepts only the instance its own token belongs to', async () => {
-    const a = await claimOne('Selfish');
-    const b = await claimOne('Bystander');
+    const a = await claim('Selfish');
+    const b = await claim('Bystander');
     const secrets = new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey));
     const tokenA = (await secrets.get(a.instanceId, INSTANCE_TOKEN))!;
     const call = (credentials: string) =>
@@ -185,7 +175,7 @@ describe('reconcile', () => {
       env: { INSTANCE_TOKEN: 'stranger-token' },
     });
     // A stale row: the read model says idle, but the workflow was terminated by hand.
-    const victim = await claimOne('Terminated');
+    const victim = await claim('Terminated');
     await stack.temporal.workflow
       .getHandle(`instance-${victim.instanceId}`)
       .terminate('test: gone without cleanup');

@@ -14,7 +14,7 @@ import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import { instanceEvents, instanceResources, instances } from '../drizzle/schema';
 import { recordSecrets, type Stack, startStack } from './stack';
-import { type ClaimBody, type ErrorBody, json, newKey, shared } from './support/helpers';
+import { type ClaimBody, claimOne, type ErrorBody, json, shared } from './support/helpers';
 
 /** Records every send; `failNext` makes the next send throw (like an adapter whose provider failed). */
 class RecordingSenders implements EmailSender, SmsSender {
@@ -56,16 +56,9 @@ afterAll(() => stack?.stop());
 const rowStatus = async (id: string) =>
   (await stack.database.db.select().from(instances).where(eq(instances.id, id)))[0]?.status;
 
-async function claimOne(name: string): Promise<ClaimBody> {
-  await stack.waitFor('an idle instance', async () => (await stack.counts()).idle > 0);
-  const res = await stack.api(
-    'POST',
-    '/api/pool/claim',
-    { agentName: name },
-    { 'idempotency-key': newKey(name) },
-  );
-  expect(res.status).toBe(200);
-  const body = await json<ClaimBody>(res);
+/** Claims one instance and waits until the read model says claimed (the proxy checks the read model). */
+async function claim(name: string): Promise<ClaimBody> {
+  const body = await claimOne(stack, name);
   await stack.waitFor(`${name} claimed`, async () => (await rowStatus(body.instanceId)) === 'claimed');
   return body;
 }
@@ -107,8 +100,8 @@ const eventsOf = (id: string) =>
 
 describe("sending on an instance's behalf", () => {
   it("sends email and SMS from the instance's own inbox and number, and audits without the content", async () => {
-    const a = await claimOne('Sender');
-    const b = await claimOne('Neighbour');
+    const a = await claim('Sender');
+    const b = await claim('Neighbour');
     const inboxA = await giveInbox(a.instanceId);
     const phoneA = await givePhone(a.instanceId, '+15550001111');
     await giveInbox(b.instanceId);
@@ -152,8 +145,8 @@ describe("sending on an instance's behalf", () => {
   });
 
   it("accepts only the instance's own token pair: 401 without, 403 for any other", async () => {
-    const a = await claimOne('Owner');
-    const b = await claimOne('Other');
+    const a = await claim('Owner');
+    const b = await claim('Other');
     await giveInbox(a.instanceId);
     await giveInbox(b.instanceId);
     const tokenA = await secrets.get(a.instanceId, INSTANCE_TOKEN);
@@ -195,7 +188,7 @@ describe("sending on an instance's behalf", () => {
   });
 
   it('refuses an instance without an inbox or number, or with a released one (409 *_NOT_ENABLED)', async () => {
-    const a = await claimOne('Bare');
+    const a = await claim('Bare');
     const creds = await credentialsOf(a.instanceId);
     const noInbox = await self('email', creds, email);
     expect(noInbox.status).toBe(409);
@@ -216,7 +209,7 @@ describe("sending on an instance's behalf", () => {
   });
 
   it('refuses when the pool has no sender configured (409 *_NOT_ENABLED)', async () => {
-    const a = await claimOne('Unserved');
+    const a = await claim('Unserved');
     await giveInbox(a.instanceId);
     await givePhone(a.instanceId, '+15550003333');
     // A second API on the same stack, without senders (a pool without AgentMail/Telnyx keys).
@@ -246,7 +239,7 @@ describe("sending on an instance's behalf", () => {
   });
 
   it('never lets the body choose the sender, and validates every field (400)', async () => {
-    const a = await claimOne('Strict');
+    const a = await claim('Strict');
     await giveInbox(a.instanceId);
     await givePhone(a.instanceId, '+15550004444');
     const creds = await credentialsOf(a.instanceId);
@@ -283,8 +276,8 @@ describe("sending on an instance's behalf", () => {
 
   it('caps each instance at SELF_EMAIL_PER_HOUR, also under concurrency (429 + Retry-After)', async () => {
     expect(stack.config.api.selfEmailPerHour).toBe(20);
-    const a = await claimOne('Chatty');
-    const b = await claimOne('Quiet');
+    const a = await claim('Chatty');
+    const b = await claim('Quiet');
     await giveInbox(a.instanceId);
     await givePhone(a.instanceId, '+15550005555');
     await giveInbox(b.instanceId);
@@ -322,7 +315,7 @@ describe("sending on an instance's behalf", () => {
   });
 
   it('answers a provider failure with 502 PROVIDER_FAILED and no secret; the attempt is audited', async () => {
-    const a = await claimOne('Unlucky');
+    const a = await claim('Unlucky');
     await giveInbox(a.instanceId);
     await givePhone(a.instanceId, '+15550006666');
     const creds = await credentialsOf(a.instanceId);
