@@ -126,7 +126,8 @@ beforeAll(async () => {
     targetIdle: 0,
     maxTotal: 80,
     // Starts under 20 % faults on a busy two-core machine take a while: keep the deadline out of the way.
-    timings: { healthIntervalMs: 1000, stepMaxAttempts: 6, startDeadlineMs: 180_000 },
+    // 10 attempts: at 20 % faults per call, a release of several calls must not run out of retries by chance.
+    timings: { healthIntervalMs: 1000, stepMaxAttempts: 10, startDeadlineMs: 180_000 },
     // Built once the stack's database exists (Telnyx keeps its number pool there).
     resourcesFor: (db) => {
       resources = buildResources(db);
@@ -217,11 +218,12 @@ describe('providers under faults', () => {
 
 describe('a start that fails at each step', () => {
   const steps = [
-    { kind: 'llmKey', fail: () => openrouter.faults.failNext(/^POST \/api\/v1\/keys$/, '5xx', 6) },
-    { kind: 'inbox', fail: () => agentmail.faults.failNext(/^POST \/v0\/inboxes$/, '5xx', 6) },
+    // The provider refuses the create (a validation error): the start fails at once and is compensated.
+    { kind: 'llmKey', fail: () => openrouter.faults.failNext(/^POST \/api\/v1\/keys$/, 'reject') },
+    { kind: 'inbox', fail: () => agentmail.faults.failNext(/^POST \/v0\/inboxes$/, 'reject') },
     // Every attempt of the phone step starts by looking up numbers already bought under the instance's name.
-    { kind: 'phone', fail: () => telnyx.faults.failNext(/^GET \/v2\/phone_numbers$/, '5xx', 6) },
-    { kind: 'compute', fail: () => (stack.compute.createFailures = 6) },
+    { kind: 'phone', fail: () => telnyx.faults.failNext(/^GET \/v2\/phone_numbers$/, 'reject') },
+    { kind: 'compute', fail: () => (stack.compute.createRejections = 1) },
   ];
   for (const step of steps) {
     it(`leaves nothing behind when the ${step.kind} step fails for good`, async () => {

@@ -4,7 +4,7 @@
  * tokens, unclaimed instances, instances without an inbox/number, a body choosing the sender, the hourly
  * limit and provider failures are all refused with the documented status and code.
  */
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTANCE_TOKEN } from '../activities';
 import { ProviderRateLimitedError, ProviderRejectedError } from '../activities/providers/http';
@@ -95,8 +95,13 @@ function self(path: 'email' | 'sms', credentials: string | null, body: unknown) 
 const email = { to: 'alice@example.com', subject: 'Hello', text: 'The secret recipe is in the attic.' };
 const sms = { to: '+15557654321', text: 'Meet at noon by the fountain.' };
 
+/** An instance's audit events in the order they were written. */
 const eventsOf = (id: string) =>
-  stack.database.db.select().from(instanceEvents).where(eq(instanceEvents.instanceId, id));
+  stack.database.db
+    .select()
+    .from(instanceEvents)
+    .where(eq(instanceEvents.instanceId, id))
+    .orderBy(asc(instanceEvents.id));
 
 describe("sending on an instance's behalf", () => {
   it("sends email and SMS from the instance's own inbox and number, and audits without the content", async () => {

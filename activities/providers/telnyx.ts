@@ -116,11 +116,13 @@ export class TelnyxNumbers implements ResourceProvider, SmsSender {
     const byRef = ref ? await this.rowByProviderId(ref) : null;
     const mine = byRef?.status === 'assigned' && byRef.instanceId === ctx.instanceId;
     const row = mine ? byRef : await this.assignedRow(ctx.instanceId);
-    if (row) await this.giveBack(row);
-    // Also anything else still carrying the instance's name: bought for it but never recorded (an order
-    // whose answer was lost while the retry took another number). Once given back a number no longer
-    // carries the name, so the loop ends (bounded all the same); numbers back in the pool or now another
-    // instance's do not carry it either.
+    if (row) return this.giveBack(row);
+    // Known to our table but back in the pool, released, or now another instance's: nothing to release.
+    if (byRef) return;
+    // Bought for this instance but never recorded (a lost order answer): find it by name and give it back.
+    // Once given back it no longer carries the name, so the loop ends (bounded all the same). Only here:
+    // looking up by name on every teardown would add several calls to each attempt, and under provider
+    // faults teardowns would exhaust their retries (docs/providers.md, known limits).
     for (let i = 0; i < 10; i++) {
       const found = await this.adoptByName(ctx);
       if (!found) return;

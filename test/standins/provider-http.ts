@@ -6,13 +6,15 @@
  *   - `timeout`: the request is never answered (the client's timeout fires; nothing changed)
  *   - `lost`:    the request IS handled (state changed), then the connection is dropped: the success
  *                never reaches the client, whose retry must adopt instead of creating twice
+ *   - `reject`:  422 before the request is handled (a validation error: not worth retrying); only when
+ *                queued with `failNext`, never picked at random
  * Faults hit at a random `rate` (seeded, so a failing run can be repeated) and/or are queued for the next
  * matching requests (`failNext`), for tests that fail one exact step.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FaultKind = '5xx' | '429' | 'timeout' | 'lost';
+export type FaultKind = '5xx' | '429' | 'timeout' | 'lost' | 'reject';
 
 export interface FaultSettings {
   /** Share of requests (0..1) that get a random fault. */
@@ -128,6 +130,8 @@ export async function startProviderServer(handler: JsonHandler): Promise<Provide
     // Test-only control routes are never faulted.
     const fault = url.pathname.startsWith('/_standin') ? null : faults.pick(label);
     if (fault === '5xx') return send(res, { status: 503, body: { error: { message: 'injected outage' } } });
+    if (fault === 'reject')
+      return send(res, { status: 422, body: { error: { message: 'injected rejection' } } });
     if (fault === '429')
       return send(res, {
         status: 429,

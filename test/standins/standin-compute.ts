@@ -3,13 +3,20 @@
  * (`STANDIN_SHARED=1`), so tests and benchmarks can run hundreds of instances cheaply. It honours the same
  * interface and idempotency rules as the real providers.
  */
-import type { ComputeHandle, ComputeProvider, ComputeSpec } from '../../activities/compute/types';
+import {
+  type ComputeHandle,
+  type ComputeProvider,
+  ComputeRejectedError,
+  type ComputeSpec,
+} from '../../activities/compute/types';
 import type { StandinFaults } from './runtime-standin';
 
 export class StandinComputeProvider implements ComputeProvider {
   readonly name: string;
   /** Injected faults of the provider itself (not the runtime): fail this many create calls. */
   createFailures = 0;
+  /** Refuse this many create calls for good (a provider's validation error: not retried). */
+  createRejections = 0;
   createCalls = 0;
   /** Fail this many destroy calls (a provider outage during teardown). */
   destroyFailures = 0;
@@ -41,6 +48,10 @@ export class StandinComputeProvider implements ComputeProvider {
   async create(spec: ComputeSpec): Promise<ComputeHandle> {
     this.createCalls += 1;
     if (this.createDelayMs > 0) await new Promise((r) => setTimeout(r, this.createDelayMs));
+    if (this.createRejections > 0) {
+      this.createRejections -= 1;
+      throw new ComputeRejectedError('injected rejection');
+    }
     if (this.createFailures > 0) {
       this.createFailures -= 1;
       throw new Error('injected compute failure');
