@@ -191,10 +191,10 @@ describe('reconcile', () => {
     );
     expect((await stack.compute.inventory()).some((i) => i.id === stranger)).toBe(true);
     await stack.compute.destroy(stranger);
-    const events = await stack.database.db
-      .select()
-      .from(instanceEvents)
-      .where(eq(instanceEvents.instanceId, orphan));
-    expect(events.map((e) => e.actor)).toContain('reconcile');
+    await stack.waitFor('the orphan release audited', async () =>
+      (
+        await stack.database.db.select().from(instanceEvents).where(eq(instanceEvents.instanceId, orphan))
+      ).some((e) => e.actor === 'reconcile'),
+    );
   });
 });

@@ -323,13 +323,18 @@ describe('the sweeper', () => {
     expect(agentmail.inventory.list().some((i) => i.name === foreign.name)).toBe(true);
     expect(agentmail.inventory.list().some((i) => i.name === strangerCtx.name)).toBe(true);
     expect(openrouter.keysNamed(resourceName(stack.poolName, live!.id))).toHaveLength(1);
-    const audit = await stack.database.db
-      .select()
-      .from(instanceEvents)
-      .where(and(eq(instanceEvents.instanceId, orphan), eq(instanceEvents.actor, 'reconcile')));
-    const reasons = audit.map((e) => e.reason);
-    for (const what of ['openrouter llmKey', 'agentmail inbox', 'telnyx phone'])
-      expect(reasons.some((r) => r.startsWith(`released orphaned ${what}`))).toBe(true);
+    // Each release is audited right after it: wait for all three rather than race the last one.
+    await stack.waitFor('the sweep audited', async () => {
+      const reasons = (
+        await stack.database.db
+          .select()
+          .from(instanceEvents)
+          .where(and(eq(instanceEvents.instanceId, orphan), eq(instanceEvents.actor, 'reconcile')))
+      ).map((e) => e.reason);
+      return ['openrouter llmKey', 'agentmail inbox', 'telnyx phone'].every((what) =>
+        reasons.some((r) => r.startsWith(`released orphaned ${what}`)),
+      );
+    });
     await resources.inbox!.destroy(foreign, null);
     await resources.inbox!.destroy(strangerCtx, null);
   }, 180_000);

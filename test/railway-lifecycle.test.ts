@@ -238,11 +238,17 @@ describe('the sweeper on Railway', () => {
     expect(projectOf(stranger.instanceId)).toBeDefined();
     for (const id of liveIds) expect(projectOf(id)).toBeDefined();
     expect((await stack.compute.inventory()).map((i) => i.id)).not.toContain(orphan.instanceId);
-    const audit = await stack.database.db
-      .select()
-      .from(instanceEvents)
-      .where(and(eq(instanceEvents.instanceId, orphan.instanceId), eq(instanceEvents.actor, 'reconcile')));
-    expect(audit.map((e) => e.reason)).toContain('released orphaned railway compute');
+    // The audit event is written right after the delete: wait for it rather than race it.
+    const reasons = async () =>
+      (
+        await stack.database.db
+          .select()
+          .from(instanceEvents)
+          .where(and(eq(instanceEvents.instanceId, orphan.instanceId), eq(instanceEvents.actor, 'reconcile')))
+      ).map((e) => e.reason);
+    await stack.waitFor('the sweep audited', async () =>
+      (await reasons()).includes('released orphaned railway compute'),
+    );
     await provider.destroy(foreign.instanceId, 'elsewhere');
     await provider.destroy(stranger.instanceId, stack.poolName);
   }, 120_000);
