@@ -1,6 +1,8 @@
 // The local chat for XMTP_ENV=off: a page at /chat/<chat secret> and its message endpoint, which
 // forwards to the gateway's /v1/chat/completions with the gateway token. The secret in the URL is
 // separate from the gateway token, so sharing the link never hands out gateway (operator) access.
+import { controlCharacterProblem } from "../../contracts/claim.ts";
+
 export interface ChatDeps {
   gatewayUrl: string;
   gatewayToken: string;
@@ -58,10 +60,13 @@ export async function sendChatMessage(deps: ChatDeps, session: string, message: 
 }
 
 export function validateChatMessage(body: unknown): { session: string; message: string } | string {
-  if (!body || typeof body !== "object") return "body must be a JSON object";
+  if (!body || typeof body !== "object" || Array.isArray(body)) return "body must be a JSON object";
   const { session, message } = body as Record<string, unknown>;
   if (typeof message !== "string" || !message.trim()) return "message must be a non-empty string";
   if (message.length > MAX_MESSAGE_CHARS) return `message must be at most ${MAX_MESSAGE_CHARS} characters`;
+  // Tabs and line breaks are text; U+0000, BEL, ESC… and lone surrogates are not.
+  const problem = controlCharacterProblem(message, true);
+  if (problem) return `message ${problem}`;
   if (typeof session !== "string" || !/^[A-Za-z0-9-]{8,64}$/.test(session)) return "session must be 8-64 letters, digits or dashes";
   return { session, message };
 }

@@ -6,6 +6,7 @@
 // sender (the instance's own inbox/number) and enforces its own hourly limit; this side validates,
 // enforces the per-agent cap, and never retries (a retry could send twice).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { controlCharacterProblem } from "../../contracts/claim.ts";
 import { HttpError } from "./http-errors.ts";
 import { isLoopback, readJson } from "./http-request.ts";
 import { RateLimit } from "./rate-limit.ts";
@@ -26,6 +27,19 @@ export interface SmsArgs {
 
 const EMAIL_RE = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
 
+/**
+ * No control characters (a CR/LF in a subject or address is header injection, U+0000 breaks storage) and
+ * no lone surrogates in any field; the text of a message may hold tabs and line breaks.
+ */
+function controlProblem(a: Record<string, unknown>, multiline: readonly string[]): string | null {
+  for (const [field, value] of Object.entries(a)) {
+    if (typeof value !== "string") continue;
+    const problem = controlCharacterProblem(value, multiline.includes(field));
+    if (problem) return `${field} ${problem}`;
+  }
+  return null;
+}
+
 /** The same limits as the pool's schema, checked here so the agent gets a clear reason at once. */
 export function validateEmailArgs(args: unknown): EmailArgs | string {
   const a = (args ?? {}) as Record<string, unknown>;
@@ -34,6 +48,8 @@ export function validateEmailArgs(args: unknown): EmailArgs | string {
   if (typeof a.to !== "string" || a.to.trim().length > 254 || !EMAIL_RE.test(a.to.trim())) return "to must be one email address";
   if (typeof a.subject !== "string" || !a.subject.trim() || a.subject.trim().length > 200) return "subject must be 1-200 characters";
   if (typeof a.text !== "string" || !a.text.trim() || a.text.length > 10_000) return "text must be 1-10000 characters";
+  const problem = controlProblem(a, ["text"]);
+  if (problem) return problem;
   return { to: a.to.trim(), subject: a.subject.trim(), text: a.text };
 }
 
@@ -43,6 +59,8 @@ export function validateSmsArgs(args: unknown): SmsArgs | string {
   if (extra.length) return `unknown field ${extra[0]}: the sender is always your own number`;
   if (typeof a.to !== "string" || !/^\+[1-9]\d{6,14}$/.test(a.to.trim())) return "to must be one phone number in E.164 form (+15551234567)";
   if (typeof a.text !== "string" || !a.text.trim() || a.text.length > 1_600) return "text must be 1-1600 characters";
+  const problem = controlProblem(a, ["text"]);
+  if (problem) return problem;
   return { to: a.to.trim(), text: a.text };
 }
 

@@ -3,6 +3,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateChatMessage } from "../src/chat-page.ts";
 import { createControlServer, type Health } from "../src/control-server.ts";
 import type { ProvisionRequest } from "../src/provision-store.ts";
 
@@ -89,6 +90,23 @@ describe("control server", () => {
     ["huge instructions", JSON.stringify({ ...valid, instructions: "x".repeat(20_001) }), 400, "invalid_request"],
     ["empty joinUrl", JSON.stringify({ ...valid, joinUrl: "" }), 400, "invalid_request"],
     ["unknown field", JSON.stringify({ ...valid, admin: true }), 400, "invalid_request"],
+    // The shared claim contract (contracts/claim.ts), exactly as the site and the API apply it.
+    ["a 65-character agentName", JSON.stringify({ ...valid, agentName: "A".repeat(65) }), 400, "invalid_request"],
+    ["a CR in agentName", JSON.stringify({ ...valid, agentName: "A\rB" }), 400, "invalid_request"],
+    ["U+0000 in agentName", JSON.stringify({ ...valid, agentName: "A\u0000B" }), 400, "invalid_request"],
+    ["BEL in agentName", JSON.stringify({ ...valid, agentName: "A\u0007" }), 400, "invalid_request"],
+    ["ESC in agentName", JSON.stringify({ ...valid, agentName: "\u001b[31mA" }), 400, "invalid_request"],
+    ["a bidi override in agentName", JSON.stringify({ ...valid, agentName: "Ada\u202Egnp.exe" }), 400, "invalid_request"],
+    ["a lone surrogate in agentName", JSON.stringify({ ...valid, agentName: "Ada\ud800" }), 400, "invalid_request"],
+    ["U+0000 in instructions", JSON.stringify({ ...valid, instructions: "Be\u0000kind" }), 400, "invalid_request"],
+    ["a bidi override in instructions", JSON.stringify({ ...valid, instructions: "Be \u202Ekind" }), 400, "invalid_request"],
+    ["a lone surrogate in instructions", JSON.stringify({ ...valid, instructions: "\udc00" }), 400, "invalid_request"],
+    ["a requestId with a control character", JSON.stringify({ ...valid, requestId: "r-1\u0000" }), 400, "invalid_request"],
+    ["a requestId that is no Idempotency-Key", JSON.stringify({ ...valid, requestId: "r 1" }), 400, "invalid_request"],
+    ["a 129-character requestId", JSON.stringify({ ...valid, requestId: "r".repeat(129) }), 400, "invalid_request"],
+    ["a joinUrl with spaces", JSON.stringify({ ...valid, joinUrl: " https://popup.convos.org/v2?i=abc " }), 400, "invalid_request"],
+    ["a joinUrl with U+0000", JSON.stringify({ ...valid, joinUrl: "https://popup.convos.org/v2?i=a\u0000" }), 400, "invalid_request"],
+    ["a joinUrl over 8192 characters", JSON.stringify({ ...valid, joinUrl: `https://popup.convos.org/v2?i=${"a".repeat(8_200)}` }), 400, "invalid_request"],
     ["too large body", JSON.stringify({ ...valid, instructions: "x".repeat(70_000) }), 413, "body_too_large"],
   ])("rejects %s", async (_name, body, status, code) => {
     const before = provisioned.length;
@@ -119,11 +137,23 @@ describe("control server", () => {
     const res = await call("/pool/provision", {
       method: "POST",
       headers: { ...auth, ...json },
-      body: JSON.stringify({ ...valid, joinUrl: " https://popup.convos.org/v2?i=abc " }),
+      body: JSON.stringify({ ...valid, joinUrl: "https://popup.convos.org/v2?i=abc" }),
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: "created", joined: false });
     expect(provisioned.at(-1)).toEqual({ ...valid, joinUrl: "https://popup.convos.org/v2?i=abc" });
+  });
+
+  it("accepts what the contract allows at its limits: 64 characters, emoji, joiners, multi-line instructions", async () => {
+    const edge = [
+      { ...valid, requestId: "K".repeat(128), agentName: "A".repeat(64) },
+      { ...valid, requestId: "claim:2026-01-01T00:00:00.000Z_x", agentName: "Zoë 👩‍💻 محمد", instructions: `line 1\n\tline 2\r\n${"x".repeat(19_980)}` },
+    ];
+    for (const body of edge) {
+      const res = await call("/pool/provision", { method: "POST", headers: { ...auth, ...json }, body: JSON.stringify(body) });
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(200);
+      expect(provisioned.at(-1)).toEqual(body);
+    }
   });
 
   it("accepts self-destruct from loopback without a token", async () => {
@@ -140,5 +170,14 @@ describe("control server", () => {
     expect(html).not.toContain("Ada <b>");
     const bad = await call(`/chat/${CHAT_SECRET}/messages`, { method: "POST", headers: json, body: JSON.stringify({ message: "" }) });
     expect(bad.status).toBe(400);
+  });
+
+  it("refuses chat messages with control characters or lone surrogates (tabs and line breaks are text)", async () => {
+    for (const message of ["hi\u0000", "ring \u0007", "\u001b[2J", "del \u007f", "c1 \u0085", "half \ud83d"]) {
+      const res = await call(`/chat/${CHAT_SECRET}/messages`, { method: "POST", headers: json, body: JSON.stringify({ message, session: "session-1234" }) });
+      expect(res.status, JSON.stringify(message)).toBe(400);
+      expect(res.body).toMatchObject({ code: "invalid_request", error: expect.stringMatching(/^message contains/) });
+    }
+    expect(validateChatMessage({ message: "a\tb\nc\r\nd 😀", session: "session-1234" })).toEqual({ message: "a\tb\nc\r\nd 😀", session: "session-1234" });
   });
 });

@@ -99,6 +99,12 @@ describe("argument validation", () => {
       { ...email, subject: "s".repeat(201) },
       { ...email, text: "t".repeat(10_001) },
       { ...email, from: "ceo@bank.example" },
+      // Control characters: header injection through the subject or the address, U+0000, BEL, ESC.
+      { ...email, subject: "Hi\r\nBcc: everyone@example.com" },
+      { ...email, subject: "Hi\u0007" },
+      { ...email, to: "a\u0000@b.co" },
+      { ...email, text: "Body\u001b[2J" },
+      { ...email, text: "Body \ud800 lone surrogate" },
       null,
     ]) {
       expect(typeof validateEmailArgs(bad), JSON.stringify(bad)?.slice(0, 60)).toBe("string");
@@ -107,9 +113,20 @@ describe("argument validation", () => {
 
   it("sms: one E.164 number, text 1-1600, no other field", () => {
     expect(validateSmsArgs(sms)).toEqual(sms);
-    for (const bad of [{ ...sms, to: "5551234567" }, { ...sms, text: "x".repeat(1601) }, { ...sms, text: "" }, { ...sms, from: "+15550001111" }]) {
+    for (const bad of [
+      { ...sms, to: "5551234567" },
+      { ...sms, text: "x".repeat(1601) },
+      { ...sms, text: "" },
+      { ...sms, from: "+15550001111" },
+      { ...sms, text: "hi\u0000" },
+      { ...sms, text: "hi\u007f" },
+      { ...sms, text: "hi\udfff" },
+    ]) {
       expect(typeof validateSmsArgs(bad)).toBe("string");
     }
+    // Message text may have tabs and line breaks (and emoji: a valid surrogate pair).
+    expect(validateSmsArgs({ ...sms, text: "line 1\n\tline 2 \u{1F600}" })).toEqual({ ...sms, text: "line 1\n\tline 2 \u{1F600}" });
+    expect(validateEmailArgs({ ...email, text: "a\r\nb\tc" })).toEqual({ ...email, text: "a\r\nb\tc" });
   });
 });
 
@@ -142,6 +159,9 @@ describe("outbound server", () => {
     const bad = await post(`${url}/email`, { ...email, from: "ceo@bank.example" });
     expect(bad).toMatchObject({ status: 400, body: { code: "invalid_request", error: expect.stringContaining("from") } });
     expect((await post(`${url}/sms`, { ...sms, to: "12345" })).status).toBe(400);
+    const control = await post(`${url}/email`, { ...email, subject: "Hi\u0000there" });
+    expect(control).toMatchObject({ status: 400, body: { code: "invalid_request", error: expect.stringContaining("subject contains a control character (U+0000") } });
+    expect(await post(`${url}/email`, { ...email, text: "esc \u001b" })).toMatchObject({ status: 400, body: { code: "invalid_request" } });
     expect(await post(`${url}/sms`, sms)).toMatchObject({ status: 409, body: { code: "not_enabled" } });
     expect(poolCalls).toEqual([]);
   });
