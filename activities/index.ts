@@ -9,10 +9,10 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../drizzle/client';
 import { instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
-import type { ClaimRequest, ClaimResult } from '../workflows/types';
+import { type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { providerCall } from './providers/failures';
-import { type TransitionRecord, writeTransition } from './read-model';
+import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
 import { createReconcileActivities, instanceWorkflowId, type ReconcileDeps } from './reconcile';
 import { createResourceActivities, type ResourceDeps, resourceEnvironment } from './resources';
 import { fetchHealth, type HealthReport, postProvision } from './runtime-client';
@@ -28,6 +28,7 @@ export interface ActivityDeps extends ReconcileDeps, ResourceDeps {
 
 export const INSTANCE_TOKEN = 'instanceToken';
 export const CHAT_URL = 'chatUrl';
+export const INVITE_URL = 'inviteUrl';
 
 export function createActivities(deps: ActivityDeps) {
   const provider = (name: string) => {
@@ -73,7 +74,9 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     async recordTransition(record: TransitionRecord): Promise<void> {
-      await writeTransition(deps.db, record);
+      await writeTransition(deps.db, record).catch((err) => {
+        throw classifyDatabaseError(err);
+      });
     },
 
     /** Creates (or adopts, after a lost response) the instance's compute with its own token. */
@@ -130,13 +133,23 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Provisions the claimed conversation on the instance (idempotent by the claim key). A chat link
-     * carries a secret, so it is stored encrypted and only its presence goes back into the workflow.
+     * Provisions the claimed conversation on the instance (idempotent by the claim key). The join URL comes
+     * from the secret store, and the invite and chat links go back into it: they are bearer links, so only
+     * their presence goes back into the workflow.
      */
     async provision(input: { instanceId: string; url: string; request: ClaimRequest }): Promise<ClaimResult> {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
       if (!token) throw ApplicationFailure.nonRetryable('instance token missing', 'ProvisionRejected');
       const { request } = input;
+      const joinUrl = request.hasJoinUrl
+        ? await deps.secrets.get(input.instanceId, joinUrlSecretName(request.claimKey))
+        : null;
+      if (request.hasJoinUrl && !joinUrl) {
+        throw ApplicationFailure.nonRetryable(
+          "the claim's join URL is not in the secret store",
+          'ProvisionRefused',
+        );
+      }
       // Joining a conversation can take a while: as a regular activity it heartbeats so a dead worker is noticed.
       const context = Context.current();
       const heartbeat = setInterval(() => {
@@ -146,16 +159,17 @@ export function createActivities(deps: ActivityDeps) {
         requestId: request.claimKey,
         agentName: request.agentName,
         instructions: request.instructions,
-        ...(request.joinUrl ? { joinUrl: request.joinUrl } : {}),
+        ...(joinUrl ? { joinUrl } : {}),
       }).finally(() => clearInterval(heartbeat));
       if (res.chatUrl) await deps.secrets.put(input.instanceId, CHAT_URL, res.chatUrl);
+      if (res.inviteUrl) await deps.secrets.put(input.instanceId, INVITE_URL, res.inviteUrl);
       return {
         instanceId: input.instanceId,
         agentName: request.agentName,
         conversationId: res.conversationId,
-        inviteUrl: res.inviteUrl,
         joined: res.joined,
         status: res.status,
+        hasInviteUrl: Boolean(res.inviteUrl),
         hasChatUrl: Boolean(res.chatUrl),
       };
     },

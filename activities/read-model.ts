@@ -3,6 +3,7 @@
  * workflow's sequence number, so a retried or late older write never overwrites a newer one, and the
  * event key makes the audit insert idempotent.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instances } from '../drizzle/schema';
@@ -24,7 +25,6 @@ export interface TransitionRecord {
     agentName?: string | null;
     templateSlug?: string | null;
     conversationId?: string | null;
-    inviteUrl?: string | null;
     joined?: boolean;
     claimKey?: string | null;
     lastError?: string | null;
@@ -63,7 +63,6 @@ export async function writeTransition(db: Db, t: TransitionRecord): Promise<void
     agentName: f.agentName,
     templateSlug: f.templateSlug,
     conversationId: f.conversationId,
-    inviteUrl: f.inviteUrl,
     joined: f.joined === undefined ? undefined : f.joined ? 1 : 0,
     claimKey: f.claimKey,
     lastError: f.lastError,
@@ -100,4 +99,23 @@ export async function writeTransition(db: Db, t: TransitionRecord): Promise<void
       )
       .onConflictDoNothing();
   });
+}
+
+/**
+ * A write the database refuses because of its data (SQLSTATE class 22, data exception: invalid text such as
+ * U+0000; class 23, integrity constraint) fails the same way on every attempt: non-retryable, so the workflow
+ * sees a clear failure instead of a local activity retrying forever. Anything else (connection refused or
+ * reset, the server restarting, a timeout) is left to the retry policy.
+ */
+export function classifyDatabaseError(err: unknown): unknown {
+  const e = err as { code?: unknown; message?: string; cause?: { code?: unknown; message?: string } };
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : '';
+  if (/^2[23][0-9A-Z]{3}$/.test(code)) {
+    const message = e.cause?.message ?? e.message ?? 'refused';
+    return ApplicationFailure.nonRetryable(
+      `the read model refused the write (SQLSTATE ${code}): ${message}`,
+      'ReadModelDataError',
+    );
+  }
+  return err;
 }

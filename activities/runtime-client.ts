@@ -12,6 +12,8 @@ export interface HealthReport {
   gateway?: string;
   channel?: string;
   version?: string;
+  /** When the last message went through any of the instance's conversations (ISO); null before any. */
+  lastActivityAt?: string | null;
   error?: string;
 }
 
@@ -44,6 +46,10 @@ export async function fetchHealth(url: string, token: string, timeoutMs = 5000):
       gateway: body.gateway,
       channel: body.channel,
       version: body.version,
+      lastActivityAt:
+        typeof body.lastActivityAt === 'string' && !Number.isNaN(Date.parse(body.lastActivityAt))
+          ? body.lastActivityAt
+          : null,
     };
   } catch (err) {
     return { reachable: false, ready: false, error: (err as Error).message };
@@ -75,7 +81,15 @@ export async function postProvision(
   try {
     body = JSON.parse(text) as Record<string, unknown>;
   } catch {}
-  if (res.status >= 400 && res.status < 500) {
+  // A 400 is the runtime refusing the request itself before it recorded anything (RUNTIME.md): the instance
+  // is untouched and can go back to idle. Any other 4xx (wrong token, already provisioned) is the instance's.
+  if (res.status === 400) {
+    throw ApplicationFailure.nonRetryable(
+      `runtime refused the request (400): ${String(body.error ?? text).slice(0, 300)}`,
+      'ProvisionRefused',
+    );
+  }
+  if (res.status > 400 && res.status < 500) {
     throw ApplicationFailure.nonRetryable(
       `runtime refused provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
       'ProvisionRejected',
@@ -84,7 +98,7 @@ export async function postProvision(
   if (!res.ok) {
     throw ApplicationFailure.retryable(
       `runtime failed provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
-      'ProvisionFailed',
+      'RuntimeError',
     );
   }
   const status = body.status;

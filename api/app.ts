@@ -10,6 +10,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
+import { registerInputGuard } from './input-guard';
 import { claimRoutes } from './routes/claim';
 import { instanceRoutes } from './routes/instances';
 import { poolRoutes } from './routes/pool';
@@ -25,6 +26,7 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  registerInputGuard(app);
   // Bodies are JSON only: anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorBody);
@@ -64,6 +66,10 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
     temporal: ctx.temporal,
     secrets: ctx.secrets,
     poolName: ctx.config.pool.name,
+    settings: {
+      anonymousIdleTtlMs: ctx.config.api.anonymousIdleTtlMs,
+      anonymousPerMinute: ctx.config.api.anonymousClaimsPerMinute,
+    },
   });
   await app.register(claimRoutes, { ...ctx, claims });
   return app;

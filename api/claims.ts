@@ -1,15 +1,17 @@
 /**
  * Claiming an instance, idempotently, from any API replica.
  *
- * 1. The `claims` ledger holds one row per Idempotency-Key: the first request inserts it and holds a lease
- *    (renewed while it works); concurrent or later requests with the same key wait for its outcome, and take
- *    over once the lease has run out (the replica died). A different body with a used key is a 409.
+ * 1. The `claims` ledger holds one row per Idempotency-Key (`ClaimLedger`): the first request inserts it and
+ *    holds a lease on the database's clock, renewed while it works; concurrent or later requests with the same
+ *    key wait for its outcome, and take over once the lease has run out (the replica died or stalled). Every
+ *    write of a holder is fenced by its lease, so a holder that lost it can no longer send the claim anywhere.
  * 2. Candidates come from the read model: an idle row is reserved atomically (`FOR UPDATE SKIP LOCKED`), so
  *    concurrent claims spread over distinct instances. The instance workflow's claim Update is the arbiter:
- *    its synchronous validator admits only `idle`, and the Update id is the Idempotency-Key, so re-asking the
- *    same instance after a crash returns the first outcome instead of claiming twice.
+ *    its synchronous validator admits only `idle` (or a repeat of the claim the instance already holds), and
+ *    the Update id is the Idempotency-Key.
  * 3. No idle instance: wait for one until the caller's deadline (503 + Retry-After). Provisioning failed: the
- *    instance is destroyed by its workflow and the claim moves on to another one (502 if none succeeds).
+ *    instance is destroyed by its workflow and the claim moves on to another one (502 if none succeeds). The
+ *    runtime refused the request itself: the instance is back to idle and the claim is a 400, at once.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
@@ -19,13 +21,13 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
 import { and, asc, eq, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
-import { CHAT_URL } from '../activities';
+import { CHAT_URL, INVITE_URL } from '../activities';
 import { instanceWorkflowId } from '../activities/reconcile';
 import type { SecretStore } from '../activities/secret-store';
 import type { Db } from '../drizzle/client';
 import { claims, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
-import type { ClaimRequest, ClaimResult } from '../workflows/types';
+import { ClaimFailure, type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
 import { ApiError } from './errors';
 
 export interface ClaimInput {
@@ -33,6 +35,12 @@ export interface ClaimInput {
   instructions: string;
   templateSlug: string | null;
   joinUrl: string | null;
+}
+
+/** Who the claim is for: an end user named by the API-key holder, and whether that user is anonymous. */
+export interface ClaimClient {
+  clientId: string | null;
+  anonymous: boolean;
 }
 
 export interface ClaimResponse {
@@ -49,16 +57,29 @@ export interface ClaimResponse {
 export type ClaimStep = 'reserve' | 'provision' | 'conversation';
 export type StepListener = (step: ClaimStep, status: 'active' | 'ok' | 'fail', detail?: string) => void;
 
+/** What the ledger keeps of a finished claim: never a bearer link (they stay in the secret store). */
 interface StoredOutcome {
-  result?: Omit<ClaimResponse, 'chatUrl'> & { hasChatUrl: boolean };
+  result?: ClaimResult & { warm: boolean };
   error?: { statusCode: number; code: string; message: string };
+}
+
+export interface ClaimSettings {
+  /** Reclaim an anonymous claim's instance once its conversation was quiet this long (0: never). */
+  anonymousIdleTtlMs: number;
+  /** Anonymous claims per minute across all replicas (the global budget). */
+  anonymousPerMinute: number;
 }
 
 const LEASE_MS = 15_000;
 const RESERVATION_MS = 30_000;
 const POLL_MS = 100;
+/** Re-asks of an instance that did not answer before the claim gives up with 503 CLAIM_PENDING. */
+const MAX_UNANSWERED = 5;
+/** gRPC RESOURCE_EXHAUSTED: Temporal refuses an 11th in-flight Update on one workflow. */
+const GRPC_RESOURCE_EXHAUSTED = 8;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const leaseFromNow = () => sql`now() + ${LEASE_MS} * interval '1 millisecond'`;
 
 export function fingerprintOf(input: ClaimInput): string {
   return createHash('sha256')
@@ -66,47 +87,252 @@ export function fingerprintOf(input: ClaimInput): string {
     .digest('hex');
 }
 
-export class ClaimService {
-  /** Identifies this API replica as a lease owner. */
-  private readonly owner = `api-${randomUUID()}`;
+/** This replica lost the lease on a claim (it stalled past it and another replica took the claim over). */
+class LeaseLost extends Error {}
 
-  constructor(private readonly deps: { db: Db; temporal: Client; secrets: SecretStore; poolName: string }) {}
+/** The idempotency ledger: one row per key, a lease on the database clock, every write fenced by the lease. */
+class ClaimLedger {
+  /** Identifies this API replica as a lease owner. */
+  readonly owner = `api-${randomUUID()}`;
+
+  constructor(
+    private readonly db: Db,
+    private readonly anonymousPerMinute: number,
+  ) {}
+
+  private held(key: string) {
+    return and(eq(claims.key, key), eq(claims.leaseOwner, this.owner), sql`${claims.leaseUntil} > now()`);
+  }
+
+  /** Inserts a new key with our lease; false when the key exists. Anonymous claims count against the budget. */
+  async insert(key: string, fingerprint: string, client: ClaimClient): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      if (client.anonymous) {
+        // One lock for the budget, so replicas never admit more than it between them.
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('convos-agents:anonymous-claims'))`);
+        const [row] = await tx
+          .select({ n: sql<number>`count(*)::int` })
+          .from(claims)
+          .where(and(eq(claims.anonymous, true), sql`${claims.createdAt} > now() - interval '1 minute'`));
+        const taken = await tx.select({ key: claims.key }).from(claims).where(eq(claims.key, key));
+        if (!taken[0] && Number(row?.n ?? 0) >= this.anonymousPerMinute) {
+          throw new ApiError(
+            503,
+            'ANONYMOUS_BUDGET_EXHAUSTED',
+            'too many new agents for anonymous visitors right now; retry in a minute',
+            { 'retry-after': '30' },
+          );
+        }
+      }
+      const inserted = await tx
+        .insert(claims)
+        .values({
+          key,
+          fingerprint,
+          status: 'pending',
+          leaseOwner: this.owner,
+          leaseUntil: leaseFromNow(),
+          clientId: client.clientId,
+          anonymous: client.anonymous,
+        })
+        .onConflictDoNothing()
+        .returning({ key: claims.key });
+      return inserted.length > 0;
+    });
+  }
+
+  async read(key: string) {
+    const [row] = await this.db.select().from(claims).where(eq(claims.key, key));
+    return row ?? null;
+  }
+
+  /**
+   * Takes over a claim that failed earlier or whose holder's lease ran out; returns the instance it was last
+   * sent to (to be asked again first), or undefined when someone else holds a live lease.
+   */
+  async takeOver(key: string): Promise<{ instanceId: string | null } | undefined> {
+    const [taken] = await this.db
+      .update(claims)
+      .set({
+        status: 'pending',
+        leaseOwner: this.owner,
+        leaseUntil: leaseFromNow(),
+        error: null,
+        updatedAt: sql`now()`,
+      })
+      .where(
+        and(
+          eq(claims.key, key),
+          or(
+            eq(claims.status, 'failed'),
+            and(eq(claims.status, 'pending'), lt(claims.leaseUntil, sql`now()`)),
+          ),
+        ),
+      )
+      .returning({ instanceId: claims.instanceId });
+    return taken;
+  }
+
+  /** Extends our lease; false once it is lost. */
+  async renew(key: string): Promise<boolean> {
+    const rows = await this.db
+      .update(claims)
+      .set({ leaseUntil: leaseFromNow(), updatedAt: sql`now()` })
+      .where(this.held(key))
+      .returning({ key: claims.key });
+    return rows.length > 0;
+  }
+
+  /** Records the instance we are about to ask — only while we hold the lease, so a taker asks it first. */
+  async recordInstance(key: string, instanceId: string): Promise<void> {
+    const rows = await this.db
+      .update(claims)
+      .set({ instanceId, attempts: sql`${claims.attempts} + 1`, updatedAt: sql`now()` })
+      .where(this.held(key))
+      .returning({ key: claims.key });
+    if (rows.length === 0) throw new LeaseLost();
+  }
+
+  async finish(key: string, outcome: StoredOutcome): Promise<void> {
+    await this.db
+      .update(claims)
+      .set(
+        outcome.result
+          ? {
+              status: 'succeeded',
+              result: { ...outcome.result },
+              instanceId: outcome.result.instanceId,
+              leaseUntil: null,
+              updatedAt: sql`now()`,
+            }
+          : { status: 'failed', error: outcome.error, leaseUntil: null, updatedAt: sql`now()` },
+      )
+      .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)));
+  }
+
+  /** Lets a retry go on at once after an unknown failure (Temporal or the database down). */
+  async release(key: string): Promise<void> {
+    await this.db
+      .update(claims)
+      .set({ leaseUntil: sql`now() - interval '1 millisecond'` })
+      .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)));
+  }
+}
+
+/** Atomically reserves the longest-idle unreserved instance of the pool; null when there is none. */
+async function reserveIdle(db: Db, poolName: string, key: string, tried: string[]): Promise<string | null> {
+  const candidate = db
+    .select({ id: instances.id })
+    .from(instances)
+    .where(
+      and(
+        eq(instances.pool, poolName),
+        eq(instances.status, 'idle'),
+        or(isNull(instances.reservedUntil), lt(instances.reservedUntil, sql`now()`)),
+        tried.length ? notInArray(instances.id, tried) : undefined,
+      ),
+    )
+    .orderBy(asc(instances.idleAt))
+    .limit(1)
+    .for('update', { skipLocked: true });
+  const rows = await db
+    .update(instances)
+    .set({ reservedBy: key, reservedUntil: sql`now() + ${RESERVATION_MS} * interval '1 millisecond'` })
+    .where(eq(instances.id, sql`(${candidate})`))
+    .returning({ id: instances.id });
+  return rows[0]?.id ?? null;
+}
+
+/** An instance that refused a claim is free for the next one at once. */
+async function releaseReservation(db: Db, instanceId: string, key: string): Promise<void> {
+  await db
+    .update(instances)
+    .set({ reservedBy: null, reservedUntil: null })
+    .where(and(eq(instances.id, instanceId), eq(instances.reservedBy, key)));
+}
+
+/** What a failed claim Update means for the search. */
+type UpdateOutcome = 'refused' | 'provision-failed' | 'unanswered' | 'not-idle';
+
+function classifyUpdateError(err: unknown): UpdateOutcome | null {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const type = (err.cause as { type?: string } | undefined)?.type;
+    if (type === ClaimFailure.refused) return 'refused';
+    if (type === ClaimFailure.provisionFailed) return 'provision-failed';
+    return 'not-idle'; // the validator refused: claimed, drained, destroying
+  }
+  // The instance may have accepted the claim (a starved or restarting worker answers late).
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return 'unanswered';
+  if (err instanceof WorkflowNotFoundError) return 'not-idle';
+  const e = err as { code?: number; name?: string };
+  if (e?.code === GRPC_RESOURCE_EXHAUSTED || e?.name === 'ResourceExhausted') return 'not-idle';
+  return null;
+}
+
+export class ClaimService {
+  private readonly ledger: ClaimLedger;
+
+  constructor(
+    private readonly deps: {
+      db: Db;
+      temporal: Client;
+      secrets: SecretStore;
+      poolName: string;
+      settings: ClaimSettings;
+    },
+  ) {
+    this.ledger = new ClaimLedger(deps.db, deps.settings.anonymousPerMinute);
+  }
 
   async claim(
     key: string,
     input: ClaimInput,
     maxWaitMs: number,
     onStep: StepListener = () => {},
+    client: ClaimClient = { clientId: null, anonymous: false },
   ): Promise<ClaimResponse> {
-    const fingerprint = fingerprintOf(input);
     const deadline = Date.now() + maxWaitMs;
-    const prior = await this.acquire(key, fingerprint, deadline);
-    if ('outcome' in prior) return this.replay(prior.outcome);
+    for (;;) {
+      const prior = await this.acquire(key, fingerprintOf(input), deadline, client);
+      if ('outcome' in prior) return this.respond(prior.outcome);
+      try {
+        return await this.run(key, input, client, deadline, prior.instanceId, onStep);
+      } catch (err) {
+        // Another replica took the claim over while we stalled: wait for its outcome like any repeat.
+        if (!(err instanceof LeaseLost)) throw err;
+      }
+    }
+  }
 
-    // We hold the lease: renew it while we work so no other replica starts the same claim.
+  /** Runs the claim while holding its lease, and records the outcome. */
+  private async run(
+    key: string,
+    input: ClaimInput,
+    client: ClaimClient,
+    deadline: number,
+    askFirst: string | null,
+    onStep: StepListener,
+  ): Promise<ClaimResponse> {
+    let leaseLost = false;
     const renew = setInterval(() => {
-      this.deps.db
-        .update(claims)
-        .set({ leaseUntil: new Date(Date.now() + LEASE_MS), updatedAt: new Date() })
-        .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)))
-        .catch(() => {});
+      this.ledger.renew(key).then(
+        (held) => {
+          if (!held) leaseLost = true;
+        },
+        () => {},
+      );
     }, LEASE_MS / 3);
     try {
-      const outcome = await this.attempt(key, input, deadline, prior.instanceId, onStep);
-      await this.finish(key, outcome);
-      return this.replay(outcome);
+      const outcome = await this.search(key, input, client, deadline, askFirst, onStep, () => leaseLost);
+      await this.ledger.finish(key, outcome);
+      return await this.respond(outcome);
     } catch (err) {
       if (err instanceof ApiError) {
-        await this.finish(key, {
+        await this.ledger.finish(key, {
           error: { statusCode: err.statusCode, code: err.code, message: err.message },
         });
-      } else {
-        // Unknown failure (Temporal or the database down): release the lease so a retry can go on at once.
-        await this.deps.db
-          .update(claims)
-          .set({ leaseUntil: new Date(0) })
-          .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)))
-          .catch(() => {});
+      } else if (!(err instanceof LeaseLost)) {
+        await this.ledger.release(key).catch(() => {});
       }
       throw err;
     } finally {
@@ -122,18 +348,11 @@ export class ClaimService {
     key: string,
     fingerprint: string,
     deadline: number,
+    client: ClaimClient,
   ): Promise<{ outcome: StoredOutcome } | { instanceId: string | null }> {
-    const { db } = this.deps;
-    const leaseUntil = () => new Date(Date.now() + LEASE_MS);
-    const inserted = await db
-      .insert(claims)
-      .values({ key, fingerprint, status: 'pending', leaseOwner: this.owner, leaseUntil: leaseUntil() })
-      .onConflictDoNothing()
-      .returning({ key: claims.key });
-    if (inserted.length > 0) return { instanceId: null };
-
+    if (await this.ledger.insert(key, fingerprint, client)) return { instanceId: null };
     for (;;) {
-      const [row] = await db.select().from(claims).where(eq(claims.key, key));
+      const row = await this.ledger.read(key);
       if (!row) throw new ApiError(409, 'IDEMPOTENCY_CONFLICT', 'claim row vanished; retry');
       if (row.fingerprint !== fingerprint) {
         throw new ApiError(
@@ -142,28 +361,10 @@ export class ClaimService {
           'this Idempotency-Key was already used with a different request body',
         );
       }
-      if (row.status === 'succeeded') return { outcome: { result: row.result as StoredOutcome['result'] } };
-      // A pending claim whose holder went away, or one that failed earlier: this request takes it over.
-      const taken = await db
-        .update(claims)
-        .set({
-          status: 'pending',
-          leaseOwner: this.owner,
-          leaseUntil: leaseUntil(),
-          error: null,
-          updatedAt: new Date(),
-        })
-        .where(
-          and(
-            eq(claims.key, key),
-            or(
-              eq(claims.status, 'failed'),
-              and(eq(claims.status, 'pending'), lt(claims.leaseUntil, sql`now()`)),
-            ),
-          ),
-        )
-        .returning({ instanceId: claims.instanceId });
-      if (taken[0]) return { instanceId: taken[0].instanceId };
+      if (row.status === 'succeeded')
+        return { outcome: { result: row.result as unknown as StoredOutcome['result'] } };
+      const taken = await this.ledger.takeOver(key);
+      if (taken) return { instanceId: taken.instanceId };
       // Someone is working on it right now: wait for its outcome (a bit past our own deadline, since the
       // holder may be finishing a provision it started before the deadline).
       if (Date.now() > deadline + 2 * LEASE_MS) {
@@ -180,65 +381,66 @@ export class ClaimService {
     }
   }
 
-  private async finish(key: string, outcome: StoredOutcome) {
-    await this.deps.db
-      .update(claims)
-      .set(
-        outcome.result
-          ? {
-              status: 'succeeded',
-              result: outcome.result,
-              instanceId: outcome.result.instanceId,
-              leaseUntil: null,
-              updatedAt: new Date(),
-            }
-          : { status: 'failed', error: outcome.error, leaseUntil: null, updatedAt: new Date() },
-      )
-      .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)));
-  }
-
-  /** Turns a stored outcome into the response (the chat link is fetched from the secret store). */
-  private async replay(outcome: StoredOutcome): Promise<ClaimResponse> {
+  /** Turns a stored outcome into the response: the bearer links come from the secret store. */
+  private async respond(outcome: StoredOutcome): Promise<ClaimResponse> {
     if (!outcome.result) {
       const e = outcome.error!;
       throw new ApiError(e.statusCode, e.code, e.message);
     }
-    const { hasChatUrl, ...result } = outcome.result;
-    if (!hasChatUrl) return result;
-    const chatUrl = await this.deps.secrets.get(result.instanceId, CHAT_URL);
-    return chatUrl ? { ...result, chatUrl } : result;
+    const { hasChatUrl, hasInviteUrl, ...result } = outcome.result;
+    // Ledger rows written before bearer links left it carry the invite URL itself.
+    const legacyInvite = (outcome.result as { inviteUrl?: unknown }).inviteUrl;
+    const inviteUrl = hasInviteUrl
+      ? await this.deps.secrets.get(result.instanceId, INVITE_URL)
+      : typeof legacyInvite === 'string'
+        ? legacyInvite
+        : null;
+    const chatUrl = hasChatUrl ? await this.deps.secrets.get(result.instanceId, CHAT_URL) : null;
+    return { ...result, inviteUrl, ...(chatUrl ? { chatUrl } : {}) };
   }
 
-  private async attempt(
+  /** Tries instances until one is bound, the request is refused, or the deadline passes. */
+  private async search(
     key: string,
     input: ClaimInput,
+    client: ClaimClient,
     deadline: number,
-    previousInstance: string | null,
+    askFirst: string | null,
     onStep: StepListener,
+    leaseLost: () => boolean,
   ): Promise<StoredOutcome> {
-    const request: ClaimRequest = { claimKey: key, ...input };
+    const request: ClaimRequest = {
+      claimKey: key,
+      agentName: input.agentName,
+      instructions: input.instructions,
+      templateSlug: input.templateSlug,
+      hasJoinUrl: input.joinUrl !== null,
+      ...(client.anonymous && this.deps.settings.anonymousIdleTtlMs > 0
+        ? { conversationIdleTtlMs: this.deps.settings.anonymousIdleTtlMs }
+        : {}),
+    };
     const tried: string[] = [];
     let lastProvisionError: string | null = null;
     let warm = true;
-    onStep('reserve', 'active');
     let unanswered = 0;
+    // An earlier holder of this key may have reached an instance: ask it first (same Update id).
+    let next = askFirst;
+    onStep('reserve', 'active');
     for (;;) {
       // The deadline bounds the search; a provision already under way is never cut off.
-      if (tried.length > 0 && Date.now() >= deadline && previousInstance === null) break;
-      // An earlier holder of this key may have reached an instance: ask it first (same Update id).
-      const instanceId = previousInstance ?? (await this.reserve(key, tried));
-      previousInstance = null;
+      if (tried.length > 0 && Date.now() >= deadline && next === null) break;
+      const instanceId = next ?? (await reserveIdle(this.deps.db, this.deps.poolName, key, tried));
+      next = null;
       if (!instanceId) {
         if (Date.now() >= deadline) break;
         warm = false;
         await sleep(POLL_MS);
         continue;
       }
-      tried.push(instanceId);
-      await this.deps.db
-        .update(claims)
-        .set({ instanceId, attempts: sql`${claims.attempts} + 1`, updatedAt: new Date() })
-        .where(eq(claims.key, key));
+      if (leaseLost()) throw new LeaseLost();
+      await this.ledger.recordInstance(key, instanceId);
+      if (!tried.includes(instanceId)) tried.push(instanceId);
+      if (input.joinUrl) await this.deps.secrets.put(instanceId, joinUrlSecretName(key), input.joinUrl);
       onStep('reserve', 'ok', instanceId);
       onStep('provision', 'active', instanceId);
       try {
@@ -247,44 +449,35 @@ export class ClaimService {
           .executeUpdate(claimUpdate, { updateId: key, args: [request] });
         onStep('provision', 'ok', instanceId);
         onStep('conversation', 'ok', result.conversationId ?? result.status);
-        const { hasChatUrl, status, ...rest } = result;
-        return { result: { ...rest, status, warm, hasChatUrl } };
+        return { result: { ...result, warm } };
       } catch (err) {
-        if (
-          err instanceof WorkflowUpdateFailedError &&
-          (err.cause as { type?: string })?.type === 'ProvisionFailed'
-        ) {
-          lastProvisionError = err.cause?.message ?? 'provisioning failed';
-          onStep('provision', 'fail', lastProvisionError);
-          onStep('reserve', 'active');
-          continue; // the workflow destroys that instance; try another within the deadline
+        const outcome = classifyUpdateError(err);
+        if (outcome === null) throw err;
+        if (outcome === 'refused') {
+          await releaseReservation(this.deps.db, instanceId, key);
+          const message = (err as WorkflowUpdateFailedError).cause?.message ?? 'the claim was refused';
+          onStep('provision', 'fail', message);
+          throw new ApiError(400, 'CLAIM_REFUSED', `the agent refused this claim: ${message}`);
         }
-        if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-          // The instance may have accepted the claim (a starved or restarting worker answers late): ask the
-          // same instance again with the same Update id, whatever the deadline, so the claim is never half-bound.
+        if (outcome === 'provision-failed') {
+          lastProvisionError = (err as WorkflowUpdateFailedError).cause?.message ?? 'provisioning failed';
+          onStep('provision', 'fail', lastProvisionError);
+        } else if (outcome === 'unanswered') {
+          // Ask the same instance again with the same Update id, whatever the deadline, so the claim is never
+          // half-bound.
           unanswered += 1;
-          if (unanswered > 5) {
+          if (unanswered > MAX_UNANSWERED) {
             throw new ApiError(
               503,
               'CLAIM_PENDING',
               'the claim is still being processed; retry with the same Idempotency-Key',
-              {
-                'retry-after': '5',
-              },
+              { 'retry-after': '5' },
             );
           }
-          previousInstance = instanceId;
+          next = instanceId;
           continue;
         }
-        if (
-          err instanceof WorkflowUpdateFailedError ||
-          err instanceof WorkflowNotFoundError ||
-          isOverloaded(err)
-        ) {
-          onStep('reserve', 'active');
-          continue; // not idle after all (claimed, drained, gone): pick another
-        }
-        throw err;
+        onStep('reserve', 'active');
       }
     }
     if (lastProvisionError) {
@@ -298,35 +491,4 @@ export class ClaimService {
       'retry-after': '5',
     });
   }
-
-  /** Atomically reserves the longest-idle unreserved instance of the pool; null when there is none. */
-  private async reserve(key: string, tried: string[]): Promise<string | null> {
-    const { db, poolName } = this.deps;
-    const candidate = db
-      .select({ id: instances.id })
-      .from(instances)
-      .where(
-        and(
-          eq(instances.pool, poolName),
-          eq(instances.status, 'idle'),
-          or(isNull(instances.reservedUntil), lt(instances.reservedUntil, sql`now()`)),
-          tried.length ? notInArray(instances.id, tried) : undefined,
-        ),
-      )
-      .orderBy(asc(instances.idleAt))
-      .limit(1)
-      .for('update', { skipLocked: true });
-    const rows = await db
-      .update(instances)
-      .set({ reservedBy: key, reservedUntil: new Date(Date.now() + RESERVATION_MS) })
-      .where(eq(instances.id, sql`(${candidate})`))
-      .returning({ id: instances.id });
-    return rows[0]?.id ?? null;
-  }
-}
-
-/** Temporal refuses more than 10 in-flight Updates per workflow: another instance will do. */
-function isOverloaded(err: unknown): boolean {
-  const e = err as { code?: number; name?: string };
-  return e?.code === 8 || e?.name === 'ResourceExhausted';
 }

@@ -3,6 +3,7 @@
  * place for every route: our own errors, Fastify's validation/body errors, and anything unexpected.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { PATTERN_RULES } from '../contracts/claim';
 
 export class ApiError extends Error {
   constructor(
@@ -22,6 +23,15 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
 };
 
+/** Ajv's message, except that a pattern is named by its rule in words rather than shown as a regex. */
+function validationMessage(err: FastifyError): string {
+  const first = err.validation?.[0];
+  const rule = first?.keyword === 'pattern' ? PATTERN_RULES[String(first.params.pattern)] : undefined;
+  if (!first || !rule) return err.message;
+  const field = first.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'value';
+  return `${field} ${rule}`;
+}
+
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
     if (err instanceof ApiError) {
@@ -29,7 +39,9 @@ export function registerErrorHandling(app: FastifyInstance) {
     }
     if (err.validation) {
       const where = err.validationContext ?? 'request';
-      return reply.code(400).send({ error: `invalid ${where}: ${err.message}`, code: 'BAD_REQUEST' });
+      return reply
+        .code(400)
+        .send({ error: `invalid ${where}: ${validationMessage(err)}`, code: 'BAD_REQUEST' });
     }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {

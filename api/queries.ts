@@ -31,7 +31,6 @@ export function agentSummary(row: typeof instances.$inferSelect) {
     agentName: row.agentName,
     templateSlug: row.templateSlug,
     conversationId: row.conversationId,
-    inviteUrl: row.inviteUrl,
     createdAt: row.createdAt.toISOString(),
     claimedAt: iso(row.claimedAt),
     lastError: row.lastError,

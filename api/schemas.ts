@@ -23,7 +23,6 @@ export const AgentSummary = Type.Object({
   agentName: Nullable(Type.String()),
   templateSlug: Nullable(Type.String()),
   conversationId: Nullable(Type.String()),
-  inviteUrl: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
   claimedAt: Nullable(Type.String({ format: 'date-time' })),
   lastError: Nullable(Type.String()),

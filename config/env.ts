@@ -51,6 +51,9 @@ export interface Config {
     publicUrl: string;
     claimRateLimitPerMinute: number;
     claimMaxWaitMs: number;
+    /** Claims for anonymous visitors (`X-Client-Anonymous`): a global budget, and a conversation lifetime. */
+    anonymousClaimsPerMinute: number;
+    anonymousIdleTtlMs: number;
     /** Per instance: emails / SMS it may send through the pool's proxy in any rolling hour. */
     selfEmailPerHour: number;
     selfSmsPerHour: number;
@@ -188,6 +191,8 @@ export function loadConfig(env: Env = process.env): Config {
       publicUrl: env.POOL_API_URL || `http://${apiHost}:${apiPort}`,
       claimRateLimitPerMinute: int(env, 'CLAIM_RATE_LIMIT_PER_MINUTE', 120, 1),
       claimMaxWaitMs: int(env, 'CLAIM_MAX_WAIT_MS', 20_000, 0, 60_000),
+      anonymousClaimsPerMinute: int(env, 'ANON_CLAIMS_PER_MINUTE', 30, 0, 100_000),
+      anonymousIdleTtlMs: int(env, 'ANON_CLAIM_IDLE_TTL_MS', 24 * 3600_000, 0),
       selfEmailPerHour: int(env, 'SELF_EMAIL_PER_HOUR', 20, 0, 10_000),
       selfSmsPerHour: int(env, 'SELF_SMS_PER_HOUR', 20, 0, 10_000),
     },

@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  boolean,
   index,
   integer,
   jsonb,
@@ -33,7 +34,7 @@ export const instances = pgTable(
     agentName: text('agent_name'),
     templateSlug: text('template_slug'),
     conversationId: text('conversation_id'),
-    inviteUrl: text('invite_url'),
+    // No invite URL: it is a bearer link to a private group, kept only in the encrypted secret store.
     joined: integer('joined'),
     claimKey: text('claim_key'),
     /** A claim in the API has picked this idle instance and is asking its workflow; expires on its own. */
@@ -93,10 +94,17 @@ export const claims = pgTable(
     leaseOwner: text('lease_owner'),
     leaseUntil: ts('lease_until'),
     attempts: integer('attempts').notNull().default(0),
+    /** The end user an API-key holder claimed for (`X-Client-Id`), e.g. the site's hashed visitor id. */
+    clientId: text('client_id'),
+    /** Claimed for an unauthenticated visitor (`X-Client-Anonymous`): counts against the global budget. */
+    anonymous: boolean('anonymous').notNull().default(false),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [index('claims_instance_idx').on(t.instanceId)],
+  (t) => [
+    index('claims_instance_idx').on(t.instanceId),
+    index('claims_anonymous_idx').on(t.createdAt).where(sql`anonymous`),
+  ],
 );
 
 /** Audit trail: every transition of every instance, with who caused it and why. */

@@ -20,6 +20,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  log,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -29,6 +30,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AuditEvent } from '../activities/read-model';
+import { agentNameProblem, instructionsProblem } from '../contracts/claim';
 import {
   claimUpdate,
   destroySignal,
@@ -38,11 +40,20 @@ import {
   retrySignal,
 } from './messages';
 import { AgentNameKey, InstanceStatusKey, TemplateSlugKey } from './search-attributes';
-import type { ClaimRequest, InstanceInput, InstanceState, InstanceStatus, StatusChange } from './types';
+import {
+  ClaimFailure,
+  type ClaimRequest,
+  type ClaimResult,
+  type InstanceInput,
+  type InstanceState,
+  type InstanceStatus,
+  type StatusChange,
+} from './types';
 
 const { recordTransition } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10s',
-  // The read model must converge: keep retrying (Postgres may be restarting).
+  // The read model must converge: keep retrying while Postgres is unreachable or restarting. A write it
+  // refuses for its data fails at once (ReadModelDataError, non-retryable): retrying could never succeed.
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
 });
 
@@ -62,6 +73,12 @@ const { checkHealth } = proxyActivities<Activities>({
 function reasonOf(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The `type` of the application failure behind an activity failure. */
+function failureType(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }
 
 export async function instanceWorkflow(input: InstanceInput): Promise<void> {
@@ -150,7 +167,8 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     const from = s.seq === 0 ? null : s.status;
     s.status = to;
     s.seq += 1;
-    if (to === 'idle') s.idleAt = now();
+    // A claim the runtime refused puts the instance back where it was in the idle queue.
+    if (to === 'idle' && from !== 'claiming') s.idleAt = now();
     if (to === 'claimed' && !s.claimedAt) s.claimedAt = now();
     // `claiming` is always followed by `claimed` or `destroying` within the claim's own workflow task: its
     // search attributes, audit event and read-model write go out with that outcome (one visibility update,
@@ -187,7 +205,6 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
         agentName: s.agentName,
         templateSlug: s.templateSlug,
         conversationId: s.result?.conversationId ?? null,
-        inviteUrl: s.result?.inviteUrl ?? null,
         joined: s.result?.joined ?? false,
         claimKey: s.claim?.claimKey ?? null,
         lastError: s.lastError,
@@ -197,9 +214,16 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
         ...(to === 'destroyed' ? { destroyedAt: now() } : {}),
       },
       details,
-    }).finally(() => {
-      pending -= 1;
-    });
+    })
+      .catch((err) => {
+        // Only a write the database refuses for its data gets here; the workflow goes on regardless (it is
+        // the truth, the read model a view) and says so: in its state, for getState, and in the worker log.
+        s.readModelError = `${to} (seq ${s.seq}): ${reasonOf(err)}`;
+        log.error('read-model write refused', { instanceId: s.instanceId, error: s.readModelError });
+      })
+      .finally(() => {
+        pending -= 1;
+      });
   }
 
   const takeDestroyRequest = () => {
@@ -233,9 +257,16 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     },
   );
 
+  /** The claim this instance already holds, when `request` repeats it (an API retry after continue-as-new). */
+  const heldResult = (request: ClaimRequest): ClaimResult | null =>
+    s.result !== null && s.claim?.claimKey === request.claimKey ? s.result : null;
+
   setHandler(
     claimUpdate,
     async (request: ClaimRequest) => {
+      // The same claim again: the same answer, whatever happened since (Update ids only dedupe within a run).
+      const held = heldResult(request);
+      if (held) return held;
       // The state flips before the first await: no second claim can pass the validator from here on.
       s.claim = request;
       s.agentName = request.agentName;
@@ -254,18 +285,33 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
         );
         return result;
       } catch (err) {
-        // The instance is tainted (it may hold half a conversation): destroy it; the API retries elsewhere.
+        if (failureType(err) === 'ProvisionRefused') {
+          // The runtime refused the request itself before recording anything: the instance is untouched, so
+          // it goes back to idle (same place in the queue) and the claim fails; no other instance is tried.
+          s.claim = null;
+          s.agentName = null;
+          s.templateSlug = null;
+          deferredAttributes = [];
+          transition('idle', { actor: 'api', reason: `claim ${request.claimKey} refused: ${reasonOf(err)}` });
+          throw ApplicationFailure.nonRetryable(reasonOf(err), ClaimFailure.refused);
+        }
+        // A fault of the instance (5xx, timeout, crash, a conflict): it may hold half a conversation. It is
+        // tainted and destroyed; the API retries elsewhere.
         s.lastError = `provisioning failed: ${reasonOf(err)}`;
         transition('destroying', { actor: 'system', reason: s.lastError });
-        throw ApplicationFailure.nonRetryable(s.lastError, 'ProvisionFailed');
+        throw ApplicationFailure.nonRetryable(s.lastError, ClaimFailure.provisionFailed);
       }
     },
     {
       validator: (request: ClaimRequest) => {
-        if (s.status !== 'idle' || destroyRequest) throw new Error(`instance is ${s.status}, not idle`);
-        if (!request?.claimKey || !request.agentName || typeof request.instructions !== 'string') {
+        if (!request?.claimKey || typeof request.instructions !== 'string') {
           throw new Error('claim needs claimKey, agentName and instructions');
         }
+        if (heldResult(request)) return;
+        if (s.status !== 'idle' || destroyRequest) throw new Error(`instance is ${s.status}, not idle`);
+        // The claim contract again, at the last gate: nothing the runtime or the read model would refuse.
+        const problem = agentNameProblem(request.agentName) ?? instructionsProblem(request.instructions);
+        if (problem) throw ApplicationFailure.nonRetryable(problem, ClaimFailure.refused);
       },
     },
   );
@@ -363,6 +409,12 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     );
   }
 
+  /** How long the claimed conversation has been quiet: since its last message, or since the claim. */
+  function conversationQuietMs(lastActivityAt: string | null): number {
+    const since = Math.max(Date.parse(s.claimedAt ?? now()), lastActivityAt ? Date.parse(lastActivityAt) : 0);
+    return Date.now() - since;
+  }
+
   /** Health checks at an interval while the status holds; returns when it changes or history is long. */
   async function watchHealth(status: 'idle' | 'claimed', ttlMs: number, since: string | null) {
     let failures = 0;
@@ -379,6 +431,14 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
       }
       const health = await checkHealth({ ...ids, url: s.url! }).catch(() => null);
       if (s.status !== status) return; // claimed while we were checking
+      const quietFor = status === 'claimed' ? conversationQuietMs(health?.lastActivityAt ?? null) : 0;
+      const quietLimit = s.claim?.conversationIdleTtlMs ?? 0;
+      if (quietLimit > 0 && quietFor > quietLimit) {
+        return transition('destroying', {
+          actor: 'system',
+          reason: `its conversation was quiet for longer than the claim's lifetime (${quietLimit} ms)`,
+        });
+      }
       // A runtime its provider reports gone counts as all misses at once (e.g. after a machine restart).
       failures = health?.ready ? 0 : health?.gone ? t.healthFailuresAllowed : failures + 1;
       if (failures >= t.healthFailuresAllowed) {

@@ -24,19 +24,42 @@ export interface ClaimRequest {
   agentName: string;
   instructions: string;
   templateSlug: string | null;
-  joinUrl: string | null;
+  /**
+   * A join URL is a bearer link to someone's private group: the API puts it in the secret store under the
+   * claim (`joinUrlSecretName`) and only its presence travels through Temporal.
+   */
+  hasJoinUrl: boolean;
+  /**
+   * Reclaim the instance once its conversation has been quiet this long (anonymous claims, so that nobody can
+   * hold the pool forever); 0 or absent: never.
+   */
+  conversationIdleTtlMs?: number;
 }
 
 export interface ClaimResult {
   instanceId: string;
   agentName: string;
   conversationId: string | null;
-  inviteUrl: string | null;
   joined: boolean;
   status: 'created' | 'joined' | 'waiting_for_acceptance';
-  /** The chat link itself is a secret: it stays encrypted in Postgres and the API adds it to the response. */
+  /**
+   * The invite and chat links are bearer links: they stay encrypted in Postgres (`INVITE_URL`, `CHAT_URL`)
+   * and the API adds them to the one response that must carry them.
+   */
+  hasInviteUrl: boolean;
   hasChatUrl: boolean;
 }
+
+/** The secret-store name of a claim's join URL (per claim: a failover never reads another claim's link). */
+export const joinUrlSecretName = (claimKey: string) => `joinUrl:${claimKey}`;
+
+/** Failure types that cross the workflow/API boundary (ApplicationFailure `type`). */
+export const ClaimFailure = {
+  /** The instance could not provision: it is tainted and destroyed; the API tries another one. */
+  provisionFailed: 'ProvisionFailed',
+  /** The runtime refused the request itself (its 400): the instance is back to idle; the API answers 400. */
+  refused: 'ClaimRefused',
+} as const;
 
 /** Durations are injectable so that tests run the whole lifecycle in seconds. All in milliseconds. */
 export interface InstanceTimings {
@@ -110,6 +133,8 @@ export interface InstanceState {
   restarts: number;
   /** Sequence of read-model writes and audit events; survives continue-as-new. */
   seq: number;
+  /** The last read-model write the database refused for its data (it never retries); null when none. */
+  readModelError?: string | null;
 }
 
 export interface StatusChange {

@@ -4,8 +4,19 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import {
+  AGENT_NAME_PATTERN,
+  IDEMPOTENCY_KEY_MAX,
+  IDEMPOTENCY_KEY_PATTERN,
+  INSTRUCTIONS_MAX,
+  JOIN_URL_MAX,
+  JOIN_URL_PATTERN,
+  TEMPLATE_SLUG_MAX,
+  TEMPLATE_SLUG_PATTERN,
+  TEXT_PATTERN,
+} from '../../contracts/claim';
 import { apiKeyGuard } from '../auth';
-import type { ClaimInput, ClaimResponse, ClaimService } from '../claims';
+import type { ClaimClient, ClaimInput, ClaimResponse, ClaimService } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { checkJoinUrl } from '../join-url';
@@ -17,16 +28,43 @@ const DEFAULT_INSTRUCTIONS =
   'You are a helpful assistant in a group chat. Be brief and friendly, answer whoever addresses you, ' +
   'and never share what one member told you privately with the others.';
 
+// The claim contract (contracts/claim.ts), the same rules the site and the runtime apply.
 const ClaimBody = Type.Object(
   {
-    agentName: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '\\S' })),
-    instructions: Type.Optional(Type.String({ maxLength: 32 * 1024 })),
-    templateSlug: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    joinUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 16 * 1024 })),
+    agentName: Type.Optional(
+      Type.String({ pattern: AGENT_NAME_PATTERN, description: 'one line, 1–64 characters' }),
+    ),
+    instructions: Type.Optional(Type.String({ maxLength: INSTRUCTIONS_MAX, pattern: TEXT_PATTERN })),
+    templateSlug: Type.Optional(
+      Type.String({ minLength: 1, maxLength: TEMPLATE_SLUG_MAX, pattern: TEMPLATE_SLUG_PATTERN }),
+    ),
+    joinUrl: Type.Optional(Type.String({ minLength: 1, maxLength: JOIN_URL_MAX, pattern: JOIN_URL_PATTERN })),
     maxWaitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
   },
   { additionalProperties: false },
 );
+
+const ClaimHeaders = Type.Object({
+  'idempotency-key': Type.String({
+    minLength: 1,
+    maxLength: IDEMPOTENCY_KEY_MAX,
+    pattern: IDEMPOTENCY_KEY_PATTERN,
+  }),
+  'x-client-id': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: IDEMPOTENCY_KEY_MAX,
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description:
+        "the end user this claim is for (e.g. the site's hashed visitor id): rate limits are per client",
+    }),
+  ),
+  'x-client-anonymous': Type.Optional(
+    Type.Union([Type.Literal('true'), Type.Literal('false')], {
+      description: 'true: the end user is not authenticated (global budget, conversation lifetime apply)',
+    }),
+  ),
+});
 
 const ClaimResult = Type.Object({
   instanceId: Type.String(),
@@ -49,14 +87,20 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
     '/api/pool/claim',
     {
       config: {
-        rateLimit: { max: ctx.config.api.claimRateLimitPerMinute, timeWindow: '1 minute' },
+        rateLimit: {
+          max: ctx.config.api.claimRateLimitPerMinute,
+          timeWindow: '1 minute',
+          // Per end user when the caller names one (the site names each visitor), else per address.
+          keyGenerator: (request) => {
+            const client = request.headers['x-client-id'];
+            return typeof client === 'string' && client ? `client:${client}` : `ip:${request.ip}`;
+          },
+        },
       },
       schema: {
         tags: ['claim'],
         description: 'Claim an idle agent. Idempotent by the Idempotency-Key header.',
-        headers: Type.Object({
-          'idempotency-key': Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }),
-        }),
+        headers: ClaimHeaders,
         body: ClaimBody,
         response: { 200: ClaimResult, ...errorResponses(400, 401, 409, 413, 429, 502, 503) },
       },
@@ -76,9 +120,13 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
         joinUrl: body.joinUrl ?? null,
       };
       const maxWaitMs = body.maxWaitMs ?? ctx.config.api.claimMaxWaitMs;
+      const client: ClaimClient = {
+        clientId: request.headers['x-client-id'] ?? null,
+        anonymous: request.headers['x-client-anonymous'] === 'true',
+      };
 
       if (!request.headers.accept?.includes('text/event-stream')) {
-        return ctx.claims.claim(key, input, maxWaitMs);
+        return ctx.claims.claim(key, input, maxWaitMs, undefined, client);
       }
 
       // Server-sent events: progress steps, then the outcome; the HTTP status is 200 from the start.
@@ -95,8 +143,12 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
         | { ok: true; result: ClaimResponse }
         | { ok: false; statusCode: number; error: string; code: string };
       try {
-        const result = await ctx.claims.claim(key, input, maxWaitMs, (step, status, detail) =>
-          send('step', { step, status, ...(detail ? { detail } : {}) }),
+        const result = await ctx.claims.claim(
+          key,
+          input,
+          maxWaitMs,
+          (step, status, detail) => send('step', { step, status, ...(detail ? { detail } : {}) }),
+          client,
         );
         outcome = { ok: true, result };
       } catch (err) {

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from '@sinclair/typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
+import { INVITE_URL } from '../../activities';
 import { instanceWorkflowId } from '../../activities/reconcile';
 import { instanceEvents, instanceResources } from '../../drizzle/schema';
 import { destroySignal, getStateQuery, retrySignal } from '../../workflows/messages';
@@ -29,6 +30,9 @@ const InstanceDetail = Type.Composite([
     idleAt: Type.Union([Type.String(), Type.Null()]),
     destroyedAt: Type.Union([Type.String(), Type.Null()]),
     failedStep: Type.Union([Type.String(), Type.Null()]),
+    inviteUrl: Type.Union([Type.String(), Type.Null()], {
+      description: 'the conversation invite (a bearer link: only here and in the claim response)',
+    }),
     resources: Type.Array(
       Type.Object({
         kind: Type.String(),
@@ -111,7 +115,7 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       async (request) => {
         const detail = await instanceDetail(db, request.params.id);
         if (!detail) throw new ApiError(404, 'NOT_FOUND', `no instance ${request.params.id}`);
-        return detail;
+        return { ...detail, inviteUrl: await ctx.secrets.get(request.params.id, INVITE_URL) };
       },
     );
 

@@ -26,6 +26,8 @@ export interface StandinFaults {
   provisionFailures?: number;
   /** Extra latency of provision, ms. */
   provisionDelayMs?: number;
+  /** Provision answers 400, as the real runtime does for a request it refuses (before recording anything). */
+  refuseProvision?: boolean;
 }
 
 interface InstanceRecord {
@@ -35,6 +37,8 @@ interface InstanceRecord {
   faults: StandinFaults;
   provisioned: { requestId: string; fingerprint: string; result: Record<string, unknown> } | null;
   provisionCalls: number;
+  /** When the last message went through the instance's conversation (ISO), as the runtime's health reports. */
+  lastActivityAt: string | null;
 }
 
 interface StandinState {
@@ -73,6 +77,7 @@ function health(st: StandinState, inst: InstanceRecord) {
     gateway: ready ? 'ready' : 'starting',
     channel: st.xmtpEnv === 'off' ? 'disabled' : ready ? 'ready' : 'starting',
     version: 'standin',
+    lastActivityAt: inst.lastActivityAt,
   };
 }
 
@@ -119,6 +124,10 @@ async function provision(
     return true;
   };
   if (answerIfProvisioned()) return;
+  if (inst.faults.refuseProvision) {
+    return send(res, 400, { error: 'injected refusal of the request', code: 'invalid_request' });
+  }
+  if (typeof joinUrl === 'string') st.seenSecrets.add(joinUrl);
   if (inst.faults.provisionDelayMs) await new Promise((r) => setTimeout(r, inst.faults.provisionDelayMs));
   if (answerIfProvisioned()) return; // a concurrent request finished meanwhile
   inst.provisionCalls++;
@@ -144,6 +153,7 @@ async function provision(
           status: joined ? 'joined' : 'created',
         };
   if (result.chatUrl) st.seenSecrets.add(result.chatUrl);
+  if (result.inviteUrl) st.seenSecrets.add(result.inviteUrl);
   inst.provisioned = { requestId, fingerprint, result };
   send(res, 200, result);
 }
@@ -169,7 +179,7 @@ async function route(
 
 /** Admin API of the shared mode: register, inspect, fault and remove instances. */
 async function admin(st: StandinState, path: string, req: http.IncomingMessage, res: http.ServerResponse) {
-  const match = /^\/_standin\/instances(?:\/([A-Za-z0-9-]+))?(\/faults)?$/.exec(path);
+  const match = /^\/_standin\/instances(?:\/([A-Za-z0-9-]+))?(\/faults|\/activity)?$/.exec(path);
   if (path === '/_standin/secrets' && req.method === 'GET') return send(res, 200, [...st.seenSecrets]);
   if (path === '/_standin/defaults' && req.method === 'PUT') {
     st.defaults = (await readJson(req)) as StandinFaults;
@@ -200,13 +210,20 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
         faults: { ...st.defaults, ...body.faults },
         provisioned: null,
         provisionCalls: 0,
+        lastActivityAt: null,
       });
     } else {
       existing.token = body.token;
     }
     return send(res, 200, { ok: true });
   }
-  if (id && match[2] && req.method === 'PUT') {
+  if (id && match[2] === '/activity' && req.method === 'POST') {
+    const inst = st.instances.get(id);
+    if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
+    inst.lastActivityAt = new Date().toISOString();
+    return send(res, 200, { lastActivityAt: inst.lastActivityAt });
+  }
+  if (id && match[2] === '/faults' && req.method === 'PUT') {
     const inst = st.instances.get(id);
     if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
     inst.faults = (await readJson(req)) as StandinFaults;
@@ -238,6 +255,7 @@ export function createStandinServer(opts: {
       faults: opts.single.faults,
       provisioned: null,
       provisionCalls: 0,
+      lastActivityAt: null,
     });
   }
   return http.createServer((req, res) => {
