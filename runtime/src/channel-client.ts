@@ -3,6 +3,11 @@ import type { ProvisionRequest, ProvisionResult } from "./provision-store.ts";
 
 export type ChannelState = "starting" | "ready" | "disabled" | "error";
 
+export interface ChannelStatus {
+  state: Exclude<ChannelState, "disabled">;
+  lastActivityAt: string | null;
+}
+
 export class ChannelError extends Error {
   constructor(
     readonly status: number,
@@ -23,20 +28,25 @@ export class ChannelClient {
     return { authorization: `Bearer ${this.gatewayToken}`, "content-type": "application/json" };
   }
 
-  /** The channel's own view; anything unexpected counts as "starting" until the gateway answers. */
-  async status(): Promise<ChannelState> {
+  /**
+   * The channel's own view; anything unexpected counts as "starting" until the gateway answers.
+   * `lastActivityAt` is the plugin's last conversation message (a string it sent, checked by the caller).
+   */
+  async status(): Promise<ChannelStatus> {
     try {
       const res = await fetch(`${this.gatewayUrl}/convos/status`, {
         headers: this.headers(),
         signal: AbortSignal.timeout(3_000),
       });
       // The gateway's Control UI answers unknown paths with 200 HTML: only JSON with a known state counts.
-      const body = (await res.json().catch(() => null)) as { state?: unknown } | null;
+      const body = (await res.json().catch(() => null)) as { state?: unknown; lastActivityAt?: unknown } | null;
       const state = body?.state;
-      if (res.ok && (state === "starting" || state === "ready" || state === "error")) return state;
-      return "starting";
+      if (res.ok && (state === "starting" || state === "ready" || state === "error")) {
+        return { state, lastActivityAt: typeof body?.lastActivityAt === "string" ? body.lastActivityAt : null };
+      }
+      return { state: "starting", lastActivityAt: null };
     } catch {
-      return "starting";
+      return { state: "starting", lastActivityAt: null };
     }
   }
 

@@ -13,6 +13,11 @@ export interface Health {
   gateway: "starting" | "ready" | "down";
   channel: "starting" | "ready" | "disabled" | "error";
   version: string;
+  /**
+   * ISO time of the last message in any of this instance's conversations (a member's message received or
+   * a reply sent, through the XMTP channel or the chat page), or null before any.
+   */
+  lastActivityAt: string | null;
 }
 
 export interface ControlServerDeps {
@@ -22,6 +27,8 @@ export interface ControlServerDeps {
   selfDestruct(): Promise<{ status: number; body: unknown }>;
   chatSecret: string;
   chat: ChatDeps;
+  /** A chat page message was received, or its reply sent (feeds Health.lastActivityAt). */
+  recordActivity?: () => void;
   log?: (line: string) => void;
 }
 
@@ -89,8 +96,11 @@ export function createControlServer(deps: ControlServerDeps): Server {
         const parsed = validateChatMessage(await readJson(req));
         if (typeof parsed === "string") throw new HttpError(400, "invalid_request", parsed);
         if (deps.health().gateway !== "ready") throw new HttpError(503, "not_ready", "the agent is starting; try again shortly");
+        deps.recordActivity?.();
         try {
-          return send(res, 200, { reply: await sendChatMessage(deps.chat, parsed.session, parsed.message) });
+          const reply = await sendChatMessage(deps.chat, parsed.session, parsed.message);
+          deps.recordActivity?.();
+          return send(res, 200, { reply });
         } catch (err) {
           throw new HttpError(502, "agent_error", `the agent did not answer: ${(err as Error).message}`);
         }

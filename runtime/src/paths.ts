@@ -20,6 +20,8 @@ export interface StatePaths {
   /** The convos plugin's XMTP identities, DB keys and DB files. */
   convos: string;
   provisionRecord: string;
+  /** The last conversation activity (`/pool/health.lastActivityAt`). */
+  activity: string;
   logs: string;
 }
 
@@ -32,6 +34,7 @@ export function statePaths(stateDir: string): StatePaths {
     workspace: path.join(stateDir, "workspace"),
     convos: path.join(stateDir, "convos"),
     provisionRecord: path.join(stateDir, "provision.json"),
+    activity: path.join(stateDir, "activity.json"),
     logs: path.join(stateDir, "logs"),
   };
 }

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import path from "node:path";
+import { ActivityClock } from "./activity.ts";
 import { ChannelClient, ChannelError, type ChannelState } from "./channel-client.ts";
 import { createControlServer, type Health } from "./control-server.ts";
 import type { RuntimeEnv } from "./env.ts";
@@ -77,6 +78,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   const gatewayToken = loadOrCreateSecret(env.stateDir, "gateway-token");
   const chatSecret = loadOrCreateSecret(env.stateDir, "chat-secret");
   const store = new ProvisionStore(paths.provisionRecord);
+  const activity = new ActivityClock(paths.activity);
 
   const profile = (): AgentProfile => {
     const record = store.current();
@@ -131,7 +133,13 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   let channelState: ChannelState = channelEnabled ? "starting" : "disabled";
   let channelTimer: NodeJS.Timeout | null = null;
   const pollChannel = async () => {
-    channelState = supervisor.state === "ready" ? await channel.status() : "starting";
+    if (supervisor.state === "ready") {
+      const status = await channel.status();
+      channelState = status.state;
+      activity.merge(status.lastActivityAt);
+    } else {
+      channelState = "starting";
+    }
     channelTimer = setTimeout(() => void pollChannel(), channelState === "ready" ? 5_000 : 1_000);
   };
 
@@ -143,6 +151,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       gateway,
       channel: channelNow,
       version,
+      lastActivityAt: activity.lastActivityAt(),
     };
   };
 
@@ -216,6 +225,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     selfDestruct,
     chatSecret,
     chat: { gatewayUrl: supervisor.baseUrl, gatewayToken, agentName: () => profile().agentName },
+    recordActivity: () => activity.record(),
     log,
   });
   await new Promise<void>((resolve, reject) => {
@@ -239,6 +249,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
         await new Promise<void>((resolve) => o.close(() => resolve()));
       }
       await supervisor.stop();
+      activity.flush();
     },
   };
 }

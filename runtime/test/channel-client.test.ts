@@ -38,13 +38,18 @@ describe("ChannelClient", () => {
     const client = new ChannelClient(base, TOKEN);
     for (const state of ["starting", "ready", "error"]) {
       statusAnswer = { code: 200, body: JSON.stringify({ state }) };
-      expect(await client.status()).toBe(state);
+      expect(await client.status()).toEqual({ state, lastActivityAt: null });
     }
+    statusAnswer = { code: 200, body: JSON.stringify({ state: "ready", lastActivityAt: "2026-01-02T03:04:05.678Z" }) };
+    expect(await client.status()).toEqual({ state: "ready", lastActivityAt: "2026-01-02T03:04:05.678Z" });
+    statusAnswer = { code: 200, body: JSON.stringify({ state: "ready", lastActivityAt: 12 }) };
+    expect(await client.status()).toEqual({ state: "ready", lastActivityAt: null });
+    const starting = { state: "starting", lastActivityAt: null };
     statusAnswer = { code: 200, body: "<!doctype html><html></html>", type: "text/html" };
-    expect(await client.status()).toBe("starting");
-    statusAnswer = { code: 401, body: JSON.stringify({ error: "no", code: "unauthorized" }) };
-    expect(await client.status()).toBe("starting");
-    expect(await new ChannelClient("http://127.0.0.1:9", TOKEN).status()).toBe("starting");
+    expect(await client.status()).toEqual(starting);
+    statusAnswer = { code: 401, body: JSON.stringify({ error: "no", code: "unauthorized", lastActivityAt: "2026-01-02T03:04:05.678Z" }) };
+    expect(await client.status()).toEqual(starting);
+    expect(await new ChannelClient("http://127.0.0.1:9", TOKEN).status()).toEqual(starting);
     expect(seen.at(-2)?.auth).toBe(`Bearer ${TOKEN}`);
   });
 

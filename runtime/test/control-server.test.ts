@@ -1,8 +1,9 @@
 // (d) The control server's edges, with the gateway replaced by plain functions: auth, validation,
 // unknown paths, methods, self-destruct from loopback only, and the chat page's secret path.
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ActivityClock } from "../src/activity.ts";
 import { validateChatMessage } from "../src/chat-page.ts";
 import { createControlServer, type Health } from "../src/control-server.ts";
 import type { ProvisionRequest } from "../src/provision-store.ts";
@@ -13,12 +14,25 @@ let server: Server;
 let base: string;
 const provisioned: ProvisionRequest[] = [];
 let selfDestructCalls = 0;
+// A stand-in for the gateway's /v1/chat/completions (the chat page's upstream).
+let gateway: Server;
+const gatewayCalls: Array<{ user: unknown; content: unknown }> = [];
+let activity: ActivityClock;
 
 beforeAll(async () => {
-  const health: Health = { ready: true, gateway: "ready", channel: "disabled", version: "test" };
+  gateway = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { user?: unknown; messages?: Array<{ content?: unknown }> };
+    gatewayCalls.push({ user: body.user, content: body.messages?.[0]?.content });
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ choices: [{ message: { content: "stand-in reply" } }] }));
+  });
+  await new Promise<void>((resolve) => gateway.listen(0, "127.0.0.1", resolve));
+  activity = new ActivityClock(null);
+  const health = (): Health => ({ ready: true, gateway: "ready", channel: "disabled", version: "test", lastActivityAt: activity.lastActivityAt() });
   server = createControlServer({
     instanceToken: TOKEN,
-    health: () => health,
+    health,
     provision: async (req) => {
       provisioned.push(req);
       return { conversationId: null, inviteUrl: null, joined: false, status: "created", chatUrl: "http://x/chat/y" };
@@ -28,14 +42,17 @@ beforeAll(async () => {
       return { status: 202, body: { accepted: true } };
     },
     chatSecret: CHAT_SECRET,
-    chat: { gatewayUrl: "http://127.0.0.1:9", gatewayToken: "unused", agentName: () => "Ada <b>" },
+    chat: { gatewayUrl: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`, gatewayToken: "unused", agentName: () => "Ada <b>" },
+    recordActivity: () => activity.record(),
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const s of [server, gateway]) {
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
 });
 
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -59,7 +76,7 @@ describe("control server", () => {
   it("answers health with the token", async () => {
     const res = await call("/pool/health", { headers: auth });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ ready: true, gateway: "ready", channel: "disabled", version: "test" });
+    expect(res.body).toEqual({ ready: true, gateway: "ready", channel: "disabled", version: "test", lastActivityAt: null });
   });
 
   it.each([
@@ -179,5 +196,22 @@ describe("control server", () => {
       expect(res.body).toMatchObject({ code: "invalid_request", error: expect.stringMatching(/^message contains/) });
     }
     expect(validateChatMessage({ message: "a\tb\nc\r\nd 😀", session: "session-1234" })).toEqual({ message: "a\tb\nc\r\nd 😀", session: "session-1234" });
+  });
+
+  it("a chat page message and its reply are activity: health's lastActivityAt moves from null to an ISO time", async () => {
+    const health = async () => (await call("/pool/health", { headers: auth })).body.lastActivityAt;
+    expect(await health()).toBeNull();
+    // Refused messages are not activity.
+    await call(`/chat/${CHAT_SECRET}/messages`, { method: "POST", headers: json, body: JSON.stringify({ message: "\u0000", session: "session-1234" }) });
+    expect(await health()).toBeNull();
+    const before = Date.now();
+    const res = await call(`/chat/${CHAT_SECRET}/messages`, { method: "POST", headers: json, body: JSON.stringify({ message: "hello", session: "session-1234" }) });
+    expect(res).toEqual({ status: 200, body: { reply: "stand-in reply" } });
+    expect(gatewayCalls.at(-1)).toEqual({ user: "chat-session-1234", content: "hello" });
+    const at = await health();
+    expect(typeof at).toBe("string");
+    expect(new Date(at as string).toISOString()).toBe(at);
+    expect(Date.parse(at as string)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(at as string)).toBeLessThanOrEqual(Date.now());
   });
 });

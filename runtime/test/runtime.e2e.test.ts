@@ -42,6 +42,11 @@ async function provision(body: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+async function health(): Promise<Record<string, unknown>> {
+  const res = await fetch(`${runtime.url}/pool/health`, { headers: auth });
+  return (await res.json()) as Record<string, unknown>;
+}
+
 async function bootRuntime(): Promise<void> {
   const started = Date.now();
   runtime = startRuntimeProcess(env);
@@ -105,7 +110,14 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
   it("reports ready health with the versions, and only with the token", async () => {
     const res = await fetch(`${runtime.url}/pool/health`, { headers: auth });
     const body = (await res.json()) as Record<string, unknown>;
-    expect(body).toEqual({ ready: true, gateway: "ready", channel: "disabled", version: expect.stringMatching(/\+openclaw\.2026\.9\.6$/) });
+    expect(body).toEqual({
+      ready: true,
+      gateway: "ready",
+      channel: "disabled",
+      version: expect.stringMatching(/\+openclaw\.2026\.9\.6$/),
+      // No conversation has seen a message yet.
+      lastActivityAt: null,
+    });
     expect((await fetch(`${runtime.url}/pool/health`)).status).toBe(401);
     expect((await fetch(`${runtime.url}/pool/health`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
   });
@@ -165,6 +177,10 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     const reply = (await res.json()) as { reply?: string };
     expect(res.status).toBe(200);
     expect(reply.reply).toContain(REPLY);
+    // The conversation's activity is in health (the pool reclaims idle anonymous claims by it).
+    const lastActivityAt = (await health()).lastActivityAt as string;
+    expect(Date.parse(lastActivityAt)).toBeGreaterThanOrEqual(started);
+    expect(Date.parse(lastActivityAt)).toBeLessThanOrEqual(Date.now());
     expect(model.requests.length).toBeGreaterThan(before);
     const req = model.requests[before];
     expect(req?.stream).toBe(true);
@@ -238,6 +254,8 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
 
   it("(b) a restarted runtime keeps the claim: workspace, idempotent result, instructions in the prompt", async () => {
     const { body: firstResult } = await provision(claim);
+    const activityBefore = (await health()).lastActivityAt;
+    expect(typeof activityBefore).toBe("string");
     const treeBefore = runtime.tree();
     expect(treeBefore.length).toBeGreaterThan(0);
     const stopped = await runtime.stop();
@@ -250,6 +268,8 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     expect(readFileSync(path.join(stateDir, "workspace", "IDENTITY.md"), "utf8")).toContain("Marigold");
     expect((await provision(claim)).body).toEqual(firstResult);
     expect((await provision({ ...claim, requestId: "after-restart" })).status).toBe(409);
+    // The last activity survived the restart (STATE_DIR/activity.json): not null, not a new time.
+    expect((await health()).lastActivityAt).toBe(activityBefore);
 
     const before = model.requests.length;
     const res = await fetch(`${firstResult.chatUrl as string}/messages`, {

@@ -28,7 +28,12 @@ export interface RunnerDeps {
   backoff: BackoffOptions;
   /** How often a joiner checks whether it was added (grows with backoff in the background). */
   joinPollMs: number;
+  /** Called when a member's message arrives in our conversation and when the agent sends into it. */
+  onActivity?: () => void;
 }
+
+/** Protocol housekeeping in a group, not conversation: it does not count as activity. */
+const HOUSEKEEPING_TYPES = new Set(['xmtp.org/group_updated', 'xmtp.org/read_receipt']);
 
 export class IdentityRunner {
   private client: XmtpClient | undefined;
@@ -202,7 +207,9 @@ export class IdentityRunner {
     const client = await this.connect();
     const conv = await client.getConversationById(conversationId);
     if (!conv || conv.kind !== 'group') throw new Error('conversation not found for this identity');
-    return conv.sendText(text);
+    const id = await conv.sendText(text);
+    this.deps.onActivity?.();
+    return id;
   }
 
   /** Processes one streamed message (or one found while catching up). */
@@ -222,6 +229,7 @@ export class IdentityRunner {
     }
     // Only our one conversation reaches the agent: being added to other groups must not make it talk.
     if (conv.id !== this.record.conversationId) return;
+    if (!HOUSEKEEPING_TYPES.has(`${msg.contentType.authorityId}/${msg.contentType.typeId}`)) this.deps.onActivity?.();
     if (!isContentType(msg.contentType, TEXT_CONTENT_TYPE) || !msg.text?.trim()) return;
     this.enqueueTurn(conv, msg);
   }
@@ -240,7 +248,9 @@ export class IdentityRunner {
             sentAt: msg.sentAt,
           },
           async (text) => {
-            if (text.trim()) await group.sendText(text);
+            if (!text.trim()) return;
+            await group.sendText(text);
+            this.deps.onActivity?.();
           },
         ),
       )

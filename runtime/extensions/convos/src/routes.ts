@@ -6,7 +6,7 @@ import { ProvisionError } from './service.js';
 /**
  * The gateway HTTP routes the control server calls (runtime/CONTRACT.md):
  *   POST /convos/provision  → { conversationId, inviteUrl, joined, status }
- *   GET  /convos/status     → { state: "starting" | "ready" | "error", error? }
+ *   GET  /convos/status     → { state: "starting" | "ready" | "error", error?, lastActivityAt: ISO | null }
  * They are registered with auth "plugin" (public to the gateway), so each checks the gateway token.
  */
 
@@ -96,7 +96,8 @@ export function statusHandler(deps: RouteDeps) {
     const disabled = deps.disabledReason();
     if (disabled) return send(res, 200, { state: 'error' satisfies ChannelState, error: `channel disabled: ${disabled}` });
     const service = deps.current();
-    return send(res, 200, service ? service.status() : { state: 'starting' satisfies ChannelState });
+    const lastActivityAt = service?.lastActivityAt() ?? null;
+    return send(res, 200, service ? { ...service.status(), lastActivityAt } : { state: 'starting' satisfies ChannelState, lastActivityAt });
   };
 }
 

@@ -63,6 +63,8 @@ export interface ServiceOptions {
 
 export class ConvosService {
   private state: ChannelState = 'starting';
+  /** In memory only: the control server keeps (and persists) the latest value it has seen. */
+  private lastActivity: Date | undefined;
   private lastError: string | undefined;
   private readonly store: IdentityStore;
   private readonly runners = new Map<string, IdentityRunner>();
@@ -92,6 +94,14 @@ export class ConvosService {
   /** The agent bridge can be replaced on plugin reload (the new module's runtime). */
   setAgent(agent: AgentBridge): void {
     this.o.agent = agent;
+  }
+
+  /**
+   * ISO time of the last message in any of our conversations (a member's message received, or a reply
+   * sent by the agent), by this process's clock at receipt/send; null before any since this start.
+   */
+  lastActivityAt(): string | null {
+    return this.lastActivity?.toISOString() ?? null;
   }
 
   status(): { state: ChannelState; error?: string } {
@@ -138,6 +148,9 @@ export class ConvosService {
         now: this.o.now ?? (() => new Date()),
         backoff: this.o.backoff ?? DEFAULT_BACKOFF,
         joinPollMs: this.o.joinPollMs ?? 1000,
+        onActivity: () => {
+          this.lastActivity = (this.o.now ?? (() => new Date()))();
+        },
       });
       this.runners.set(r.id, runner);
     }

@@ -232,4 +232,32 @@ describe('convos channel on the in-memory XMTP network', () => {
     await eventually(() => agent.turns.length === 1);
     expect(agent.turns.map((t) => t.text)).toEqual(['real message']);
   });
+
+  it('reports the last activity: a member message or a reply in its conversation, never strangers or itself', async () => {
+    const { net, dir, svc, created } = await creatorSetup();
+    const [record] = await identities(dir);
+    expect(svc.lastActivityAt()).toBeNull();
+    // Neither a group it was not invited to nor its own send-back on the stream counts.
+    const stranger = net.personClient();
+    const spam = await stranger.createGroup([record?.inboxId ?? ''], { groupName: 'spam' });
+    await spam.sendText('buy now');
+    const { group } = await personJoins(net, created.inviteUrl ?? '');
+    await eventually(() => net.openStreamCount(record?.inboxId ?? '') === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(svc.lastActivityAt()).toBeNull();
+
+    const before = Date.now();
+    await group.sendText('hello');
+    const first = (await eventually(() => svc.lastActivityAt())) as string;
+    expect(Date.parse(first)).toBeGreaterThanOrEqual(before);
+    expect(new Date(first).toISOString()).toBe(first);
+    // The agent's reply moves it on (the recorder answers "Ada heard: hello").
+    await eventually(async () => (await group.messages()).some((m) => m.text === 'Ada heard: hello'));
+    await eventually(() => (svc.lastActivityAt() ?? '') >= first);
+    // An outbound delivery (OpenClaw's sendText) counts too.
+    await new Promise((r) => setTimeout(r, 5));
+    const beforeSend = new Date().toISOString();
+    await svc.sendText(created.conversationId ?? '', 'a message the agent sends on its own');
+    expect((svc.lastActivityAt() ?? '') >= beforeSend).toBe(true);
+  });
 });

@@ -66,9 +66,9 @@ describe('gateway routes /convos/provision and /convos/status', () => {
 
   it('reports starting, then ready; error when the channel is disabled', async () => {
     const { call } = await serve();
-    expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'starting' } });
+    expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'starting', lastActivityAt: null } });
     await call(PROVISION_PATH, body({ requestId: 'r', agentName: 'Ada', instructions: '' }));
-    expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'ready' } });
+    expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'ready', lastActivityAt: null } });
     await new Promise<void>((r) => server?.close(() => r()));
     const off = await serve({ disabledReason: () => 'XMTP_ENV=off' });
     expect((await off.call(STATUS_PATH)).body).toEqual({ state: 'error', error: 'channel disabled: XMTP_ENV=off' });
