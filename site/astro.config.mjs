@@ -6,8 +6,14 @@ import { defineConfig } from 'astro/config';
 // and the claim proxy / admin console need the server (the API key never leaves it).
 export default defineConfig({
   output: 'server',
-  adapter: node({ mode: 'standalone' }),
+  // Nothing the site accepts is bigger than 64 KiB, and every endpoint reads its body with its own, smaller cap
+  // (src/lib/body.ts). This is the backstop for anything else that reads a body: the adapter's default is 1 GiB.
+  adapter: node({ mode: 'standalone', bodySizeLimit: 1024 * 1024 }),
   server: { host: '127.0.0.1', port: 4321 },
+  // The shared claim contract lives outside the site (../contracts); the dev server may serve it to the browser.
+  vite: { server: { fs: { allow: ['.', '../contracts'] } } },
+  // Do not set security.allowedDomains: with it, Astro's clientAddress becomes the client-controlled left end
+  // of X-Forwarded-For. The site finds the client address itself (src/lib/client.ts, SITE_TRUSTED_PROXY_HOPS).
   // No third-party hosts: scripts/styles are hashed into a CSP meta tag by Astro,
   // images (QR/OG) are ours or data: URLs, fetches only go to our own origin.
   security: {

@@ -1,7 +1,7 @@
 // Admin console helpers: session gate, CSRF check on POSTs, flash messages, API actions.
 import type { AstroCookies } from 'astro';
 import { ApiError, call } from './api';
-import { jsonError } from './claim-input';
+import { jsonError } from './body';
 import { checkCsrf, type Session, sessionFromCookies } from './sessions';
 import { INSTANCE_ID_RE } from './validate';
 
@@ -27,7 +27,25 @@ export function takeFlash(session: Session): Session['flash'] {
   return f;
 }
 
-function count(v: FormDataEntryValue | null, min: number, max: number, what: string): number {
+/** Where a console form returns to: a path of the console, re-serialized (no header injection, ASCII only). */
+export function backTo(raw: string | null): string {
+  if (!raw || !raw.startsWith('/admin')) return '/admin';
+  let url: URL;
+  try {
+    url = new URL(raw, 'http://site.invalid');
+  } catch {
+    return '/admin';
+  }
+  if (url.origin !== 'http://site.invalid' || !/^\/admin(\/|$)/.test(url.pathname)) return '/admin';
+  return `${url.pathname}${url.search}`;
+}
+
+/** The fields of a console form (see `readFormLimited`). */
+export interface FormFields {
+  get(name: string): string | null;
+}
+
+function count(v: string | null, min: number, max: number, what: string): number {
   const n = Number(v);
   if (typeof v !== 'string' || v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
     throw new ApiError(400, 'BAD_INPUT', `${what} must be a whole number from ${min} to ${max}.`);
@@ -35,13 +53,13 @@ function count(v: FormDataEntryValue | null, min: number, max: number, what: str
   return n;
 }
 
-function instanceId(v: FormDataEntryValue | null): string {
+function instanceId(v: string | null): string {
   if (typeof v !== 'string' || !INSTANCE_ID_RE.test(v)) throw new ApiError(400, 'BAD_INPUT', 'Missing or invalid instance id.');
   return encodeURIComponent(v);
 }
 
 /** Runs one console action against the API; returns a human summary or throws ApiError. */
-export async function runAction(form: FormData): Promise<string> {
+export async function runAction(form: FormFields): Promise<string> {
   const action = form.get('action');
   switch (action) {
     case 'replenish': {

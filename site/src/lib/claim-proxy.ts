@@ -54,7 +54,16 @@ function normalizeStep(raw: unknown): { step: string; status: string } | null {
   return typeof step === 'string' && typeof status === 'string' ? { step, status } : null;
 }
 
-export function proxyClaim(body: ClaimRequest, idempotencyKey: string, signal: AbortSignal): Response {
+/**
+ * `visitor`: the headers naming the anonymous visitor a public claim is for (`visitorHeaders`), so the API
+ * limits each visitor on its own; none for an operator's claim from the console.
+ */
+export function proxyClaim(
+  body: ClaimRequest,
+  idempotencyKey: string,
+  signal: AbortSignal,
+  visitor: Record<string, string> = {},
+): Response {
   const enc = new TextEncoder();
   const stream = new ReadableStream<Uint8Array>({
     async start(controller) {
@@ -72,6 +81,7 @@ export function proxyClaim(body: ClaimRequest, idempotencyKey: string, signal: A
             accept: 'text/event-stream',
             'content-type': 'application/json',
             'idempotency-key': idempotencyKey,
+            ...visitor,
           }),
           body: JSON.stringify({ maxWaitMs: config().claimMaxWaitMs, ...body }),
           signal,

@@ -15,8 +15,13 @@ export interface SiteConfig {
   claimMaxWaitMs: number;
   /** Admin session lifetime. */
   sessionTtlMs: number;
-  /** Take the client IP from X-Forwarded-For (only behind a trusted reverse proxy). */
-  trustProxy: boolean;
+  /**
+   * Reverse proxies of ours in front of the site, each appending to X-Forwarded-For: the client address is
+   * the entry that many places from the right end (0: the socket's peer address; the header is ignored).
+   */
+  trustedProxyHops: number;
+  /** Salt of the visitor ids sent to the API (`X-Client-Id`); unset: a random salt per process. */
+  clientIdSalt: string | undefined;
   /** Force the Secure cookie flag on/off; undefined = on unless the site is served from localhost. */
   cookieSecure: boolean | undefined;
 }
@@ -29,6 +34,14 @@ function intEnv(name: string, fallback: number): number {
   return n;
 }
 
+function countEnv(name: string, fallback: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > max) throw new Error(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
+  return n;
+}
+
 function boolEnv(name: string): boolean | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return undefined;
@@ -36,6 +49,12 @@ function boolEnv(name: string): boolean | undefined {
 }
 
 export function config(): SiteConfig {
+  if (process.env.SITE_TRUST_PROXY) {
+    // It took the left end of X-Forwarded-For, which the client writes: refuse to run with it silently ignored.
+    throw new Error('SITE_TRUST_PROXY is no longer supported: set SITE_TRUSTED_PROXY_HOPS to the number of proxies in front of the site');
+  }
+  const salt = process.env.SITE_CLIENT_ID_SALT;
+  if (salt !== undefined && salt !== '' && salt.length < 16) throw new Error('SITE_CLIENT_ID_SALT must be at least 16 characters');
   return {
     apiUrl: (process.env.POOL_API_URL || 'http://127.0.0.1:3001').replace(/\/+$/, ''),
     apiKey: process.env.POOL_API_KEY ?? '',
@@ -45,7 +64,8 @@ export function config(): SiteConfig {
     claimRateLimit: intEnv('SITE_CLAIM_RATE_LIMIT', 10),
     claimMaxWaitMs: Math.min(intEnv('SITE_CLAIM_MAX_WAIT_MS', 20_000), 60_000),
     sessionTtlMs: intEnv('ADMIN_SESSION_TTL_MS', 8 * 60 * 60 * 1000),
-    trustProxy: boolEnv('SITE_TRUST_PROXY') ?? false,
+    trustedProxyHops: countEnv('SITE_TRUSTED_PROXY_HOPS', 0, 10),
+    clientIdSalt: salt || undefined,
     cookieSecure: boolEnv('SITE_COOKIE_SECURE'),
   };
 }

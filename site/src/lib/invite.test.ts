@@ -23,6 +23,9 @@ describe('checkInviteUrl', () => {
     ['https://popup.convos.org/v2', /no invite code/],
     ['https://popup.convos.org/v2?i=short', /no invite code/],
     ['convos://join/', /convos:\/\/join/],
+    // `new URL` drops the line break and would have passed a link no Convos app makes.
+    [`https://dev.con\nvos.org/v2?i=${slug}`, /no spaces or special characters/],
+    [`https://dev.convos.org/v2?i=${slug}\u202E`, /no spaces or special characters/],
   ])('rejects %j', (input, reason) => {
     const r = checkInviteUrl(input);
     expect(r.ok).toBe(false);

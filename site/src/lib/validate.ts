@@ -1,14 +1,18 @@
-// Input rules shared by the site's endpoints (mirrors the API contract so bad input gets a clear 4xx early).
+// Input rules of the site's endpoints. What a valid claim is (agent name, join URL, template slug,
+// Idempotency-Key, control characters) is defined once in the repository's `contracts/claim.ts`, shared with
+// the API and the runtime; this module only re-exports it and adds what is the site's own.
+export {
+  AGENT_NAME_MAX,
+  agentNameProblem,
+  controlCharacterProblem,
+  IDEMPOTENCY_KEY_MAX,
+  isIdempotencyKey,
+  isTemplateSlug,
+  JOIN_URL_MAX,
+  joinUrlProblem,
+  PATTERN_RULES,
+  TEMPLATE_SLUG_PATTERN,
+} from '../../../contracts/claim';
 
-export const SLUG_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-export const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Instance ids are opaque to the site; keep them to a safe URL-path alphabet. */
 export const INSTANCE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-
-export function isSlug(s: unknown): s is string {
-  return typeof s === 'string' && s.length <= 64 && SLUG_RE.test(s);
-}
-
-export function isAgentName(s: unknown): s is string {
-  return typeof s === 'string' && s.trim().length >= 1 && s.length <= 64;
-}

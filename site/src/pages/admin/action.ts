@@ -1,17 +1,18 @@
 // Console actions (replenish, drain, target, kill, dismiss, retry) posted from HTML forms.
 // Answers 303 back to the console with a flash message, or JSON when the caller asks for it.
 import type { APIRoute } from 'astro';
-import { requireSessionAndCsrf, runAction, flash } from '../../lib/admin';
+import { backTo, requireSessionAndCsrf, runAction, flash } from '../../lib/admin';
 import { ApiError } from '../../lib/api';
-import { jsonError } from '../../lib/claim-input';
+import { jsonError, readFormLimited } from '../../lib/body';
 
 export const POST: APIRoute = async ({ request, cookies, redirect }) => {
-  const form = await request.formData().catch(() => null);
-  if (!form) return jsonError(400, 'BAD_FORM', 'Expected a form submission.');
+  const read = await readFormLimited(request);
+  if (!read.ok) return read.response;
+  const form = read.value;
   const gate = requireSessionAndCsrf(cookies, form.get('csrf') ?? request.headers.get('x-csrf-token'));
   if (!gate.ok) return gate.response;
   const wantsJson = (request.headers.get('accept') ?? '').includes('application/json');
-  const back = typeof form.get('back') === 'string' && /^\/admin(\/|\?|$)/.test(form.get('back') as string) ? (form.get('back') as string) : '/admin';
+  const back = backTo(form.get('back'));
   try {
     const message = await runAction(form);
     if (wantsJson) return new Response(JSON.stringify({ ok: true, message }), { headers: { 'content-type': 'application/json' } });

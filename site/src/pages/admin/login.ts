@@ -1,6 +1,7 @@
 // Operator login: the operator key (= POOL_API_KEY) compared in constant time; creates a server session.
 import type { APIRoute } from 'astro';
-import { clientIp, jsonError } from '../../lib/claim-input';
+import { readFormLimited } from '../../lib/body';
+import { visitorKey } from '../../lib/client';
 import { config } from '../../lib/config';
 import { ClaimRateLimiter } from '../../lib/rate-limit';
 import { cookieOptions, createSession, LOGIN_CSRF_COOKIE, newToken, SESSION_COOKIE, safeEqual } from '../../lib/sessions';
@@ -8,9 +9,11 @@ import { cookieOptions, createSession, LOGIN_CSRF_COOKIE, newToken, SESSION_COOK
 // Slows down key guessing: 10 attempts per minute per client.
 const attempts = new ClaimRateLimiter(10);
 
-export const POST: APIRoute = async ({ request, cookies, url, clientAddress, redirect }) => {
-  const form = await request.formData().catch(() => null);
-  if (!form) return jsonError(400, 'BAD_FORM', 'Expected a form submission.');
+export const POST: APIRoute = async (ctx) => {
+  const { request, cookies, url, redirect } = ctx;
+  const read = await readFormLimited(request);
+  if (!read.ok) return read.response;
+  const form = read.value;
   const csrf = form.get('csrf');
   const expected = cookies.get(LOGIN_CSRF_COOKIE)?.value;
   if (typeof csrf !== 'string' || !expected || !safeEqual(csrf, expected)) {
@@ -18,7 +21,7 @@ export const POST: APIRoute = async ({ request, cookies, url, clientAddress, red
     return redirect('/admin?error=expired', 303);
   }
   const cfg = config();
-  const wait = attempts.check(clientIp(request, clientAddress, cfg.trustProxy), newToken());
+  const wait = attempts.check(visitorKey(ctx, cfg.trustedProxyHops), newToken());
   if (wait > 0) return redirect(`/admin?error=slow&wait=${wait}`, 303);
   const key = form.get('key');
   if (!cfg.apiKey) return redirect('/admin?error=disabled', 303);

@@ -1,7 +1,7 @@
 // Same-origin pool counts for the live availability badges (the browser never talks to the API directly).
 import type { APIRoute } from 'astro';
 import { ApiError, getCounts } from '../../lib/api';
-import { jsonError } from '../../lib/claim-input';
+import { jsonError } from '../../lib/body';
 
 export const GET: APIRoute = async () => {
   try {

@@ -2,11 +2,11 @@
 import type { APIRoute } from 'astro';
 import { getTemplate } from '../../lib/api';
 import { renderOgPng } from '../../lib/og';
-import { isSlug } from '../../lib/validate';
+import { isTemplateSlug } from '../../lib/validate';
 
 export const GET: APIRoute = async ({ params }) => {
   const slug = params.slug ?? '';
-  if (!isSlug(slug)) return new Response('Not found', { status: 404 });
+  if (!isTemplateSlug(slug)) return new Response('Not found', { status: 404 });
   const t = await getTemplate(slug).catch(() => undefined);
   if (t === undefined) return new Response('Catalog unavailable', { status: 503, headers: { 'retry-after': '30' } });
   if (t === null) return new Response('Not found', { status: 404 });

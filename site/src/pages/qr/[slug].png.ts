@@ -3,11 +3,11 @@ import type { APIRoute } from 'astro';
 import { getTemplate } from '../../lib/api';
 import { publicOrigin } from '../../lib/config';
 import { qrPng } from '../../lib/qr';
-import { isSlug } from '../../lib/validate';
+import { isTemplateSlug } from '../../lib/validate';
 
 export const GET: APIRoute = async ({ params, url }) => {
   const slug = params.slug ?? '';
-  if (!isSlug(slug)) return new Response('Not found', { status: 404 });
+  if (!isTemplateSlug(slug)) return new Response('Not found', { status: 404 });
   const t = await getTemplate(slug).catch(() => undefined);
   if (t === undefined) return new Response('Catalog unavailable', { status: 503, headers: { 'retry-after': '30' } });
   if (t === null) return new Response('Not found', { status: 404 });
