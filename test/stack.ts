@@ -63,6 +63,8 @@ export interface StackOptions {
   faults?: StandinFaults;
   xmtpEnv?: Config['xmtpEnv'];
   claimRateLimitPerMinute?: number;
+  /** More configuration (variables of config/env.ts), e.g. the anonymous claim limits. */
+  env?: Record<string, string>;
   /** Run no worker in this process (a test runs it in a child process instead). */
   noWorker?: boolean;
   /**
@@ -182,6 +184,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     XMTP_ENV: opts.xmtpEnv ?? 'off',
     CLAIM_RATE_LIMIT_PER_MINUTE: String(opts.claimRateLimitPerMinute ?? 100_000),
     SECRETS_KEY: secretsKey,
+    ...opts.env,
   });
 
   const database = await openDatabase({ url: databaseUrl, dataDir: '.data', poolSize: 20 });

@@ -88,6 +88,11 @@ export class StandinComputeProvider implements ComputeProvider {
     await this.call('PUT', `/_standin/instances/${instanceId}/faults`, faults);
   }
 
+  /** A message went through the instance's conversation now (what the runtime's health reports). */
+  async recordActivity(instanceId: string) {
+    await this.call('POST', `/_standin/instances/${instanceId}/activity`, {});
+  }
+
   async inventory(): Promise<
     Array<{ id: string; provisioned: { requestId: string } | null; provisionCalls: number }>
   > {
