@@ -63,6 +63,8 @@ export interface StackOptions {
   faults?: StandinFaults;
   xmtpEnv?: Config['xmtpEnv'];
   claimRateLimitPerMinute?: number;
+  /** What every runtime gets besides the stack's defaults (e.g. the model of a real OpenClaw runtime). */
+  runtimeEnv?: Record<string, string>;
   /** More configuration (variables of config/env.ts), e.g. the anonymous claim limits. */
   env?: Record<string, string>;
   /** Run no worker in this process (a test runs it in a child process instead). */
@@ -218,7 +220,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         secrets,
         compute: { [poolCompute.name]: poolCompute },
         resources: resources ?? { enabled: {}, disabled: [] },
-        runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv },
+        runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv, ...opts.runtimeEnv },
       },
       workflowBundle: opts.workflowBundlePath
         ? { code: fs.readFileSync(opts.workflowBundlePath, 'utf8') }
