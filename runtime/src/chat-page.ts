@@ -9,7 +9,50 @@ export interface ChatDeps {
   agentName: () => string;
 }
 
-const MAX_MESSAGE_CHARS = 8_000;
+/** The longest message the page accepts (the convos channel cuts XMTP messages at the same length). */
+export const MAX_MESSAGE_CHARS = 8_000;
+
+/**
+ * Messages of one chat session (one OpenClaw session, one browser tab) that may wait or run at once. The
+ * gateway answers a session's turns one at a time, so every extra concurrent request is a queued turn
+ * holding a connection and, later, a model call. Past the bound the NEWEST is refused (429): the older
+ * ones are already at the gateway and their senders are waiting for those answers, while the refused
+ * sender learns at once and can send again.
+ */
+export const MAX_PENDING_CHAT_MESSAGES_PER_SESSION = 20;
+/** The same across all sessions: a session id is the browser's own choice, so per session alone is no bound. */
+export const MAX_PENDING_CHAT_MESSAGES = 50;
+
+/** Counts chat messages in flight, per session and in total. */
+export class ChatQueue {
+  private readonly perSession = new Map<string, number>();
+  private total = 0;
+
+  constructor(
+    private readonly perSessionMax = MAX_PENDING_CHAT_MESSAGES_PER_SESSION,
+    private readonly totalMax = MAX_PENDING_CHAT_MESSAGES,
+  ) {}
+
+  /** Takes a slot for `session`, or returns false when the session or the instance is full. */
+  tryEnter(session: string): boolean {
+    const mine = this.perSession.get(session) ?? 0;
+    if (mine >= this.perSessionMax || this.total >= this.totalMax) return false;
+    this.perSession.set(session, mine + 1);
+    this.total += 1;
+    return true;
+  }
+
+  leave(session: string): void {
+    const mine = this.perSession.get(session) ?? 0;
+    if (mine <= 1) this.perSession.delete(session);
+    else this.perSession.set(session, mine - 1);
+    this.total = Math.max(0, this.total - 1);
+  }
+
+  get pending(): number {
+    return this.total;
+  }
+}
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -1,7 +1,7 @@
 // The control server the pool talks to (RUNTIME.md): /pool/health, /pool/provision, /pool/self-destruct,
 // plus the local chat page. Every answer is JSON `{ error, code }` on failure; no stack traces, no secrets.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";
+import { ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";
 import { HttpError } from "./http-errors.ts";
 import { isLoopback, readJson } from "./http-request.ts";
 import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
@@ -29,6 +29,8 @@ export interface ControlServerDeps {
   chat: ChatDeps;
   /** A chat page message was received, or its reply sent (feeds Health.lastActivityAt). */
   recordActivity?: () => void;
+  /** Bounds the chat page's messages in flight (default: MAX_PENDING_CHAT_MESSAGES[_PER_SESSION]). */
+  chatQueue?: ChatQueue;
   log?: (line: string) => void;
 }
 
@@ -46,6 +48,9 @@ function authorized(req: IncomingMessage, token: string): boolean {
 }
 
 export function createControlServer(deps: ControlServerDeps): Server {
+  const chatQueue = deps.chatQueue ?? new ChatQueue();
+  let refusedChats = 0;
+  let lastRefusalLog = 0;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://runtime.invalid");
@@ -96,6 +101,17 @@ export function createControlServer(deps: ControlServerDeps): Server {
         const parsed = validateChatMessage(await readJson(req));
         if (typeof parsed === "string") throw new HttpError(400, "invalid_request", parsed);
         if (deps.health().gateway !== "ready") throw new HttpError(503, "not_ready", "the agent is starting; try again shortly");
+        if (!chatQueue.tryEnter(parsed.session)) {
+          // Logged at most every 10 s, with a count and never the message.
+          refusedChats += 1;
+          if (Date.now() - lastRefusalLog > 10_000) {
+            deps.log?.(`[runtime] chat: refused ${refusedChats} message(s): too many waiting for the agent (${chatQueue.pending} in flight)`);
+            refusedChats = 0;
+            lastRefusalLog = Date.now();
+          }
+          res.setHeader("retry-after", "5");
+          throw new HttpError(429, "too_many_pending", "too many messages are waiting for the agent; send again once it has answered");
+        }
         deps.recordActivity?.();
         try {
           const reply = await sendChatMessage(deps.chat, parsed.session, parsed.message);
@@ -103,6 +119,8 @@ export function createControlServer(deps: ControlServerDeps): Server {
           return send(res, 200, { reply });
         } catch (err) {
           throw new HttpError(502, "agent_error", `the agent did not answer: ${(err as Error).message}`);
+        } finally {
+          chatQueue.leave(parsed.session);
         }
       }
       throw new HttpError(404, "not_found", "no such endpoint");

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ActivityClock } from "../src/activity.ts";
-import { validateChatMessage } from "../src/chat-page.ts";
+import { ChatQueue, MAX_PENDING_CHAT_MESSAGES, MAX_PENDING_CHAT_MESSAGES_PER_SESSION, validateChatMessage } from "../src/chat-page.ts";
 import { createControlServer, type Health } from "../src/control-server.ts";
 import type { ProvisionRequest } from "../src/provision-store.ts";
 
@@ -213,5 +213,78 @@ describe("control server", () => {
     expect(new Date(at as string).toISOString()).toBe(at);
     expect(Date.parse(at as string)).toBeGreaterThanOrEqual(before);
     expect(Date.parse(at as string)).toBeLessThanOrEqual(Date.now());
+  });
+});
+
+describe("the chat page's bound on messages waiting for the agent", () => {
+  it(`refuses the newest with 429 past ${MAX_PENDING_CHAT_MESSAGES_PER_SESSION} per session / ${MAX_PENDING_CHAT_MESSAGES} in total, and frees slots as answers come`, async () => {
+    expect(MAX_PENDING_CHAT_MESSAGES_PER_SESSION).toBe(20);
+    // A gateway that answers only when told to (a slow model); 500 for "fail".
+    const held: Array<() => void> = [];
+    const slow = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const content = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messages: Array<{ content: string }> }).messages[0]?.content;
+      const answer = () =>
+        content === "fail"
+          ? res.writeHead(500).end("{}")
+          : res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ choices: [{ message: { content: `re: ${content}` } }] }));
+      if (content === "fail") answer();
+      else held.push(answer);
+    });
+    await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
+    const logs: string[] = [];
+    const limited = createControlServer({
+      instanceToken: TOKEN,
+      health: () => ({ ready: true, gateway: "ready", channel: "disabled", version: "test", lastActivityAt: null }),
+      provision: async () => {
+        throw new Error("unused");
+      },
+      selfDestruct: async () => ({ status: 202, body: {} }),
+      chatSecret: CHAT_SECRET,
+      chat: { gatewayUrl: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, gatewayToken: "unused", agentName: () => "Ada" },
+      chatQueue: new ChatQueue(2, 3),
+      log: (l) => logs.push(l),
+    });
+    await new Promise<void>((r) => limited.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(limited.address() as AddressInfo).port}/chat/${CHAT_SECRET}/messages`;
+    const post = async (session: string, message: string) => {
+      const res = await fetch(url, { method: "POST", headers: json, body: JSON.stringify({ session, message }) });
+      return { status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as Record<string, unknown> };
+    };
+    const until = async (n: number) => {
+      for (let i = 0; held.length < n && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(held).toHaveLength(n);
+    };
+    try {
+      const a1 = post("session-aaaa", "a1");
+      const a2 = post("session-aaaa", "a2");
+      await until(2);
+      // The session is full: the newest is refused, the two in flight are untouched.
+      expect(await post("session-aaaa", "a3-secret")).toMatchObject({ status: 429, retryAfter: "5", body: { code: "too_many_pending" } });
+      // Another session still has room, up to the instance-wide bound.
+      const b1 = post("session-bbbb", "b1");
+      await until(3);
+      expect(await post("session-cccc", "c1")).toMatchObject({ status: 429, body: { code: "too_many_pending" } });
+      expect(logs.join("\n")).toMatch(/chat: refused 1 message\(s\): too many waiting/);
+      expect(logs.join("\n")).not.toContain("a3-secret");
+      for (const answer of held.splice(0)) answer();
+      expect((await a1).body).toEqual({ reply: "re: a1" });
+      expect((await a2).body).toEqual({ reply: "re: a2" });
+      expect((await b1).body).toEqual({ reply: "re: b1" });
+      // Answered (and failed) messages give their slots back.
+      expect((await post("session-aaaa", "fail")).status).toBe(502);
+      expect((await post("session-aaaa", "fail")).status).toBe(502);
+      const again = post("session-aaaa", "a4");
+      await until(1);
+      held.splice(0).forEach((answer) => answer());
+      expect((await again).body).toEqual({ reply: "re: a4" });
+    } finally {
+      for (const answer of held.splice(0)) answer();
+      for (const s of [limited, slow]) {
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+    }
   });
 });

@@ -32,6 +32,40 @@ export interface RunnerDeps {
   onActivity?: () => void;
 }
 
+/**
+ * How many messages of one conversation may wait behind the agent's turn in progress. Members (or a
+ * script holding the invite) can post far faster than a model answers (seconds to minutes a turn);
+ * unbounded, a flood holds memory and then costs one model call per message for hours after it. Twenty
+ * is more than a lively group writes during one slow turn. When full, the OLDEST waiting message is
+ * dropped rather than the newest refused: a chat cannot refuse a message (it is already in the group),
+ * and after a burst the people in the chat are waiting for an answer to what they said last, not to what
+ * scrolled by first.
+ */
+export const MAX_PENDING_TURNS_PER_CONVERSATION = 20;
+
+/**
+ * The longest message text handed to the agent (the local chat page refuses longer ones). XMTP carries
+ * much larger messages; a longer one is cut at this length with a note, so one message cannot fill the
+ * model's context or the instance's budget.
+ */
+export const MAX_INBOUND_MESSAGE_CHARS = 8_000;
+
+/** `text` cut to MAX_INBOUND_MESSAGE_CHARS (never inside a surrogate pair) with a note, or as is. */
+export function capInboundText(text: string): string {
+  if (text.length <= MAX_INBOUND_MESSAGE_CHARS) return text;
+  let end = MAX_INBOUND_MESSAGE_CHARS;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}\n[message cut: ${text.length - end} more characters not shown]`;
+}
+
+interface TurnQueue {
+  pending: Array<{ group: XmtpGroup; msg: XmtpMessage }>;
+  /** Dropped from this queue since it last ran empty. */
+  dropped: number;
+  draining: Promise<void> | undefined;
+}
+
 /** Protocol housekeeping in a group, not conversation: it does not count as activity. */
 const HOUSEKEEPING_TYPES = new Set(['xmtp.org/group_updated', 'xmtp.org/read_receipt']);
 
@@ -42,7 +76,9 @@ export class IdentityRunner {
   private loop: Promise<void> | undefined;
   private poller: Promise<void> | undefined;
   private stream: { end(): Promise<void> } | undefined;
-  private readonly turns = new Map<string, Promise<void>>();
+  /** Per conversation: messages waiting for the agent, and the loop running their turns. */
+  private readonly queues = new Map<string, TurnQueue>();
+  private droppedTurns = 0;
   private joinWaiters: Array<() => void> = [];
 
   constructor(
@@ -91,7 +127,7 @@ export class IdentityRunner {
     await this.stream?.end().catch(() => {});
     await this.loop?.catch(() => {});
     await this.poller?.catch(() => {});
-    await Promise.allSettled([...this.turns.values()]);
+    await Promise.allSettled([...this.queues.values()].map((q) => q.draining));
     await this.client?.close().catch(() => {});
     this.client = undefined;
   }
@@ -234,33 +270,76 @@ export class IdentityRunner {
     this.enqueueTurn(conv, msg);
   }
 
+  /** Messages waiting for a turn, and those dropped because too many were waiting (since start). */
+  turnStats(): { pending: number; dropped: number } {
+    let pending = 0;
+    for (const q of this.queues.values()) pending += q.pending.length;
+    return { pending, dropped: this.droppedTurns };
+  }
+
+  /**
+   * Queues a turn for the agent; a conversation's turns run one at a time, in order. At most
+   * MAX_PENDING_TURNS_PER_CONVERSATION wait behind the turn in progress: past that the oldest waiting
+   * message is dropped (logged without its content).
+   */
   private enqueueTurn(group: XmtpGroup, msg: XmtpMessage): void {
-    const prev = this.turns.get(group.id) ?? Promise.resolve();
-    const next = prev
-      .then(() =>
-        this.deps.agent.dispatch(
-          {
-            conversationId: group.id,
-            groupName: group.name(),
-            messageId: msg.id,
-            senderInboxId: msg.senderInboxId,
-            text: msg.text ?? '',
-            sentAt: msg.sentAt,
-          },
-          async (text) => {
-            if (!text.trim()) return;
-            await group.sendText(text);
-            this.deps.onActivity?.();
-          },
-        ),
-      )
-      .catch((err) =>
-        this.deps.log.warn(`convos: ${this.label} agent turn failed: ${errText(err)}${process.env.CONVOS_DEBUG ? `\n${(err as Error)?.stack}` : ''}`),
+    let q = this.queues.get(group.id);
+    if (!q) {
+      q = { pending: [], dropped: 0, draining: undefined };
+      this.queues.set(group.id, q);
+    }
+    q.pending.push({ group, msg });
+    if (q.pending.length > MAX_PENDING_TURNS_PER_CONVERSATION) {
+      const dropped = q.pending.splice(0, q.pending.length - MAX_PENDING_TURNS_PER_CONVERSATION).length;
+      q.dropped += dropped;
+      this.droppedTurns += dropped;
+      // One line when a flood starts and one per hundred after: the log must not grow with the flood.
+      if (q.dropped === dropped || Math.floor(q.dropped / 100) > Math.floor((q.dropped - dropped) / 100)) {
+        this.deps.log.warn(
+          `convos: ${this.label} has ${MAX_PENDING_TURNS_PER_CONVERSATION} messages waiting for the agent in ${group.id}; dropping the oldest (${q.dropped} so far)`,
+        );
+      }
+    }
+    if (!q.draining) q.draining = this.drain(group.id, q);
+  }
+
+  private async drain(conversationId: string, q: TurnQueue): Promise<void> {
+    try {
+      while (!this.stopped) {
+        const next = q.pending.shift();
+        if (!next) break;
+        await this.runTurn(next.group, next.msg);
+      }
+    } finally {
+      if (q.pending.length) this.deps.log.info(`convos: ${this.label} stopped with ${q.pending.length} message(s) still waiting; not answered`);
+      if (q.dropped) this.deps.log.warn(`convos: ${this.label} dropped ${q.dropped} waiting message(s) in ${conversationId} (queue full)`);
+      if (this.queues.get(conversationId) === q) this.queues.delete(conversationId);
+    }
+  }
+
+  private async runTurn(group: XmtpGroup, msg: XmtpMessage): Promise<void> {
+    const raw = msg.text ?? '';
+    const text = capInboundText(raw);
+    if (text !== raw) this.deps.log.warn(`convos: ${this.label} cut a message of ${raw.length} characters to ${MAX_INBOUND_MESSAGE_CHARS} for the agent`);
+    try {
+      await this.deps.agent.dispatch(
+        {
+          conversationId: group.id,
+          groupName: group.name(),
+          messageId: msg.id,
+          senderInboxId: msg.senderInboxId,
+          text,
+          sentAt: msg.sentAt,
+        },
+        async (reply) => {
+          if (!reply.trim()) return;
+          await group.sendText(reply);
+          this.deps.onActivity?.();
+        },
       );
-    this.turns.set(group.id, next);
-    void next.finally(() => {
-      if (this.turns.get(group.id) === next) this.turns.delete(group.id);
-    });
+    } catch (err) {
+      this.deps.log.warn(`convos: ${this.label} agent turn failed: ${errText(err)}${process.env.CONVOS_DEBUG ? `\n${(err as Error)?.stack}` : ''}`);
+    }
   }
 
   /**

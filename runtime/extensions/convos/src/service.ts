@@ -104,6 +104,17 @@ export class ConvosService {
     return this.lastActivity?.toISOString() ?? null;
   }
 
+  /** Messages waiting for an agent turn, and those dropped because a conversation's queue was full. */
+  turnStats(): { pending: number; dropped: number } {
+    const stats = { pending: 0, dropped: 0 };
+    for (const r of this.runners.values()) {
+      const s = r.turnStats();
+      stats.pending += s.pending;
+      stats.dropped += s.dropped;
+    }
+    return stats;
+  }
+
   status(): { state: ChannelState; error?: string } {
     return this.lastError && this.state === 'error' ? { state: this.state, error: this.lastError } : { state: this.state };
   }
