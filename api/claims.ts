@@ -453,6 +453,9 @@ export class ClaimService {
       } catch (err) {
         const outcome = classifyUpdateError(err);
         if (outcome === null) throw err;
+        if (input.joinUrl && outcome !== 'unanswered') {
+          await this.deps.secrets.delete(instanceId, joinUrlSecretName(key));
+        }
         if (outcome === 'refused') {
           await releaseReservation(this.deps.db, instanceId, key);
           const message = (err as WorkflowUpdateFailedError).cause?.message ?? 'the claim was refused';

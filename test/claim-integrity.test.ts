@@ -124,3 +124,37 @@ describe('idempotency that survives continue-as-new and a lost ledger outcome', 
     expect((await stack.counts()).idle).toBe(2);
   });
 });
+
+describe('leases', () => {
+  it('a holder that lost its lease cannot record the outcome; the claim stays on the same instance', async () => {
+    await stack.waitFor('2 idle', async () => (await stack.counts()).idle === 2);
+    const idle = (await json<{ idle: Array<{ id: string }> }>(await stack.api('GET', '/api/pool/agents')))
+      .idle;
+    for (const { id } of idle) await stack.compute.setFaults(id, { provisionDelayMs: 1_500 });
+    const key = newKey('fenced');
+    const pending = claim({ agentName: 'Fenced' }, key);
+    // While the holder waits for the runtime, another replica takes the claim over (its lease ran out).
+    await stack.waitFor('the claim sent to an instance', async () => {
+      const [row] = await stack.database.db.select().from(claims).where(eq(claims.key, key));
+      return Boolean(row?.instanceId);
+    });
+    await stack.database.db
+      .update(claims)
+      .set({ leaseOwner: 'api-other', leaseUntil: new Date(Date.now() + 60_000) })
+      .where(eq(claims.key, key));
+    const first = await json<ClaimBody>(await pending);
+    const [row] = await stack.database.db.select().from(claims).where(eq(claims.key, key));
+    expect(row).toMatchObject({ status: 'pending', leaseOwner: 'api-other', instanceId: first.instanceId });
+
+    // The taker's lease runs out too; a retry finds the recorded instance and gets the same answer.
+    await stack.database.db
+      .update(claims)
+      .set({ leaseUntil: new Date(0) })
+      .where(eq(claims.key, key));
+    const again = await claim({ agentName: 'Fenced' }, key);
+    expect(await json<ClaimBody>(again)).toEqual(first);
+    const bound = (await stack.compute.inventory()).filter((i) => i.provisioned?.requestId === key);
+    expect(bound.map((i) => i.id)).toEqual([first.instanceId]);
+    for (const { id } of idle) await stack.compute.setFaults(id, {});
+  });
+});
