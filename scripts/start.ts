@@ -12,7 +12,7 @@ import { buildComputeProviders, defaultLocalRuntime, runtimeEnvironment } from '
 import { LocalComputeProvider } from '../activities/compute/local';
 import { buildProviders } from '../activities/providers';
 import { poolWorkflowId } from '../activities/reconcile';
-import { loadSecretKey, SecretStore } from '../activities/secret-store';
+import { loadSecretKeys, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import { seedCatalog } from '../catalog/seed';
 import { loadConfig } from '../config/env';
@@ -31,6 +31,8 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 process.chdir(projectRoot);
 const config = loadConfig();
 fs.mkdirSync(config.dataDir, { recursive: true });
+// Before starting anything: outside local development a missing SECRETS_KEY refuses to start.
+const secretKeys = loadSecretKeys(process.env, config.dataDir);
 
 /** The local API key: POOL_API_KEY, or one generated once under the data dir. */
 function localApiKey(): string {
@@ -73,7 +75,7 @@ try {
   );
 
   const temporal = await connectClient(config);
-  const secrets = new SecretStore(database.db, loadSecretKey(process.env, config.dataDir));
+  const secrets = new SecretStore(database.db, secretKeys.current, secretKeys.old);
   const compute = buildComputeProviders(config);
   const providers = buildProviders(config, database.db);
   const { worker, connection } = await createWorker({

@@ -3,13 +3,15 @@
  */
 import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
 import { buildProviders } from '../activities/providers';
-import { loadSecretKey, SecretStore } from '../activities/secret-store';
+import { loadSecretKeys, SecretStore } from '../activities/secret-store';
 import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
 import { openDatabase } from '../drizzle/client';
 import { createWorker } from './create-worker';
 
 const config = loadConfig();
+// Before connecting anywhere: outside local development a missing SECRETS_KEY refuses to start.
+const secretKeys = loadSecretKeys(process.env, config.dataDir);
 const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
 const temporal = await connectClient(config);
 const { worker, connection } = await createWorker({
@@ -19,7 +21,7 @@ const { worker, connection } = await createWorker({
   deps: {
     db: database.db,
     temporal,
-    secrets: new SecretStore(database.db, loadSecretKey(process.env, config.dataDir)),
+    secrets: new SecretStore(database.db, secretKeys.current, secretKeys.old),
     compute: buildComputeProviders(config),
     resources: buildProviders(config, database.db).resources,
     runtimeEnv: runtimeEnvironment(config),

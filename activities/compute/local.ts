@@ -2,8 +2,13 @@
  * The local compute provider: one runtime process per instance on this machine, each with its own port,
  * token and state directory under `<dataDir>/instances/<id>/`. Processes are detached (their own process
  * group) so they outlive worker restarts; destroy stops the whole group and removes the state.
+ *
+ * A pid alone does not say which process it is: after a machine restart (or a pid wrap-around) the pid in
+ * `launch.json` can belong to an unrelated process, whose whole process group destroy/restart/stopAll would
+ * then kill. So the launch record also holds the process's identity at launch (`processIdentity`), and the
+ * provider signals a pid, adopts it or reports it alive only while that identity still matches.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,20 +22,80 @@ export interface LocalProviderOptions {
   cwd?: string;
 }
 
+/**
+ * Who a process is, beyond its pid. Linux: its start time (field 22 of /proc/<pid>/stat, clock ticks since
+ * boot) and the boot id (/proc/sys/kernel/random/boot_id) — together unique to one process for the life of
+ * the machine, and a reboot changes the boot id. Other platforms (macOS, BSD): the start time `ps` reports
+ * (to the second, read in UTC), which a reused pid practically never repeats; where `ps` is missing
+ * (Windows) there is no identity at all, and a process without one is never signalled or adopted (the safe
+ * failure: at worst a runtime is left running, never an unrelated process killed).
+ */
+export type ProcessIdentity =
+  | { kind: 'linux'; bootId: string; startTicks: string }
+  | { kind: 'ps'; started: string };
+
 interface Launch {
   port: number;
   pid: number | null;
+  /**
+   * The process's identity at launch. Absent: a record written before identities were recorded (see
+   * `legacyOwner`); null: it could not be read at launch (the process is then never signalled).
+   */
+  identity?: ProcessIdentity | null;
 }
 
-const isAlive = (pid: number | null): pid is number => {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+let bootId: string | null | undefined;
+function linuxBootId(): string | null {
+  if (bootId === undefined) {
+    try {
+      bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      bootId = null;
+    }
   }
-};
+  return bootId;
+}
+
+/** The identity of the live process `pid`, or null when there is none (gone, a zombie, or unknowable). */
+export function processIdentity(pid: number): ProcessIdentity | null {
+  if (!Number.isInteger(pid) || pid <= 1) return null;
+  if (process.platform === 'linux') {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return null;
+    }
+    // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so split after the last ')'.
+    // The rest starts at field 3 (state); field 22 (starttime) is the 20th of it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = fields[0];
+    const startTicks = fields[19];
+    const boot = linuxBootId();
+    if (!state || state === 'Z' || state === 'X' || !startTicks || !/^\d+$/.test(startTicks) || !boot)
+      return null;
+    return { kind: 'linux', bootId: boot, startTicks };
+  }
+  try {
+    const out = execFileSync('ps', ['-o', 'stat=', '-o', 'lstart=', '-p', String(pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/bin:/usr/bin', TZ: 'UTC', LC_ALL: 'C' },
+      timeout: 5000,
+    }).trim();
+    const [state, ...started] = out.split(/\s+/);
+    if (!state || state.startsWith('Z') || started.length === 0) return null;
+    return { kind: 'ps', started: started.join(' ') };
+  } catch {
+    return null;
+  }
+}
+
+function sameIdentity(a: ProcessIdentity, b: ProcessIdentity): boolean {
+  if (a.kind === 'linux' && b.kind === 'linux') return a.bootId === b.bootId && a.startTicks === b.startTicks;
+  if (a.kind === 'ps' && b.kind === 'ps') return a.started === b.started;
+  return false;
+}
 
 async function freePort(preferred?: number): Promise<number> {
   const tryPort = (port: number) =>
@@ -68,19 +133,44 @@ export class LocalComputeProvider implements ComputeProvider {
     }
   }
 
+  /** Whether the record's pid is still the process this provider launched for the instance. */
+  private owns(instanceId: string, launch: Launch | null): launch is Launch & { pid: number } {
+    if (!launch || typeof launch.pid !== 'number' || !Number.isInteger(launch.pid) || launch.pid <= 1)
+      return false;
+    if (launch.identity === undefined) return this.legacyOwner(instanceId, launch.pid);
+    if (!launch.identity) return false;
+    const now = processIdentity(launch.pid);
+    return now !== null && sameIdentity(now, launch.identity);
+  }
+
+  /**
+   * A record from before identities were recorded (a runtime launched by an older version, still running):
+   * on Linux the process is ours only if its environment names this instance's state directory; elsewhere
+   * it cannot be told, so it is not ours (never signalled; a new runtime is launched beside it).
+   */
+  private legacyOwner(instanceId: string, pid: number): boolean {
+    if (process.platform !== 'linux' || !processIdentity(pid)) return false;
+    try {
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      return environ.includes(`STATE_DIR=${path.join(this.dir(instanceId), 'state')}`);
+    } catch {
+      return false;
+    }
+  }
+
   private handle(instanceId: string, port: number): ComputeHandle {
     return { ref: instanceId, url: `http://127.0.0.1:${port}` };
   }
 
   async create(spec: ComputeSpec): Promise<ComputeHandle> {
     const launch = this.readLaunch(spec.instanceId);
-    if (launch && isAlive(launch.pid)) return this.handle(spec.instanceId, launch.port);
+    if (this.owns(spec.instanceId, launch)) return this.handle(spec.instanceId, launch.port);
     return this.launch(spec, launch?.port);
   }
 
   async restart(spec: ComputeSpec): Promise<ComputeHandle> {
     const launch = this.readLaunch(spec.instanceId);
-    if (launch) await this.stop(launch.pid);
+    await this.stop(spec.instanceId, launch);
     return this.launch(spec, launch?.port);
   }
 
@@ -105,39 +195,53 @@ export class LocalComputeProvider implements ComputeProvider {
       },
     });
     fs.closeSync(log);
+    // A spawn failure is reported here, not thrown: the record then has no pid and counts as not running.
+    child.once('error', () => {});
     child.unref();
-    const record: Launch = { port, pid: child.pid ?? null };
+    // Read at once: the pid cannot be reused before we read it (the child is ours until it is reaped).
+    const pid = child.pid ?? null;
+    const record: Launch = { port, pid, identity: pid ? processIdentity(pid) : null };
     fs.writeFileSync(path.join(dir, 'launch.json'), JSON.stringify(record), { mode: 0o600 });
     return this.handle(spec.instanceId, port);
   }
 
-  /** Stops the runtime's whole process group: SIGTERM (the runtime stops its gateway tree), SIGKILL after 10 s. */
-  private async stop(pid: number | null) {
-    if (!isAlive(pid)) return;
+  /**
+   * Stops the runtime's whole process group: SIGTERM (the runtime stops its gateway tree), SIGKILL after
+   * 10 s. Only a process whose identity matches the launch record is signalled: anything else under that
+   * pid (after a reboot, say) is left alone.
+   */
+  private async stop(instanceId: string, launch: Launch | null) {
+    if (!this.owns(instanceId, launch)) return;
+    const pid = launch.pid;
     const signalGroup = (signal: NodeJS.Signals) => {
       try {
+        // The group keeps its id while any member lives, so the id cannot be reused meanwhile; the final
+        // SIGKILL also reaches gateway processes that outlived the runtime.
         process.kill(-pid, signal);
       } catch {
-        try {
-          process.kill(pid, signal);
-        } catch {}
+        // No such group (the runtime left it?): the runtime alone, and only if it is still the same process.
+        if (this.owns(instanceId, launch)) {
+          try {
+            process.kill(pid, signal);
+          } catch {}
+        }
       }
     };
     signalGroup('SIGTERM');
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && this.owns(instanceId, launch); i++)
+      await new Promise((r) => setTimeout(r, 100));
     signalGroup('SIGKILL');
   }
 
   async destroy(instanceId: string): Promise<void> {
-    const launch = this.readLaunch(instanceId);
-    if (launch) await this.stop(launch.pid);
+    await this.stop(instanceId, this.readLaunch(instanceId));
     fs.rmSync(this.dir(instanceId), { recursive: true, force: true });
   }
 
   async isRunning(instanceId: string): Promise<boolean | null> {
     // No launch record here (another machine's worker, say): cannot tell, so the health checks decide.
     const launch = this.readLaunch(instanceId);
-    return launch ? isAlive(launch.pid) : null;
+    return launch ? this.owns(instanceId, launch) : null;
   }
 
   async list(_poolName?: string): Promise<string[]> {
@@ -151,6 +255,6 @@ export class LocalComputeProvider implements ComputeProvider {
   /** Stops every runtime this provider started (used by `npm start` on Ctrl-C); state stays for the next start. */
   async stopAll(): Promise<void> {
     const ids = await this.list();
-    await Promise.all(ids.map((id) => this.stop(this.readLaunch(id)?.pid ?? null)));
+    await Promise.all(ids.map((id) => this.stop(id, this.readLaunch(id))));
   }
 }
