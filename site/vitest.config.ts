@@ -1,5 +1,6 @@
-// Two projects: fast unit tests of the site's server helpers, and browser tests that drive
-// headless Chromium against the real stack (started once in global setup).
+// Three projects: fast unit tests of the site's server helpers; server tests that run the built site as its
+// own process (body limits, the fuzz suite) against a fake API; and browser tests that drive headless
+// Chromium against the real stack (started once in global setup). They run one after the other.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -17,12 +18,26 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'server',
+          include: ['test/**/*.server.test.ts'],
+          environment: 'node',
+          pool: 'forks',
+          fileParallelism: false,
+          globalSetup: ['test/server-setup.ts'],
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: 'browser',
           include: ['test/**/*.browser.test.ts'],
           environment: 'node',
           pool: 'forks',
           fileParallelism: false,
           globalSetup: ['test/global-setup.ts'],
+          sequence: { groupOrder: 2 },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },
