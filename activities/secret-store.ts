@@ -279,7 +279,7 @@ export class SecretStore {
 
 /**
  * The one-shot end of a rotation, with this deployment's configuration (DATABASE_URL, SECRETS_KEY,
- * SECRETS_KEY_OLD): `npx tsx -e "import('./activities/secret-store.ts').then((m) => m.reencryptStoredSecrets())"`.
+ * SECRETS_KEY_OLD): `npm run secrets:rotate`.
  */
 export async function reencryptStoredSecrets(
   env: Record<string, string | undefined> = process.env,
