@@ -25,7 +25,7 @@ import { CHAT_URL, INVITE_URL } from '../activities';
 import { instanceWorkflowId } from '../activities/reconcile';
 import type { SecretStore } from '../activities/secret-store';
 import type { Db } from '../drizzle/client';
-import { claims, instances } from '../drizzle/schema';
+import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
 import { ClaimFailure, type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
 import { ApiError } from './errors';
@@ -35,6 +35,67 @@ export interface ClaimInput {
   instructions: string;
   templateSlug: string | null;
   joinUrl: string | null;
+  /**
+   * Whom the agent may email / text through the pool (`normalizeRecipients`); absent: nobody until an
+   * operator allows someone. Stored in `instance_recipients` once the claim binds, never sent to Temporal.
+   */
+  allowedRecipients?: AllowedRecipients;
+}
+
+/** Recipients allowed per channel: emails lowercased, numbers in E.164; both sorted, without repeats. */
+export interface AllowedRecipients {
+  email: string[];
+  sms: string[];
+}
+
+/** The canonical form of a client's list: retries in another order or case fingerprint the same. */
+export function normalizeRecipients(list: { email?: string[]; sms?: string[] }): AllowedRecipients {
+  const unique = (values: string[]) => [...new Set(values)].sort();
+  return { email: unique((list.email ?? []).map((a) => a.toLowerCase())), sms: unique(list.sms ?? []) };
+}
+
+/** The instance's allowed recipients. */
+export async function recipientsOf(db: Db, instanceId: string): Promise<AllowedRecipients> {
+  const rows = await db
+    .select({ channel: instanceRecipients.channel, address: instanceRecipients.address })
+    .from(instanceRecipients)
+    .where(eq(instanceRecipients.instanceId, instanceId))
+    .orderBy(asc(instanceRecipients.address));
+  const of = (channel: string) => rows.filter((r) => r.channel === channel).map((r) => r.address);
+  return { email: of('email'), sms: of('sms') };
+}
+
+/** Replaces the instance's allowed recipients with `list` (already normalized), in one transaction. */
+export async function replaceRecipients(db: Db, instanceId: string, list: AllowedRecipients): Promise<void> {
+  const rows = [
+    ...list.email.map((address) => ({ instanceId, channel: 'email', address })),
+    ...list.sms.map((address) => ({ instanceId, channel: 'sms', address })),
+  ];
+  await db.transaction(async (tx) => {
+    await tx.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, instanceId));
+    if (rows.length) await tx.insert(instanceRecipients).values(rows).onConflictDoNothing();
+  });
+}
+
+/** Whether the instance may send to `to` (an email compared lowercased, a number as given). */
+export async function isRecipientAllowed(
+  db: Db,
+  instanceId: string,
+  channel: 'email' | 'sms',
+  to: string,
+): Promise<boolean> {
+  const rows = await db
+    .select({ address: instanceRecipients.address })
+    .from(instanceRecipients)
+    .where(
+      and(
+        eq(instanceRecipients.instanceId, instanceId),
+        eq(instanceRecipients.channel, channel),
+        eq(instanceRecipients.address, channel === 'email' ? to.toLowerCase() : to),
+      ),
+    )
+    .limit(1);
+  return rows.length > 0;
 }
 
 /** Who the claim is for: an end user named by the API-key holder, and whether that user is anonymous. */
@@ -82,9 +143,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const leaseFromNow = () => sql`now() + ${LEASE_MS} * interval '1 millisecond'`;
 
 export function fingerprintOf(input: ClaimInput): string {
-  return createHash('sha256')
-    .update(JSON.stringify([input.agentName, input.instructions, input.templateSlug, input.joinUrl]))
-    .digest('hex');
+  const parts: unknown[] = [input.agentName, input.instructions, input.templateSlug, input.joinUrl];
+  // Only when given, so the fingerprints of claims without it stay what they were.
+  if (input.allowedRecipients) parts.push(input.allowedRecipients);
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
 /** This replica lost the lease on a claim (it stalled past it and another replica took the claim over). */
@@ -324,6 +386,16 @@ export class ClaimService {
     }, LEASE_MS / 3);
     try {
       const outcome = await this.search(key, input, client, deadline, askFirst, onStep, () => leaseLost);
+      // Before the outcome is recorded, so a claim that fails here is run again (and writes the same list);
+      // a repeat of a finished claim never rewrites it (an operator may have changed it since). Always
+      // written, empty when the claim allows nobody, so nothing can carry over to this instance's claimant.
+      if (outcome.result) {
+        await replaceRecipients(
+          this.deps.db,
+          outcome.result.instanceId,
+          input.allowedRecipients ?? { email: [], sms: [] },
+        );
+      }
       await this.ledger.finish(key, outcome);
       return await this.respond(outcome);
     } catch (err) {

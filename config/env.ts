@@ -57,6 +57,9 @@ export interface Config {
     /** Per instance: emails / SMS it may send through the pool's proxy in any rolling hour. */
     selfEmailPerHour: number;
     selfSmsPerHour: number;
+    /** Across all instances of the pool: emails / SMS the proxy sends in any rolling hour. */
+    selfEmailPoolPerHour: number;
+    selfSmsPoolPerHour: number;
   };
   reconcileIntervalMs: number;
   logLevel: string;
@@ -195,6 +198,8 @@ export function loadConfig(env: Env = process.env): Config {
       anonymousIdleTtlMs: int(env, 'ANON_CLAIM_IDLE_TTL_MS', 24 * 3600_000, 0),
       selfEmailPerHour: int(env, 'SELF_EMAIL_PER_HOUR', 20, 0, 10_000),
       selfSmsPerHour: int(env, 'SELF_SMS_PER_HOUR', 20, 0, 10_000),
+      selfEmailPoolPerHour: int(env, 'SELF_EMAIL_POOL_PER_HOUR', 200, 0, 1_000_000),
+      selfSmsPoolPerHour: int(env, 'SELF_SMS_POOL_PER_HOUR', 200, 0, 1_000_000),
     },
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5 * 60_000, 1000),
     logLevel: env.LOG_LEVEL || 'info',

@@ -35,6 +35,17 @@ export const TEMPLATE_SLUG_PATTERN = '^[a-z0-9]+(?:-[a-z0-9]+)*$';
 /** Printable ASCII without spaces: what every Convos invite form (URL, `convos://`, bare slug) is made of. */
 export const JOIN_URL_PATTERN = '^[\\x21-\\x7E]+$';
 export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9._:-]+$';
+/**
+ * One email address, as the pool's email proxy and a claim's `allowedRecipients` accept it: no display name,
+ * list or separator (the provider would accept several).
+ */
+export const EMAIL_ADDRESS_PATTERN = '^[^\\s@<>,;"]+@[^\\s@<>,;"]+\\.[^\\s@<>,;"]+$';
+export const EMAIL_ADDRESS_MIN = 3;
+export const EMAIL_ADDRESS_MAX = 254;
+/** One phone number in E.164 form (`+15551234567`), as the SMS proxy and `allowedRecipients` accept it. */
+export const PHONE_NUMBER_PATTERN = '^\\+[1-9][0-9]{6,14}$';
+/** Recipients a claimant may allow per channel (`allowedRecipients.email`, `allowedRecipients.sms`). */
+export const ALLOWED_RECIPIENTS_MAX = 20;
 
 const agentNameRe = new RegExp(AGENT_NAME_PATTERN, 'u');
 const textRe = new RegExp(TEXT_PATTERN, 'u');
@@ -50,6 +61,8 @@ export const PATTERN_RULES: Record<string, string> = {
   [TEMPLATE_SLUG_PATTERN]: 'must be a template slug (lowercase letters and digits joined by single hyphens)',
   [JOIN_URL_PATTERN]: 'must be a Convos invite link (printable ASCII, no spaces)',
   [IDEMPOTENCY_KEY_PATTERN]: `must be 1–${IDEMPOTENCY_KEY_MAX} characters of A–Z a–z 0–9 . _ : -`,
+  [EMAIL_ADDRESS_PATTERN]: 'must be one email address (no display name, list or separator)',
+  [PHONE_NUMBER_PATTERN]: 'must be one phone number in E.164 form (+15551234567)',
 };
 
 /** The first code point that breaks the text rules, for a message such as "U+0007 at position 3". */

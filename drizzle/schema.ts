@@ -165,3 +165,22 @@ export const phoneNumbers = pgTable(
     uniqueIndex('phone_numbers_instance_idx').on(t.instanceId).where(sql`status = 'assigned'`),
   ],
 );
+
+/**
+ * Whom each claimed instance may email or text through the pool's proxy (`/api/pool/self/*`): what its
+ * claimant allowed (the claim's `allowedRecipients`, or `PUT /api/pool/instances/:id/recipients`). Anything
+ * else is refused, so a prompt injection cannot turn the pool into a relay. The addresses are third
+ * parties' personal data: never in workflow payloads, logs or the audit trail. Emails are lowercased.
+ */
+export const instanceRecipients = pgTable(
+  'instance_recipients',
+  {
+    instanceId: text('instance_id').notNull(),
+    /** `email` or `sms`. */
+    channel: text('channel').notNull(),
+    /** A lowercased email address, or an E.164 number. */
+    address: text('address').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.instanceId, t.channel, t.address] })],
+);

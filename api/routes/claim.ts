@@ -16,12 +16,19 @@ import {
   TEXT_PATTERN,
 } from '../../contracts/claim';
 import { apiKeyGuard } from '../auth';
-import type { ClaimClient, ClaimInput, ClaimResponse, ClaimService } from '../claims';
+import {
+  type ClaimClient,
+  type ClaimInput,
+  type ClaimResponse,
+  type ClaimService,
+  normalizeRecipients,
+} from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { checkJoinUrl } from '../join-url';
 import { findTemplate } from '../queries';
 import { errorResponses } from '../schemas';
+import { AllowedRecipients } from './self';
 
 const DEFAULT_AGENT_NAME = 'Assistant';
 const DEFAULT_INSTRUCTIONS =
@@ -40,6 +47,7 @@ const ClaimBody = Type.Object(
     ),
     joinUrl: Type.Optional(Type.String({ minLength: 1, maxLength: JOIN_URL_MAX, pattern: JOIN_URL_PATTERN })),
     maxWaitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+    allowedRecipients: Type.Optional(AllowedRecipients),
   },
   { additionalProperties: false },
 );
@@ -118,6 +126,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
         instructions: body.instructions ?? template?.instructions ?? DEFAULT_INSTRUCTIONS,
         templateSlug: template?.slug ?? null,
         joinUrl: body.joinUrl ?? null,
+        ...(body.allowedRecipients ? { allowedRecipients: normalizeRecipients(body.allowedRecipients) } : {}),
       };
       const maxWaitMs = body.maxWaitMs ?? ctx.config.api.claimMaxWaitMs;
       const client: ClaimClient = {

@@ -1,4 +1,8 @@
-/** Instance routes (API key): listing and inspecting, kill / dismiss / retry. Self-service is in `self.ts`. */
+/**
+ * Instance routes (API key): listing and inspecting, kill / dismiss / retry, allowed recipients. Self-service
+ * is in `self.ts`.
+ */
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -9,6 +13,7 @@ import { instanceEvents, instanceResources } from '../../drizzle/schema';
 import { destroySignal, getStateQuery, retrySignal } from '../../workflows/messages';
 import type { InstanceStatus, StatusChange } from '../../workflows/types';
 import { apiKeyGuard } from '../auth';
+import { normalizeRecipients, recipientsOf, replaceRecipients } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { agentSummary, findInstance, instanceDetail, liveInstances } from '../queries';
@@ -19,6 +24,16 @@ import {
   InstanceStatus as InstanceStatusSchema,
   Ok,
 } from '../schemas';
+import { AllowedRecipients } from './self';
+
+const Recipients = Type.Object({
+  instanceId: Type.String(),
+  email: Type.Array(Type.String(), { description: 'lowercased, sorted' }),
+  sms: Type.Array(Type.String(), { description: 'E.164, sorted' }),
+});
+
+/** Where a list of allowed recipients can be set: claimed (or about to be, or held by a crash), not gone. */
+const RECIPIENTS_SETTABLE: readonly InstanceStatus[] = ['claiming', 'claimed', 'crashed', 'failed'];
 
 const LISTED = ['claimed', 'crashed', 'idle', 'starting', 'failed', 'claiming', 'destroying'] as const;
 
@@ -241,6 +256,67 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
             request.log.warn({ err: err.name }, 'audit write of an LLM cap change failed'),
           );
         return { instanceId: id, monthlyLimitUsd: result.limitUsd };
+      },
+    );
+
+    authed.get(
+      '/api/pool/instances/:id/recipients',
+      {
+        schema: {
+          tags: ['instances'],
+          description: 'Whom the instance may email and text through the pool.',
+          params: InstanceIdParams,
+          response: { 200: Recipients, ...errorResponses(401, 404) },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        if (!(await findInstance(db, id))) throw new ApiError(404, 'NOT_FOUND', `no instance ${id}`);
+        return { instanceId: id, ...(await recipientsOf(db, id)) };
+      },
+    );
+
+    authed.put(
+      '/api/pool/instances/:id/recipients',
+      {
+        schema: {
+          tags: ['instances'],
+          description:
+            'Replaces whom the instance may email and text through the pool: a channel left out allows nobody.',
+          params: InstanceIdParams,
+          body: AllowedRecipients,
+          response: { 200: Recipients, ...errorResponses(400, 401, 404, 409) },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const { status } = await requireInstance(id);
+        if (!RECIPIENTS_SETTABLE.includes(status)) {
+          throw new ApiError(
+            409,
+            'NOT_CLAIMED',
+            `instance is ${status}; recipients are set for a claimed instance (or in its claim)`,
+          );
+        }
+        const list = normalizeRecipients(request.body);
+        await replaceRecipients(db, id, list);
+        // The list is changed at this point: a failed audit write is logged, not turned into an error.
+        // Counts only: the addresses are third parties' personal data.
+        await db
+          .insert(instanceEvents)
+          .values({
+            instanceId: id,
+            eventKey: `recipients-${randomUUID()}`,
+            fromStatus: null,
+            toStatus: status,
+            actor: 'operator',
+            reason: `allowed recipients set: ${list.email.length} email, ${list.sms.length} SMS`,
+            details: { email: list.email.length, sms: list.sms.length },
+          })
+          .catch((err: Error) =>
+            request.log.warn({ err: err.name }, 'audit write of a recipients change failed'),
+          );
+        return { instanceId: id, ...list };
       },
     );
   });

@@ -2,18 +2,27 @@
  * Instance self-service, authenticated by the instance's own token (never the API key): self-destruct, and
  * the email/SMS proxy. AgentMail and Telnyx keys are org-wide, so instances never hold them: the pool sends
  * on the instance's behalf, always from that instance's own inbox or number (looked up here, never taken
- * from the body), only while it is claimed, and at most N per rolling hour.
+ * from the body), only while it is claimed, only to recipients its claimant allowed (so a prompt injection
+ * cannot make it a relay), and at most N per rolling hour per instance and M across the pool.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { and, asc, eq, gt, like, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, like, notLike, or, sql } from 'drizzle-orm';
 import { ProviderError, ProviderRateLimitedError } from '../../activities/providers/http';
 import { instanceWorkflowId } from '../../activities/reconcile';
 import type { ResourceMetadata } from '../../activities/resources';
-import { instanceEvents, instanceResources } from '../../drizzle/schema';
+import {
+  ALLOWED_RECIPIENTS_MAX,
+  EMAIL_ADDRESS_MAX,
+  EMAIL_ADDRESS_MIN,
+  EMAIL_ADDRESS_PATTERN,
+  PHONE_NUMBER_PATTERN,
+} from '../../contracts/claim';
+import { instanceEvents, instanceResources, instances } from '../../drizzle/schema';
 import { destroySignal } from '../../workflows/messages';
 import { instanceGuard } from '../auth';
+import { isRecipientAllowed } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { findInstance } from '../queries';
@@ -21,14 +30,37 @@ import { errorResponses, Ok } from '../schemas';
 
 const HOUR_MS = 3600_000;
 
+/** One email address: no display names, lists or separators (the provider would accept several). */
+export const EmailAddress = Type.String({
+  minLength: EMAIL_ADDRESS_MIN,
+  maxLength: EMAIL_ADDRESS_MAX,
+  pattern: EMAIL_ADDRESS_PATTERN,
+  description: 'one email address',
+});
+export const PhoneNumber = Type.String({ pattern: PHONE_NUMBER_PATTERN, description: 'one E.164 number' });
+
+/** Whom an instance may send to: in a claim's body and in `PUT /api/pool/instances/:id/recipients`. */
+export const AllowedRecipients = Type.Object(
+  {
+    email: Type.Optional(
+      Type.Array(EmailAddress, {
+        maxItems: ALLOWED_RECIPIENTS_MAX,
+        description: 'addresses the agent may email through the pool (compared case-insensitively)',
+      }),
+    ),
+    sms: Type.Optional(
+      Type.Array(PhoneNumber, {
+        maxItems: ALLOWED_RECIPIENTS_MAX,
+        description: 'numbers the agent may text through the pool',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const SelfEmailBody = Type.Object(
   {
-    // One address: no display names, lists or separators (the provider would accept several).
-    to: Type.String({
-      minLength: 3,
-      maxLength: 254,
-      pattern: '^[^\\s@<>,;"]+@[^\\s@<>,;"]+\\.[^\\s@<>,;"]+$',
-    }),
+    to: EmailAddress,
     subject: Type.String({ minLength: 1, maxLength: 200 }),
     text: Type.String({ minLength: 1, maxLength: 10_000 }),
   },
@@ -37,7 +69,7 @@ export const SelfEmailBody = Type.Object(
 
 export const SelfSmsBody = Type.Object(
   {
-    to: Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'one E.164 number' }),
+    to: PhoneNumber,
     text: Type.String({ minLength: 1, maxLength: 1_600 }),
   },
   { additionalProperties: false },
@@ -115,17 +147,34 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     return address;
   }
 
+  const retryAfterOf = (recent: Array<{ at: Date }>, limit: number) => {
+    const oldest = recent[recent.length - limit]?.at ?? new Date();
+    return Math.max(1, Math.ceil((oldest.getTime() + HOUR_MS - Date.now()) / 1000));
+  };
+
   /**
-   * Takes one slot of the instance's hourly allowance by writing the audit event up front, under a
-   * per-instance lock so concurrent sends cannot both take the last slot. The ledger is the audit trail
-   * itself, so the limit holds across API replicas and restarts. Failed attempts keep their slot: a
+   * Takes one slot of the instance's hourly allowance and one of the pool's by writing the audit event up
+   * front, under one lock per pool and channel that both counts are taken under, so concurrent sends (from
+   * any instance, on any API replica) cannot take the last slot of either twice. The ledger is the audit
+   * trail itself, so the limits hold across API replicas and restarts. Failed attempts keep their slot: a
    * provider that fails is not hammered, and a "failed" send may still have gone out.
+   *
+   * A recipient that is not allowed is written as refused and answers null (nothing is sent). It takes a
+   * slot of the instance (an agent trying address after address runs into its limit, and the trail stays
+   * bounded), not of the pool: nothing reached a provider.
    */
-  async function reserveSlot(instanceId: string, channel: Channel, to: string): Promise<number> {
+  async function reserveSlot(
+    instanceId: string,
+    channel: Channel,
+    to: string,
+    allowed: boolean,
+  ): Promise<number | null> {
     const limit = channel === 'email' ? config.api.selfEmailPerHour : config.api.selfSmsPerHour;
+    const poolLimit = channel === 'email' ? config.api.selfEmailPoolPerHour : config.api.selfSmsPoolPerHour;
     const prefix = `self-${channel}-`;
+    const refusedPrefix = `${prefix}refused-`;
     return db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`${prefix}${instanceId}`}))`);
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`${prefix}pool:${config.pool.name}`}))`);
       const since = new Date(Date.now() - HOUR_MS);
       const recent = await tx
         .select({ id: instanceEvents.id, at: instanceEvents.at })
@@ -139,8 +188,7 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
         )
         .orderBy(asc(instanceEvents.at));
       if (recent.length >= limit) {
-        const oldest = recent[recent.length - limit]?.at ?? new Date();
-        const retryAfter = Math.max(1, Math.ceil((oldest.getTime() + HOUR_MS - Date.now()) / 1000));
+        const retryAfter = retryAfterOf(recent, limit);
         throw new ApiError(
           429,
           'RATE_LIMITED',
@@ -148,21 +196,67 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
           { 'retry-after': String(retryAfter) },
         );
       }
-      const [event] = await tx
-        .insert(instanceEvents)
-        .values({
-          instanceId,
-          eventKey: `${prefix}${randomUUID()}`,
-          fromStatus: 'claimed',
-          toStatus: 'claimed',
-          actor: 'instance',
-          // The app's clock, like the window above (not the database's now()).
-          at: new Date(),
-          reason: `sending ${LABEL[channel]} to ${auditRecipient(channel, to)}`,
-          details: { channel },
-        })
-        .returning({ id: instanceEvents.id });
-      return (event as { id: number }).id;
+      const event = (key: string, reason: string, details: Record<string, unknown>) =>
+        tx
+          .insert(instanceEvents)
+          .values({
+            instanceId,
+            eventKey: `${key}${randomUUID()}`,
+            fromStatus: 'claimed',
+            toStatus: 'claimed',
+            actor: 'instance',
+            // The app's clock, like the window above (not the database's now()).
+            at: new Date(),
+            reason,
+            details,
+          })
+          .returning({ id: instanceEvents.id });
+      const recipient = auditRecipient(channel, to);
+      if (!allowed) {
+        await event(
+          refusedPrefix,
+          `refused to send ${LABEL[channel]} to ${recipient}: not an allowed recipient`,
+          {
+            channel,
+            refused: 'recipient-not-allowed',
+          },
+        );
+        return null;
+      }
+      // The sends of every instance of this pool that can have sent within the window (one destroyed
+      // before it cannot), refusals aside.
+      const live = tx
+        .select({ id: instances.id })
+        .from(instances)
+        .where(
+          and(
+            eq(instances.pool, config.pool.name),
+            or(isNull(instances.destroyedAt), gt(instances.destroyedAt, since)),
+          ),
+        );
+      const poolRecent = await tx
+        .select({ at: instanceEvents.at })
+        .from(instanceEvents)
+        .where(
+          and(
+            inArray(instanceEvents.instanceId, live),
+            gt(instanceEvents.at, since),
+            like(instanceEvents.eventKey, `${prefix}%`),
+            notLike(instanceEvents.eventKey, `${refusedPrefix}%`),
+          ),
+        )
+        .orderBy(asc(instanceEvents.at));
+      if (poolRecent.length >= poolLimit) {
+        const retryAfter = retryAfterOf(poolRecent, poolLimit);
+        throw new ApiError(
+          429,
+          'POOL_RATE_LIMITED',
+          `this pool's agents may send at most ${poolLimit} ${LABEL[channel]} per hour between them; retry in ${retryAfter} s`,
+          { 'retry-after': String(retryAfter) },
+        );
+      }
+      const [sending] = await event(prefix, `sending ${LABEL[channel]} to ${recipient}`, { channel });
+      return (sending as { id: number }).id;
     });
   }
 
@@ -184,7 +278,17 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     to: string,
     deliver: () => Promise<{ messageId: string }>,
   ) {
-    const eventId = await reserveSlot(instanceId, channel, to);
+    const allowed = await isRecipientAllowed(db, instanceId, channel, to);
+    const eventId = await reserveSlot(instanceId, channel, to, allowed);
+    if (eventId === null) {
+      throw new ApiError(
+        403,
+        'RECIPIENT_NOT_ALLOWED',
+        channel === 'email'
+          ? 'this address is not one you may email; ask the person who set you up to allow this address'
+          : 'this number is not one you may text; ask the person who set you up to allow this number',
+      );
+    }
     const recipient = auditRecipient(channel, to);
     let messageId: string;
     try {
@@ -230,7 +334,8 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     {
       schema: {
         tags: ['instance'],
-        description: "Sends one plain-text email from the instance's own inbox.",
+        description:
+          "Sends one plain-text email from the instance's own inbox, to an address its claimant allowed (else 403 RECIPIENT_NOT_ALLOWED).",
         body: SelfEmailBody,
         response: { 202: Sent, ...errorResponses(400, 401, 403, 409, 429, 502) },
       },
@@ -251,7 +356,8 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     {
       schema: {
         tags: ['instance'],
-        description: "Sends one SMS from the instance's own phone number.",
+        description:
+          "Sends one SMS from the instance's own phone number, to a number its claimant allowed (else 403 RECIPIENT_NOT_ALLOWED).",
         body: SelfSmsBody,
         response: { 202: Sent, ...errorResponses(400, 401, 403, 409, 429, 502) },
       },
