@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";
 import { HttpError } from "./http-errors.ts";
-import { isLoopback, readJson } from "./http-request.ts";
+import { isLoopback, readJson, refuseConnect, requestPath } from "./http-request.ts";
 import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
 import { safeEqual } from "./secrets.ts";
 import { validateProvisionRequest } from "./validate.ts";
@@ -53,8 +53,7 @@ export function createControlServer(deps: ControlServerDeps): Server {
   let lastRefusalLog = 0;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://runtime.invalid");
-    const path = url.pathname;
+    const path = requestPath(req);
     const method = req.method ?? "GET";
 
     if (path.startsWith("/pool/")) {
@@ -84,9 +83,10 @@ export function createControlServer(deps: ControlServerDeps): Server {
 
     // The chat page: the secret path is the credential, compared in constant time.
     if (path.startsWith("/chat/")) {
-      const rest = path.slice("/chat/".length);
-      const [secret = "", sub = ""] = rest.split("/", 2);
-      if (!safeEqual(secret, deps.chatSecret)) throw new HttpError(404, "not_found", "no such endpoint");
+      // `/chat/<secret>`, `/chat/<secret>/` (the page) and `/chat/<secret>/messages`; nothing deeper.
+      const parts = path.slice("/chat/".length).split("/");
+      const [secret = "", sub = ""] = parts;
+      if (!safeEqual(secret, deps.chatSecret) || parts.length > 2) throw new HttpError(404, "not_found", "no such endpoint");
       if (sub === "" && method === "GET") {
         res.writeHead(200, {
           "content-type": "text/html; charset=utf-8",
@@ -128,7 +128,7 @@ export function createControlServer(deps: ControlServerDeps): Server {
     throw new HttpError(404, "not_found", "no such endpoint");
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, code: err.code });
       if (err instanceof ProvisionConflict) return send(res, 409, { error: err.message, code: err.code });
@@ -137,4 +137,6 @@ export function createControlServer(deps: ControlServerDeps): Server {
       else res.end();
     });
   });
+  server.on("connect", refuseConnect);
+  return server;
 }

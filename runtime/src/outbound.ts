@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { controlCharacterProblem } from "../../contracts/claim.ts";
 import { HttpError } from "./http-errors.ts";
-import { isLoopback, readJson } from "./http-request.ts";
+import { isLoopback, readJson, refuseConnect, requestPath } from "./http-request.ts";
 import { RateLimit } from "./rate-limit.ts";
 import { safeEqual } from "./secrets.ts";
 
@@ -113,7 +113,7 @@ export function createOutboundServer(deps: OutboundDeps): Server {
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://outbound.invalid").pathname;
+    const path = requestPath(req);
     if (path !== "/email" && path !== "/sms") throw new HttpError(404, "not_found", "no such endpoint");
     const channel: Channel = path === "/email" ? "email" : "sms";
     if (!isLoopback(req)) throw new HttpError(403, "loopback_only", "accepted from loopback only");
@@ -156,7 +156,7 @@ export function createOutboundServer(deps: OutboundDeps): Server {
     throw new HttpError(poolRes.status >= 400 && poolRes.status < 500 ? poolRes.status : 502, "pool_refused", message);
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, code: err.code });
       deps.log?.(`[runtime] outbound ${req.url} failed: ${(err as Error).message}`);
@@ -164,4 +164,6 @@ export function createOutboundServer(deps: OutboundDeps): Server {
       else res.end();
     });
   });
+  server.on("connect", refuseConnect);
+  return server;
 }

@@ -1,6 +1,6 @@
 // (d) The control server's edges, with the gateway replaced by plain functions: auth, validation,
 // unknown paths, methods, self-destruct from loopback only, and the chat page's secret path.
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ActivityClock } from "../src/activity.ts";
@@ -148,6 +148,43 @@ describe("control server", () => {
       expect(res.status, path).toBe(404);
       expect(res.body).toMatchObject({ code: "not_found" });
     }
+  });
+
+  it("refuses what the fuzz suite found: odd request targets, deeper chat paths, bodies that are not plain UTF-8 JSON, CONNECT", async () => {
+    const before = provisioned.length;
+    // `//` made `new URL()` throw (a 500); `//host/pool/health` routed to health.
+    for (const target of ["//", "//evil.example/pool/health"]) {
+      const res = await call(target, { headers: auth });
+      expect(res.status, target).toBe(400);
+      expect(res.body).toMatchObject({ code: "invalid_request_target" });
+    }
+    // `/chat/<secret>/messages/<anything>` was the messages route.
+    const deeper = await call(`/chat/${CHAT_SECRET}/messages/x`, { method: "POST", headers: json, body: JSON.stringify({ message: "hi", session: "session-1234" }) });
+    expect(deeper.status).toBe(404);
+    const post = (body: BodyInit, headers: Record<string, string>) => call("/pool/provision", { method: "POST", headers: { ...auth, ...headers }, body });
+    // Invalid UTF-8 was decoded to U+FFFD and provisioned.
+    const invalidUtf8 = Buffer.concat([Buffer.from('{"requestId":"r-8","agentName":"'), Buffer.from([0x80]), Buffer.from('","instructions":""}')]);
+    expect(await post(invalidUtf8, json)).toMatchObject({ status: 400, body: { code: "invalid_json" } });
+    // A content coding was ignored (a gzip body read as JSON, or a plain one accepted under "gzip").
+    expect((await post(JSON.stringify(valid), { ...json, "content-encoding": "gzip" })).status).toBe(415);
+    // Only application/json itself, in UTF-8.
+    for (const type of ["application/json-seq", "application/json; charset=utf-16", "text/json"]) {
+      expect((await post(JSON.stringify(valid), { "content-type": type })).status, type).toBe(415);
+    }
+    expect((await post(JSON.stringify(valid), { "content-type": "Application/JSON; charset=UTF-8" })).status).toBe(200);
+    expect(provisioned.length).toBe(before + 1);
+    provisioned.pop();
+    // CONNECT closed the connection without an answer.
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = httpRequest({ host: "127.0.0.1", port: Number(new URL(base).port), method: "CONNECT", path: "example.com:443" });
+      req.on("connect", (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(405);
   });
 
   it("provisions a valid request and passes exactly the validated fields", async () => {
