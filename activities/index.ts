@@ -7,7 +7,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../drizzle/client';
-import { instanceResources } from '../drizzle/schema';
+import { instanceRecipients, instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
 import { type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
@@ -112,6 +112,8 @@ export function createActivities(deps: ActivityDeps) {
           and(eq(instanceResources.instanceId, input.instanceId), eq(instanceResources.kind, 'compute')),
         );
       await deps.secrets.deleteAll(input.instanceId);
+      // The recipients its claimant allowed are personal data: they go with the instance.
+      await deps.db.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, input.instanceId));
     },
 
     async checkHealth(input: {

@@ -345,7 +345,8 @@ describe('a claimed instance', () => {
     const claim = await api(
       'POST',
       '/api/pool/claim',
-      { agentName: 'Courier' },
+      // The claimant allows the two recipients the agent sends to below (others would be refused).
+      { agentName: 'Courier', allowedRecipients: { email: ['friend@example.com'], sms: ['+14155550123'] } },
       { 'idempotency-key': newKey('c') },
     );
     expect(claim.status).toBe(200);

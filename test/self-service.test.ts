@@ -753,5 +753,14 @@ describe('allowed recipients', () => {
     expect(fingerprintOf({ ...plain, allowedRecipients: { email: [], sms: [] } })).not.toBe(
       fingerprintOf(plain),
     );
+
+    // The recipients are personal data: they go with the instance.
+    expect((await stack.api('DELETE', `/api/pool/instances/${instanceId}`)).status).toBe(202);
+    await stack.waitFor('Repeat destroyed', async () => (await rowStatus(instanceId)) === 'destroyed');
+    const left = await stack.database.db
+      .select()
+      .from(instanceRecipients)
+      .where(eq(instanceRecipients.instanceId, instanceId));
+    expect(left).toEqual([]);
   });
 });
