@@ -137,6 +137,27 @@ describe("runtime with a real OpenClaw gateway (XMTP_ENV=off)", () => {
     expect(readdirSync(stateDir)).not.toContain("provision.json");
   });
 
+  it("refuses a two-line name and instructions over 20,000 characters (400), stays unprovisioned and healthy, then provisions", async () => {
+    // What the shared claim contract (contracts/claim.ts) refuses at the edge is refused here too, before anything is recorded.
+    const refused = [
+      { body: { ...claim, requestId: "claim-e2e-two-lines", agentName: "Mari\ngold" }, field: "agentName" },
+      { body: { ...claim, requestId: "claim-e2e-long", instructions: "x".repeat(20_001) }, field: "instructions" },
+    ];
+    for (const { body, field } of refused) {
+      const res = await provision(body);
+      expect(res.status, field).toBe(400);
+      expect(res.body).toMatchObject({ code: "invalid_request", error: expect.stringContaining(field) });
+    }
+    expect(readdirSync(stateDir)).not.toContain("provision.json");
+    expect(readFileSync(path.join(stateDir, "workspace", "IDENTITY.md"), "utf8")).not.toContain("Mari");
+    expect(await health()).toMatchObject({ ready: true, gateway: "ready", lastActivityAt: null });
+    // The instance is still claimable: the next valid provision succeeds.
+    const ok = await provision(claim);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ status: "created", chatUrl: expect.any(String) });
+    expect(readFileSync(path.join(stateDir, "workspace", "IDENTITY.md"), "utf8")).toContain("Marigold");
+  });
+
   it("(c) concurrent provisions with one requestId give one result; another request gets 409", async () => {
     const started = Date.now();
     const results = await Promise.all(Array.from({ length: 5 }, () => provision(claim)));
