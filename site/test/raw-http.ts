@@ -8,7 +8,7 @@ export interface RawRequest {
   target: string;
   /** Header lines, sent as given (UTF-8); Host and Connection: close are added unless present. */
   headers?: Array<[string, string]>;
-  body?: Uint8Array | string;
+  body?: Uint8Array | string | undefined;
   /** Add a Content-Length for the body (default true; false for a chunked or hand-made one). */
   contentLength?: boolean;
 }
