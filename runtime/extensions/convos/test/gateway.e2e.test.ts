@@ -153,6 +153,8 @@ describe('convos plugin in a real OpenClaw gateway', () => {
       body: JSON.stringify({ requestId: 'e2e-1', agentName: 'Ada', instructions: 'Be brief.' }),
     });
     expect(again.body).toEqual(first.body);
+    // No message in the conversation yet.
+    expect((await call('/convos/status', { method: 'GET' })).body).toMatchObject({ state: 'ready', lastActivityAt: null });
 
     const invite = parseInviteUrl(String(first.body?.inviteUrl));
     const person = net.client();
@@ -170,6 +172,9 @@ describe('convos plugin in a real OpenClaw gateway', () => {
       throw new Error(`${(err as Error).message}\n--- gateway output ---\n${output.slice(-6000)}`);
     });
     expect(reply?.text).toContain('HELLO-ACK from the model');
+    // The member's message and the reply are activity: /convos/status reports when (the control server's lastActivityAt).
+    const status = (await call('/convos/status', { method: 'GET' })).body as { lastActivityAt?: string | null };
+    expect(Date.parse(status.lastActivityAt ?? '')).toBeGreaterThanOrEqual((reply?.sentAt.getTime() ?? 0) - 1000);
     // The person's words reached the model (inside OpenClaw's prompt, one request per turn).
     const sent = model.requests.map((r) => r.messages.map((m) => contentText(m.content)).join('\n'));
     expect(sent.some((t) => t.includes('hello agent, are you there?')), sent.at(-1)?.slice(-2000)).toBe(true);
