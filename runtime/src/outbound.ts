@@ -89,14 +89,16 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** The pool's `{ error }` sentence when it sent one (it never carries secrets), else a generic one. */
-async function poolError(res: Response): Promise<string> {
+/** The pool's refusal: its message (for the agent to relay) and its machine code. */
+async function poolError(res: Response): Promise<{ message: string; code: string | null }> {
   try {
-    const body = (await res.json()) as { error?: unknown };
-    if (typeof body.error === "string" && body.error) return body.error.slice(0, 300);
+    const body = (await res.json()) as { error?: unknown; code?: unknown };
+    const code = typeof body.code === "string" ? body.code : null;
+    if (typeof body.error === "string" && body.error) return { message: body.error.slice(0, 300), code };
+    return { message: `the pool answered ${res.status}`, code };
   } catch {
-    // not JSON: fall through
+    return { message: `the pool answered ${res.status}`, code: null };
   }
-  return `the pool answered ${res.status}`;
 }
 
 /**
@@ -149,8 +151,10 @@ export function createOutboundServer(deps: OutboundDeps): Server {
       deps.log?.(`[runtime] ${channel} sent through the pool`);
       return send(res, 200, { sent: true, messageId: typeof messageId === "string" ? messageId : null });
     }
-    const message = await poolError(poolRes);
+    const { message, code } = await poolError(poolRes);
     deps.log?.(`[runtime] ${channel} send refused by the pool (${poolRes.status})`);
+    // A recipient the claimant did not allow: the agent must hear why, to tell the conversation.
+    if (poolRes.status === 403 && code === "RECIPIENT_NOT_ALLOWED") throw new HttpError(403, "recipient_not_allowed", message);
     // The pool refusing our own credentials is the runtime's problem, not the agent's request.
     if (poolRes.status === 401 || poolRes.status === 403) throw new HttpError(502, "pool_refused", "the pool refused this instance's credentials");
     throw new HttpError(poolRes.status >= 400 && poolRes.status < 500 ? poolRes.status : 502, "pool_refused", message);

@@ -186,6 +186,10 @@ describe("outbound server", () => {
     expect(await post(`${url}/email`, email)).toMatchObject({ status: 502, body: { error: "the email provider is unavailable; retry later" } });
     next = { status: 403, body: { error: "wrong instance id or token", code: "FORBIDDEN" } };
     expect(await post(`${url}/email`, email)).toMatchObject({ status: 502, body: { code: "pool_refused", error: "the pool refused this instance's credentials" } });
+    // A recipient the claimant did not allow is the agent's to relay, with the pool's own sentence.
+    const notAllowed = "friend@example.com is not an allowed recipient; ask the person who set you up to allow this address";
+    next = { status: 403, body: { error: notAllowed, code: "RECIPIENT_NOT_ALLOWED" } };
+    expect(await post(`${url}/email`, email)).toMatchObject({ status: 403, body: { code: "recipient_not_allowed", error: notAllowed } });
   });
 
   it("reports an unreachable pool as 502 without retrying", async () => {
