@@ -201,6 +201,10 @@ const malformedUrl = (target: string) => {
   }
 };
 
+/** A query parameter (name or value) with a control character or a lone surrogate: the site answers 400. */
+const controlInQuery = (q: string) =>
+  [...new URL(q, 'http://site.invalid').searchParams].some(([k, v]) => controlCharacterProblem(k, false) ?? controlCharacterProblem(v, false));
+
 /** The path a URL routes to once dot segments (also `%2e%2e`) are resolved. */
 const normalized = (target: string) => new URL(target, 'http://site.invalid').pathname;
 
@@ -373,7 +377,8 @@ describe('fuzz: GET endpoints and pages', () => {
         expectSane(res, what);
         if (headTooLarge(res, [...headers, ['', q]])) return;
         if (badHeaderByte(accept) || (xff !== undefined && badHeaderByte(xff))) return void expect(res.status, what).toBe(400);
-        if (method === 'GET' && malformedUrl(q)) return void expect(res.status, what).toBe(400); // Node or Astro: "Bad request"
+        // Node or Astro ("Bad request"), or the site: a control character in a query parameter.
+        if (method === 'GET' && (malformedUrl(q) || controlInQuery(q))) return void expect(res.status, what).toBe(400);
         if (method === 'GET') {
           expect(res.status, what).toBe(200);
           expect(Object.keys(JSON.parse(res.body.toString())).sort(), what).toEqual([...COUNT_KEYS].sort());
@@ -662,6 +667,21 @@ describe('fuzz: the operator console', () => {
     const out = await send({ method: 'POST', target: '/admin/logout', headers: [['Origin', site.url], ['Content-Type', type], ['Cookie', `convos_admin=${admin.session}`]], body });
     expect(out.status).toBe(303);
     expect(await loggedIn(admin.session)).toBe(false);
+  });
+});
+
+describe('control characters in the URL', () => {
+  it.each([
+    ['/?q=%00', /^Query parameter "q" contains a control character \(U\+0000 at index 0\)/],
+    ['/?category=a%0Ab', /^Query parameter "category" contains a control character \(U\+000A/],
+    ['/admin?status=%1B%5B2J', /^Query parameter "status" contains a control character \(U\+001B/],
+    ['/api/counts?x=%07', /^Query parameter "x" contains a control character/],
+    ['/a/trip%00planner', /^The path contains a control character \(U\+0000/],
+    ['/og/%1B.png', /^The path contains a control character \(U\+001B/],
+  ])('%s is a 400 that names what is wrong', async (target, message) => {
+    const res = await send({ method: 'GET', target });
+    expect(res.status).toBe(400);
+    expect(res.body.toString()).toMatch(message);
   });
 });
 
