@@ -10,7 +10,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
-import { registerInputGuard } from './input-guard';
+import { clientErrorResponse, registerInputGuard } from './input-guard';
 import { claimRoutes } from './routes/claim';
 import { instanceRoutes } from './routes/instances';
 import { poolRoutes } from './routes/pool';
@@ -23,6 +23,10 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOp
     logger: opts.logger ?? false,
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    clientErrorHandler: (err, socket) => {
+      if (socket.writable) socket.end(clientErrorResponse(err));
+      else socket.destroy(err);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);

@@ -15,7 +15,8 @@ export function safeEqual(a: string, b: string): boolean {
 export function bearer(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (!header?.startsWith('Bearer ')) return null;
-  return header.slice('Bearer '.length).trim() || null;
+  // Exactly the credential: no trimming (a key followed by any other character is another key).
+  return header.slice('Bearer '.length) || null;
 }
 
 export function apiKeyGuard(apiKey: string) {
