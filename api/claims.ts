@@ -149,6 +149,18 @@ export function fingerprintOf(input: ClaimInput): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
+/** One run of a claim by the replica holding its lease. */
+interface Attempt {
+  key: string;
+  input: ClaimInput;
+  client: ClaimClient;
+  /** When the search for an instance gives up (a provision already under way is never cut off). */
+  deadline: number;
+  /** The instance an earlier holder of the key sent it to: asked again first, with the same Update id. */
+  askFirst: string | null;
+  onStep: StepListener;
+}
+
 /** This replica lost the lease on a claim (it stalled past it and another replica took the claim over). */
 class LeaseLost extends Error {}
 
@@ -358,7 +370,7 @@ export class ClaimService {
       const prior = await this.acquire(key, fingerprintOf(input), deadline, client);
       if ('outcome' in prior) return this.respond(prior.outcome);
       try {
-        return await this.run(key, input, client, deadline, prior.instanceId, onStep);
+        return await this.run({ key, input, client, deadline, askFirst: prior.instanceId, onStep });
       } catch (err) {
         // Another replica took the claim over while we stalled: wait for its outcome like any repeat.
         if (!(err instanceof LeaseLost)) throw err;
@@ -367,14 +379,8 @@ export class ClaimService {
   }
 
   /** Runs the claim while holding its lease, and records the outcome. */
-  private async run(
-    key: string,
-    input: ClaimInput,
-    client: ClaimClient,
-    deadline: number,
-    askFirst: string | null,
-    onStep: StepListener,
-  ): Promise<ClaimResponse> {
+  private async run(attempt: Attempt): Promise<ClaimResponse> {
+    const { key, input } = attempt;
     let leaseLost = false;
     const renew = setInterval(() => {
       this.ledger.renew(key).then(
@@ -385,7 +391,7 @@ export class ClaimService {
       );
     }, LEASE_MS / 3);
     try {
-      const outcome = await this.search(key, input, client, deadline, askFirst, onStep, () => leaseLost);
+      const outcome = await this.search(attempt, () => leaseLost);
       // Before the outcome is recorded, so a claim that fails here is run again (and writes the same list);
       // a repeat of a finished claim never rewrites it (an operator may have changed it since). Always
       // written, empty when the claim allows nobody, so nothing can carry over to this instance's claimant.
@@ -472,15 +478,8 @@ export class ClaimService {
   }
 
   /** Tries instances until one is bound, the request is refused, or the deadline passes. */
-  private async search(
-    key: string,
-    input: ClaimInput,
-    client: ClaimClient,
-    deadline: number,
-    askFirst: string | null,
-    onStep: StepListener,
-    leaseLost: () => boolean,
-  ): Promise<StoredOutcome> {
+  private async search(attempt: Attempt, leaseLost: () => boolean): Promise<StoredOutcome> {
+    const { key, input, client, deadline, askFirst, onStep } = attempt;
     const request: ClaimRequest = {
       claimKey: key,
       agentName: input.agentName,
