@@ -1,7 +1,7 @@
 // The generated openclaw.json: what each environment turns on, the tool policy, no secrets on disk,
 // and that OpenClaw itself accepts it (`openclaw config validate`, the real CLI).
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -23,6 +23,7 @@ function configFor(extra: Record<string, string>) {
   dirs.push(stateDir);
   const env = loadEnv({ ...base, STATE_DIR: stateDir, ...extra });
   const paths = statePaths(stateDir);
+  // biome-ignore lint/suspicious/noExplicitAny: the generated config is untyped JSON, read here by key path only to hand each value to expect
   return { env, paths, config: buildOpenClawConfig({ env, paths, gatewayPort: 18001 }) as Record<string, any> };
 }
 
