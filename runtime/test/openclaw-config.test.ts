@@ -16,6 +16,9 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: the generated config is untyped JSON, read by key path only to hand each value to expect
+type ConfigTree = Record<string, any>;
+
 const base = { INSTANCE_ID: "i", INSTANCE_TOKEN: "0123456789abcdef0123", PORT: "18000" };
 
 function configFor(extra: Record<string, string>) {
@@ -23,8 +26,7 @@ function configFor(extra: Record<string, string>) {
   dirs.push(stateDir);
   const env = loadEnv({ ...base, STATE_DIR: stateDir, ...extra });
   const paths = statePaths(stateDir);
-  // biome-ignore lint/suspicious/noExplicitAny: the generated config is untyped JSON, read here by key path only to hand each value to expect
-  return { env, paths, config: buildOpenClawConfig({ env, paths, gatewayPort: 18001 }) as Record<string, any> };
+  return { env, paths, config: buildOpenClawConfig({ env, paths, gatewayPort: 18001 }) as ConfigTree };
 }
 
 async function validate(extra: Record<string, string>): Promise<string> {
