@@ -86,7 +86,7 @@ export interface InstanceInput {
   state?: InstanceState;
 }
 
-/** One resource an instance gets at start (ARCHITECTURE §5), in creation order. */
+/** One resource an instance gets at start (docs/providers.md), in creation order. */
 export interface ResourcePlanItem {
   kind: string;
   provider: string;
