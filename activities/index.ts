@@ -3,7 +3,6 @@
  * Workflows import only the *type* `Activities`.
  */
 import { randomBytes } from 'node:crypto';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../drizzle/client';
@@ -152,17 +151,12 @@ export function createActivities(deps: ActivityDeps) {
           'ProvisionRefused',
         );
       }
-      // Joining a conversation can take a while: as a regular activity it heartbeats so a dead worker is noticed.
-      const context = Context.current();
-      const heartbeat = setInterval(() => {
-        if (!context.info.isLocal) context.heartbeat();
-      }, 1000);
       const res = await postProvision(input.url, token, {
         requestId: request.claimKey,
         agentName: request.agentName,
         instructions: request.instructions,
         ...(joinUrl ? { joinUrl } : {}),
-      }).finally(() => clearInterval(heartbeat));
+      });
       if (res.chatUrl) await deps.secrets.put(input.instanceId, CHAT_URL, res.chatUrl);
       if (res.inviteUrl) await deps.secrets.put(input.instanceId, INVITE_URL, res.inviteUrl);
       return {

@@ -1,5 +1,5 @@
 /**
- * Client of an instance's control server (RUNTIME.md): `/pool/health` and `/pool/provision`.
+ * Client of an instance's control server (docs/runtime.md): `/pool/health` and `/pool/provision`.
  * Errors are classified for Temporal: 4xx answers cannot be fixed by retrying, the rest can.
  */
 import { ApplicationFailure } from '@temporalio/common';
@@ -81,7 +81,7 @@ export async function postProvision(
   try {
     body = JSON.parse(text) as Record<string, unknown>;
   } catch {}
-  // A 400 is the runtime refusing the request itself before it recorded anything (RUNTIME.md): the instance
+  // A 400 is the runtime refusing the request itself before it recorded anything (docs/runtime.md): the instance
   // is untouched and can go back to idle. Any other 4xx (wrong token, already provisioned) is the instance's.
   if (res.status === 400) {
     throw ApplicationFailure.nonRetryable(

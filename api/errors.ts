@@ -1,5 +1,5 @@
 /**
- * The error format of API.md, `{ "error": "<clear message>", "code": "<MACHINE_CODE>" }`, produced in one
+ * The error format of docs/api.md, `{ "error": "<clear message>", "code": "<MACHINE_CODE>" }`, produced in one
  * place for every route: our own errors, Fastify's validation/body errors, and anything unexpected.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';

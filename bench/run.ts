@@ -1,5 +1,5 @@
 /**
- * `npm run bench` — the targets of ARCHITECTURE §6 measured on the local stack, each benchmark in a fresh
+ * `npm run bench` — the targets of docs/architecture.md measured on the local stack, each benchmark in a fresh
  * stack (its own Temporal dev server and Postgres database), results printed and written to
  * docs/benchmarks.md. `npm run bench -- <name>` runs one of: claim, burst, fill, memory.
  *

@@ -63,7 +63,7 @@ export interface Config {
   };
   reconcileIntervalMs: number;
   logLevel: string;
-  /** Third-party providers; each is enabled only when its key is set (ARCHITECTURE §5). */
+  /** Third-party providers; each is enabled only when its key is set (docs/providers.md). */
   providers: ProvidersConfig;
 }
 

@@ -200,7 +200,7 @@ const show = (raw: RawRequest) => {
   return `${raw.method} ${JSON.stringify(raw.target.slice(0, 300))} headers=${JSON.stringify(raw.headers?.map(([n, v]) => `${n}: ${v.slice(0, 120)}`))}${body}${raw.chunked ? ' (chunked)' : ''}`;
 };
 
-/** The error format of API.md. */
+/** The error format of docs/api.md. */
 function expectErrorFormat(res: RawResponse, where: string) {
   let parsed: unknown;
   try {
@@ -741,7 +741,7 @@ async function forEachRoute(
 // ── properties ───────────────────────────────────────────────────────────────────────────────────────
 
 describe('api fuzz', () => {
-  it('serves an OpenAPI document the model understands, with every route of API.md', () => {
+  it('serves an OpenAPI document the model understands, with every route of docs/api.md', () => {
     const names = routes.map(routeName);
     for (const name of [
       'GET /api/pool/counts',

@@ -1,5 +1,5 @@
 /**
- * The instance lifecycle: one durable workflow per agent instance (ARCHITECTURE §3).
+ * The instance lifecycle: one durable workflow per agent instance (docs/architecture.md: the lifecycle table).
  *
  *   starting → idle → claiming → claimed → destroying → destroyed
  *                                   ↘ crashed ↗            any step out of retries → failed (operator)

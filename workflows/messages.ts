@@ -17,7 +17,7 @@ import type {
 export const claimUpdate = defineUpdate<ClaimResult, [ClaimRequest]>('claim');
 /** Destroy an idle or starting instance for the pool's drain; rejected (never applied) once claimed. */
 export const drainInstanceUpdate = defineUpdate<void, [StatusChange]>('drain');
-/** Destroy the instance whatever its state (operator kill, dismiss of crashed/failed, pool drain). */
+/** Destroy the instance whatever its state (operator kill, dismiss of crashed/failed, self-destruct). */
 export const destroySignal = defineSignal<[StatusChange]>('destroy');
 /** Resume a `failed` instance at the step that failed. */
 export const retrySignal = defineSignal<[StatusChange]>('retry');

@@ -6,12 +6,3 @@ export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttribut
 export const TemplateSlugKey = defineSearchAttributeKey('TemplateSlug', SearchAttributeType.KEYWORD);
 export const ComputeProviderKey = defineSearchAttributeKey('ComputeProvider', SearchAttributeType.KEYWORD);
 export const PoolNameKey = defineSearchAttributeKey('PoolName', SearchAttributeType.KEYWORD);
-
-/** Every attribute the project registers (the dev server and `temporal operator` read this list). */
-export const SEARCH_ATTRIBUTES = [
-  'InstanceStatus',
-  'AgentName',
-  'TemplateSlug',
-  'ComputeProvider',
-  'PoolName',
-] as const;

@@ -69,7 +69,7 @@ export interface InstanceTimings {
   healthFailuresAllowed: number;
   idleTtlMs: number;
   claimedTtlMs: number;
-  /** Restarts of a crashed instance before it is given up (destroyed). */
+  /** Restarts of a crashed instance before it goes to `failed` for an operator. */
   maxRestarts: number;
   /** Attempts of a provider step before the instance goes to `failed` for an operator. */
   stepMaxAttempts: number;
@@ -86,7 +86,7 @@ export interface InstanceInput {
   state?: InstanceState;
 }
 
-/** One resource an instance gets at start (ARCHITECTURE §5), in creation order. */
+/** One resource an instance gets at start (docs/providers.md), in creation order. */
 export interface ResourcePlanItem {
   kind: string;
   provider: string;
@@ -129,7 +129,7 @@ export interface InstanceState {
   lastError: string | null;
   /** Set while `failed`: the step an operator `retry` resumes. */
   failedStep: string | null;
-  /** Where the instance was going when it failed (so retry knows what to resume). */
+  /** Restarts of the crashed runtime since it last came back healthy (reset then, and by an operator retry). */
   restarts: number;
   /** Sequence of read-model writes and audit events; survives continue-as-new. */
   seq: number;

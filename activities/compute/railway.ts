@@ -83,12 +83,6 @@ interface Placement {
   serviceId: string;
   domain: string;
 }
-export interface RailwayStatus {
-  projectId: string;
-  deploymentId: string | null;
-  /** Railway's deployment status (SUCCESS, DEPLOYING, FAILED, CRASHED, …); null before the first deploy. */
-  status: string | null;
-}
 
 const Q = {
   Projects: `query Projects($workspaceId: String, $first: Int, $after: String) {
@@ -373,19 +367,6 @@ export class RailwayComputeProvider implements ComputeProvider {
     const p = await this.ensure(spec);
     await this.deploy(p, true);
     return { ref: p.projectId, url: this.urlFor(p.domain) };
-  }
-
-  /** The latest deployment of the instance's service; null when the instance has no project. */
-  async status(instanceId: string, poolName: string): Promise<RailwayStatus | null> {
-    const found = (await this.findProjects(instanceId, poolName))[0];
-    if (!found) return null;
-    const { project } = await this.gql<{ project: ProjectDetail }>('Project', { id: found.id });
-    const envs = project.environments.edges.map((e) => e.node);
-    const environmentId = (envs.find((e) => e.name === 'production') ?? envs[0])?.id;
-    const serviceId = project.services.edges.find((e) => e.node.name === RAILWAY_SERVICE_NAME)?.node.id;
-    if (!environmentId || !serviceId) return { projectId: found.id, deploymentId: null, status: null };
-    const latest = await this.latestDeployment({ serviceId, environmentId });
-    return { projectId: found.id, deploymentId: latest?.id ?? null, status: latest?.status ?? null };
   }
 
   /** Deletes every project carrying the instance's name (the project takes its service, volume and domain). */

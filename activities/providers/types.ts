@@ -1,6 +1,6 @@
 /**
  * Per-instance resources at third-party providers (LLM key, inbox, phone number, wallet): one small adapter
- * interface, the same for every provider (ARCHITECTURE §5). Every call is idempotent by names and keys we
+ * interface, the same for every provider (docs/providers.md). Every call is idempotent by names and keys we
  * choose, so an activity retry after a lost response adopts what exists instead of creating a second one.
  */
 

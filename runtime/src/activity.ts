@@ -67,7 +67,10 @@ export class ActivityClock {
     this.last = t;
     if (!this.file || this.timer) return;
     const wait = this.lastWrite + PERSIST_EVERY_MS - this.now();
-    if (wait <= 0) return this.write();
+    if (wait <= 0) {
+      this.write();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = null;
       this.write();

@@ -1,4 +1,4 @@
-// The control server the pool talks to (RUNTIME.md): /pool/health, /pool/provision, /pool/self-destruct,
+// The control server the pool talks to (docs/runtime.md): /pool/health, /pool/provision, /pool/self-destruct,
 // plus the local chat page. Every answer is JSON `{ error, code }` on failure; no stack traces, no secrets.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";

@@ -1,7 +1,7 @@
 // Entrypoint of an instance (`npm start`, the local compute provider, the container image).
 // Reads the environment contract, starts the runtime, and on SIGTERM/SIGINT stops the gateway's whole
 // process tree before exiting, so no OpenClaw process outlives its instance.
-import { EnvError, loadEnv } from "./env.ts";
+import { EnvError, loadEnv, type RuntimeEnv } from "./env.ts";
 import { startRuntime, type RunningRuntime } from "./runtime.ts";
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
@@ -12,7 +12,7 @@ function nodeIsRecentEnough(): boolean {
 }
 
 async function main(): Promise<void> {
-  let env;
+  let env: RuntimeEnv;
   try {
     env = loadEnv(process.env);
   } catch (err) {

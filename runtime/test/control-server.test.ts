@@ -314,7 +314,7 @@ describe("the chat page's bound on messages waiting for the agent", () => {
       expect((await post("session-aaaa", "fail")).status).toBe(502);
       const again = post("session-aaaa", "a4");
       await until(1);
-      held.splice(0).forEach((answer) => answer());
+      for (const answer of held.splice(0)) answer();
       expect((await again).body).toEqual({ reply: "re: a4" });
     } finally {
       for (const answer of held.splice(0)) answer();

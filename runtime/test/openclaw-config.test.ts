@@ -1,7 +1,7 @@
 // The generated openclaw.json: what each environment turns on, the tool policy, no secrets on disk,
 // and that OpenClaw itself accepts it (`openclaw config validate`, the real CLI).
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -16,6 +16,9 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: the generated config is untyped JSON, read by key path only to hand each value to expect
+type ConfigTree = Record<string, any>;
+
 const base = { INSTANCE_ID: "i", INSTANCE_TOKEN: "0123456789abcdef0123", PORT: "18000" };
 
 function configFor(extra: Record<string, string>) {
@@ -23,7 +26,7 @@ function configFor(extra: Record<string, string>) {
   dirs.push(stateDir);
   const env = loadEnv({ ...base, STATE_DIR: stateDir, ...extra });
   const paths = statePaths(stateDir);
-  return { env, paths, config: buildOpenClawConfig({ env, paths, gatewayPort: 18001 }) as Record<string, any> };
+  return { env, paths, config: buildOpenClawConfig({ env, paths, gatewayPort: 18001 }) as ConfigTree };
 }
 
 async function validate(extra: Record<string, string>): Promise<string> {

@@ -102,7 +102,6 @@ afterAll(async () => {
   pool?.closeAllConnections();
   await new Promise<void>((r) => (pool ? pool.close(() => r()) : r()));
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  // biome-ignore lint: test timing report
   console.log(`runtime e2e timings (ms): ${JSON.stringify(timings)}`);
 });
 

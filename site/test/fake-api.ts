@@ -108,24 +108,25 @@ export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeAp
     const obj = (json ?? {}) as Record<string, unknown>;
     const int = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
-    let m: RegExpExecArray | null;
+    const templateRoute = method === 'GET' ? /^\/api\/pool\/templates\/(.*)$/.exec(path) : null;
+    const instanceRoute = /^\/api\/pool\/(instances|crashed)\/([^/]*)(\/retry)?$/.exec(path);
     if (method === 'GET' && path === '/api/pool/counts') return send(200, COUNTS);
     if (method === 'GET' && path === '/api/pool/info') return send(200, INFO);
     if (method === 'GET' && path === '/api/pool/templates') {
       const { instructions: _, ...summary } = TEMPLATE;
       return send(200, [summary]);
     }
-    if (method === 'GET' && (m = /^\/api\/pool\/templates\/(.*)$/.exec(path))) {
-      if (!isTemplateSlug(m[1])) violation('template slug outside the contract');
-      return m[1] === TEMPLATE.slug ? send(200, TEMPLATE) : error(404, 'NOT_FOUND', 'Unknown template');
+    if (templateRoute) {
+      if (!isTemplateSlug(templateRoute[1])) violation('template slug outside the contract');
+      return templateRoute[1] === TEMPLATE.slug ? send(200, TEMPLATE) : error(404, 'NOT_FOUND', 'Unknown template');
     }
     if (method === 'GET' && path === '/api/pool/agents') {
       if (!needAuth()) return;
       return send(200, { claimed: [], crashed: [], idle: [], starting: [], failed: [AGENT] });
     }
-    if ((m = /^\/api\/pool\/(instances|crashed)\/([^/]*)(\/retry)?$/.exec(path))) {
+    if (instanceRoute) {
       if (!needAuth()) return;
-      const [, kind, id = '', retry] = m;
+      const [, kind, id = '', retry] = instanceRoute;
       if (!INSTANCE_ID_RE.test(id)) violation('instance id outside the safe alphabet');
       const known = id === AGENT.id;
       const ok =

@@ -1,5 +1,5 @@
 /**
- * Runtime stand-in: a small server that speaks the control-server contract of RUNTIME.md exactly
+ * Runtime stand-in: a small server that speaks the control-server contract of docs/runtime.md exactly
  * (`GET /pool/health`, `POST /pool/provision` idempotent by requestId, 409 for a different second request),
  * with a configurable boot delay and fault injection. A test fixture, never the product.
  *

@@ -1,6 +1,6 @@
 /**
  * The fuzz suite's model of the API (test/api-fuzz.test.ts): the routes as the OpenAPI document lists them,
- * a request as bytes on the wire, and an oracle that says, from the document and API.md alone, which
+ * a request as bytes on the wire, and an oracle that says, from the document and docs/api.md alone, which
  * answers a request may get. The oracle follows the order in which a request is refused:
  *
  *   1. the URL (an undecodable percent-encoding is 400, a path parameter over 100 characters 414),
@@ -33,7 +33,7 @@ export interface Route {
 export const BODY_LIMIT = 64 * 1024;
 /** find-my-way's default `maxParamLength`: a longer path parameter is refused before anything else. */
 export const MAX_PARAM_LENGTH = 100;
-/** The headers the API reads (API.md, issue 9): the guard checks these and only these. */
+/** The headers the API reads (docs/api.md, issue 9): the guard checks these and only these. */
 export const READ_HEADERS = [
   'authorization',
   'idempotency-key',

@@ -29,7 +29,7 @@ export function takeFlash(session: Session): Session['flash'] {
 
 /** Where a console form returns to: a path of the console, re-serialized (no header injection, ASCII only). */
 export function backTo(raw: string | null): string {
-  if (!raw || !raw.startsWith('/admin')) return '/admin';
+  if (!raw?.startsWith('/admin')) return '/admin';
   let url: URL;
   try {
     url = new URL(raw, 'http://site.invalid');

@@ -1,4 +1,4 @@
-// Shape check for Convos invite URLs (RUNTIME.md "Convos invite URLs"). Shared by the browser
+// Shape check for Convos invite URLs (the forms runtime/src/invite/url.ts decodes). Shared by the browser
 // (instant feedback) and the server (reject before calling the API). The API does the real
 // decoding and signature checks; this only catches obviously wrong input. The characters and length allowed
 // are the shared claim contract's (`contracts/claim.ts`, loaded in the browser too: it has no imports).

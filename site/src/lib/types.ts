@@ -1,4 +1,4 @@
-// Shapes of the pool API's responses (see shared design API.md).
+// Shapes of the pool API's responses (docs/api.md; the OpenAPI document at /api/openapi.json).
 
 export interface TemplateSummary {
   slug: string;
@@ -40,7 +40,7 @@ export interface Agent {
   lastError: string | null;
 }
 
-// API.md lists these groups; the API may add more (e.g. claiming, destroying), which the console also shows.
+// The groups GET /api/pool/agents answers (docs/api.md): every live status.
 export const AGENT_GROUPS = ['claimed', 'crashed', 'idle', 'starting', 'failed', 'claiming', 'destroying'] as const;
 export type AgentGroups = Partial<Record<string, Agent[]>>;
 

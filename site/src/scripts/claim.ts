@@ -164,7 +164,10 @@ export function initClaim(root: HTMLElement): void {
   }
 
   function handle(o: Outcome): void {
-    if (o.ok && o.result) return succeed(o);
+    if (o.ok && o.result) {
+      succeed(o);
+      return;
+    }
     if (o.status === 400 && lastBody.joinUrl && joinError && joinInput) {
       joinError.textContent = messageFor(o);
       show(joinError, true);

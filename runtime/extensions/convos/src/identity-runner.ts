@@ -242,7 +242,7 @@ export class IdentityRunner {
   async sendText(conversationId: string, text: string): Promise<string> {
     const client = await this.connect();
     const conv = await client.getConversationById(conversationId);
-    if (!conv || conv.kind !== 'group') throw new Error('conversation not found for this identity');
+    if (conv?.kind !== 'group') throw new Error('conversation not found for this identity');
     const id = await conv.sendText(text);
     this.deps.onActivity?.();
     return id;
@@ -363,7 +363,7 @@ export class IdentityRunner {
     const { conversationId, inboxId } = this.record;
     if (!conversationId || !inboxId || !this.client) return;
     const group = await this.client.getConversationById(conversationId);
-    if (!group || group.kind !== 'group') return;
+    if (group?.kind !== 'group') return;
     await group.sync();
     const decision = decideJoinRequest({
       message: msg,

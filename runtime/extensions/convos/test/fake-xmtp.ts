@@ -117,7 +117,10 @@ export class FakeNetwork {
   openStream(inboxId: string): FakeStream {
     const s = new FakeStream();
     let set = this.streams.get(inboxId);
-    if (!set) this.streams.set(inboxId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.streams.set(inboxId, set);
+    }
     set.add(s);
     return s;
   }

@@ -89,7 +89,7 @@ describe('openclawBridge', () => {
       message: { rawBody: 'hello', bodyForAgent: 'hello' },
       extra: { CommandInterpretationSuppressed: true },
     });
-    expect((calls.context[0]?.message as Rec).body).toContain('hello');
+    expect((calls.context[0]!.message as Rec).body).toContain('hello');
     expect(calls.dispatch[0]?.ctxPayload).toMatchObject({ built: true });
     // Whitespace-only payloads are not sent.
     expect(sent).toEqual([

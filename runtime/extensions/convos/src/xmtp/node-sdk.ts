@@ -1,4 +1,4 @@
-import { Client, type DecodedMessage, Dm, Group } from '@xmtp/node-sdk';
+import { Client, type DecodedMessage, type Dm, Group } from '@xmtp/node-sdk';
 import { ethSigner } from './eth-signer.js';
 import {
   type ConsentValue,
