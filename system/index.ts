@@ -9,6 +9,7 @@
 import type { Client } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { ActivityDeps } from '../activities';
 import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
 import { LocalComputeProvider } from '../activities/compute/local';
@@ -54,7 +55,7 @@ export interface SystemOptions {
   /** The environment to load from (default `process.env`). */
   env?: Env;
   /** The process's log: its level (default LOG_LEVEL) and where it goes (default stdout). */
-  log?: { level?: LogLevel; destination?: import('pino').DestinationStream };
+  log?: { level?: LogLevel; destination?: DestinationStream };
   /** Connections of the database pool (Postgres only; default 10). */
   databasePoolSize?: number;
   /** Seed the template catalog once the database is open (processes that serve the API). */
@@ -133,7 +134,8 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
   });
   const stops: Array<() => Promise<void>> = [];
   const close = async () => {
-    for (const stop of stops.splice(0).reverse()) await stop().catch((err) => logger.error({ err }, 'close'));
+    for (const stop of stops.splice(0).reverse())
+      await stop().catch((err) => logger.error({ err }, 'closing failed'));
   };
 
   try {

@@ -1,7 +1,8 @@
 /**
- * The whole stack in one process for tests: Postgres (a given database, or a fresh one), Temporal (a given
- * dev server, or its own), the worker, the API on a free port, the pool, and the shared runtime stand-in
- * with its compute provider. Every test gets its own pool name and task queue, so stacks never mix.
+ * The whole stack in one process for tests (and the benchmarks): Postgres (a given database, or a fresh
+ * one), Temporal (a given dev server, or its own), and, built by the production wiring (`system/`), the
+ * worker, the API on a free port and the pool, with the shared runtime stand-in (`tools/runtime-standin/`)
+ * as compute. Every test gets its own pool name and task queue, so stacks never mix.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
