@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{activities,api,workflows,workers,config,catalog,drizzle,scripts,test}/**/*.test.ts'],
+    include: [
+      '{activities,api,workflows,workers,config,contracts,system,tools,catalog,drizzle,scripts,test}/**/*.test.ts',
+    ],
     // test/post-run/ reads what this run leaves behind: it runs afterwards (vitest.post-run.config.ts).
     exclude: ['**/node_modules/**', 'runtime/**', 'site/**', 'test/post-run/**'],
     globalSetup: ['test/global-setup.ts'],

@@ -5,14 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
+import { CHAT_URL, INSTANCE_TOKEN, INVITE_URL, joinUrlSecretName } from '../contracts/secrets';
+import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { instanceRecipients, instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
-import { type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
+import type { ClaimRequest, ClaimResult } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { providerCall } from './providers/failures';
 import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
-import { createReconcileActivities, instanceWorkflowId, type ReconcileDeps } from './reconcile';
+import { createReconcileActivities, type ReconcileDeps } from './reconcile';
 import { createResourceActivities, type ResourceDeps, resourceEnvironment } from './resources';
 import { fetchHealth, type HealthReport, postProvision } from './runtime-client';
 import type { SecretStore } from './secret-store';
@@ -24,10 +26,6 @@ export interface ActivityDeps extends ReconcileDeps, ResourceDeps {
   /** Non-secret runtime settings every instance gets (pool URL, XMTP env, model); secrets are added here. */
   runtimeEnv: Record<string, string>;
 }
-
-export const INSTANCE_TOKEN = 'instanceToken';
-export const CHAT_URL = 'chatUrl';
-export const INVITE_URL = 'inviteUrl';
 
 export function createActivities(deps: ActivityDeps) {
   const provider = (name: string) => {

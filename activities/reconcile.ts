@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { and, eq, isNotNull, lt, ne, sql } from 'drizzle-orm';
+import { instanceWorkflowId, poolWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instanceResources, instances } from '../drizzle/schema';
 import { getPoolStateQuery, getStateQuery, instanceChangedSignal } from '../workflows/messages';
@@ -34,11 +35,6 @@ export interface ReconcileReport {
   /** Providers that could not be swept this time, and why (the rest of the sweep still ran). */
   errors: string[];
 }
-
-export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId}`;
-export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
-/** The Schedule that runs the sweeper, and the id of the workflows it starts. */
-export const reconcileScheduleId = (poolName: string) => `reconcile-${poolName}`;
 
 async function runningInstanceIds(temporal: Client): Promise<Set<string>> {
   const running = new Set<string>();

@@ -4,6 +4,7 @@
  * store, and the workflow only ever sees kinds, provider names and provider refs.
  */
 import { and, eq } from 'drizzle-orm';
+import type { ResourceMetadata } from '../contracts/resources';
 import type { Db } from '../drizzle/client';
 import { instanceResources } from '../drizzle/schema';
 import type { ResourcePlanItem, ResourceRef } from '../workflows/types';
@@ -29,16 +30,6 @@ export interface ResourceDeps {
   db: Db;
   secrets: SecretStore;
   resources: ResourceProviders;
-}
-
-/** What `instance_resources.metadata` holds: facts for operators, the runtime's env, never a secret. */
-export interface ResourceMetadata extends Record<string, unknown> {
-  facts?: Record<string, string>;
-  env?: Record<string, string>;
-  /** The runtime variable that receives this resource's secret (the value is in the secret store). */
-  secretEnv?: string;
-  /** Why a kind was skipped. */
-  reason?: string;
 }
 
 const secretName = (kind: string) => `resource:${kind}`;

@@ -7,12 +7,13 @@
  * `<instanceId>\0<name>`, so a ciphertext copied to another instance or another name does not decrypt.
  * `v1.…` rows (written before the binding, no associated data) still decrypt; reading one, or a row
  * written with an old key, rewrites it as `v2` under the current key (lazy migration);
- * `SecretStore.reencryptAll()` (`reencryptStoredSecrets`) migrates every row at once.
+ * `SecretStore.reencryptAll()` (`npm run secrets:rotate`) migrates every row at once.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
+import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 import { instanceSecrets } from '../drizzle/schema';
 
@@ -165,7 +166,7 @@ export interface ReencryptReport {
   failed: Array<{ instanceId: string; name: string; error: string }>;
 }
 
-export class SecretStore {
+export class SecretStore implements InstanceSecrets {
   private readonly keys: SecretKey[];
 
   constructor(
@@ -274,29 +275,5 @@ export class SecretStore {
       report.reencrypted++;
     }
     return report;
-  }
-}
-
-/**
- * The one-shot end of a rotation, with this deployment's configuration (DATABASE_URL, SECRETS_KEY,
- * SECRETS_KEY_OLD): `npm run secrets:rotate`.
- */
-export async function reencryptStoredSecrets(
-  env: Record<string, string | undefined> = process.env,
-): Promise<ReencryptReport> {
-  const { loadConfig } = await import('../config/env');
-  const { openDatabase } = await import('../drizzle/client');
-  const config = loadConfig(env);
-  const keys = loadSecretKeys(env, config.dataDir);
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
-  try {
-    const report = await new SecretStore(database.db, keys.current, keys.old).reencryptAll();
-    console.log(
-      `secrets under key ${keys.current.id}: ${report.current} already current, ${report.reencrypted} re-encrypted, ${report.failed.length} not decryptable`,
-    );
-    for (const f of report.failed) console.log(`  ${f.instanceId} ${f.name}: ${f.error}`);
-    return report;
-  } finally {
-    await database.close();
   }
 }

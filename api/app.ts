@@ -6,7 +6,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
@@ -18,9 +18,10 @@ import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
 import { ErrorBody } from './schemas';
 
-export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyServerOptions['logger'] } = {}) {
+/** `logger`: the process's (redacting) logger, from `system/`; none by default. */
+export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyBaseLogger } = {}) {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     clientErrorHandler: (err, socket) => {

@@ -1,8 +1,7 @@
 /** Authentication: the pool API key, and an instance's own token for its self-service calls. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { INSTANCE_TOKEN } from '../activities';
-import type { SecretStore } from '../activities/secret-store';
+import { INSTANCE_TOKEN, type InstanceSecrets } from '../contracts/secrets';
 import { ApiError } from './errors';
 
 /** Constant-time comparison that does not leak the length either (both sides hashed first). */
@@ -44,7 +43,7 @@ declare module 'fastify' {
  * a wrong pair (or the pool API key, or an unknown id) → 403. The token only ever authorizes its own
  * instance. The plugin using it must `decorateRequest('instanceId', null)`.
  */
-export function instanceGuard(secrets: SecretStore) {
+export function instanceGuard(secrets: InstanceSecrets) {
   return async (request: FastifyRequest) => {
     const credentials = bearer(request);
     if (!credentials)

@@ -21,13 +21,12 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
 import { and, asc, eq, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
-import { CHAT_URL, INVITE_URL } from '../activities';
-import { instanceWorkflowId } from '../activities/reconcile';
-import type { SecretStore } from '../activities/secret-store';
+import { CHAT_URL, INVITE_URL, type InstanceSecrets, joinUrlSecretName } from '../contracts/secrets';
+import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
-import { ClaimFailure, type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
+import { ClaimFailure, type ClaimRequest, type ClaimResult } from '../workflows/types';
 import { ApiError } from './errors';
 
 export interface ClaimInput {
@@ -350,7 +349,7 @@ export class ClaimService {
     private readonly deps: {
       db: Db;
       temporal: Client;
-      secrets: SecretStore;
+      secrets: InstanceSecrets;
       poolName: string;
       settings: ClaimSettings;
     },

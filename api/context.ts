@@ -1,14 +1,14 @@
-/** What every route plugin gets: the database, Temporal, secrets and configuration. */
+/** What every route plugin gets: the database, Temporal, secrets and configuration (built by `system/`). */
 import type { Client } from '@temporalio/client';
-import type { EmailSender, SmsSender } from '../activities/providers/types';
-import type { SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/env';
+import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources';
+import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 
 export interface ApiContext {
   db: Db;
   temporal: Client;
-  secrets: SecretStore;
+  secrets: InstanceSecrets;
   config: Config;
   apiKey: string;
   /**
@@ -18,8 +18,4 @@ export interface ApiContext {
   senders?: { email?: EmailSender; sms?: SmsSender };
   /** Per-instance LLM keys, for operators raising a cap (`PUT /api/pool/instances/:id/llm-limit`). */
   llmKeys?: LlmKeyAdmin;
-}
-
-export interface LlmKeyAdmin {
-  raiseLimit(ref: string, limitUsd: number): Promise<{ ref: string; limitUsd: number }>;
 }

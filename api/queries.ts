@@ -1,6 +1,6 @@
 /** Read-model queries the API answers from Postgres (fast, no Temporal round trip). */
 import { and, desc, eq, ne, sql } from 'drizzle-orm';
-import type { ResourceMetadata } from '../activities/resources';
+import type { ResourceMetadata } from '../contracts/resources';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instanceResources, instances, templates } from '../drizzle/schema';
 import { INSTANCE_STATUSES, type InstanceStatus } from '../workflows/types';

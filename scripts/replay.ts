@@ -6,15 +6,16 @@
 import fs from 'node:fs';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import proto from '@temporalio/proto';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/env';
 import { connectClient } from '../config/temporal';
+import { installTemporalLogging } from '../system/logging';
 import { workflowsPath } from '../workers/create-worker';
 
 // @temporalio/proto is CommonJS: take the namespace from its default export.
 const { temporal } = proto;
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
+installTemporalLogging('WARN');
 const args = process.argv.slice(2);
 const fileIndex = args.indexOf('--file');
 

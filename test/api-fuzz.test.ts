@@ -36,8 +36,8 @@
 import { inArray, like, sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTANCE_TOKEN } from '../activities';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { INSTANCE_TOKEN } from '../contracts/secrets';
 import { claims, instanceEvents } from '../drizzle/schema';
 import { getStateQuery } from '../workflows/messages';
 import { type Stack, startStack } from './stack';

@@ -4,8 +4,8 @@
  */
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTANCE_TOKEN } from '../activities';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { INSTANCE_TOKEN } from '../contracts/secrets';
 import { instanceEvents, instances } from '../drizzle/schema';
 import { getStateQuery } from '../workflows/messages';
 import { type Stack, startStack } from './stack';

@@ -10,7 +10,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTANCE_TOKEN } from '../activities';
 import { AgentMailInboxes } from '../activities/providers/agentmail';
 import { OpenRouterKeys } from '../activities/providers/openrouter';
 import { TelnyxNumbers } from '../activities/providers/telnyx';
@@ -18,6 +17,7 @@ import { type ResourceProvider, resourceName } from '../activities/providers/typ
 import { WalletKeys } from '../activities/providers/wallet';
 import type { ResourceProviders } from '../activities/resources';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { INSTANCE_TOKEN } from '../contracts/secrets';
 import { instanceEvents, instanceResources, instances, phoneNumbers } from '../drizzle/schema';
 import { recordSecrets, type Stack, startStack } from './stack';
 import { type AgentMailStandin, startAgentMailStandin } from './standins/agentmail-standin';

@@ -9,14 +9,14 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTANCE_TOKEN } from '../activities';
 import { RailwayComputeProvider } from '../activities/compute/railway';
 import { resourceName } from '../activities/providers/types';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { INSTANCE_TOKEN } from '../contracts/secrets';
 import { instanceEvents, instanceResources, instances } from '../drizzle/schema';
+import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';
 import { type Counts, recordSecrets, type Stack, startStack } from './stack';
 import { type RailwayStandin, startRailwayStandin } from './standins/railway-standin';
-import { StandinComputeProvider } from './standins/standin-compute';
 import { type ClaimBody, json, newKey, shared } from './support/helpers';
 
 let railway: RailwayStandin;

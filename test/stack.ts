@@ -1,32 +1,27 @@
 /**
- * The whole stack in one process for tests: Postgres (a given database, or a fresh one), Temporal (a given
- * dev server, or its own), the worker, the API on a free port, the pool, and the shared runtime stand-in
- * with its compute provider. Every test gets its own pool name and task queue, so stacks never mix.
+ * The whole stack in one process for tests (and the benchmarks): Postgres (a given database, or a fresh
+ * one), Temporal (a given dev server, or its own), and, built by the production wiring (`system/`), the
+ * worker, the API on a free port and the pool, with the shared runtime stand-in (`tools/runtime-standin/`)
+ * as compute. Every test gets its own pool name and task queue, so stacks never mix.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import postgres from 'postgres';
 import type { ComputeProvider } from '../activities/compute/types';
-import type { EmailSender, SmsSender } from '../activities/providers/types';
-import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
 import type { ResourceProviders } from '../activities/resources';
-import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
-import { buildApp } from '../api/app';
-import type { ApiContext, LlmKeyAdmin } from '../api/context';
-import { seedCatalog } from '../catalog/seed';
-import { type Config, loadConfig } from '../config/env';
-import { connectClient } from '../config/temporal';
-import { type Database, type Db, openDatabase } from '../drizzle/client';
+import type { ApiContext } from '../api/context';
+import type { Config } from '../config/env';
+import { poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
+import type { Database, Db } from '../drizzle/client';
 import { type DevServer, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
-import { createWorker } from '../workers/create-worker';
-import { ensurePool, poolSettings } from '../workers/ensure-pool';
+import { loadSettings, openSystem, type RunningWorker } from '../system';
+import { installTemporalLogging } from '../system/logging';
+import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';
+import { createStandinServer, type StandinFaults } from '../tools/runtime-standin/server';
 import type { InstanceTimings, PoolSettings } from '../workflows/types';
-import { createStandinServer, type StandinFaults } from './standins/runtime-standin';
-import { StandinComputeProvider } from './standins/standin-compute';
 import { freePort } from './support/ports';
 
 export const artifactsDir = path.resolve(
@@ -121,7 +116,6 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
-let runtimeInstalled = false;
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 /** Secrets handed out by provider stand-ins etc. during this process, for the post-run scan. */
@@ -130,26 +124,28 @@ export function recordSecrets(...values: string[]): void {
   extraSecrets.push(...values);
 }
 
+/**
+ * Workers log every failed activity attempt at WARN (tests inject failures on purpose): into a file, which
+ * the post-run check scans for secrets, and on the console only from TEST_LOG_LEVEL up. Once per process.
+ */
+function installWorkerLog() {
+  const consoleLevel = LOG_LEVELS.indexOf((process.env.TEST_LOG_LEVEL as LogLevel) ?? 'ERROR');
+  fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
+  let logFile: number | null = null;
+  installTemporalLogging('WARN', (entry) => {
+    logFile ??= fs.openSync(path.join(artifactsDir, 'logs', `worker-${process.pid}.log`), 'a');
+    // Errors keep their message (JSON.stringify drops it): that is where a leaked secret would be.
+    const meta = JSON.stringify(entry.meta ?? {}, (_k, v) =>
+      v instanceof Error ? { ...v, name: v.name, message: v.message } : v,
+    );
+    const line = `${entry.level} ${entry.message} ${meta}`;
+    fs.writeSync(logFile, `${line}\n`);
+    if (LOG_LEVELS.indexOf(entry.level) >= consoleLevel) console.error(line);
+  });
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  if (!runtimeInstalled) {
-    // Workers log every failed activity attempt at WARN (tests inject failures on purpose): into a file,
-    // which the post-run check scans for secrets, and on the console only from TEST_LOG_LEVEL up.
-    const consoleLevel = LOG_LEVELS.indexOf((process.env.TEST_LOG_LEVEL as LogLevel) ?? 'ERROR');
-    fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
-    const logFile = fs.openSync(path.join(artifactsDir, 'logs', `worker-${process.pid}.log`), 'a');
-    Runtime.install({
-      logger: new DefaultLogger('WARN', (entry) => {
-        // Errors keep their message (JSON.stringify drops it): that is where a leaked secret would be.
-        const meta = JSON.stringify(entry.meta ?? {}, (_k, v) =>
-          v instanceof Error ? { ...v, name: v.name, message: v.message } : v,
-        );
-        const line = `${entry.level} ${entry.message} ${meta}`;
-        fs.writeSync(logFile, `${line}\n`);
-        if (LOG_LEVELS.indexOf(entry.level) >= consoleLevel) console.error(line);
-      }),
-    });
-    runtimeInstalled = true;
-  }
+  installWorkerLog();
   const cleanups: Array<() => Promise<void>> = [];
   const id = randomUUID().slice(0, 8);
   const poolName = `test-${id}`;
@@ -175,7 +171,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(fresh.drop);
   }
 
-  const config = loadConfig({
+  let defaultFaults: StandinFaults | undefined = opts.faults;
+  const standin = createStandinServer({ shared: true, xmtpEnv: opts.xmtpEnv ?? 'off' });
+  await new Promise<void>((resolve) => standin.listen(0, '127.0.0.1', resolve));
+  const standinUrl = `http://127.0.0.1:${(standin.address() as AddressInfo).port}`;
+  const compute = new StandinComputeProvider(standinUrl, { faults: () => defaultFaults });
+  const poolCompute = opts.computeFor?.(standinUrl) ?? compute;
+  // API logs go to a file that the post-run check scans for secrets.
+  fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
+  const apiLog = fs.createWriteStream(path.join(artifactsDir, 'logs', `api-${poolName}.log`));
+  cleanups.push(async () => {
+    await new Promise((resolve) => apiLog.end(resolve));
+  });
+
+  // The production wiring (system/), on this stack's own configuration and with the stand-ins.
+  const settings = loadSettings({
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -188,88 +198,44 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     SECRETS_KEY: secretsKey,
     ...opts.env,
   });
+  const { config } = settings;
+  let resources: ResourceProviders | null = null;
+  const system = await openSystem({
+    settings,
+    log: { level: 'info', destination: apiLog },
+    databasePoolSize: 20,
+    seedCatalog: true,
+    compute: { [poolCompute.name]: poolCompute },
+    resources: (db) => {
+      resources = opts.resourcesFor?.(db) ?? null;
+      return resources ?? { enabled: {}, disabled: [] };
+    },
+    ...(opts.senders ? { senders: opts.senders } : {}),
+    runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv, ...opts.runtimeEnv },
+  });
+  const { temporal, database } = system;
 
-  const database = await openDatabase({ url: databaseUrl, dataDir: '.data', poolSize: 20 });
-  await seedCatalog(database.db);
-  const temporal = await connectClient(config);
+  let worker: RunningWorker | null = null;
+  if (!opts.noWorker) {
+    worker = await system.startWorker(
+      opts.workflowBundlePath
+        ? { workflowBundle: { code: fs.readFileSync(opts.workflowBundlePath, 'utf8') } }
+        : {},
+    );
+  }
+  const api = await system.startApi({ apiKey, host: '127.0.0.1', port: 0 });
+  const apiUrl = api.url;
 
-  let defaultFaults: StandinFaults | undefined = opts.faults;
-  const standin = createStandinServer({ shared: true, xmtpEnv: opts.xmtpEnv ?? 'off' });
-  await new Promise<void>((resolve) => standin.listen(0, '127.0.0.1', resolve));
-  const standinUrl = `http://127.0.0.1:${(standin.address() as AddressInfo).port}`;
-  const compute = new StandinComputeProvider(standinUrl, { faults: () => defaultFaults });
-  const secrets = new SecretStore(database.db, secretKeyFromBase64(secretsKey));
-  const resources = opts.resourcesFor?.(database.db) ?? null;
-  const poolCompute = opts.computeFor?.(standinUrl) ?? compute;
-  fs.mkdirSync(path.join(artifactsDir, 'logs'), { recursive: true });
-  const apiLog = fs.createWriteStream(path.join(artifactsDir, 'logs', `api-${poolName}.log`));
-  cleanups.push(async () => {
-    await new Promise((resolve) => apiLog.end(resolve));
+  await system.ensurePool({
+    computeProvider: poolCompute.name,
+    instanceTimings: { ...TEST_TIMINGS, ...opts.timings },
+    pollIntervalMs: 1000,
+    breakerCooldownMs: 2000,
+    ...opts.pool,
   });
 
-  let worker: Worker | null = null;
-  let workerRun: Promise<void> | null = null;
-  if (!opts.noWorker) {
-    const created = await createWorker({
-      address: temporalAddress,
-      namespace: config.temporal.namespace,
-      taskQueue,
-      deps: {
-        db: database.db,
-        temporal,
-        secrets,
-        compute: { [poolCompute.name]: poolCompute },
-        resources: resources ?? { enabled: {}, disabled: [] },
-        runtimeEnv: { POOL_API_URL: config.api.publicUrl, XMTP_ENV: config.xmtpEnv, ...opts.runtimeEnv },
-      },
-      workflowBundle: opts.workflowBundlePath
-        ? { code: fs.readFileSync(opts.workflowBundlePath, 'utf8') }
-        : undefined,
-    });
-    worker = created.worker;
-    workerRun = worker.run();
-    cleanups.push(async () => created.connection.close());
-  }
-
-  // The API uses the same adapters as the worker, as in production (activities/providers/index.ts).
-  const adapters = resources?.enabled ?? {};
-  const derived: ApiContext['senders'] = {
-    ...(adapters.inbox && 'sendEmail' in adapters.inbox ? { email: adapters.inbox as EmailSender } : {}),
-    ...(adapters.phone && 'sendSms' in adapters.phone ? { sms: adapters.phone as SmsSender } : {}),
-  };
-  const app = await buildApp(
-    {
-      db: database.db,
-      temporal,
-      secrets,
-      config,
-      apiKey,
-      senders: opts.senders ?? derived,
-      ...(adapters.llmKey && 'raiseLimit' in adapters.llmKey
-        ? { llmKeys: adapters.llmKey as LlmKeyAdmin }
-        : {}),
-    },
-    // API logs go to a file that the post-run check scans for secrets.
-    { logger: { level: 'info', stream: apiLog } },
-  );
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-
-  await ensurePool(
-    temporal,
-    config,
-    poolSettings(config, {
-      computeProvider: poolCompute.name,
-      instanceTimings: { ...TEST_TIMINGS, ...opts.timings },
-      pollIntervalMs: 1000,
-      breakerCooldownMs: 2000,
-      ...opts.pool,
-    }),
-  );
-
   const stopWorker = async () => {
-    if (worker && worker.getState() === 'RUNNING') worker.shutdown();
-    await workerRun?.catch(() => {});
+    await worker?.stop();
   };
 
   const stack: Stack = {
@@ -335,11 +301,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           .terminate('test finished')
           .catch(() => {});
       }
-      await app.close();
-      await stopWorker();
+      await system.close();
       await new Promise<void>((resolve) => standin.close(() => resolve()));
-      await temporal.connection.close();
-      await database.close();
       for (const cleanup of cleanups.reverse()) await cleanup();
       await devServer?.stop();
     },

@@ -1,6 +1,7 @@
 /**
  * Builds the worker: workflows (pre-bundled or bundled from `workflows/`), the activities, and tuning.
- * Kept apart from `main.ts` so tests and the local stack build the same worker with their own deps.
+ * `system/` builds it for every process that runs a worker (`main.ts`, `npm start`, the tests, the benchmarks),
+ * each with its own activity deps.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,8 +3,8 @@
  * Safe to call on every start; an existing pool keeps the targets operators gave it.
  */
 import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
-import { poolWorkflowId, reconcileScheduleId } from '../activities/reconcile';
 import type { Config } from '../config/env';
+import { poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
 import type { PoolSettings } from '../workflows/types';
 
 export function poolSettings(config: Config, overrides: Partial<PoolSettings> = {}): PoolSettings {

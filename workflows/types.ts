@@ -26,7 +26,7 @@ export interface ClaimRequest {
   templateSlug: string | null;
   /**
    * A join URL is a bearer link to someone's private group: the API puts it in the secret store under the
-   * claim (`joinUrlSecretName`) and only its presence travels through Temporal.
+   * claim (`joinUrlSecretName`, contracts/secrets.ts) and only its presence travels through Temporal.
    */
   hasJoinUrl: boolean;
   /**
@@ -49,9 +49,6 @@ export interface ClaimResult {
   hasInviteUrl: boolean;
   hasChatUrl: boolean;
 }
-
-/** The secret-store name of a claim's join URL (per claim: a failover never reads another claim's link). */
-export const joinUrlSecretName = (claimKey: string) => `joinUrl:${claimKey}`;
 
 /** Failure types that cross the workflow/API boundary (ApplicationFailure `type`). */
 export const ClaimFailure = {

@@ -21,7 +21,10 @@ export function defaultLocalRuntime(env: Record<string, string | undefined>): 'o
     : 'standin';
 }
 
-/** What the local provider runs per instance: the real runtime (default) or the contract stand-in. */
+/**
+ * What the local provider runs per instance: `LOCAL_RUNTIME`, else `defaultLocalRuntime` — the real runtime
+ * (OpenClaw) or the contract stand-in (`tools/runtime-standin/`).
+ */
 export function localRuntime(env: Record<string, string | undefined>): { command: string[]; cwd: string } {
   const runtime = env.LOCAL_RUNTIME || defaultLocalRuntime(env);
   if (runtime === 'openclaw') {
@@ -29,9 +32,10 @@ export function localRuntime(env: Record<string, string | undefined>): { command
     return { command: [process.execPath, '--import', 'tsx', 'src/main.ts'], cwd: path.join(root, 'runtime') };
   }
   if (runtime === 'standin') {
-    // The stand-in runs on plain Node 24 (type stripping): fast and light, for tests and quick demos.
+    // The contract stand-in (a development tool) runs on plain Node 24 (type stripping): fast and light,
+    // for tests and quick demos; it answers the control-server contract but runs no agent.
     return {
-      command: [process.execPath, path.join(root, 'test', 'standins', 'runtime-standin.ts')],
+      command: [process.execPath, path.join(root, 'tools', 'runtime-standin', 'server.ts')],
       cwd: root,
     };
   }

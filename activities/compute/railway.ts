@@ -7,14 +7,14 @@
  * deployment is triggered.
  */
 import {
-  HttpClient,
   ProviderConflictError,
   ProviderError,
   ProviderNotFoundError,
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from '../providers/http';
+} from '../../contracts/provider-errors';
+import { HttpClient } from '../providers/http';
 import { instanceIdFromName, resourceName, resourceNamePrefix } from '../providers/types';
 import type { ComputeHandle, ComputeProvider, ComputeSpec } from './types';
 

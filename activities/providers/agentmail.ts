@@ -9,15 +9,14 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  HttpClient,
-  ignoreNotFound,
   ProviderConflictError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from './http';
+} from '../../contracts/provider-errors';
+import type { EmailSender } from '../../contracts/resources';
+import { HttpClient, ignoreNotFound } from './http';
 import {
   type CreatedResource,
-  type EmailSender,
   type HeldResource,
   instanceIdFromName,
   type ResourceContext,

@@ -7,9 +7,9 @@
  * reaches the call: the shared HTTP client aborts its request on the activity's cancellation signal.
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ProviderRateLimitedError, ProviderRejectedError } from '../../contracts/provider-errors';
 import { ComputeRejectedError } from '../compute/types';
 import { activityContext } from './activity-context';
-import { ProviderRateLimitedError, ProviderRejectedError } from './http';
 
 export function toActivityFailure(err: unknown): never {
   if (err instanceof ProviderRejectedError || err instanceof ComputeRejectedError) {

@@ -1,5 +1,6 @@
 /**
- * The one HTTP client every provider adapter uses, so they all classify failures the same way:
+ * The one HTTP client every provider adapter uses, so they all classify failures the same way (the classes
+ * are in `contracts/provider-errors.ts`):
  *   - 400/401/403/422 (and other 4xx but 404/408/409/429): ProviderRejectedError — retrying cannot help;
  *     the activity layer turns it into a non-retryable failure.
  *   - 404: ProviderNotFoundError — callers decide (destroy treats it as success).
@@ -9,39 +10,14 @@
  * Error messages carry the method, path and status, never headers or bodies that could hold a secret.
  */
 
+import {
+  ProviderConflictError,
+  ProviderNotFoundError,
+  ProviderRateLimitedError,
+  ProviderRejectedError,
+  ProviderUnavailableError,
+} from '../../contracts/provider-errors';
 import { activityContext } from './activity-context';
-
-export class ProviderError extends Error {
-  constructor(
-    message: string,
-    readonly status: number | null,
-    /** The provider's own error code or message, when its error body has one (never a secret). */
-    readonly detail: string | null = null,
-  ) {
-    super(message);
-  }
-}
-export class ProviderRejectedError extends ProviderError {
-  override name = 'ProviderRejectedError';
-}
-export class ProviderNotFoundError extends ProviderError {
-  override name = 'ProviderNotFoundError';
-}
-export class ProviderConflictError extends ProviderError {
-  override name = 'ProviderConflictError';
-}
-export class ProviderUnavailableError extends ProviderError {
-  override name = 'ProviderUnavailableError';
-}
-export class ProviderRateLimitedError extends ProviderError {
-  override name = 'ProviderRateLimitedError';
-  constructor(
-    message: string,
-    readonly retryAfterMs: number,
-  ) {
-    super(message, 429);
-  }
-}
 
 /** Retry-After in seconds or as an HTTP date; a missing or unreadable one means one second. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number {

@@ -3,12 +3,13 @@
  * its key is disabled, and the reason is recorded on every instance that would have used it.
  */
 import { type Config, disabledReason } from '../../config/env';
+import type { EmailSender, SmsSender } from '../../contracts/resources';
 import type { Db } from '../../drizzle/client';
 import type { ResourceProviders } from '../resources';
 import { AgentMailInboxes } from './agentmail';
 import { OpenRouterKeys } from './openrouter';
 import { TelnyxNumbers } from './telnyx';
-import type { DisabledProvider, EmailSender, SmsSender } from './types';
+import type { DisabledProvider } from './types';
 import { WalletKeys } from './wallet';
 
 export interface BuiltProviders {

@@ -7,7 +7,8 @@
  * response, so create cannot adopt: a key under our name that reaches create was never recorded (its
  * secret is lost), and create deletes it before making a fresh one.
  */
-import { HttpClient, ignoreNotFound, ProviderUnavailableError } from './http';
+import { ProviderUnavailableError } from '../../contracts/provider-errors';
+import { HttpClient, ignoreNotFound } from './http';
 import {
   type CreatedResource,
   type HeldResource,

@@ -15,15 +15,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { and, count, eq, sql } from 'drizzle-orm';
-import type { Db } from '../../drizzle/client';
-import { phoneNumbers } from '../../drizzle/schema';
 import {
-  HttpClient,
-  ignoreNotFound,
   ProviderNotFoundError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from './http';
+} from '../../contracts/provider-errors';
+import type { SmsSender } from '../../contracts/resources';
+import type { Db } from '../../drizzle/client';
+import { phoneNumbers } from '../../drizzle/schema';
+import { HttpClient, ignoreNotFound } from './http';
 import {
   type CreatedResource,
   type HeldResource,
@@ -31,7 +31,6 @@ import {
   type ResourceContext,
   type ResourceProvider,
   resourceNamePrefix,
-  type SmsSender,
 } from './types';
 
 export interface TelnyxOptions {

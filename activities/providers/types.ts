@@ -63,17 +63,6 @@ export interface DisabledProvider {
   reason: string;
 }
 
-/** Sending on behalf of one instance with an org-wide key (the proxy endpoint): email and SMS. */
-export interface EmailSender {
-  sendEmail(
-    inboxId: string,
-    message: { to: string; subject: string; text: string },
-  ): Promise<{ messageId: string }>;
-}
-export interface SmsSender {
-  sendSms(from: string, message: { to: string; text: string }): Promise<{ messageId: string }>;
-}
-
 export const resourceNamePrefix = (poolName: string) => `convos-${poolName}-`;
 export const resourceName = (poolName: string, instanceId: string) =>
   `${resourceNamePrefix(poolName)}${instanceId}`;

@@ -7,8 +7,8 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from '@sinclair/typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
-import { INVITE_URL } from '../../activities';
-import { instanceWorkflowId } from '../../activities/reconcile';
+import { INVITE_URL } from '../../contracts/secrets';
+import { instanceWorkflowId } from '../../contracts/workflow-ids';
 import { instanceEvents, instanceResources } from '../../drizzle/schema';
 import { destroySignal, getStateQuery, retrySignal } from '../../workflows/messages';
 import type { InstanceStatus, StatusChange } from '../../workflows/types';

@@ -1,7 +1,7 @@
 /** Pool steering (API key): replenish, drain, set target, run the sweeper now. All go through the pool workflow. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { poolWorkflowId, reconcileScheduleId } from '../../activities/reconcile';
+import { poolWorkflowId, reconcileScheduleId } from '../../contracts/workflow-ids';
 import { drainUpdate, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
 import { apiKeyGuard } from '../auth';
 import type { ApiContext } from '../context';

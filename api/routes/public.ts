@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
-import { poolWorkflowId } from '../../activities/reconcile';
+import { poolWorkflowId } from '../../contracts/workflow-ids';
 import { getPoolStateQuery } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';

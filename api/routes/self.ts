@@ -9,9 +9,6 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { and, asc, eq, gt, inArray, isNull, like, notLike, or, sql } from 'drizzle-orm';
-import { ProviderError, ProviderRateLimitedError } from '../../activities/providers/http';
-import { instanceWorkflowId } from '../../activities/reconcile';
-import type { ResourceMetadata } from '../../activities/resources';
 import {
   ALLOWED_RECIPIENTS_MAX,
   EMAIL_ADDRESS_MAX,
@@ -19,6 +16,9 @@ import {
   EMAIL_ADDRESS_PATTERN,
   PHONE_NUMBER_PATTERN,
 } from '../../contracts/claim';
+import { ProviderError, ProviderRateLimitedError } from '../../contracts/provider-errors';
+import type { ResourceMetadata } from '../../contracts/resources';
+import { instanceWorkflowId } from '../../contracts/workflow-ids';
 import { instanceEvents, instanceResources, instances } from '../../drizzle/schema';
 import { destroySignal } from '../../workflows/messages';
 import { instanceGuard } from '../auth';

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentMailInboxes, inboxUsername } from '../../activities/providers/agentmail';
+import { type ResourceContext, resourceName } from '../../activities/providers/types';
 import {
   type ProviderError,
   ProviderNotFoundError,
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from '../../activities/providers/http';
-import { type ResourceContext, resourceName } from '../../activities/providers/types';
+} from '../../contracts/provider-errors';
 import { type AgentMailStandin, startAgentMailStandin } from '../standins/agentmail-standin';
 
 const TIMEOUT_MS = 1500;

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OpenRouterKeys } from '../../activities/providers/openrouter';
+import { type ResourceContext, resourceName } from '../../activities/providers/types';
 import {
   type ProviderError,
   ProviderNotFoundError,
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from '../../activities/providers/http';
-import { OpenRouterKeys } from '../../activities/providers/openrouter';
-import { type ResourceContext, resourceName } from '../../activities/providers/types';
+} from '../../contracts/provider-errors';
 import { type OpenRouterStandin, startOpenRouterStandin } from '../standins/openrouter-standin';
 
 const TIMEOUT_MS = 1500;

@@ -12,7 +12,7 @@ import {
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from '../../activities/providers/http';
+} from '../../contracts/provider-errors';
 import type { FaultKind } from '../standins/provider-http';
 import { type RailwayStandin, startRailwayStandin } from '../standins/railway-standin';
 

@@ -8,13 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { poolTag, RESERVE_TAG, TelnyxNumbers, type TelnyxOptions } from '../../activities/providers/telnyx';
+import { type ResourceContext, resourceName } from '../../activities/providers/types';
 import {
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
-} from '../../activities/providers/http';
-import { poolTag, RESERVE_TAG, TelnyxNumbers, type TelnyxOptions } from '../../activities/providers/telnyx';
-import { type ResourceContext, resourceName } from '../../activities/providers/types';
+} from '../../contracts/provider-errors';
 import { type Database, openDatabase } from '../../drizzle/client';
 import { phoneNumbers } from '../../drizzle/schema';
 import { startTelnyxStandin, type TelnyxStandin } from '../standins/telnyx-standin';

@@ -1,14 +1,16 @@
 /**
- * Runtime stand-in: a small server that speaks the control-server contract of docs/runtime.md exactly
- * (`GET /pool/health`, `POST /pool/provision` idempotent by requestId, 409 for a different second request),
- * with a configurable boot delay and fault injection. A test fixture, never the product.
+ * Runtime stand-in, a development tool: a small server that speaks the instance control-server contract of
+ * docs/runtime.md exactly (`GET /pool/health`, `POST /pool/provision` idempotent by requestId, 409 for a
+ * different second request), with a configurable boot delay and fault injection, but runs no agent. The
+ * end-to-end tests and the benchmarks run on it; the local provider runs it with `LOCAL_RUNTIME=standin`.
  *
  * Two modes:
  * - single instance (PORT, INSTANCE_ID, INSTANCE_TOKEN set): routes at `/pool/*`, as the local provider runs it;
  * - shared (`STANDIN_SHARED=1`): one process serves many instances at `/i/<id>/pool/*`, registered through
- *   `/_standin/instances`, so tests and benchmarks with hundreds of instances stay cheap.
+ *   `/_standin/instances` (`compute-provider.ts` drives it), so tests and benchmarks with hundreds of
+ *   instances stay cheap.
  *
- * Runs on plain Node 24 (type stripping): no imports outside node:*.
+ * Runs on plain Node 24 (`node tools/runtime-standin/server.ts`, type stripping): no imports outside node:*.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';

@@ -1,7 +1,7 @@
 /**
- * Test fixture: a compute provider whose "machines" are entries in one shared runtime stand-in process
- * (`STANDIN_SHARED=1`), so tests and benchmarks can run hundreds of instances cheaply. It honours the same
- * interface and idempotency rules as the real providers.
+ * A compute provider whose "machines" are entries in one shared runtime stand-in (`server.ts` in shared
+ * mode), so tests and benchmarks can run hundreds of instances cheaply. It honours the same interface and
+ * idempotency rules as the real providers, with injectable provider faults.
  */
 import {
   type ComputeHandle,
@@ -9,7 +9,7 @@ import {
   ComputeRejectedError,
   type ComputeSpec,
 } from '../../activities/compute/types';
-import type { StandinFaults } from './runtime-standin';
+import type { StandinFaults } from './server';
 
 export class StandinComputeProvider implements ComputeProvider {
   readonly name: string;

@@ -1,0 +1,21 @@
+/**
+ * The secret store as both sides see it: the names under which an instance's secrets are kept (the
+ * activities write them, the API reads them) and the operations the API needs. The store itself, encrypted
+ * at rest, is `activities/secret-store.ts`. Plain TypeScript with no imports.
+ */
+
+/** The instance's own token: its runtime's credential and its self-service credential at the API. */
+export const INSTANCE_TOKEN = 'instanceToken';
+/** The browser chat link of a claimed instance without XMTP (a bearer link). */
+export const CHAT_URL = 'chatUrl';
+/** The Convos invite link of a claimed instance's new conversation (a bearer link). */
+export const INVITE_URL = 'inviteUrl';
+/** The secret-store name of a claim's join URL (per claim: a failover never reads another claim's link). */
+export const joinUrlSecretName = (claimKey: string) => `joinUrl:${claimKey}`;
+
+/** What the API does with secrets: read an instance's, keep and drop a claim's join URL. */
+export interface InstanceSecrets {
+  get(instanceId: string, name: string): Promise<string | null>;
+  put(instanceId: string, name: string, value: string): Promise<void>;
+  delete(instanceId: string, name: string): Promise<void>;
+}

@@ -1,0 +1,11 @@
+/**
+ * Workflow and Schedule ids: how the API, the worker bootstrap, the activities and the workflows name the
+ * same Temporal executions. Plain TypeScript with no imports (the workflow bundle loads it too).
+ */
+
+/** An instance's lifecycle workflow. */
+export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId}`;
+/** A pool's controller workflow. */
+export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
+/** The Schedule that runs a pool's sweeper, and the id of the workflows it starts. */
+export const reconcileScheduleId = (poolName: string) => `reconcile-${poolName}`;

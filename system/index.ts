@@ -1,0 +1,242 @@
+/**
+ * The composition root: everything the pool's processes run on, built from configuration in this one place —
+ * the configuration and secret keys (`loadSettings`), the redacting logger, the database, the secret store,
+ * the Temporal client and the worker's connection, the compute and resource providers, the activities'
+ * dependencies and the API's context (`openSystem`). The worker (`workers/main.ts`), the API (`api/main.ts`),
+ * `npm start` (`scripts/start.ts`), the test stack (`test/stack.ts`), the benchmarks and the maintenance
+ * scripts build through it; tests override parts (stand-in providers, where the log goes).
+ */
+import type { Client } from '@temporalio/client';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import type { ActivityDeps } from '../activities';
+import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
+import { LocalComputeProvider } from '../activities/compute/local';
+import type { ComputeProvider } from '../activities/compute/types';
+import { buildProviders } from '../activities/providers';
+import type { ResourceProviders } from '../activities/resources';
+import { loadSecretKeys, type SecretKeys, SecretStore } from '../activities/secret-store';
+import { buildApp } from '../api/app';
+import type { ApiContext } from '../api/context';
+import { seedCatalog } from '../catalog/seed';
+import { type Config, configOf, type Env, type EnvVars, type LogLevel, parseEnv } from '../config/env';
+import { connectClient } from '../config/temporal';
+import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources';
+import { type Database, type Db, openDatabase } from '../drizzle/client';
+import { createWorker } from '../workers/create-worker';
+import { ensurePool, poolSettings } from '../workers/ensure-pool';
+import type { PoolSettings } from '../workflows/types';
+import { createLogger, installTemporalLogging, type Logger, temporalLevel, toLogger } from './logging';
+
+/** What a process knows before it connects anywhere. */
+export interface Settings {
+  /** The environment it was read from (a test's own, or `process.env`). */
+  env: Env;
+  /** Every variable of `config/env.ts`, validated, defaults filled in. */
+  vars: EnvVars;
+  config: Config;
+  secretKeys: SecretKeys;
+}
+
+/**
+ * Configuration and secret keys. Throws before anything starts on a variable out of its bounds, and,
+ * outside local development, on a missing SECRETS_KEY.
+ */
+export function loadSettings(env: Env = process.env): Settings {
+  const vars = parseEnv(env);
+  const config = configOf(vars);
+  return { env, vars, config, secretKeys: loadSecretKeys(env, config.dataDir) };
+}
+
+export interface SystemOptions {
+  /** Loaded already (`loadSettings`); else loaded from `env`. */
+  settings?: Settings;
+  /** The environment to load from (default `process.env`). */
+  env?: Env;
+  /** The process's log: its level (default LOG_LEVEL) and where it goes (default stdout). */
+  log?: { level?: LogLevel; destination?: DestinationStream };
+  /** Connections of the database pool (Postgres only; default 10). */
+  databasePoolSize?: number;
+  /** Seed the template catalog once the database is open (processes that serve the API). */
+  seedCatalog?: boolean;
+  /** false: no Temporal client (a script that needs only the database and the secrets). */
+  temporal?: boolean;
+  /** Compute providers instead of the configured ones (tests: the stand-in). */
+  compute?: Record<string, ComputeProvider>;
+  /** Per-instance resource providers instead of the configured ones; the API's senders follow them. */
+  resources?: (db: Db) => ResourceProviders;
+  /** The API's email/SMS senders instead of those of the resource providers. */
+  senders?: ApiContext['senders'];
+  /** What every runtime gets instead of `runtimeEnvironment(config)`. */
+  runtimeEnv?: Record<string, string>;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Settles when the worker has stopped (after SIGINT/SIGTERM, which the SDK handles, or `stop()`). */
+  finished: Promise<void>;
+  /** Drains and stops the worker and closes its connection; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface RunningApi {
+  app: FastifyInstance;
+  /** Where it listens, e.g. `http://127.0.0.1:3001`. */
+  url: string;
+}
+
+export interface System extends Settings {
+  logger: Logger;
+  database: Database;
+  db: Db;
+  secrets: SecretStore;
+  /** The Temporal client (throws when the system was opened with `temporal: false`). */
+  temporal: Client;
+  compute: Record<string, ComputeProvider>;
+  resources: ResourceProviders;
+  /** What the activities are built from. */
+  activityDeps: ActivityDeps;
+  /** What the API's routes are built from. */
+  apiContext(apiKey: string): ApiContext;
+  /** The worker of the configured task queue, running. */
+  startWorker(opts?: { workflowBundle?: WorkerOptions['workflowBundle'] }): Promise<RunningWorker>;
+  /** The API, listening on the configured host and port unless told otherwise. */
+  startApi(opts: { apiKey: string; host?: string; port?: number }): Promise<RunningApi>;
+  /** The pool's controller workflow and sweeper Schedule (kept when they exist). */
+  ensurePool(overrides?: Partial<PoolSettings>): Promise<void>;
+  /** Stops every runtime process of the local compute provider (their state stays). */
+  stopLocalRuntimes(): Promise<void>;
+  /** Something to stop when the system closes (before what was opened earlier). */
+  onClose(stop: () => Promise<void>): void;
+  /** Stops everything it started, the last opened first: API, worker, Temporal client, database. */
+  close(): Promise<void>;
+}
+
+/** The API's view of the resource adapters: the ones that can send or raise a cap. */
+function apiAdapters(resources: ResourceProviders) {
+  const { inbox, phone, llmKey } = resources.enabled;
+  return {
+    senders: {
+      ...(inbox && 'sendEmail' in inbox ? { email: inbox as unknown as EmailSender } : {}),
+      ...(phone && 'sendSms' in phone ? { sms: phone as unknown as SmsSender } : {}),
+    },
+    llmKeys: llmKey && 'raiseLimit' in llmKey ? (llmKey as unknown as LlmKeyAdmin) : undefined,
+  };
+}
+
+export async function openSystem(opts: SystemOptions = {}): Promise<System> {
+  const settings = opts.settings ?? loadSettings(opts.env);
+  const { config, env, secretKeys } = settings;
+  const logger = createLogger({
+    level: opts.log?.level ?? config.logLevel,
+    ...(opts.log?.destination ? { destination: opts.log.destination } : {}),
+  });
+  const stops: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const stop of stops.splice(0).reverse())
+      await stop().catch((err) => logger.error({ err }, 'closing failed'));
+  };
+
+  try {
+    const database = await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      ...(opts.databasePoolSize ? { poolSize: opts.databasePoolSize } : {}),
+    });
+    stops.push(() => database.close());
+    if (opts.seedCatalog) await seedCatalog(database.db);
+
+    let temporal: Client | null = null;
+    if (opts.temporal !== false) {
+      installTemporalLogging(temporalLevel(logger.level as LogLevel), toLogger(logger));
+      const client = await connectClient(config);
+      temporal = client;
+      stops.push(() => client.connection.close());
+    }
+    const temporalClient = () => {
+      if (!temporal) throw new Error('this system was opened without Temporal');
+      return temporal;
+    };
+
+    const db = database.db;
+    const secrets = new SecretStore(db, secretKeys.current, secretKeys.old);
+    const built = opts.resources ? null : buildProviders(config, db);
+    const resources = opts.resources?.(db) ?? built!.resources;
+    const adapters = built ? { senders: built.senders, llmKeys: built.llmKeys } : apiAdapters(resources);
+    const compute = opts.compute ?? buildComputeProviders(config, env);
+    const runtimeEnv = opts.runtimeEnv ?? runtimeEnvironment(config, env);
+
+    const system: System = {
+      ...settings,
+      logger,
+      database,
+      db,
+      secrets,
+      get temporal() {
+        return temporalClient();
+      },
+      compute,
+      resources,
+      get activityDeps(): ActivityDeps {
+        return { db, temporal: temporalClient(), secrets, compute, resources, runtimeEnv };
+      },
+      apiContext(apiKey) {
+        return {
+          db,
+          temporal: temporalClient(),
+          secrets,
+          config,
+          apiKey,
+          senders: opts.senders ?? adapters.senders,
+          ...(adapters.llmKeys ? { llmKeys: adapters.llmKeys } : {}),
+        };
+      },
+      async startWorker(workerOpts = {}) {
+        const { worker, connection } = await createWorker({
+          address: config.temporal.address,
+          namespace: config.temporal.namespace,
+          taskQueue: config.temporal.taskQueue,
+          deps: system.activityDeps,
+          ...(workerOpts.workflowBundle ? { workflowBundle: workerOpts.workflowBundle } : {}),
+        });
+        const finished = worker.run();
+        let stopped: Promise<void> | null = null;
+        const stop = () => {
+          stopped ??= (async () => {
+            // The SDK may already have stopped it (SIGINT/SIGTERM).
+            if (worker.getState() === 'RUNNING') worker.shutdown();
+            await finished.catch(() => {});
+            await connection.close();
+          })();
+          return stopped;
+        };
+        stops.push(stop);
+        return { worker, finished, stop };
+      },
+      async startApi({ apiKey, host = config.api.host, port = config.api.port }) {
+        const app = await buildApp(system.apiContext(apiKey), { logger });
+        await app.listen({ host, port });
+        stops.push(() => app.close());
+        const address = app.server.address();
+        const bound = typeof address === 'object' && address ? address.port : port;
+        return { app, url: `http://${host}:${bound}` };
+      },
+      async ensurePool(overrides = {}) {
+        await ensurePool(temporalClient(), config, poolSettings(config, overrides));
+      },
+      async stopLocalRuntimes() {
+        for (const provider of Object.values(compute))
+          if (provider instanceof LocalComputeProvider) await provider.stopAll();
+      },
+      onClose(stop) {
+        stops.push(stop);
+      },
+      close,
+    };
+    return system;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
