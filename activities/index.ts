@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
+import { FailureType } from '../contracts/failures';
 import type { Db } from '../drizzle/client';
 import { instanceRecipients, instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
@@ -36,7 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     if (!p)
       throw ApplicationFailure.nonRetryable(
         `compute provider "${name}" is not configured`,
-        'ComputeRejectedError',
+        FailureType.ComputeRejectedError,
       );
     return p;
   };
@@ -141,7 +142,8 @@ export function createActivities(deps: ActivityDeps) {
      */
     async provision(input: { instanceId: string; url: string; request: ClaimRequest }): Promise<ClaimResult> {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
-      if (!token) throw ApplicationFailure.nonRetryable('instance token missing', 'ProvisionRejected');
+      if (!token)
+        throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);
       const { request } = input;
       const joinUrl = request.hasJoinUrl
         ? await deps.secrets.get(input.instanceId, joinUrlSecretName(request.claimKey))
@@ -149,7 +151,7 @@ export function createActivities(deps: ActivityDeps) {
       if (request.hasJoinUrl && !joinUrl) {
         throw ApplicationFailure.nonRetryable(
           "the claim's join URL is not in the secret store",
-          'ProvisionRefused',
+          FailureType.ProvisionRefused,
         );
       }
       // Joining a conversation can take a while: as a regular activity it heartbeats so a dead worker is noticed.

@@ -24,10 +24,11 @@ import { and, asc, eq, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import { CHAT_URL, INVITE_URL } from '../activities';
 import { instanceWorkflowId } from '../activities/reconcile';
 import type { SecretStore } from '../activities/secret-store';
+import { ClaimFailure } from '../contracts/failures';
 import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
-import { ClaimFailure, type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
+import { type ClaimRequest, type ClaimResult, joinUrlSecretName } from '../workflows/types';
 import { ApiError } from './errors';
 
 export interface ClaimInput {

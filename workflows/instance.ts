@@ -31,6 +31,7 @@ import {
 import type { Activities } from '../activities';
 import type { AuditEvent } from '../activities/read-model';
 import { agentNameProblem, instructionsProblem } from '../contracts/claim';
+import { ClaimFailure, FailureType } from '../contracts/failures';
 import {
   claimUpdate,
   destroySignal,
@@ -40,14 +41,13 @@ import {
   retrySignal,
 } from './messages';
 import { AgentNameKey, InstanceStatusKey, TemplateSlugKey } from './search-attributes';
-import {
-  ClaimFailure,
-  type ClaimRequest,
-  type ClaimResult,
-  type InstanceInput,
-  type InstanceState,
-  type InstanceStatus,
-  type StatusChange,
+import type {
+  ClaimRequest,
+  ClaimResult,
+  InstanceInput,
+  InstanceState,
+  InstanceStatus,
+  StatusChange,
 } from './types';
 
 const { recordTransition } = proxyLocalActivities<Activities>({
@@ -112,7 +112,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
     backoffCoefficient: 2,
     maximumInterval: '30s',
     maximumAttempts: t.stepMaxAttempts,
-    nonRetryableErrorTypes: ['ComputeRejectedError', 'ProviderRejectedError'],
+    nonRetryableErrorTypes: [FailureType.ComputeRejectedError, FailureType.ProviderRejectedError],
   };
   const compute = proxyActivities<Activities>({
     startToCloseTimeout: '3m',
@@ -129,7 +129,11 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
   // worker crash simply asks the runtime again.
   const { provision } = proxyLocalActivities<Activities>({
     startToCloseTimeout: '2m',
-    retry: { initialInterval: '200ms', maximumAttempts: 3, nonRetryableErrorTypes: ['ProvisionRejected'] },
+    retry: {
+      initialInterval: '200ms',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: [FailureType.ProvisionRejected],
+    },
   });
 
   let destroyRequest: StatusChange | null = null;
@@ -285,7 +289,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
         );
         return result;
       } catch (err) {
-        if (failureType(err) === 'ProvisionRefused') {
+        if (failureType(err) === FailureType.ProvisionRefused) {
           // The runtime refused the request itself before recording anything: the instance is untouched, so
           // it goes back to idle (same place in the queue) and the claim fails; no other instance is tried.
           s.claim = null;

@@ -53,14 +53,6 @@ export interface ClaimResult {
 /** The secret-store name of a claim's join URL (per claim: a failover never reads another claim's link). */
 export const joinUrlSecretName = (claimKey: string) => `joinUrl:${claimKey}`;
 
-/** Failure types that cross the workflow/API boundary (ApplicationFailure `type`). */
-export const ClaimFailure = {
-  /** The instance could not provision: it is tainted and destroyed; the API tries another one. */
-  provisionFailed: 'ProvisionFailed',
-  /** The runtime refused the request itself (its 400): the instance is back to idle; the API answers 400. */
-  refused: 'ClaimRefused',
-} as const;
-
 /** Durations are injectable so that tests run the whole lifecycle in seconds. All in milliseconds. */
 export interface InstanceTimings {
   startDeadlineMs: number;

@@ -9,6 +9,7 @@
  * Error messages carry the method, path and status, never headers or bodies that could hold a secret.
  */
 
+import { FailureType } from '../../contracts/failures';
 import { activityContext } from './activity-context';
 
 export class ProviderError extends Error {
@@ -22,19 +23,19 @@ export class ProviderError extends Error {
   }
 }
 export class ProviderRejectedError extends ProviderError {
-  override name = 'ProviderRejectedError';
+  override name = FailureType.ProviderRejectedError;
 }
 export class ProviderNotFoundError extends ProviderError {
-  override name = 'ProviderNotFoundError';
+  override name = FailureType.ProviderNotFoundError;
 }
 export class ProviderConflictError extends ProviderError {
-  override name = 'ProviderConflictError';
+  override name = FailureType.ProviderConflictError;
 }
 export class ProviderUnavailableError extends ProviderError {
-  override name = 'ProviderUnavailableError';
+  override name = FailureType.ProviderUnavailableError;
 }
 export class ProviderRateLimitedError extends ProviderError {
-  override name = 'ProviderRateLimitedError';
+  override name = FailureType.ProviderRateLimitedError;
   constructor(
     message: string,
     readonly retryAfterMs: number,
