@@ -61,9 +61,12 @@ export interface InstanceTimings {
   healthFailuresAllowed: number;
   idleTtlMs: number;
   claimedTtlMs: number;
-  /** Restarts of a crashed instance before it is given up (destroyed). */
+  /** Restarts of a crashed instance before it is `failed` for an operator (who retries or destroys it). */
   maxRestarts: number;
-  /** Attempts of a provider step before the instance goes to `failed` for an operator. */
+  /**
+   * Attempts of a provider step before it gives up: a start is then compensated (destroying), a restart counts
+   * as failed, a teardown goes to `failed` for an operator.
+   */
   stepMaxAttempts: number;
   /** History length after which a long-lived instance continues as new (well under Temporal's 51,200). */
   maxHistoryEvents: number;
@@ -119,9 +122,9 @@ export interface InstanceState {
   idleAt: string | null;
   claimedAt: string | null;
   lastError: string | null;
-  /** Set while `failed`: the step an operator `retry` resumes. */
+  /** Set while `failed`: the step an operator `retry` resumes (`restart` or `destroy`). */
   failedStep: string | null;
-  /** Where the instance was going when it failed (so retry knows what to resume). */
+  /** Restarts of the crashed runtime so far; back to 0 once it answers again, or on an operator's retry. */
   restarts: number;
   /** Sequence of read-model writes and audit events; survives continue-as-new. */
   seq: number;
