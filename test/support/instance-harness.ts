@@ -111,9 +111,12 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
+let runtimeInstalled = false;
+
 export async function startHarness(name: string): Promise<Harness> {
-  // The mocked failures would each log a warning: only errors are worth reading here (one runtime per file).
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  // The mocked failures would each log a warning: only errors are worth reading here.
+  if (!runtimeInstalled) Runtime.install({ logger: new DefaultLogger('ERROR') });
+  runtimeInstalled = true;
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });

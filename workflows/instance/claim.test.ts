@@ -111,8 +111,8 @@ describe.concurrent('the claim validator', () => {
     await waitForState(instance.handle, () => instance.calls.includes('provision'), 'provisioning');
     expect((await instance.handle.query(getStateQuery)).status).toBe('claiming');
     // Provisioning is a local activity: the workflow task is held meanwhile, and other Updates are only seen at
-    // its next heartbeat (80% of the workflow task timeout). A repeat that reaches the instance anyway (the API holds the claim's lease) is not
-    // admitted either.
+    // its next heartbeat (80% of the workflow task timeout). A repeat that reaches the instance anyway (the API
+    // holds the claim's lease meanwhile) is not admitted either.
     const [second, repeat] = await Promise.all([
       refusal(instance, claimRequest('Second')),
       refusal(instance, first, `${first.claimKey}-again`),
