@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
+import { FailureType } from '../contracts/failures';
 import { CHAT_URL, INSTANCE_TOKEN, INVITE_URL, joinUrlSecretName } from '../contracts/secrets';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
@@ -33,7 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     if (!p)
       throw ApplicationFailure.nonRetryable(
         `compute provider "${name}" is not configured`,
-        'ComputeRejectedError',
+        FailureType.ComputeRejectedError,
       );
     return p;
   };
@@ -138,7 +139,8 @@ export function createActivities(deps: ActivityDeps) {
      */
     async provision(input: { instanceId: string; url: string; request: ClaimRequest }): Promise<ClaimResult> {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
-      if (!token) throw ApplicationFailure.nonRetryable('instance token missing', 'ProvisionRejected');
+      if (!token)
+        throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);
       const { request } = input;
       const joinUrl = request.hasJoinUrl
         ? await deps.secrets.get(input.instanceId, joinUrlSecretName(request.claimKey))
@@ -146,7 +148,7 @@ export function createActivities(deps: ActivityDeps) {
       if (request.hasJoinUrl && !joinUrl) {
         throw ApplicationFailure.nonRetryable(
           "the claim's join URL is not in the secret store",
-          'ProvisionRefused',
+          FailureType.ProvisionRefused,
         );
       }
       const res = await postProvision(input.url, token, {

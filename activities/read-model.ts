@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'drizzle-orm';
+import { FailureType } from '../contracts/failures';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instances } from '../drizzle/schema';
 import type { Actor, InstanceStatus } from '../workflows/types';
@@ -114,7 +115,7 @@ export function classifyDatabaseError(err: unknown): unknown {
     const message = e.cause?.message ?? e.message ?? 'refused';
     return ApplicationFailure.nonRetryable(
       `the read model refused the write (SQLSTATE ${code}): ${message}`,
-      'ReadModelDataError',
+      FailureType.ReadModelDataError,
     );
   }
   return err;

@@ -3,6 +3,7 @@
  * Errors are classified for Temporal: 4xx answers cannot be fixed by retrying, the rest can.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../contracts/failures';
 
 export interface HealthReport {
   reachable: boolean;
@@ -73,7 +74,7 @@ export async function postProvision(
   } catch (err) {
     throw ApplicationFailure.retryable(
       `runtime unreachable: ${(err as Error).message}`,
-      'RuntimeUnreachable',
+      FailureType.RuntimeUnreachable,
     );
   }
   const text = await res.text();
@@ -86,26 +87,26 @@ export async function postProvision(
   if (res.status === 400) {
     throw ApplicationFailure.nonRetryable(
       `runtime refused the request (400): ${String(body.error ?? text).slice(0, 300)}`,
-      'ProvisionRefused',
+      FailureType.ProvisionRefused,
     );
   }
   if (res.status > 400 && res.status < 500) {
     throw ApplicationFailure.nonRetryable(
       `runtime refused provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
-      'ProvisionRejected',
+      FailureType.ProvisionRejected,
     );
   }
   if (!res.ok) {
     throw ApplicationFailure.retryable(
       `runtime failed provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
-      'RuntimeError',
+      FailureType.RuntimeError,
     );
   }
   const status = body.status;
   if (status !== 'created' && status !== 'joined' && status !== 'waiting_for_acceptance') {
     throw ApplicationFailure.nonRetryable(
       `runtime answered an unknown status ${String(status)}`,
-      'ProvisionRejected',
+      FailureType.ProvisionRejected,
     );
   }
   return {

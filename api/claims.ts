@@ -21,12 +21,13 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
 import { and, asc, eq, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
+import { ClaimFailure } from '../contracts/failures';
 import { CHAT_URL, INVITE_URL, type InstanceSecrets, joinUrlSecretName } from '../contracts/secrets';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
-import { ClaimFailure, type ClaimRequest, type ClaimResult } from '../workflows/types';
+import type { ClaimRequest, ClaimResult } from '../workflows/types';
 import { ApiError } from './errors';
 
 export interface ClaimInput {

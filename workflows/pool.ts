@@ -15,6 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { instanceWorkflowId } from '../contracts/workflow-ids';
 import { instanceWorkflow } from './instance';
 import {
   drainUpdate,
@@ -92,7 +93,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     await Promise.all(
       ids.map((instanceId) =>
         startChild(instanceWorkflow, {
-          workflowId: `instance-${instanceId}`,
+          workflowId: instanceWorkflowId(instanceId),
           args: [
             {
               instanceId,

@@ -50,14 +50,6 @@ export interface ClaimResult {
   hasChatUrl: boolean;
 }
 
-/** Failure types that cross the workflow/API boundary (ApplicationFailure `type`). */
-export const ClaimFailure = {
-  /** The instance could not provision: it is tainted and destroyed; the API tries another one. */
-  provisionFailed: 'ProvisionFailed',
-  /** The runtime refused the request itself (its 400): the instance is back to idle; the API answers 400. */
-  refused: 'ClaimRefused',
-} as const;
-
 /** Durations are injectable so that tests run the whole lifecycle in seconds. All in milliseconds. */
 export interface InstanceTimings {
   startDeadlineMs: number;
@@ -66,9 +58,12 @@ export interface InstanceTimings {
   healthFailuresAllowed: number;
   idleTtlMs: number;
   claimedTtlMs: number;
-  /** Restarts of a crashed instance before it goes to `failed` for an operator. */
+  /** Restarts of a crashed instance before it is `failed` for an operator (who retries or destroys it). */
   maxRestarts: number;
-  /** Attempts of a provider step before the instance goes to `failed` for an operator. */
+  /**
+   * Attempts of a provider step before it gives up: a start is then compensated (destroying), a restart counts
+   * as failed, a teardown goes to `failed` for an operator.
+   */
   stepMaxAttempts: number;
   /** History length after which a long-lived instance continues as new (well under Temporal's 51,200). */
   maxHistoryEvents: number;
@@ -124,9 +119,9 @@ export interface InstanceState {
   idleAt: string | null;
   claimedAt: string | null;
   lastError: string | null;
-  /** Set while `failed`: the step an operator `retry` resumes. */
+  /** Set while `failed`: the step an operator `retry` resumes (`restart` or `destroy`). */
   failedStep: string | null;
-  /** Restarts of the crashed runtime since it last came back healthy (reset then, and by an operator retry). */
+  /** Restarts of the crashed runtime so far; back to 0 once it answers again, or on an operator's retry. */
   restarts: number;
   /** Sequence of read-model writes and audit events; survives continue-as-new. */
   seq: number;

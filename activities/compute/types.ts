@@ -3,6 +3,8 @@
  * by the instance id (the deterministic name), so a retry after a lost response adopts what exists.
  */
 
+import { FailureType } from '../../contracts/failures';
+
 export interface ComputeSpec {
   instanceId: string;
   /** The pool it belongs to: providers that name things remotely use `convos-<pool>-<instanceId>`. */
@@ -37,5 +39,5 @@ export interface ComputeProvider {
 
 /** A provider refused the request for a reason retrying cannot fix (bad config, validation, auth). */
 export class ComputeRejectedError extends Error {
-  override name = 'ComputeRejectedError';
+  override name = FailureType.ComputeRejectedError;
 }

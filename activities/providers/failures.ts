@@ -7,18 +7,19 @@
  * reaches the call: the shared HTTP client aborts its request on the activity's cancellation signal.
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { FailureType } from '../../contracts/failures';
 import { ProviderRateLimitedError, ProviderRejectedError } from '../../contracts/provider-errors';
 import { ComputeRejectedError } from '../compute/types';
 import { activityContext } from './activity-context';
 
 export function toActivityFailure(err: unknown): never {
   if (err instanceof ProviderRejectedError || err instanceof ComputeRejectedError) {
-    throw ApplicationFailure.nonRetryable(err.message, 'ProviderRejectedError');
+    throw ApplicationFailure.nonRetryable(err.message, FailureType.ProviderRejectedError);
   }
   if (err instanceof ProviderRateLimitedError) {
     throw ApplicationFailure.create({
       message: err.message,
-      type: 'ProviderRateLimited',
+      type: FailureType.ProviderRateLimited,
       nextRetryDelay: Math.max(100, err.retryAfterMs),
     });
   }

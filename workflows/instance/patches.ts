@@ -1,0 +1,16 @@
+/**
+ * The `patched()` ids of the instance workflow, each with what it changed. A history recorded before a change
+ * replays the old way; these ids are in production histories and never change (a patch is removed only once
+ * no running workflow can have started before it, with `deprecatePatch` first).
+ */
+export const Patch = {
+  /** Per-instance resources before compute (./starting.ts). Before: compute only. */
+  resourceSaga: 'resource-saga',
+  /** A cancelled start waits for the call in flight before compensating (./starting.ts). Before: it did not. */
+  waitCancelledStart: 'wait-cancelled-start',
+  /**
+   * `claiming` is recorded with the claim's outcome: one read-model write, one search-attribute upsert, no pool
+   * signal (./record.ts). Before: written, upserted and signalled on its own.
+   */
+  deferredClaiming: 'deferred-claiming',
+} as const;

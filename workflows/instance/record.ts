@@ -1,0 +1,159 @@
+/**
+ * A transition: checked against the table (./transitions.ts), the state flipped (./state.ts), then recorded.
+ * Recording is the side effects, in this order: the `InstanceStatus` search attribute (with the claim's
+ * attributes), the pool's signal, the read-model write with its audit event. `claiming` is deferred: it is
+ * recorded together with the claim's outcome, within the same workflow task.
+ */
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  getExternalWorkflowHandle,
+  log,
+  patched,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { FailureType } from '../../contracts/failures';
+import { poolWorkflowId } from '../../contracts/workflow-ids';
+import { instanceChangedSignal } from '../messages';
+import { InstanceStatusKey } from '../search-attributes';
+import type { InstanceStatus, StatusChange } from '../types';
+import { recordTransition } from './activities';
+import { reasonOf } from './errors';
+import { Patch } from './patches';
+import { flipStatus, type InstanceContext, now } from './state';
+import { type TransitionEvent, transitionProblem } from './transitions';
+
+/**
+ * Moves the instance to `to` on `event`: synchronously (nothing awaits), so a handler that calls it has flipped
+ * the state before its first await. The writes it starts are counted in `inFlight`.
+ */
+export function transition(
+  ctx: InstanceContext,
+  to: InstanceStatus,
+  event: TransitionEvent,
+  change: StatusChange,
+  extra: {
+    /** Written to the audit event. */
+    details?: Record<string, unknown>;
+    /** Upserted with the status (the claim's agent name and template). */
+    searchAttributes?: SearchAttributeUpdatePair[];
+  } = {},
+): void {
+  const { details, searchAttributes = [] } = extra;
+  const { state } = ctx;
+  const from = state.seq === 0 ? null : state.status;
+  checkTransition(ctx, from, event, to);
+  flipStatus(state, from, to);
+  // `claiming` is always followed by `claimed`, `idle` or `destroying` within the claim's own workflow task:
+  // its search attributes, audit event and read-model write go out with that outcome (one visibility update,
+  // one transaction), and the pool, which counts idle and starting instances, is not woken for it.
+  // Histories of instances started before this change replay the old way (two writes, two upserts).
+  if (to === 'claiming' && patched(Patch.deferredClaiming)) {
+    ctx.deferredClaiming.searchAttributes = searchAttributes;
+    ctx.deferredClaiming.event = {
+      seq: state.seq,
+      from,
+      to,
+      actor: change.actor,
+      reason: change.reason,
+      at: now(),
+      details,
+    };
+    return;
+  }
+  publishStatus(ctx, to, searchAttributes);
+  if (to !== 'claiming') notifyPool(ctx, to);
+  writeReadModel(ctx, from, to, change, details);
+}
+
+/** An illegal transition is a bug: it fails a strict (test) instance, and is logged everywhere else. */
+function checkTransition(
+  ctx: InstanceContext,
+  from: InstanceStatus | null,
+  event: TransitionEvent,
+  to: InstanceStatus,
+): void {
+  const problem = transitionProblem(from, event, to);
+  if (!problem) return;
+  if (ctx.strictTransitions) {
+    throw ApplicationFailure.nonRetryable(`illegal transition: ${problem}`, FailureType.IllegalTransition);
+  }
+  log.error('illegal transition', { instanceId: ctx.state.instanceId, problem });
+}
+
+/** Operators filter by status in the Web UI; the claim's attributes go out with the status they belong to. */
+function publishStatus(
+  ctx: InstanceContext,
+  to: InstanceStatus,
+  searchAttributes: SearchAttributeUpdatePair[],
+) {
+  upsertSearchAttributes([
+    { key: InstanceStatusKey, value: to },
+    ...ctx.deferredClaiming.searchAttributes,
+    ...searchAttributes,
+  ]);
+  ctx.deferredClaiming.searchAttributes = [];
+}
+
+/** Reports a transition to the pool; `seq` lets it ignore reports that arrive out of order. */
+function notifyPool(ctx: InstanceContext, status: InstanceStatus) {
+  const { state } = ctx;
+  ctx.inFlight += 1;
+  getExternalWorkflowHandle(poolWorkflowId(state.poolName))
+    .signal(instanceChangedSignal, { instanceId: state.instanceId, status, seq: state.seq })
+    .catch(() => {
+      // The pool may be between runs or gone; the reconcile workflow re-syncs its membership.
+    })
+    .finally(() => {
+      ctx.inFlight -= 1;
+    });
+}
+
+/** The read model's row and the audit trail (with the deferred `claiming` event first, when there is one). */
+function writeReadModel(
+  ctx: InstanceContext,
+  from: InstanceStatus | null,
+  to: InstanceStatus,
+  change: StatusChange,
+  details: Record<string, unknown> | undefined,
+) {
+  const { state } = ctx;
+  const earlier = ctx.deferredClaiming.event ? [ctx.deferredClaiming.event] : undefined;
+  ctx.deferredClaiming.event = null;
+  ctx.inFlight += 1;
+  recordTransition({
+    ...(earlier ? { earlier } : {}),
+    instanceId: state.instanceId,
+    poolName: state.poolName,
+    provider: state.computeProvider,
+    seq: state.seq,
+    from,
+    to,
+    actor: change.actor,
+    reason: change.reason,
+    at: now(),
+    fields: {
+      url: state.url,
+      agentName: state.agentName,
+      templateSlug: state.templateSlug,
+      conversationId: state.result?.conversationId ?? null,
+      joined: state.result?.joined ?? false,
+      claimKey: state.claim?.claimKey ?? null,
+      lastError: state.lastError,
+      failedStep: state.failedStep,
+      idleAt: state.idleAt,
+      claimedAt: state.claimedAt,
+      ...(to === 'destroyed' ? { destroyedAt: now() } : {}),
+    },
+    details,
+  })
+    .catch((err) => {
+      // Only a write the database refuses for its data gets here; the workflow goes on regardless (it is
+      // the truth, the read model a view) and says so: in its state, for getState, and in the worker log.
+      state.readModelError = `${to} (seq ${state.seq}): ${reasonOf(err)}`;
+      log.error('read-model write refused', { instanceId: state.instanceId, error: state.readModelError });
+    })
+    .finally(() => {
+      ctx.inFlight -= 1;
+    });
+}

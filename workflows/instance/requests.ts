@@ -1,0 +1,46 @@
+/**
+ * The state query and the requests from outside that the loop picks up: destroy (signal), retry (signal) and the
+ * pool's drain (an Update, so the pool knows whether it was admitted). Handlers only leave a request; the phase
+ * that is running takes it (./health.ts, ./starting.ts, ./crashed.ts, ./failed.ts).
+ */
+import { setHandler } from '@temporalio/workflow';
+import { destroySignal, drainInstanceUpdate, getStateQuery, retrySignal } from '../messages';
+import type { StatusChange } from '../types';
+import { transition } from './record';
+import type { InstanceContext } from './state';
+
+export function registerRequestHandlers(ctx: InstanceContext): void {
+  const { state, requests } = ctx;
+
+  setHandler(getStateQuery, () => state);
+
+  setHandler(destroySignal, (change) => {
+    if (state.status === 'destroying' || state.status === 'destroyed') return;
+    requests.destroy ??= change;
+  });
+
+  setHandler(retrySignal, (change) => {
+    if (state.status === 'failed') requests.retry ??= change;
+  });
+
+  setHandler(
+    drainInstanceUpdate,
+    (change) => {
+      requests.destroy ??= change;
+    },
+    {
+      validator: (_change: StatusChange) => {
+        if ((state.status !== 'idle' && state.status !== 'starting') || requests.destroy) {
+          throw new Error(`instance is ${state.status}: only idle or starting instances are drained`);
+        }
+      },
+    },
+  );
+}
+
+/** Takes the pending destroy request: → destroying, with the requester's actor and reason. */
+export function takeDestroyRequest(ctx: InstanceContext): void {
+  const change = ctx.requests.destroy!;
+  ctx.requests.destroy = null;
+  transition(ctx, 'destroying', 'destroyRequested', change);
+}
