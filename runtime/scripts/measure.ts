@@ -1,18 +1,23 @@
 // Measures the real runtime on this machine: boot to ready, provision latency, first/second message
 // latency, memory (RSS and PSS of the whole process tree) and idle CPU, for N instances started at
 // once with the stand-in model.   Usage: npm run measure -- [instances=1]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
-import path from "node:path";
-import { startModelServer } from "../test/support/model-server.ts";
-import { freePort, startRuntimeProcess, waitForHealth, type RuntimeProcess } from "../test/support/runtime-process.ts";
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { startModelServer } from '../test/support/model-server.ts';
+import {
+  freePort,
+  type RuntimeProcess,
+  startRuntimeProcess,
+  waitForHealth,
+} from '../test/support/runtime-process.ts';
 
-const TOKEN = "measure-instance-token-0123456789";
-const count = Number(process.argv[2] ?? "1");
+const TOKEN = 'measure-instance-token-0123456789';
+const count = Number(process.argv[2] ?? '1');
 
-function memKb(pid: number, file: "status" | "smaps_rollup", field: string): number {
+function memKb(pid: number, file: 'status' | 'smaps_rollup', field: string): number {
   try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/${file}`, "utf8"));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
@@ -21,8 +26,8 @@ function memKb(pid: number, file: "status" | "smaps_rollup", field: string): num
 
 function cpuTicks(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]); // utime + stime
   } catch {
     return 0;
@@ -36,7 +41,7 @@ function treeOf(rt: RuntimeProcess): number[] {
 const mb = (kb: number) => Math.round(kb / 1024);
 
 async function main() {
-  const model = await startModelServer(() => "ok");
+  const model = await startModelServer(() => 'ok');
   const dirs: string[] = [];
   const runtimes: RuntimeProcess[] = [];
   try {
@@ -50,9 +55,9 @@ async function main() {
           INSTANCE_TOKEN: TOKEN,
           PORT: String(await freePort()),
           STATE_DIR: dir,
-          XMTP_ENV: "off",
+          XMTP_ENV: 'off',
           MODEL_BASE_URL: model.url,
-          MODEL: "stand-in",
+          MODEL: 'stand-in',
         }),
       );
     }
@@ -63,7 +68,7 @@ async function main() {
       }),
     );
     console.log(`instances=${count} cores=${cpus().length} mem=${mb(totalmem() / 1024)}MB`);
-    console.log(`boot to ready (ms): ${boots.join(", ")}`);
+    console.log(`boot to ready (ms): ${boots.join(', ')}`);
 
     const provisions: number[] = [];
     const firstMsg: number[] = [];
@@ -71,26 +76,26 @@ async function main() {
     for (const [i, rt] of runtimes.entries()) {
       let t = Date.now();
       const res = await fetch(`${rt.url}/pool/provision`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify({ requestId: `req-${i}`, agentName: `Agent ${i}`, instructions: "Be brief." }),
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ requestId: `req-${i}`, agentName: `Agent ${i}`, instructions: 'Be brief.' }),
       });
       const { chatUrl } = (await res.json()) as { chatUrl: string };
       provisions.push(Date.now() - t);
       for (const target of [firstMsg, secondMsg]) {
         t = Date.now();
         const r = await fetch(`${chatUrl}/messages`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ message: "hi", session: "measure-session" }),
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ message: 'hi', session: 'measure-session' }),
         });
         if (!r.ok) throw new Error(`chat failed: ${r.status}`);
         target.push(Date.now() - t);
       }
     }
-    console.log(`provision (ms): ${provisions.join(", ")}`);
-    console.log(`first message (ms): ${firstMsg.join(", ")}`);
-    console.log(`second message (ms): ${secondMsg.join(", ")}`);
+    console.log(`provision (ms): ${provisions.join(', ')}`);
+    console.log(`first message (ms): ${firstMsg.join(', ')}`);
+    console.log(`second message (ms): ${secondMsg.join(', ')}`);
 
     // Let start-up work settle, then sample memory and idle CPU over 30 s.
     await new Promise((r) => setTimeout(r, 10_000));
@@ -98,8 +103,8 @@ async function main() {
     await new Promise((r) => setTimeout(r, 30_000));
     for (const [i, rt] of runtimes.entries()) {
       const tree = treeOf(rt);
-      const rss = tree.reduce((s, p) => s + memKb(p, "status", "VmRSS"), 0);
-      const pss = tree.reduce((s, p) => s + memKb(p, "smaps_rollup", "Pss"), 0);
+      const rss = tree.reduce((s, p) => s + memKb(p, 'status', 'VmRSS'), 0);
+      const pss = tree.reduce((s, p) => s + memKb(p, 'smaps_rollup', 'Pss'), 0);
       const ticks = tree.reduce((s, p) => s + cpuTicks(p), 0) - (ticks0[i] ?? 0);
       console.log(
         `instance ${i}: processes=${tree.length} rss=${mb(rss)}MB pss=${mb(pss)}MB idle-cpu=${((ticks / 100 / 30) * 100).toFixed(1)}% of a core`,

@@ -4,8 +4,8 @@
 // polled with the channel state). The value only moves forward and is kept in STATE_DIR/activity.json, so
 // neither a gateway restart (the plugin forgets) nor a runtime restart turns an active conversation into
 // one that looks idle or never used.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** A time reported by the plugin may be ahead of ours by at most this much (same machine: clock noise). */
 const MAX_SKEW_MS = 60_000;
@@ -13,7 +13,7 @@ const MAX_SKEW_MS = 60_000;
 const PERSIST_EVERY_MS = 5_000;
 
 function parse(value: unknown, now: number): number | null {
-  if (typeof value !== "string") return null;
+  if (typeof value !== 'string') return null;
   const t = Date.parse(value);
   // Only ISO times we could have written ourselves; nothing from the future.
   if (!Number.isFinite(t) || new Date(t).toISOString() !== value || t > now + MAX_SKEW_MS) return null;
@@ -32,7 +32,10 @@ export class ActivityClock {
   ) {
     if (!file) return;
     try {
-      const t = parse((JSON.parse(readFileSync(file, "utf8")) as { lastActivityAt?: unknown }).lastActivityAt, this.now());
+      const t = parse(
+        (JSON.parse(readFileSync(file, 'utf8')) as { lastActivityAt?: unknown }).lastActivityAt,
+        this.now(),
+      );
       this.last = t;
       this.persisted = t;
     } catch {
@@ -84,7 +87,9 @@ export class ActivityClock {
     try {
       mkdirSync(path.dirname(this.file), { recursive: true });
       const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify({ lastActivityAt: new Date(this.last).toISOString() })}\n`, { mode: 0o600 });
+      writeFileSync(tmp, `${JSON.stringify({ lastActivityAt: new Date(this.last).toISOString() })}\n`, {
+        mode: 0o600,
+      });
       renameSync(tmp, this.file);
       this.persisted = this.last;
     } catch {

@@ -1,10 +1,10 @@
 // Talks to the convos channel plugin inside the gateway (routes defined in runtime/CONTRACT.md).
-import type { ProvisionRequest, ProvisionResult } from "./provision-store.ts";
+import type { ProvisionRequest, ProvisionResult } from './provision-store.ts';
 
-export type ChannelState = "starting" | "ready" | "disabled" | "error";
+export type ChannelState = 'starting' | 'ready' | 'disabled' | 'error';
 
 export interface ChannelStatus {
-  state: Exclude<ChannelState, "disabled">;
+  state: Exclude<ChannelState, 'disabled'>;
   lastActivityAt: string | null;
 }
 
@@ -25,7 +25,7 @@ export class ChannelClient {
   ) {}
 
   private headers(): Record<string, string> {
-    return { authorization: `Bearer ${this.gatewayToken}`, "content-type": "application/json" };
+    return { authorization: `Bearer ${this.gatewayToken}`, 'content-type': 'application/json' };
   }
 
   /**
@@ -39,37 +39,43 @@ export class ChannelClient {
         signal: AbortSignal.timeout(3_000),
       });
       // The gateway's Control UI answers unknown paths with 200 HTML: only JSON with a known state counts.
-      const body = (await res.json().catch(() => null)) as { state?: unknown; lastActivityAt?: unknown } | null;
+      const body = (await res.json().catch(() => null)) as {
+        state?: unknown;
+        lastActivityAt?: unknown;
+      } | null;
       const state = body?.state;
-      if (res.ok && (state === "starting" || state === "ready" || state === "error")) {
-        return { state, lastActivityAt: typeof body?.lastActivityAt === "string" ? body.lastActivityAt : null };
+      if (res.ok && (state === 'starting' || state === 'ready' || state === 'error')) {
+        return {
+          state,
+          lastActivityAt: typeof body?.lastActivityAt === 'string' ? body.lastActivityAt : null,
+        };
       }
-      return { state: "starting", lastActivityAt: null };
+      return { state: 'starting', lastActivityAt: null };
     } catch {
-      return { state: "starting", lastActivityAt: null };
+      return { state: 'starting', lastActivityAt: null };
     }
   }
 
   async provision(request: ProvisionRequest, timeoutMs = 120_000): Promise<ProvisionResult> {
     const res = await fetch(`${this.gatewayUrl}/convos/provision`, {
-      method: "POST",
+      method: 'POST',
       headers: this.headers(),
       body: JSON.stringify(request),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = (await res.json().catch(() => null)) as Record<string, unknown> | null;
     if (!res.ok || !body) {
-      const code = typeof body?.code === "string" ? body.code : "channel_error";
-      const message = typeof body?.error === "string" ? body.error : `channel answered ${res.status}`;
+      const code = typeof body?.code === 'string' ? body.code : 'channel_error';
+      const message = typeof body?.error === 'string' ? body.error : `channel answered ${res.status}`;
       throw new ChannelError(res.status, code, message);
     }
     const status = body.status;
-    if (status !== "created" && status !== "joined" && status !== "waiting_for_acceptance") {
-      throw new ChannelError(502, "channel_bad_response", "channel returned an unknown status");
+    if (status !== 'created' && status !== 'joined' && status !== 'waiting_for_acceptance') {
+      throw new ChannelError(502, 'channel_bad_response', 'channel returned an unknown status');
     }
     return {
-      conversationId: typeof body.conversationId === "string" ? body.conversationId : null,
-      inviteUrl: typeof body.inviteUrl === "string" ? body.inviteUrl : null,
+      conversationId: typeof body.conversationId === 'string' ? body.conversationId : null,
+      inviteUrl: typeof body.inviteUrl === 'string' ? body.inviteUrl : null,
       joined: body.joined === true,
       status,
     };

@@ -1,7 +1,7 @@
 // The local chat for XMTP_ENV=off: a page at /chat/<chat secret> and its message endpoint, which
 // forwards to the gateway's /v1/chat/completions with the gateway token. The secret in the URL is
 // separate from the gateway token, so sharing the link never hands out gateway (operator) access.
-import { controlCharacterProblem } from "../../contracts/claim.ts";
+import { controlCharacterProblem } from '../../contracts/claim.ts';
 
 export interface ChatDeps {
   gatewayUrl: string;
@@ -91,25 +91,32 @@ catch(err){pending.remove();add('err','Could not reach the agent: '+err.message)
 /** Sends one message to the agent; `session` keeps one OpenClaw session per browser tab. */
 export async function sendChatMessage(deps: ChatDeps, session: string, message: string): Promise<string> {
   const res = await fetch(`${deps.gatewayUrl}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${deps.gatewayToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "openclaw", user: `chat-${session}`, messages: [{ role: "user", content: message }] }),
+    method: 'POST',
+    headers: { authorization: `Bearer ${deps.gatewayToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'openclaw',
+      user: `chat-${session}`,
+      messages: [{ role: 'user', content: message }],
+    }),
     signal: AbortSignal.timeout(300_000),
   });
-  const body = (await res.json().catch(() => null)) as { choices?: Array<{ message?: { content?: unknown } }> } | null;
+  const body = (await res.json().catch(() => null)) as {
+    choices?: Array<{ message?: { content?: unknown } }>;
+  } | null;
   const content = body?.choices?.[0]?.message?.content;
-  if (!res.ok || typeof content !== "string") throw new Error(`gateway answered ${res.status}`);
+  if (!res.ok || typeof content !== 'string') throw new Error(`gateway answered ${res.status}`);
   return content;
 }
 
 export function validateChatMessage(body: unknown): { session: string; message: string } | string {
-  if (!body || typeof body !== "object" || Array.isArray(body)) return "body must be a JSON object";
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object';
   const { session, message } = body as Record<string, unknown>;
-  if (typeof message !== "string" || !message.trim()) return "message must be a non-empty string";
+  if (typeof message !== 'string' || !message.trim()) return 'message must be a non-empty string';
   if (message.length > MAX_MESSAGE_CHARS) return `message must be at most ${MAX_MESSAGE_CHARS} characters`;
   // Tabs and line breaks are text; U+0000, BEL, ESC… and lone surrogates are not.
   const problem = controlCharacterProblem(message, true);
   if (problem) return `message ${problem}`;
-  if (typeof session !== "string" || !/^[A-Za-z0-9-]{8,64}$/.test(session)) return "session must be 8-64 letters, digits or dashes";
+  if (typeof session !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(session))
+    return 'session must be 8-64 letters, digits or dashes';
   return { session, message };
 }

@@ -1,17 +1,17 @@
 // The control server the pool talks to (docs/runtime.md): /pool/health, /pool/provision, /pool/self-destruct,
 // plus the local chat page. Every answer is JSON `{ error, code }` on failure; no stack traces, no secrets.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage, type ChatDeps } from "./chat-page.ts";
-import { HttpError } from "./http-errors.ts";
-import { isLoopback, readJson, refuseConnect, requestPath } from "./http-request.ts";
-import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
-import { safeEqual } from "./secrets.ts";
-import { validateProvisionRequest } from "./validate.ts";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type ChatDeps, ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage } from './chat-page.ts';
+import { HttpError } from './http-errors.ts';
+import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
+import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from './provision-store.ts';
+import { safeEqual } from './secrets.ts';
+import { validateProvisionRequest } from './validate.ts';
 
 export interface Health {
   ready: boolean;
-  gateway: "starting" | "ready" | "down";
-  channel: "starting" | "ready" | "disabled" | "error";
+  gateway: 'starting' | 'ready' | 'down';
+  channel: 'starting' | 'ready' | 'disabled' | 'error';
   version: string;
   /**
    * ISO time of the last message in any of this instance's conversations (a member's message received or
@@ -34,15 +34,14 @@ export interface ControlServerDeps {
   log?: (line: string) => void;
 }
 
-
 function send(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(data);
 }
 
 function authorized(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? "";
+  const header = req.headers.authorization ?? '';
   const match = /^Bearer (.+)$/.exec(header);
   return match !== null && safeEqual(match[1] as string, token);
 }
@@ -54,27 +53,32 @@ export function createControlServer(deps: ControlServerDeps): Server {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req);
-    const method = req.method ?? "GET";
+    const method = req.method ?? 'GET';
 
-    if (path.startsWith("/pool/")) {
-      const routes: Record<string, string> = { "/pool/health": "GET", "/pool/provision": "POST", "/pool/self-destruct": "POST" };
+    if (path.startsWith('/pool/')) {
+      const routes: Record<string, string> = {
+        '/pool/health': 'GET',
+        '/pool/provision': 'POST',
+        '/pool/self-destruct': 'POST',
+      };
       const allowed = routes[path];
-      if (!allowed) throw new HttpError(404, "not_found", "no such endpoint");
-      if (path === "/pool/self-destruct") {
+      if (!allowed) throw new HttpError(404, 'not_found', 'no such endpoint');
+      if (path === '/pool/self-destruct') {
         // Only something on this machine (the agent's own tooling, an operator shell) may ask.
-        if (!isLoopback(req)) throw new HttpError(403, "loopback_only", "self-destruct is accepted from loopback only");
+        if (!isLoopback(req))
+          throw new HttpError(403, 'loopback_only', 'self-destruct is accepted from loopback only');
       } else if (!authorized(req, deps.instanceToken)) {
-        res.setHeader("www-authenticate", "Bearer");
-        throw new HttpError(401, "unauthorized", "missing or wrong instance token");
+        res.setHeader('www-authenticate', 'Bearer');
+        throw new HttpError(401, 'unauthorized', 'missing or wrong instance token');
       }
       if (method !== allowed) {
-        res.setHeader("allow", allowed);
-        throw new HttpError(405, "method_not_allowed", `use ${allowed}`);
+        res.setHeader('allow', allowed);
+        throw new HttpError(405, 'method_not_allowed', `use ${allowed}`);
       }
-      if (path === "/pool/health") return send(res, 200, deps.health());
-      if (path === "/pool/provision") {
+      if (path === '/pool/health') return send(res, 200, deps.health());
+      if (path === '/pool/provision') {
         const parsed = validateProvisionRequest(await readJson(req));
-        if (typeof parsed === "string") throw new HttpError(400, "invalid_request", parsed);
+        if (typeof parsed === 'string') throw new HttpError(400, 'invalid_request', parsed);
         return send(res, 200, await deps.provision(parsed));
       }
       const outcome = await deps.selfDestruct();
@@ -82,35 +86,44 @@ export function createControlServer(deps: ControlServerDeps): Server {
     }
 
     // The chat page: the secret path is the credential, compared in constant time.
-    if (path.startsWith("/chat/")) {
+    if (path.startsWith('/chat/')) {
       // `/chat/<secret>`, `/chat/<secret>/` (the page) and `/chat/<secret>/messages`; nothing deeper.
-      const parts = path.slice("/chat/".length).split("/");
-      const [secret = "", sub = ""] = parts;
-      if (!safeEqual(secret, deps.chatSecret) || parts.length > 2) throw new HttpError(404, "not_found", "no such endpoint");
-      if (sub === "" && method === "GET") {
+      const parts = path.slice('/chat/'.length).split('/');
+      const [secret = '', sub = ''] = parts;
+      if (!safeEqual(secret, deps.chatSecret) || parts.length > 2)
+        throw new HttpError(404, 'not_found', 'no such endpoint');
+      if (sub === '' && method === 'GET') {
         res.writeHead(200, {
-          "content-type": "text/html; charset=utf-8",
-          "cache-control": "no-store",
-          "referrer-policy": "no-referrer",
-          "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+          'content-security-policy':
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
         });
         res.end(chatPageHtml(deps.chat.agentName()));
         return;
       }
-      if (sub === "messages" && method === "POST") {
+      if (sub === 'messages' && method === 'POST') {
         const parsed = validateChatMessage(await readJson(req));
-        if (typeof parsed === "string") throw new HttpError(400, "invalid_request", parsed);
-        if (deps.health().gateway !== "ready") throw new HttpError(503, "not_ready", "the agent is starting; try again shortly");
+        if (typeof parsed === 'string') throw new HttpError(400, 'invalid_request', parsed);
+        if (deps.health().gateway !== 'ready')
+          throw new HttpError(503, 'not_ready', 'the agent is starting; try again shortly');
         if (!chatQueue.tryEnter(parsed.session)) {
           // Logged at most every 10 s, with a count and never the message.
           refusedChats += 1;
           if (Date.now() - lastRefusalLog > 10_000) {
-            deps.log?.(`[runtime] chat: refused ${refusedChats} message(s): too many waiting for the agent (${chatQueue.pending} in flight)`);
+            deps.log?.(
+              `[runtime] chat: refused ${refusedChats} message(s): too many waiting for the agent (${chatQueue.pending} in flight)`,
+            );
             refusedChats = 0;
             lastRefusalLog = Date.now();
           }
-          res.setHeader("retry-after", "5");
-          throw new HttpError(429, "too_many_pending", "too many messages are waiting for the agent; send again once it has answered");
+          res.setHeader('retry-after', '5');
+          throw new HttpError(
+            429,
+            'too_many_pending',
+            'too many messages are waiting for the agent; send again once it has answered',
+          );
         }
         deps.recordActivity?.();
         try {
@@ -118,25 +131,27 @@ export function createControlServer(deps: ControlServerDeps): Server {
           deps.recordActivity?.();
           return send(res, 200, { reply });
         } catch (err) {
-          throw new HttpError(502, "agent_error", `the agent did not answer: ${(err as Error).message}`);
+          throw new HttpError(502, 'agent_error', `the agent did not answer: ${(err as Error).message}`);
         } finally {
           chatQueue.leave(parsed.session);
         }
       }
-      throw new HttpError(404, "not_found", "no such endpoint");
+      throw new HttpError(404, 'not_found', 'no such endpoint');
     }
-    throw new HttpError(404, "not_found", "no such endpoint");
+    throw new HttpError(404, 'not_found', 'no such endpoint');
   }
 
   const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, code: err.code });
       if (err instanceof ProvisionConflict) return send(res, 409, { error: err.message, code: err.code });
-      deps.log?.(`[runtime] ${req.method} ${req.url?.startsWith("/chat/") ? "/chat/…" : req.url} failed: ${(err as Error).message}`);
-      if (!res.headersSent) send(res, 500, { error: "internal error", code: "internal" });
+      deps.log?.(
+        `[runtime] ${req.method} ${req.url?.startsWith('/chat/') ? '/chat/…' : req.url} failed: ${(err as Error).message}`,
+      );
+      if (!res.headersSent) send(res, 500, { error: 'internal error', code: 'internal' });
       else res.end();
     });
   });
-  server.on("connect", refuseConnect);
+  server.on('connect', refuseConnect);
   return server;
 }

@@ -1,12 +1,12 @@
 // The environment contract between the compute provider (the core) and the runtime. Parsed once at
 // boot; anything invalid stops the runtime with a message naming the variable (never its value).
-import path from "node:path";
+import path from 'node:path';
 
-export type XmtpEnv = "dev" | "production" | "local" | "off";
+export type XmtpEnv = 'dev' | 'production' | 'local' | 'off';
 
 export type ModelConfig =
-  | { kind: "openrouter"; apiKey: string; model: string }
-  | { kind: "openai-compatible"; baseUrl: string; apiKey: string | null; model: string };
+  | { kind: 'openrouter'; apiKey: string; model: string }
+  | { kind: 'openai-compatible'; baseUrl: string; apiKey: string | null; model: string };
 
 /** The instance's own inbox (AgentMail id); the pool sends from it, with the pool's key. */
 export interface EmailIdentity {
@@ -39,8 +39,8 @@ export interface RuntimeEnv {
 
 export class EnvError extends Error {}
 
-export const DEFAULT_OPENROUTER_MODEL = "openai/gpt-4o-mini";
-export const DEFAULT_OPENAI_COMPATIBLE_MODEL = "gpt-4o-mini";
+export const DEFAULT_OPENROUTER_MODEL = 'openai/gpt-4o-mini';
+export const DEFAULT_OPENAI_COMPATIBLE_MODEL = 'gpt-4o-mini';
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name]?.trim();
@@ -66,62 +66,64 @@ function parseUrl(name: string, raw: string): string {
   } catch {
     throw new EnvError(`${name} must be a URL`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new EnvError(`${name} must be http(s)`);
-  return raw.replace(/\/+$/, "");
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new EnvError(`${name} must be http(s)`);
+  return raw.replace(/\/+$/, '');
 }
 
 function parseModel(env: NodeJS.ProcessEnv): ModelConfig {
-  const baseUrl = optional(env, "MODEL_BASE_URL");
-  const openRouterKey = optional(env, "OPENROUTER_API_KEY");
-  const model = optional(env, "MODEL");
+  const baseUrl = optional(env, 'MODEL_BASE_URL');
+  const openRouterKey = optional(env, 'OPENROUTER_API_KEY');
+  const model = optional(env, 'MODEL');
   // An explicit base URL wins: it is how a developer points an instance at a local model server
   // even when an OpenRouter key is also around.
   if (baseUrl) {
     return {
-      kind: "openai-compatible",
-      baseUrl: parseUrl("MODEL_BASE_URL", baseUrl),
-      apiKey: optional(env, "MODEL_API_KEY"),
+      kind: 'openai-compatible',
+      baseUrl: parseUrl('MODEL_BASE_URL', baseUrl),
+      apiKey: optional(env, 'MODEL_API_KEY'),
       model: model ?? DEFAULT_OPENAI_COMPATIBLE_MODEL,
     };
   }
   if (openRouterKey) {
     // OpenRouter model ids may be given with or without the "openrouter/" prefix.
-    const id = (model ?? DEFAULT_OPENROUTER_MODEL).replace(/^openrouter\//, "");
-    return { kind: "openrouter", apiKey: openRouterKey, model: id };
+    const id = (model ?? DEFAULT_OPENROUTER_MODEL).replace(/^openrouter\//, '');
+    return { kind: 'openrouter', apiKey: openRouterKey, model: id };
   }
-  throw new EnvError("a model is required: set OPENROUTER_API_KEY, or MODEL_BASE_URL (+ MODEL_API_KEY)");
+  throw new EnvError('a model is required: set OPENROUTER_API_KEY, or MODEL_BASE_URL (+ MODEL_API_KEY)');
 }
 
 function parseXmtpEnv(raw: string | null): XmtpEnv {
-  const value = raw ?? "off";
-  if (value === "dev" || value === "production" || value === "local" || value === "off") return value;
-  throw new EnvError("XMTP_ENV must be dev, production, local or off");
+  const value = raw ?? 'off';
+  if (value === 'dev' || value === 'production' || value === 'local' || value === 'off') return value;
+  throw new EnvError('XMTP_ENV must be dev, production, local or off');
 }
 
 export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
-  const port = parsePort("PORT", required(env, "PORT"));
-  const host = optional(env, "HOST") ?? "127.0.0.1";
-  const instanceToken = required(env, "INSTANCE_TOKEN");
-  if (instanceToken.length < 16) throw new EnvError("INSTANCE_TOKEN must be at least 16 characters");
-  const linkHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  const publicUrl = optional(env, "PUBLIC_URL");
-  const gatewayPort = optional(env, "GATEWAY_PORT");
+  const port = parsePort('PORT', required(env, 'PORT'));
+  const host = optional(env, 'HOST') ?? '127.0.0.1';
+  const instanceToken = required(env, 'INSTANCE_TOKEN');
+  if (instanceToken.length < 16) throw new EnvError('INSTANCE_TOKEN must be at least 16 characters');
+  const linkHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const publicUrl = optional(env, 'PUBLIC_URL');
+  const gatewayPort = optional(env, 'GATEWAY_PORT');
 
-  const poolApiUrl = optional(env, "POOL_API_URL");
-  const inboxId = optional(env, "AGENTMAIL_INBOX_ID");
-  const phoneNumber = optional(env, "TELNYX_PHONE_NUMBER");
+  const poolApiUrl = optional(env, 'POOL_API_URL');
+  const inboxId = optional(env, 'AGENTMAIL_INBOX_ID');
+  const phoneNumber = optional(env, 'TELNYX_PHONE_NUMBER');
 
   return {
-    instanceId: required(env, "INSTANCE_ID"),
+    instanceId: required(env, 'INSTANCE_ID'),
     instanceToken,
     port,
     host,
-    publicUrl: publicUrl ? parseUrl("PUBLIC_URL", publicUrl) : `http://${linkHost.includes(":") ? `[${linkHost}]` : linkHost}:${port}`,
-    stateDir: path.resolve(required(env, "STATE_DIR")),
-    poolApiUrl: poolApiUrl ? parseUrl("POOL_API_URL", poolApiUrl) : null,
-    xmtpEnv: parseXmtpEnv(optional(env, "XMTP_ENV")),
+    publicUrl: publicUrl
+      ? parseUrl('PUBLIC_URL', publicUrl)
+      : `http://${linkHost.includes(':') ? `[${linkHost}]` : linkHost}:${port}`,
+    stateDir: path.resolve(required(env, 'STATE_DIR')),
+    poolApiUrl: poolApiUrl ? parseUrl('POOL_API_URL', poolApiUrl) : null,
+    xmtpEnv: parseXmtpEnv(optional(env, 'XMTP_ENV')),
     model: parseModel(env),
-    gatewayPort: gatewayPort ? parsePort("GATEWAY_PORT", gatewayPort) : null,
+    gatewayPort: gatewayPort ? parsePort('GATEWAY_PORT', gatewayPort) : null,
     // The pool sends on the instance's behalf (org-wide provider keys never reach an instance): a skill is
     // enabled only with the instance's own inbox/number and a pool to send through.
     email: inboxId && poolApiUrl ? { inboxId } : null,

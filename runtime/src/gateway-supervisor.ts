@@ -1,12 +1,12 @@
 // Runs the OpenClaw gateway as a child process and keeps it running: probes /readyz, restarts it with
 // exponential backoff when it exits, and reports "down" after repeated fast crashes (while still
 // retrying slowly, so a transient cause heals by itself). Stopping kills the whole process tree.
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
-import path from "node:path";
-import { descendants, isAlive, processesWithEnv, signalTree } from "./process-tree.ts";
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { descendants, isAlive, processesWithEnv, signalTree } from './process-tree.ts';
 
-export type GatewayState = "starting" | "ready" | "down";
+export type GatewayState = 'starting' | 'ready' | 'down';
 
 export interface GatewaySupervisorOptions {
   /** argv[0] (a Node ≥ 24.16 binary) and the rest of the command. */
@@ -54,8 +54,8 @@ export class GatewaySupervisor {
   }
 
   get state(): GatewayState {
-    if (this.ready) return "ready";
-    return this.down ? "down" : "starting";
+    if (this.ready) return 'ready';
+    return this.down ? 'down' : 'starting';
   }
 
   get pid(): number | null {
@@ -67,7 +67,7 @@ export class GatewaySupervisor {
     const strays = processesWithEnv(this.opts.marker.name, this.opts.marker.value);
     if (strays.length === 0) return;
     this.log(`[runtime] killing ${strays.length} stray gateway process(es) (${reason})`);
-    for (const pid of strays) signalTree(pid, "SIGKILL");
+    for (const pid of strays) signalTree(pid, 'SIGKILL');
     const deadline = Date.now() + 10_000;
     while (strays.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   }
@@ -75,9 +75,9 @@ export class GatewaySupervisor {
   async start(): Promise<void> {
     // A gateway left behind by a runtime that died without stopping it would hold the state locks
     // and make every new gateway fail.
-    await this.killStrays("left from a previous run");
+    await this.killStrays('left from a previous run');
     mkdirSync(this.opts.logDir, { recursive: true });
-    this.logStream = createWriteStream(path.join(this.opts.logDir, "gateway.log"), { flags: "a" });
+    this.logStream = createWriteStream(path.join(this.opts.logDir, 'gateway.log'), { flags: 'a' });
     this.spawnGateway();
     this.scheduleProbe(0);
   }
@@ -88,7 +88,7 @@ export class GatewaySupervisor {
 
   private redact(text: string): string {
     let out = text;
-    for (const secret of this.opts.redact) if (secret) out = out.split(secret).join("[redacted]");
+    for (const secret of this.opts.redact) if (secret) out = out.split(secret).join('[redacted]');
     return out;
   }
 
@@ -104,15 +104,15 @@ export class GatewaySupervisor {
       cwd: this.opts.cwd,
       env: this.opts.env,
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     this.log(`[runtime] gateway starting (pid ${child.pid}, attempt ${this.starts})`);
-    const forward = (chunk: Buffer) => this.logStream?.write(this.redact(chunk.toString("utf8")));
-    child.stdout?.on("data", forward);
-    child.stderr?.on("data", forward);
-    child.on("error", (err) => this.log(`[runtime] gateway spawn error: ${err.message}`));
-    child.on("exit", (code, signal) => this.onExit(child, code, signal));
+    const forward = (chunk: Buffer) => this.logStream?.write(this.redact(chunk.toString('utf8')));
+    child.stdout?.on('data', forward);
+    child.stderr?.on('data', forward);
+    child.on('error', (err) => this.log(`[runtime] gateway spawn error: ${err.message}`));
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -120,7 +120,7 @@ export class GatewaySupervisor {
     this.child = null;
     this.ready = false;
     // Helpers of a crashed gateway would hold its port and SQLite locks: reap them before restarting.
-    if (child.pid) signalTree(child.pid, "SIGKILL", this.childTree);
+    if (child.pid) signalTree(child.pid, 'SIGKILL', this.childTree);
     this.childTree = [];
     if (this.stopping) return;
     const lived = Date.now() - this.startedAt;
@@ -131,12 +131,12 @@ export class GatewaySupervisor {
     const max = this.opts.backoffMaxMs ?? 30_000;
     const delay = Math.min(max, base * 2 ** Math.max(0, this.fastCrashes - 1));
     this.log(
-      `[runtime] gateway exited (code ${code ?? "-"}, signal ${signal ?? "-"}, after ${lived} ms); restart in ${delay} ms` +
-        (this.down ? " — reporting gateway down" : ""),
+      `[runtime] gateway exited (code ${code ?? '-'}, signal ${signal ?? '-'}, after ${lived} ms); restart in ${delay} ms` +
+        (this.down ? ' — reporting gateway down' : ''),
     );
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
-      void this.killStrays("after a gateway exit").then(() => this.spawnGateway());
+      void this.killStrays('after a gateway exit').then(() => this.spawnGateway());
     }, delay);
   }
 
@@ -180,22 +180,23 @@ export class GatewaySupervisor {
     const child = this.child;
     if (child?.pid) {
       const pid = child.pid;
-      const tree = signalTree(pid, "SIGTERM", this.childTree);
+      const tree = signalTree(pid, 'SIGTERM', this.childTree);
       const exited = new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) resolve();
-        else child.once("exit", () => resolve());
+        else child.once('exit', () => resolve());
       });
-      const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs));
-      if ((await Promise.race([exited, timer])) === "timeout") {
-        this.log("[runtime] gateway did not stop in time; killing it");
+      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs));
+      if ((await Promise.race([exited, timer])) === 'timeout') {
+        this.log('[runtime] gateway did not stop in time; killing it');
       }
-      signalTree(pid, "SIGKILL", tree);
+      signalTree(pid, 'SIGKILL', tree);
       // Wait until every known helper is gone (a 1 GB process takes a moment to die on a busy machine).
       const deadline = Date.now() + 10_000;
-      while ([pid, ...tree].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while ([pid, ...tree].some(isAlive) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
     }
     // Helpers started during shutdown are not in any snapshot; the marker finds them.
-    await this.killStrays("after stop");
+    await this.killStrays('after stop');
     this.child = null;
     this.ready = false;
     await new Promise<void>((resolve) => (this.logStream ? this.logStream.end(() => resolve()) : resolve()));

@@ -1,13 +1,13 @@
 // Entrypoint of an instance (`npm start`, the local compute provider, the container image).
 // Reads the environment contract, starts the runtime, and on SIGTERM/SIGINT stops the gateway's whole
 // process tree before exiting, so no OpenClaw process outlives its instance.
-import { EnvError, loadEnv, type RuntimeEnv } from "./env.ts";
-import { startRuntime, type RunningRuntime } from "./runtime.ts";
+import { EnvError, loadEnv, type RuntimeEnv } from './env.ts';
+import { type RunningRuntime, startRuntime } from './runtime.ts';
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
 function nodeIsRecentEnough(): boolean {
-  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   return major > 24 || (major === 24 && minor >= 16);
 }
 
@@ -23,7 +23,9 @@ async function main(): Promise<void> {
     throw err;
   }
   if (!nodeIsRecentEnough()) {
-    process.stderr.write(`runtime: OpenClaw needs Node >= 24.16, this is ${process.version} (${process.execPath})\n`);
+    process.stderr.write(
+      `runtime: OpenClaw needs Node >= 24.16, this is ${process.version} (${process.execPath})\n`,
+    );
     process.exit(2);
   }
 
@@ -39,11 +41,11 @@ async function main(): Promise<void> {
       process.exit(code);
     }
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
-  process.on("SIGINT", () => void shutdown("SIGINT", 0));
-  process.on("uncaughtException", (err) => {
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('uncaughtException', (err) => {
     log(`[runtime] uncaught: ${err.stack ?? err.message}`);
-    void shutdown("uncaughtException", 1);
+    void shutdown('uncaughtException', 1);
   });
 
   runtime = await startRuntime(env, log);

@@ -1,19 +1,19 @@
 // The openclaw.json every instance runs with, rebuilt from the environment at each boot (so a new
 // image or new credentials apply on restart). Secrets are referenced as ${ENV} and handed to the
 // gateway process through its environment, so they are never written to disk.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import path from "node:path";
-import type { RuntimeEnv } from "./env.ts";
-import { convosExtensionDir, instanceToolsExtensionDir, skillsDir, type StatePaths } from "./paths.ts";
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RuntimeEnv } from './env.ts';
+import { convosExtensionDir, instanceToolsExtensionDir, type StatePaths, skillsDir } from './paths.ts';
 
 /** Environment variable names the config references (the gateway env provides them). */
-export const GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN";
+export const GATEWAY_TOKEN_ENV = 'OPENCLAW_GATEWAY_TOKEN';
 /** The runtime's loopback outbound server the instance-tools plugin sends email/SMS through. */
-export const OUTBOUND_URL_ENV = "CONVOS_OUTBOUND_URL";
+export const OUTBOUND_URL_ENV = 'CONVOS_OUTBOUND_URL';
 // Not MODEL_API_KEY: OpenClaw maps that name to its "meta" provider and tries to install it at boot.
-export const MODEL_KEY_ENV = "CONVOS_MODEL_API_KEY";
+export const MODEL_KEY_ENV = 'CONVOS_MODEL_API_KEY';
 
-export const CUSTOM_PROVIDER_ID = "model";
+export const CUSTOM_PROVIDER_ID = 'model';
 
 export interface OpenClawConfigInput {
   env: RuntimeEnv;
@@ -24,7 +24,7 @@ export interface OpenClawConfigInput {
 /** The provider block and the `<provider>/<model>` reference for the agent. */
 function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; primary: string } {
   const model = env.model;
-  if (model.kind === "openrouter") {
+  if (model.kind === 'openrouter') {
     // The bundled openrouter provider reads OPENROUTER_API_KEY from the gateway's environment.
     return { providers: {}, primary: `openrouter/${model.model}` };
   }
@@ -33,15 +33,15 @@ function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; pri
       [CUSTOM_PROVIDER_ID]: {
         baseUrl: model.baseUrl,
         // Keyless local servers still need a non-empty key in the request.
-        apiKey: model.apiKey ? `\${${MODEL_KEY_ENV}}` : "none",
-        api: "openai-completions",
+        apiKey: model.apiKey ? `\${${MODEL_KEY_ENV}}` : 'none',
+        api: 'openai-completions',
         timeoutSeconds: 300,
         models: [
           {
             id: model.model,
             name: model.model,
             reasoning: false,
-            input: ["text"],
+            input: ['text'],
             cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
             contextWindow: 128000,
             maxTokens: 8192,
@@ -60,69 +60,76 @@ function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; pri
  * gateway control, no spawning or messaging other sessions. Deny wins over any allow.
  */
 export const TOOL_POLICY = {
-  profile: "messaging",
-  alsoAllow: ["web_search", "web_fetch", "group:plugins"],
+  profile: 'messaging',
+  alsoAllow: ['web_search', 'web_fetch', 'group:plugins'],
   deny: [
-    "group:runtime",
-    "group:fs",
-    "group:ui",
-    "group:nodes",
-    "group:automation",
-    "sessions_spawn",
-    "sessions_send",
-    "conversations_send",
-    "subagents",
+    'group:runtime',
+    'group:fs',
+    'group:ui',
+    'group:nodes',
+    'group:automation',
+    'sessions_spawn',
+    'sessions_send',
+    'conversations_send',
+    'subagents',
   ],
   elevated: { enabled: false },
-  exec: { security: "deny", ask: "always" },
+  exec: { security: 'deny', ask: 'always' },
   fs: { workspaceOnly: true },
   agentToAgent: { enabled: false },
 } as const;
 
-export function buildOpenClawConfig({ env, paths, gatewayPort }: OpenClawConfigInput): Record<string, unknown> {
+export function buildOpenClawConfig({
+  env,
+  paths,
+  gatewayPort,
+}: OpenClawConfigInput): Record<string, unknown> {
   const { providers, primary } = modelConfig(env);
-  const channelEnabled = env.xmtpEnv !== "off";
+  const channelEnabled = env.xmtpEnv !== 'off';
   // plugins.allow is exclusive: only these load. Fewer plugins = faster boot, less memory, and no
   // browser/file-transfer/computer-use surface on an instance strangers talk to.
-  const allow = ["memory-core"];
-  if (env.model.kind === "openrouter") allow.push("openrouter");
-  if (channelEnabled) allow.push("convos");
+  const allow = ['memory-core'];
+  if (env.model.kind === 'openrouter') allow.push('openrouter');
+  if (channelEnabled) allow.push('convos');
   // send_email / send_sms: loaded only when this instance has an inbox or a number (and a pool to send
   // through: env.email / env.sms are null without POOL_API_URL).
   const instanceTools = env.email !== null || env.sms !== null;
-  if (instanceTools) allow.push("instance-tools");
-  const loadPaths = [...(channelEnabled ? [convosExtensionDir] : []), ...(instanceTools ? [instanceToolsExtensionDir] : [])];
+  if (instanceTools) allow.push('instance-tools');
+  const loadPaths = [
+    ...(channelEnabled ? [convosExtensionDir] : []),
+    ...(instanceTools ? [instanceToolsExtensionDir] : []),
+  ];
 
   const pluginEntries: Record<string, unknown> = {
     // Dreaming runs scheduled model calls over memory: cost without a user asking.
-    "memory-core": { config: { dreaming: { enabled: false } } },
+    'memory-core': { config: { dreaming: { enabled: false } } },
   };
   if (channelEnabled) {
     pluginEntries.convos = { enabled: true, hooks: { allowConversationAccess: true } };
   }
-  if (instanceTools) pluginEntries["instance-tools"] = { enabled: true };
+  if (instanceTools) pluginEntries['instance-tools'] = { enabled: true };
 
   const config: Record<string, unknown> = {
     gateway: {
-      mode: "local",
-      bind: "loopback",
+      mode: 'local',
+      bind: 'loopback',
       port: gatewayPort,
-      auth: { mode: "token", token: `\${${GATEWAY_TOKEN_ENV}}` },
+      auth: { mode: 'token', token: `\${${GATEWAY_TOKEN_ENV}}` },
       http: { endpoints: { chatCompletions: { enabled: true } } },
     },
     // Instances are replaced, not updated in place; no phoning home at boot.
     update: { checkOnStart: false },
     // No scheduled automations: an agent should only act when someone talks to it.
     cron: { enabled: false },
-    logging: { file: path.join(paths.logs, "openclaw.log") },
-    models: { mode: "merge", providers },
+    logging: { file: path.join(paths.logs, 'openclaw.log') },
+    models: { mode: 'merge', providers },
     agents: {
       defaults: {
         model: { primary },
         workspace: paths.workspace,
         // We write the workspace files ourselves; no first-run bootstrap ritual.
         skipBootstrap: true,
-        heartbeat: { every: "0m" },
+        heartbeat: { every: '0m' },
       },
     },
     tools: TOOL_POLICY,

@@ -5,14 +5,14 @@
 // (`POST ${POOL_API_URL}/api/pool/self/email|sms`) with the instance's credentials. The pool picks the
 // sender (the instance's own inbox/number) and enforces its own hourly limit; this side validates,
 // enforces the per-agent cap, and never retries (a retry could send twice).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { controlCharacterProblem } from "../../contracts/claim.ts";
-import { HttpError } from "./http-errors.ts";
-import { isLoopback, readJson, refuseConnect, requestPath } from "./http-request.ts";
-import { RateLimit } from "./rate-limit.ts";
-import { safeEqual } from "./secrets.ts";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { controlCharacterProblem } from '../../contracts/claim.ts';
+import { HttpError } from './http-errors.ts';
+import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
+import { RateLimit } from './rate-limit.ts';
+import { safeEqual } from './secrets.ts';
 
-export type Channel = "email" | "sms";
+export type Channel = 'email' | 'sms';
 
 export interface EmailArgs {
   to: string;
@@ -33,7 +33,7 @@ const EMAIL_RE = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
  */
 function controlProblem(a: Record<string, unknown>, multiline: readonly string[]): string | null {
   for (const [field, value] of Object.entries(a)) {
-    if (typeof value !== "string") continue;
+    if (typeof value !== 'string') continue;
     const problem = controlCharacterProblem(value, multiline.includes(field));
     if (problem) return `${field} ${problem}`;
   }
@@ -43,23 +43,28 @@ function controlProblem(a: Record<string, unknown>, multiline: readonly string[]
 /** The same limits as the pool's schema, checked here so the agent gets a clear reason at once. */
 export function validateEmailArgs(args: unknown): EmailArgs | string {
   const a = (args ?? {}) as Record<string, unknown>;
-  const extra = Object.keys(a).filter((k) => k !== "to" && k !== "subject" && k !== "text");
+  const extra = Object.keys(a).filter((k) => k !== 'to' && k !== 'subject' && k !== 'text');
   if (extra.length) return `unknown field ${extra[0]}: the sender is always your own inbox`;
-  if (typeof a.to !== "string" || a.to.trim().length > 254 || !EMAIL_RE.test(a.to.trim())) return "to must be one email address";
-  if (typeof a.subject !== "string" || !a.subject.trim() || a.subject.trim().length > 200) return "subject must be 1-200 characters";
-  if (typeof a.text !== "string" || !a.text.trim() || a.text.length > 10_000) return "text must be 1-10000 characters";
-  const problem = controlProblem(a, ["text"]);
+  if (typeof a.to !== 'string' || a.to.trim().length > 254 || !EMAIL_RE.test(a.to.trim()))
+    return 'to must be one email address';
+  if (typeof a.subject !== 'string' || !a.subject.trim() || a.subject.trim().length > 200)
+    return 'subject must be 1-200 characters';
+  if (typeof a.text !== 'string' || !a.text.trim() || a.text.length > 10_000)
+    return 'text must be 1-10000 characters';
+  const problem = controlProblem(a, ['text']);
   if (problem) return problem;
   return { to: a.to.trim(), subject: a.subject.trim(), text: a.text };
 }
 
 export function validateSmsArgs(args: unknown): SmsArgs | string {
   const a = (args ?? {}) as Record<string, unknown>;
-  const extra = Object.keys(a).filter((k) => k !== "to" && k !== "text");
+  const extra = Object.keys(a).filter((k) => k !== 'to' && k !== 'text');
   if (extra.length) return `unknown field ${extra[0]}: the sender is always your own number`;
-  if (typeof a.to !== "string" || !/^\+[1-9]\d{6,14}$/.test(a.to.trim())) return "to must be one phone number in E.164 form (+15551234567)";
-  if (typeof a.text !== "string" || !a.text.trim() || a.text.length > 1_600) return "text must be 1-1600 characters";
-  const problem = controlProblem(a, ["text"]);
+  if (typeof a.to !== 'string' || !/^\+[1-9]\d{6,14}$/.test(a.to.trim()))
+    return 'to must be one phone number in E.164 form (+15551234567)';
+  if (typeof a.text !== 'string' || !a.text.trim() || a.text.length > 1_600)
+    return 'text must be 1-1600 characters';
+  const problem = controlProblem(a, ['text']);
   if (problem) return problem;
   return { to: a.to.trim(), text: a.text };
 }
@@ -84,7 +89,7 @@ const HOUR = 60 * 60 * 1000;
 const POOL_TIMEOUT_MS = 30_000;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }
 
@@ -93,8 +98,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function poolError(res: Response): Promise<{ message: string; code: string | null }> {
   try {
     const body = (await res.json()) as { error?: unknown; code?: unknown };
-    const code = typeof body.code === "string" ? body.code : null;
-    if (typeof body.error === "string" && body.error) return { message: body.error.slice(0, 300), code };
+    const code = typeof body.code === 'string' ? body.code : null;
+    if (typeof body.error === 'string' && body.error) return { message: body.error.slice(0, 300), code };
     return { message: `the pool answered ${res.status}`, code };
   } catch {
     return { message: `the pool answered ${res.status}`, code: null };
@@ -116,58 +121,81 @@ export function createOutboundServer(deps: OutboundDeps): Server {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req);
-    if (path !== "/email" && path !== "/sms") throw new HttpError(404, "not_found", "no such endpoint");
-    const channel: Channel = path === "/email" ? "email" : "sms";
-    if (!isLoopback(req)) throw new HttpError(403, "loopback_only", "accepted from loopback only");
-    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
-    if (!match || !safeEqual(match[1] as string, deps.gatewayToken)) throw new HttpError(401, "unauthorized", "missing or wrong gateway token");
-    if (req.method !== "POST") {
-      res.setHeader("allow", "POST");
-      throw new HttpError(405, "method_not_allowed", "use POST");
+    if (path !== '/email' && path !== '/sms') throw new HttpError(404, 'not_found', 'no such endpoint');
+    const channel: Channel = path === '/email' ? 'email' : 'sms';
+    if (!isLoopback(req)) throw new HttpError(403, 'loopback_only', 'accepted from loopback only');
+    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    if (!match || !safeEqual(match[1] as string, deps.gatewayToken))
+      throw new HttpError(401, 'unauthorized', 'missing or wrong gateway token');
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      throw new HttpError(405, 'method_not_allowed', 'use POST');
     }
     const body = await readJson(req);
-    const args = channel === "email" ? validateEmailArgs(body) : validateSmsArgs(body);
-    if (typeof args === "string") throw new HttpError(400, "invalid_request", args);
-    if (!deps.channels[channel]) throw new HttpError(409, "not_enabled", `${channel === "email" ? "email" : "SMS"} is not enabled on this instance`);
+    const args = channel === 'email' ? validateEmailArgs(body) : validateSmsArgs(body);
+    if (typeof args === 'string') throw new HttpError(400, 'invalid_request', args);
+    if (!deps.channels[channel])
+      throw new HttpError(
+        409,
+        'not_enabled',
+        `${channel === 'email' ? 'email' : 'SMS'} is not enabled on this instance`,
+      );
     if (!limits[channel].take()) {
-      throw new HttpError(429, "rate_limited", `the hourly ${channel === "email" ? "email" : "SMS"} limit for this agent is reached`);
+      throw new HttpError(
+        429,
+        'rate_limited',
+        `the hourly ${channel === 'email' ? 'email' : 'SMS'} limit for this agent is reached`,
+      );
     }
 
     let poolRes: Response;
     try {
       poolRes = await doFetch(`${deps.poolApiUrl}/api/pool/self/${channel}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${deps.instanceId}:${deps.instanceToken}`, "content-type": "application/json" },
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${deps.instanceId}:${deps.instanceToken}`,
+          'content-type': 'application/json',
+        },
         body: JSON.stringify(args),
         signal: AbortSignal.timeout(POOL_TIMEOUT_MS),
       });
     } catch (err) {
-      const reason = (err as Error).name === "TimeoutError" ? "timed out" : "unreachable";
+      const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable';
       deps.log?.(`[runtime] ${channel} send: pool ${reason}`);
-      throw new HttpError(502, "pool_unreachable", `the pool is ${reason}; the message may not have been sent`);
+      throw new HttpError(
+        502,
+        'pool_unreachable',
+        `the pool is ${reason}; the message may not have been sent`,
+      );
     }
     if (poolRes.ok) {
       const { messageId } = (await poolRes.json().catch(() => ({}))) as { messageId?: unknown };
       deps.log?.(`[runtime] ${channel} sent through the pool`);
-      return send(res, 200, { sent: true, messageId: typeof messageId === "string" ? messageId : null });
+      return send(res, 200, { sent: true, messageId: typeof messageId === 'string' ? messageId : null });
     }
     const { message, code } = await poolError(poolRes);
     deps.log?.(`[runtime] ${channel} send refused by the pool (${poolRes.status})`);
     // A recipient the claimant did not allow: the agent must hear why, to tell the conversation.
-    if (poolRes.status === 403 && code === "RECIPIENT_NOT_ALLOWED") throw new HttpError(403, "recipient_not_allowed", message);
+    if (poolRes.status === 403 && code === 'RECIPIENT_NOT_ALLOWED')
+      throw new HttpError(403, 'recipient_not_allowed', message);
     // The pool refusing our own credentials is the runtime's problem, not the agent's request.
-    if (poolRes.status === 401 || poolRes.status === 403) throw new HttpError(502, "pool_refused", "the pool refused this instance's credentials");
-    throw new HttpError(poolRes.status >= 400 && poolRes.status < 500 ? poolRes.status : 502, "pool_refused", message);
+    if (poolRes.status === 401 || poolRes.status === 403)
+      throw new HttpError(502, 'pool_refused', "the pool refused this instance's credentials");
+    throw new HttpError(
+      poolRes.status >= 400 && poolRes.status < 500 ? poolRes.status : 502,
+      'pool_refused',
+      message,
+    );
   }
 
   const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, code: err.code });
       deps.log?.(`[runtime] outbound ${req.url} failed: ${(err as Error).message}`);
-      if (!res.headersSent) send(res, 500, { error: "internal error", code: "internal" });
+      if (!res.headersSent) send(res, 500, { error: 'internal error', code: 'internal' });
       else res.end();
     });
   });
-  server.on("connect", refuseConnect);
+  server.on('connect', refuseConnect);
   return server;
 }

@@ -1,15 +1,15 @@
 // Where things live: the runtime's own files (next to this package) and the instance's state (STATE_DIR).
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The runtime package root (runtime/), whatever the process's working directory is. */
-export const runtimeRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const runtimeRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export const convosExtensionDir = path.join(runtimeRoot, "extensions", "convos");
-export const instanceToolsExtensionDir = path.join(runtimeRoot, "extensions", "instance-tools");
-export const skillsDir = path.join(runtimeRoot, "skills");
-export const workspaceTemplatesDir = path.join(runtimeRoot, "workspace");
-export const openclawEntry = path.join(runtimeRoot, "node_modules", "openclaw", "openclaw.mjs");
+export const convosExtensionDir = path.join(runtimeRoot, 'extensions', 'convos');
+export const instanceToolsExtensionDir = path.join(runtimeRoot, 'extensions', 'instance-tools');
+export const skillsDir = path.join(runtimeRoot, 'skills');
+export const workspaceTemplatesDir = path.join(runtimeRoot, 'workspace');
+export const openclawEntry = path.join(runtimeRoot, 'node_modules', 'openclaw', 'openclaw.mjs');
 
 export interface StatePaths {
   root: string;
@@ -26,15 +26,15 @@ export interface StatePaths {
 }
 
 export function statePaths(stateDir: string): StatePaths {
-  const openclaw = path.join(stateDir, "openclaw");
+  const openclaw = path.join(stateDir, 'openclaw');
   return {
     root: stateDir,
     openclaw,
-    configFile: path.join(openclaw, "openclaw.json"),
-    workspace: path.join(stateDir, "workspace"),
-    convos: path.join(stateDir, "convos"),
-    provisionRecord: path.join(stateDir, "provision.json"),
-    activity: path.join(stateDir, "activity.json"),
-    logs: path.join(stateDir, "logs"),
+    configFile: path.join(openclaw, 'openclaw.json'),
+    workspace: path.join(stateDir, 'workspace'),
+    convos: path.join(stateDir, 'convos'),
+    provisionRecord: path.join(stateDir, 'provision.json'),
+    activity: path.join(stateDir, 'activity.json'),
+    logs: path.join(stateDir, 'logs'),
   };
 }

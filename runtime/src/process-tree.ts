@@ -1,13 +1,13 @@
 // Killing a gateway reliably: OpenClaw starts helpers (spawn broker, SQLite workers) and some of them
 // sit in their own process groups, so killing our child's group alone can leave orphans. We collect
 // the whole descendant tree from /proc first, then signal every group and pid in it.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from 'node:fs';
 
 function parentOf(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 4 is the ppid; the command name (field 2) may contain spaces, so parse after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(fields[1]);
   } catch {
     return null;
@@ -17,7 +17,7 @@ function parentOf(pid: number): number | null {
 export function descendants(root: number): number[] {
   let entries: string[];
   try {
-    entries = readdirSync("/proc");
+    entries = readdirSync('/proc');
   } catch {
     return []; // not Linux: process-group signalling still applies
   }
@@ -69,8 +69,8 @@ export function isAlive(pid: number): boolean {
     return false;
   }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return true; // no /proc: trust kill(0)
   }
@@ -85,7 +85,7 @@ export function isAlive(pid: number): boolean {
 export function processesWithEnv(name: string, value: string): number[] {
   let entries: string[];
   try {
-    entries = readdirSync("/proc");
+    entries = readdirSync('/proc');
   } catch {
     return [];
   }
@@ -96,7 +96,7 @@ export function processesWithEnv(name: string, value: string): number[] {
     const pid = Number(entry);
     if (pid === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(needle)) out.push(pid);
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(needle)) out.push(pid);
     } catch {
       // gone, or not ours to read
     }

@@ -1,8 +1,8 @@
 // Idempotency of /pool/provision. The first request is persisted (as "pending") before any work, and
 // its result after; a repeat with the same requestId — concurrent, later, or after a restart — gets
 // that result and never causes a second conversation. Any other requestId is refused for good.
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
-import path from "node:path";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 export interface ProvisionRequest {
   requestId: string;
@@ -15,13 +15,13 @@ export interface ProvisionResult {
   conversationId: string | null;
   inviteUrl: string | null;
   joined: boolean;
-  status: "created" | "joined" | "waiting_for_acceptance";
+  status: 'created' | 'joined' | 'waiting_for_acceptance';
   chatUrl?: string;
 }
 
 export interface ProvisionRecord {
   request: ProvisionRequest;
-  state: "pending" | "done";
+  state: 'pending' | 'done';
   result?: ProvisionResult;
   startedAt: string;
   finishedAt?: string;
@@ -29,7 +29,7 @@ export interface ProvisionRecord {
 
 export class ProvisionConflict extends Error {
   constructor(
-    readonly code: "already_provisioned" | "provision_in_progress",
+    readonly code: 'already_provisioned' | 'provision_in_progress',
     message: string,
   ) {
     super(message);
@@ -40,7 +40,7 @@ function writeAtomic(file: string, data: string): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data, { mode: 0o600 });
-  const fd = openSync(tmp, "r");
+  const fd = openSync(tmp, 'r');
   try {
     fsyncSync(fd);
   } finally {
@@ -59,9 +59,9 @@ export class ProvisionStore {
 
   static read(file: string): ProvisionRecord | null {
     try {
-      return JSON.parse(readFileSync(file, "utf8")) as ProvisionRecord;
+      return JSON.parse(readFileSync(file, 'utf8')) as ProvisionRecord;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
   }
@@ -76,27 +76,42 @@ export class ProvisionStore {
    * a pending record from before a restart is retried with its original request, since the work is
    * idempotent by requestId down to the channel plugin.
    */
-  async provision(request: ProvisionRequest, work: (req: ProvisionRequest) => Promise<ProvisionResult>): Promise<ProvisionResult> {
+  async provision(
+    request: ProvisionRequest,
+    work: (req: ProvisionRequest) => Promise<ProvisionResult>,
+  ): Promise<ProvisionResult> {
     if (this.inflight) {
       if (this.inflight.requestId === request.requestId) return this.inflight.promise;
-      throw new ProvisionConflict("provision_in_progress", "this instance is being provisioned for another request");
+      throw new ProvisionConflict(
+        'provision_in_progress',
+        'this instance is being provisioned for another request',
+      );
     }
     const existing = this.record;
     if (existing && existing.request.requestId !== request.requestId) {
-      throw new ProvisionConflict("already_provisioned", "this instance is already provisioned for another request");
+      throw new ProvisionConflict(
+        'already_provisioned',
+        'this instance is already provisioned for another request',
+      );
     }
-    if (existing?.state === "done" && existing.result) return existing.result;
+    if (existing?.state === 'done' && existing.result) return existing.result;
 
     // The stored request wins over the repeat's body: a retry must not change what was claimed.
     const effective = existing?.request ?? request;
     const startedAt = existing?.startedAt ?? new Date().toISOString();
     const promise = (async () => {
       if (!existing) {
-        this.record = { request: effective, state: "pending", startedAt };
+        this.record = { request: effective, state: 'pending', startedAt };
         writeAtomic(this.file, JSON.stringify(this.record, null, 2));
       }
       const result = await work(effective);
-      this.record = { request: effective, state: "done", result, startedAt, finishedAt: new Date().toISOString() };
+      this.record = {
+        request: effective,
+        state: 'done',
+        result,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+      };
       writeAtomic(this.file, JSON.stringify(this.record, null, 2));
       return result;
     })();

@@ -1,22 +1,27 @@
 // Composes one instance: state dir, workspace, OpenClaw config, the supervised gateway, the channel
 // status and the control server. `startRuntime` is what main.ts runs; tests run main.ts as a process.
-import { mkdirSync, readFileSync } from "node:fs";
-import type { Server } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
-import path from "node:path";
-import { ActivityClock } from "./activity.ts";
-import { ChannelClient, ChannelError, type ChannelState } from "./channel-client.ts";
-import { createControlServer, type Health } from "./control-server.ts";
-import type { RuntimeEnv } from "./env.ts";
-import { GatewaySupervisor } from "./gateway-supervisor.ts";
-import { isInviteError, parseInviteUrl } from "./invite/index.ts";
-import { HttpError } from "./http-errors.ts";
-import { createOutboundServer } from "./outbound.ts";
-import { GATEWAY_TOKEN_ENV, MODEL_KEY_ENV, OUTBOUND_URL_ENV, writeOpenClawConfig } from "./openclaw-config.ts";
-import { openclawEntry, runtimeRoot, statePaths } from "./paths.ts";
-import { ProvisionStore, type ProvisionRequest, type ProvisionResult } from "./provision-store.ts";
-import { loadOrCreateSecret } from "./secrets.ts";
-import { UNCLAIMED_PROFILE, writeWorkspace, type AgentProfile } from "./workspace.ts";
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import path from 'node:path';
+import { ActivityClock } from './activity.ts';
+import { ChannelClient, ChannelError, type ChannelState } from './channel-client.ts';
+import { createControlServer, type Health } from './control-server.ts';
+import type { RuntimeEnv } from './env.ts';
+import { GatewaySupervisor } from './gateway-supervisor.ts';
+import { HttpError } from './http-errors.ts';
+import { isInviteError, parseInviteUrl } from './invite/index.ts';
+import {
+  GATEWAY_TOKEN_ENV,
+  MODEL_KEY_ENV,
+  OUTBOUND_URL_ENV,
+  writeOpenClawConfig,
+} from './openclaw-config.ts';
+import { createOutboundServer } from './outbound.ts';
+import { openclawEntry, runtimeRoot, statePaths } from './paths.ts';
+import { type ProvisionRequest, type ProvisionResult, ProvisionStore } from './provision-store.ts';
+import { loadOrCreateSecret } from './secrets.ts';
+import { type AgentProfile, UNCLAIMED_PROFILE, writeWorkspace } from './workspace.ts';
 
 export interface RunningRuntime {
   url: string;
@@ -24,16 +29,18 @@ export interface RunningRuntime {
 }
 
 function readVersion(): string {
-  const own = JSON.parse(readFileSync(path.join(runtimeRoot, "package.json"), "utf8")) as { version: string };
-  const oc = JSON.parse(readFileSync(path.join(runtimeRoot, "node_modules", "openclaw", "package.json"), "utf8")) as { version: string };
+  const own = JSON.parse(readFileSync(path.join(runtimeRoot, 'package.json'), 'utf8')) as { version: string };
+  const oc = JSON.parse(
+    readFileSync(path.join(runtimeRoot, 'node_modules', 'openclaw', 'package.json'), 'utf8'),
+  ) as { version: string };
   return `${own.version}+openclaw.${oc.version}`;
 }
 
 async function freeLoopbackPort(): Promise<number> {
   const server = createNetServer();
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -44,23 +51,38 @@ async function freeLoopbackPort(): Promise<number> {
  * Only what the gateway needs: no instance token, no pool URL, no provider key, nothing inherited by
  * accident. Email/SMS go through `outboundUrl` (loopback, gateway token), never straight to a provider.
  */
-export function gatewayEnvironment(env: RuntimeEnv, stateDir: string, gatewayToken: string, outboundUrl: string | null): Record<string, string> {
+export function gatewayEnvironment(
+  env: RuntimeEnv,
+  stateDir: string,
+  gatewayToken: string,
+  outboundUrl: string | null,
+): Record<string, string> {
   const paths = statePaths(stateDir);
   const out: Record<string, string> = {
     // Node first on PATH, so anything the gateway starts with `node` gets the same (≥ 24) binary.
-    PATH: [path.dirname(process.execPath), process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"].join(path.delimiter),
-    HOME: path.join(stateDir, "home"),
+    PATH: [path.dirname(process.execPath), process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(
+      path.delimiter,
+    ),
+    HOME: path.join(stateDir, 'home'),
     OPENCLAW_STATE_DIR: paths.openclaw,
-    OPENCLAW_NO_AUTO_UPDATE: "1",
+    OPENCLAW_NO_AUTO_UPDATE: '1',
     [GATEWAY_TOKEN_ENV]: gatewayToken,
     XMTP_ENV: env.xmtpEnv,
     CONVOS_STATE_DIR: paths.convos,
   };
-  for (const name of ["LANG", "TZ", "TMPDIR", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"]) {
+  for (const name of [
+    'LANG',
+    'TZ',
+    'TMPDIR',
+    'NODE_EXTRA_CA_CERTS',
+    'HTTPS_PROXY',
+    'HTTP_PROXY',
+    'NO_PROXY',
+  ]) {
     const value = process.env[name];
     if (value) out[name] = value;
   }
-  if (env.model.kind === "openrouter") out.OPENROUTER_API_KEY = env.model.apiKey;
+  if (env.model.kind === 'openrouter') out.OPENROUTER_API_KEY = env.model.apiKey;
   else if (env.model.apiKey) out[MODEL_KEY_ENV] = env.model.apiKey;
   if (outboundUrl) out[OUTBOUND_URL_ENV] = outboundUrl;
   // Not secrets: the tools name them in their descriptions, the skills require them.
@@ -71,18 +93,20 @@ export function gatewayEnvironment(env: RuntimeEnv, stateDir: string, gatewayTok
 
 export async function startRuntime(env: RuntimeEnv, log: (line: string) => void): Promise<RunningRuntime> {
   const paths = statePaths(env.stateDir);
-  for (const dir of [paths.root, paths.openclaw, paths.logs, paths.convos, path.join(paths.root, "home")]) {
+  for (const dir of [paths.root, paths.openclaw, paths.logs, paths.convos, path.join(paths.root, 'home')]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   const version = readVersion();
-  const gatewayToken = loadOrCreateSecret(env.stateDir, "gateway-token");
-  const chatSecret = loadOrCreateSecret(env.stateDir, "chat-secret");
+  const gatewayToken = loadOrCreateSecret(env.stateDir, 'gateway-token');
+  const chatSecret = loadOrCreateSecret(env.stateDir, 'chat-secret');
   const store = new ProvisionStore(paths.provisionRecord);
   const activity = new ActivityClock(paths.activity);
 
   const profile = (): AgentProfile => {
     const record = store.current();
-    return record ? { agentName: record.request.agentName, instructions: record.request.instructions } : UNCLAIMED_PROFILE;
+    return record
+      ? { agentName: record.request.agentName, instructions: record.request.instructions }
+      : UNCLAIMED_PROFILE;
   };
   // Re-render at boot: new templates apply, the claim's name and instructions come back from the record.
   writeWorkspace(paths.workspace, profile());
@@ -91,7 +115,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   writeOpenClawConfig({ env, paths, gatewayPort });
 
   const secrets = [gatewayToken, chatSecret, env.instanceToken];
-  if (env.model.kind === "openrouter") secrets.push(env.model.apiKey);
+  if (env.model.kind === 'openrouter') secrets.push(env.model.apiKey);
   else if (env.model.apiKey) secrets.push(env.model.apiKey);
 
   // Email/SMS: the gateway's tools ask this loopback server; it has the pool send with the instance's
@@ -108,8 +132,8 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       log,
     });
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
     });
     outbound = server;
     outboundUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -118,36 +142,49 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   const supervisor = new GatewaySupervisor({
     command: process.execPath,
     // The token is passed by environment, not argv, so it does not show up in `ps`.
-    args: [openclawEntry, "gateway", "run", "--port", String(gatewayPort), "--bind", "loopback", "--allow-unconfigured"],
+    args: [
+      openclawEntry,
+      'gateway',
+      'run',
+      '--port',
+      String(gatewayPort),
+      '--bind',
+      'loopback',
+      '--allow-unconfigured',
+    ],
     env: gatewayEnvironment(env, env.stateDir, gatewayToken, outboundUrl),
     cwd: paths.workspace,
     port: gatewayPort,
     logDir: paths.logs,
-    marker: { name: "OPENCLAW_STATE_DIR", value: paths.openclaw },
+    marker: { name: 'OPENCLAW_STATE_DIR', value: paths.openclaw },
     redact: secrets,
     log,
   });
 
-  const channelEnabled = env.xmtpEnv !== "off";
+  const channelEnabled = env.xmtpEnv !== 'off';
   const channel = new ChannelClient(supervisor.baseUrl, gatewayToken);
-  let channelState: ChannelState = channelEnabled ? "starting" : "disabled";
+  let channelState: ChannelState = channelEnabled ? 'starting' : 'disabled';
   let channelTimer: NodeJS.Timeout | null = null;
   const pollChannel = async () => {
-    if (supervisor.state === "ready") {
+    if (supervisor.state === 'ready') {
       const status = await channel.status();
       channelState = status.state;
       activity.merge(status.lastActivityAt);
     } else {
-      channelState = "starting";
+      channelState = 'starting';
     }
-    channelTimer = setTimeout(() => void pollChannel(), channelState === "ready" ? 5_000 : 1_000);
+    channelTimer = setTimeout(() => void pollChannel(), channelState === 'ready' ? 5_000 : 1_000);
   };
 
   const health = (): Health => {
     const gateway = supervisor.state;
-    const channelNow: ChannelState = !channelEnabled ? "disabled" : gateway === "ready" ? channelState : "starting";
+    const channelNow: ChannelState = !channelEnabled
+      ? 'disabled'
+      : gateway === 'ready'
+        ? channelState
+        : 'starting';
     return {
-      ready: gateway === "ready" && (channelNow === "ready" || channelNow === "disabled"),
+      ready: gateway === 'ready' && (channelNow === 'ready' || channelNow === 'disabled'),
       gateway,
       channel: channelNow,
       version,
@@ -162,19 +199,25 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     writeWorkspace(paths.workspace, { agentName: request.agentName, instructions: request.instructions });
     let result: ProvisionResult;
     if (!channelEnabled) {
-      result = { conversationId: null, inviteUrl: null, joined: false, status: "created", chatUrl };
+      result = { conversationId: null, inviteUrl: null, joined: false, status: 'created', chatUrl };
     } else {
       try {
         result = await channel.provision(request);
       } catch (err) {
         // The plugin's 4xx (a bad or expired invite) stays a 4xx for the pool: retrying cannot fix it.
         if (err instanceof ChannelError) {
-          throw new HttpError(err.status >= 400 && err.status < 500 ? err.status : 502, err.code, `channel: ${err.message}`);
+          throw new HttpError(
+            err.status >= 400 && err.status < 500 ? err.status : 502,
+            err.code,
+            `channel: ${err.message}`,
+          );
         }
-        throw new HttpError(502, "channel_unreachable", `channel: ${(err as Error).message}`);
+        throw new HttpError(502, 'channel_unreachable', `channel: ${(err as Error).message}`);
       }
     }
-    log(`[runtime] provisioned request ${request.requestId} (${result.status}) in ${Date.now() - started} ms`);
+    log(
+      `[runtime] provisioned request ${request.requestId} (${result.status}) in ${Date.now() - started} ms`,
+    );
     return result;
   };
 
@@ -183,7 +226,11 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     const isRepeat = record?.request.requestId === request.requestId;
     if (!isRepeat) {
       if (request.joinUrl && !channelEnabled) {
-        throw new HttpError(400, "channel_disabled", "joinUrl needs the convos channel, which is off on this instance");
+        throw new HttpError(
+          400,
+          'channel_disabled',
+          'joinUrl needs the convos channel, which is off on this instance',
+        );
       }
       // A malformed invite is the caller's mistake: refuse it before anything is recorded, so the
       // instance stays claimable.
@@ -191,30 +238,39 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
         try {
           parseInviteUrl(request.joinUrl);
         } catch (err) {
-          if (isInviteError(err)) throw new HttpError(400, "invalid_join_url", `joinUrl: ${(err as Error).message}`);
+          if (isInviteError(err))
+            throw new HttpError(400, 'invalid_join_url', `joinUrl: ${(err as Error).message}`);
           throw err;
         }
       }
       // Refuse before recording anything, so a not-yet-ready instance stays claimable.
-      if (!record && !health().ready) throw new HttpError(503, "not_ready", "the instance is not ready yet");
+      if (!record && !health().ready) throw new HttpError(503, 'not_ready', 'the instance is not ready yet');
     }
     return store.provision(request, doProvision);
   };
 
   const selfDestruct = async (): Promise<{ status: number; body: unknown }> => {
-    if (!env.poolApiUrl) return { status: 503, body: { error: "POOL_API_URL is not set", code: "no_pool_api" } };
+    if (!env.poolApiUrl)
+      return { status: 503, body: { error: 'POOL_API_URL is not set', code: 'no_pool_api' } };
     try {
       const res = await fetch(`${env.poolApiUrl}/api/pool/self-destruct`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${env.instanceId}:${env.instanceToken}`, "content-type": "application/json" },
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${env.instanceId}:${env.instanceToken}`,
+          'content-type': 'application/json',
+        },
         body: JSON.stringify({ instanceId: env.instanceId }),
         signal: AbortSignal.timeout(10_000),
       });
-      if (!res.ok) return { status: 502, body: { error: `pool answered ${res.status}`, code: "pool_refused" } };
-      log("[runtime] self-destruct requested");
+      if (!res.ok)
+        return { status: 502, body: { error: `pool answered ${res.status}`, code: 'pool_refused' } };
+      log('[runtime] self-destruct requested');
       return { status: 202, body: { accepted: true } };
     } catch (err) {
-      return { status: 502, body: { error: `pool unreachable: ${(err as Error).message}`, code: "pool_unreachable" } };
+      return {
+        status: 502,
+        body: { error: `pool unreachable: ${(err as Error).message}`, code: 'pool_unreachable' },
+      };
     }
   };
 
@@ -229,16 +285,18 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     log,
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once('error', reject);
     server.listen(env.port, env.host, resolve);
   });
-  log(`[runtime] control server on ${env.host}:${env.port} (instance ${env.instanceId}, xmtp ${env.xmtpEnv}, version ${version})`);
+  log(
+    `[runtime] control server on ${env.host}:${env.port} (instance ${env.instanceId}, xmtp ${env.xmtpEnv}, version ${version})`,
+  );
 
   await supervisor.start();
   if (channelEnabled) void pollChannel();
 
   return {
-    url: `http://${env.host === "0.0.0.0" ? "127.0.0.1" : env.host}:${env.port}`,
+    url: `http://${env.host === '0.0.0.0' ? '127.0.0.1' : env.host}:${env.port}`,
     async stop() {
       if (channelTimer) clearTimeout(channelTimer);
       server.closeAllConnections();

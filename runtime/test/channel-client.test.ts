@@ -1,31 +1,34 @@
 // The control server's side of CONTRACT.md, against a stand-in of the convos plugin's gateway routes
 // (the plugin itself is tested inside a real gateway in extensions/convos/test/gateway.e2e.test.ts).
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChannelClient, ChannelError } from "../src/channel-client.ts";
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChannelClient, ChannelError } from '../src/channel-client.ts';
 
-const TOKEN = "gateway-token-for-test";
+const TOKEN = 'gateway-token-for-test';
 let server: Server;
 let base: string;
-let statusAnswer: { code: number; body: string; type?: string } = { code: 200, body: JSON.stringify({ state: "ready" }) };
+let statusAnswer: { code: number; body: string; type?: string } = {
+  code: 200,
+  body: JSON.stringify({ state: 'ready' }),
+};
 let provisionAnswer: { code: number; body: unknown } = { code: 200, body: {} };
 const seen: Array<{ path: string; auth: string | undefined; body: string }> = [];
 
 beforeAll(async () => {
   server = createServer(async (req, res) => {
-    let body = "";
+    let body = '';
     for await (const c of req) body += c;
-    seen.push({ path: req.url ?? "", auth: req.headers.authorization, body });
-    if (req.url === "/convos/status") {
-      res.writeHead(statusAnswer.code, { "content-type": statusAnswer.type ?? "application/json" });
+    seen.push({ path: req.url ?? '', auth: req.headers.authorization, body });
+    if (req.url === '/convos/status') {
+      res.writeHead(statusAnswer.code, { 'content-type': statusAnswer.type ?? 'application/json' });
       res.end(statusAnswer.body);
       return;
     }
-    res.writeHead(provisionAnswer.code, { "content-type": "application/json" });
+    res.writeHead(provisionAnswer.code, { 'content-type': 'application/json' });
     res.end(JSON.stringify(provisionAnswer.body));
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
@@ -33,50 +36,76 @@ afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 
-describe("ChannelClient", () => {
-  it("maps /convos/status, treating HTML (the Control UI catch-all) and errors as starting", async () => {
+describe('ChannelClient', () => {
+  it('maps /convos/status, treating HTML (the Control UI catch-all) and errors as starting', async () => {
     const client = new ChannelClient(base, TOKEN);
-    for (const state of ["starting", "ready", "error"]) {
+    for (const state of ['starting', 'ready', 'error']) {
       statusAnswer = { code: 200, body: JSON.stringify({ state }) };
       expect(await client.status()).toEqual({ state, lastActivityAt: null });
     }
-    statusAnswer = { code: 200, body: JSON.stringify({ state: "ready", lastActivityAt: "2026-01-02T03:04:05.678Z" }) };
-    expect(await client.status()).toEqual({ state: "ready", lastActivityAt: "2026-01-02T03:04:05.678Z" });
-    statusAnswer = { code: 200, body: JSON.stringify({ state: "ready", lastActivityAt: 12 }) };
-    expect(await client.status()).toEqual({ state: "ready", lastActivityAt: null });
-    const starting = { state: "starting", lastActivityAt: null };
-    statusAnswer = { code: 200, body: "<!doctype html><html></html>", type: "text/html" };
+    statusAnswer = {
+      code: 200,
+      body: JSON.stringify({ state: 'ready', lastActivityAt: '2026-01-02T03:04:05.678Z' }),
+    };
+    expect(await client.status()).toEqual({ state: 'ready', lastActivityAt: '2026-01-02T03:04:05.678Z' });
+    statusAnswer = { code: 200, body: JSON.stringify({ state: 'ready', lastActivityAt: 12 }) };
+    expect(await client.status()).toEqual({ state: 'ready', lastActivityAt: null });
+    const starting = { state: 'starting', lastActivityAt: null };
+    statusAnswer = { code: 200, body: '<!doctype html><html></html>', type: 'text/html' };
     expect(await client.status()).toEqual(starting);
-    statusAnswer = { code: 401, body: JSON.stringify({ error: "no", code: "unauthorized", lastActivityAt: "2026-01-02T03:04:05.678Z" }) };
+    statusAnswer = {
+      code: 401,
+      body: JSON.stringify({ error: 'no', code: 'unauthorized', lastActivityAt: '2026-01-02T03:04:05.678Z' }),
+    };
     expect(await client.status()).toEqual(starting);
-    expect(await new ChannelClient("http://127.0.0.1:9", TOKEN).status()).toEqual(starting);
+    expect(await new ChannelClient('http://127.0.0.1:9', TOKEN).status()).toEqual(starting);
     expect(seen.at(-2)?.auth).toBe(`Bearer ${TOKEN}`);
   });
 
   it("posts the provision request with the gateway token and returns the contract's fields only", async () => {
     provisionAnswer = {
       code: 200,
-      body: { conversationId: "conv-1", inviteUrl: "https://dev.convos.org/v2?i=abc", joined: false, status: "created", extra: "dropped" },
+      body: {
+        conversationId: 'conv-1',
+        inviteUrl: 'https://dev.convos.org/v2?i=abc',
+        joined: false,
+        status: 'created',
+        extra: 'dropped',
+      },
     };
-    const request = { requestId: "r1", agentName: "Ada", instructions: "hi", joinUrl: "https://popup.convos.org/v2?i=x" };
+    const request = {
+      requestId: 'r1',
+      agentName: 'Ada',
+      instructions: 'hi',
+      joinUrl: 'https://popup.convos.org/v2?i=x',
+    };
     const result = await new ChannelClient(base, TOKEN).provision(request);
-    expect(result).toEqual({ conversationId: "conv-1", inviteUrl: "https://dev.convos.org/v2?i=abc", joined: false, status: "created" });
+    expect(result).toEqual({
+      conversationId: 'conv-1',
+      inviteUrl: 'https://dev.convos.org/v2?i=abc',
+      joined: false,
+      status: 'created',
+    });
     const call = seen.at(-1);
-    expect(call?.path).toBe("/convos/provision");
+    expect(call?.path).toBe('/convos/provision');
     expect(call?.auth).toBe(`Bearer ${TOKEN}`);
-    expect(JSON.parse(call?.body ?? "{}")).toEqual(request);
+    expect(JSON.parse(call?.body ?? '{}')).toEqual(request);
   });
 
   it("turns plugin errors and unknown statuses into ChannelError with the plugin's code", async () => {
     const client = new ChannelClient(base, TOKEN);
-    provisionAnswer = { code: 400, body: { error: "bad invite", code: "invalid_invite" } };
-    await expect(client.provision({ requestId: "r", agentName: "A", instructions: "" })).rejects.toMatchObject({
+    provisionAnswer = { code: 400, body: { error: 'bad invite', code: 'invalid_invite' } };
+    await expect(
+      client.provision({ requestId: 'r', agentName: 'A', instructions: '' }),
+    ).rejects.toMatchObject({
       status: 400,
-      code: "invalid_invite",
+      code: 'invalid_invite',
     });
-    provisionAnswer = { code: 200, body: { status: "maybe" } };
-    const err = await client.provision({ requestId: "r", agentName: "A", instructions: "" }).catch((e: unknown) => e);
+    provisionAnswer = { code: 200, body: { status: 'maybe' } };
+    const err = await client
+      .provision({ requestId: 'r', agentName: 'A', instructions: '' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChannelError);
-    expect((err as ChannelError).code).toBe("channel_bad_response");
+    expect((err as ChannelError).code).toBe('channel_bad_response');
   });
 });

@@ -24,7 +24,8 @@ async function weigh(path, cookie = '') {
     if (kind === 'js') {
       js += gz(body);
       // Bundled modules import their shared chunks; count those too.
-      for (const m of body.matchAll(/(?:from|import)\s*["'](\.{1,2}\/[^"']+\.js)["']/g)) await follow('js', new URL(m[1], new URL(src, base)).pathname);
+      for (const m of body.matchAll(/(?:from|import)\s*["'](\.{1,2}\/[^"']+\.js)["']/g))
+        await follow('js', new URL(m[1], new URL(src, base)).pathname);
     } else css += gz(body);
   };
   for (const [kind, src] of assets) await follow(kind, src);
@@ -37,7 +38,10 @@ async function weigh(path, cookie = '') {
 async function adminCookie() {
   if (!key) return '';
   const page = await fetch(`${base}/admin`);
-  const pre = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const pre = page.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
   const res = await fetch(`${base}/admin/login`, {
     method: 'POST',
@@ -45,11 +49,16 @@ async function adminCookie() {
     headers: { cookie: pre, origin: base, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ csrf, key }),
   });
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).filter((c) => c.startsWith('convos_admin=')).join('; ');
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .filter((c) => c.startsWith('convos_admin='))
+    .join('; ');
 }
 
 const rows = [await weigh('/'), await weigh('/a/trip-planner')];
 const cookie = await adminCookie();
 if (cookie) rows.push(await weigh('/admin', cookie));
 console.log('| page | status | HTML (gz) | JS (gz) | CSS (gz) |\n|---|---|---|---|---|');
-for (const r of rows) console.log(`| \`${r.path}\` | ${r.status} | ${kb(r.html)} | ${kb(r.js)} | ${kb(r.css)} |`);
+for (const r of rows)
+  console.log(`| \`${r.path}\` | ${r.status} | ${kb(r.html)} | ${kb(r.js)} | ${kb(r.css)} |`);

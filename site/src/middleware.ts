@@ -29,7 +29,10 @@ function urlProblem(url: URL): string | null {
 export const onRequest = defineMiddleware(async (ctx, next) => {
   const problem = urlProblem(ctx.url);
   const res = problem
-    ? new Response(`${problem}\n`, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } })
+    ? new Response(`${problem}\n`, {
+        status: 400,
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+      })
     : await next();
   settleUnreadBody(ctx.request);
   res.headers.set('x-content-type-options', 'nosniff');

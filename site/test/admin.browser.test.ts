@@ -22,7 +22,10 @@ afterAll(async () => {
 async function login(p: Page, key: string) {
   await p.goto(`${siteUrl()}/admin`);
   await p.fill('#key', key);
-  await Promise.all([p.waitForLoadState('load'), p.click('form[action="/admin/login"] button[type="submit"]')]);
+  await Promise.all([
+    p.waitForLoadState('load'),
+    p.click('form[action="/admin/login"] button[type="submit"]'),
+  ]);
 }
 
 describe('operator console', () => {
@@ -45,7 +48,9 @@ describe('operator console', () => {
     await Promise.all([page.waitForLoadState('load'), page.click('form[data-action="replenish"] button')]);
     expect(await page.locator('[data-flash]').textContent()).toMatch(/Started 2 new instance/);
     const after = await counts();
-    expect(after.idle + after.starting).toBeGreaterThanOrEqual(Math.min(before.idle + before.starting + 1, 2));
+    expect(after.idle + after.starting).toBeGreaterThanOrEqual(
+      Math.min(before.idle + before.starting + 1, 2),
+    );
     await shot(page, 'admin');
   });
 
@@ -61,7 +66,8 @@ describe('operator console', () => {
       30_000,
       'an idle row in the console',
     );
-    for (const s of await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-status')))) expect(s).toBe('idle');
+    for (const s of await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-status'))))
+      expect(s).toBe('idle');
     const id = (await rows.first().getAttribute('data-instance')) ?? '';
 
     await page.click(`a[href="/admin/instances/${encodeURIComponent(id)}"]`);
@@ -72,10 +78,17 @@ describe('operator console', () => {
     await shot(page, 'admin-instance');
 
     await page.goto(`${siteUrl()}/admin?status=idle`);
-    await Promise.all([page.waitForLoadState('load'), page.click(`tr[data-instance="${id}"] button[aria-label="kill ${id}"]`)]);
+    await Promise.all([
+      page.waitForLoadState('load'),
+      page.click(`tr[data-instance="${id}"] button[aria-label="kill ${id}"]`),
+    ]);
     expect(dialogs).toContain(`Destroy instance ${id}?`);
     expect(await page.locator('[data-flash]').textContent()).toContain(id);
-    await waitFor(async () => (await agents()).find((a) => a.id === id)?.status !== 'idle', 30_000, 'the killed instance to leave idle');
+    await waitFor(
+      async () => (await agents()).find((a) => a.id === id)?.status !== 'idle',
+      30_000,
+      'the killed instance to leave idle',
+    );
   });
 
   it('launches an agent from the console and shows its QR code', async () => {
@@ -88,7 +101,11 @@ describe('operator console', () => {
     expect(await page.locator('[data-result-qr]').getAttribute('src')).toMatch(/^data:image\/png;base64,/);
     const id = await page.locator('[data-claim]').getAttribute('data-instance-id');
     const row = (await agents()).find((a) => a.id === id);
-    expect(row).toMatchObject({ status: 'claimed', agentName: 'Console Launch', templateSlug: 'standup-host' });
+    expect(row).toMatchObject({
+      status: 'claimed',
+      agentName: 'Console Launch',
+      templateSlug: 'standup-host',
+    });
     await shot(page, 'admin-launch');
   });
 
@@ -102,7 +119,13 @@ describe('operator console', () => {
       return {
         missing: await post({ action: 'replenish', count: '1' }),
         wrong: await post({ action: 'replenish', count: '1', csrf: 'forged' }),
-        claim: (await fetch('/admin/claim', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'x1' }, body: '{}' })).status,
+        claim: (
+          await fetch('/admin/claim', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'idempotency-key': 'x1' },
+            body: '{}',
+          })
+        ).status,
       };
     });
     expect(result).toEqual({ missing: 403, wrong: 403, claim: 403 });

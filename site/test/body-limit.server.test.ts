@@ -15,7 +15,8 @@ const TOTAL = 200 * MB;
 let api: FakeApi;
 let site: { proc: ChildProcess; url: string };
 
-const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+const rssOf = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 
 /** The site's peak RSS while `run` runs, sampled every 20 ms. */
 async function peakRss<T>(run: () => Promise<T>): Promise<{ result: T; peak: number }> {
@@ -40,7 +41,11 @@ type Mode = 'content-length' | 'chunked' | 'lying-content-length';
  * (status 0): there the bytes after the promised ones are garbage to Node's HTTP parser, which may reset
  * the connection before the site's own answer to the first 1000 bytes is out.
  */
-function upload(path: string, mode: Mode, headers: Record<string, string> = {}): Promise<{ status: number; sent: number }> {
+function upload(
+  path: string,
+  mode: Mode,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; sent: number }> {
   const { hostname, port } = new URL(site.url);
   const framing: Record<Mode, string> = {
     'content-length': `Content-Length: ${TOTAL}\r\n`,
@@ -54,7 +59,10 @@ function upload(path: string, mode: Mode, headers: Record<string, string> = {}):
       .join('') +
     `${framing[mode]}\r\n`;
   const piece = Buffer.alloc(64 * 1024, 'a');
-  const chunk = mode === 'chunked' ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece;
+  const chunk =
+    mode === 'chunked'
+      ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')])
+      : piece;
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     let sent = 0;
@@ -118,18 +126,21 @@ describe('a 200 MB body', () => {
     ['/admin/login', 'content-length', 413],
     ['/admin/action', 'chunked', 413],
     ['/admin/logout', 'chunked', 413],
-  ] as const)('POST %s (%s) answers %i at once and the site does not buffer it', async (path, mode, status) => {
-    const before = rssOf(site.proc.pid ?? 0);
-    const contentType = path === '/api/claim' ? 'application/json' : 'application/x-www-form-urlencoded';
-    const { result, peak } = await peakRss(() =>
-      upload(path, mode, { 'Content-Type': contentType, 'Idempotency-Key': `big-${mode}` }),
-    );
-    if (mode === 'lying-content-length') expect([0, status]).toContain(result.status);
-    else expect(result.status).toBe(status);
-    // The answer came long before the body was through (a few MB at most are in flight in socket buffers).
-    expect(result.sent).toBeLessThan(TOTAL / 4);
-    expect(peak - before).toBeLessThan(50 * MB);
-  });
+  ] as const)(
+    'POST %s (%s) answers %i at once and the site does not buffer it',
+    async (path, mode, status) => {
+      const before = rssOf(site.proc.pid ?? 0);
+      const contentType = path === '/api/claim' ? 'application/json' : 'application/x-www-form-urlencoded';
+      const { result, peak } = await peakRss(() =>
+        upload(path, mode, { 'Content-Type': contentType, 'Idempotency-Key': `big-${mode}` }),
+      );
+      if (mode === 'lying-content-length') expect([0, status]).toContain(result.status);
+      else expect(result.status).toBe(status);
+      // The answer came long before the body was through (a few MB at most are in flight in socket buffers).
+      expect(result.sent).toBeLessThan(TOTAL / 4);
+      expect(peak - before).toBeLessThan(50 * MB);
+    },
+  );
 
   // Answers given before the body mattered: the body is still not read to its end (dropped, then closed).
   it.each([
@@ -138,7 +149,11 @@ describe('a 200 MB body', () => {
     ['/api/counts', { 'Content-Type': 'application/json' }, 404],
     ['/no/such/page', { 'Content-Type': 'application/json' }, 404],
     ['/a/trip-planner', { 'Content-Type': 'application/json' }, 200], // a page posted to: rendered, body ignored
-    ['/admin/login', { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'http://evil.example' }, 403],
+    [
+      '/admin/login',
+      { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'http://evil.example' },
+      403,
+    ],
   ] as const)('POST %s %j answers %i without reading it', async (path, headers, status) => {
     const before = rssOf(site.proc.pid ?? 0);
     const { result, peak } = await peakRss(() => upload(path, 'chunked', headers));
@@ -148,13 +163,22 @@ describe('a 200 MB body', () => {
   });
 
   it('/admin/claim refuses it too (after the session check: no session, no reading)', async () => {
-    const { result } = await peakRss(() => upload('/admin/claim', 'chunked', { 'Content-Type': 'application/json' }));
+    const { result } = await peakRss(() =>
+      upload('/admin/claim', 'chunked', { 'Content-Type': 'application/json' }),
+    );
     expect(result.status).toBe(401);
   });
 
   it('several at once, of every kind, are all refused; the site stays up and small', async () => {
     const before = rssOf(site.proc.pid ?? 0);
-    const modes: Mode[] = ['content-length', 'chunked', 'chunked', 'lying-content-length', 'chunked', 'content-length'];
+    const modes: Mode[] = [
+      'content-length',
+      'chunked',
+      'chunked',
+      'lying-content-length',
+      'chunked',
+      'content-length',
+    ];
     const { result, peak } = await peakRss(() =>
       Promise.all(
         modes.map((mode, i) =>
@@ -165,7 +189,8 @@ describe('a 200 MB body', () => {
         ),
       ),
     );
-    for (const [i, r] of result.entries()) expect(modes[i] === 'lying-content-length' ? [0, 400] : [413]).toContain(r.status);
+    for (const [i, r] of result.entries())
+      expect(modes[i] === 'lying-content-length' ? [0, 400] : [413]).toContain(r.status);
     expect(peak - before).toBeLessThan(50 * MB);
     expect(site.proc.exitCode).toBeNull();
     expect((await rawRequest(site.url, { method: 'GET', target: '/safety' })).status).toBe(200);

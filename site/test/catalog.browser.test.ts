@@ -23,14 +23,17 @@ describe('catalog', () => {
     const cards = page.locator('[data-card]');
     expect(await cards.count()).toBeGreaterThanOrEqual(30);
     expect(await page.locator('[data-pill]').count()).toBeGreaterThanOrEqual(9); // "All" + 8 categories
-    await expect.poll(() => page.locator('[data-availability-text]').textContent()).toMatch(/ready now|busy|warming/);
+    await expect
+      .poll(() => page.locator('[data-availability-text]').textContent())
+      .toMatch(/ready now|busy|warming/);
 
     // Search filters instantly and keeps the URL shareable.
     await page.fill('#q', 'budget');
     const visible = page.locator('[data-card]:not([hidden])');
     await expect.poll(() => visible.count()).toBeGreaterThan(0);
     expect(await visible.count()).toBeLessThan(await cards.count());
-    for (const text of await visible.locator('article').allTextContents()) expect(text.toLowerCase()).toContain('budget');
+    for (const text of await visible.locator('article').allTextContents())
+      expect(text.toLowerCase()).toContain('budget');
     expect(page.url()).toContain('q=budget');
 
     // A category pill narrows to that category and is marked as current.
@@ -52,7 +55,9 @@ describe('catalog', () => {
     // No requests to other hosts, and the home page's JavaScript stays far under 50 KB gzipped.
     expect(foreign).toEqual([]);
     const inline = await page.locator('script:not([src])').allTextContents();
-    const jsGzip = (await Promise.all(scripts)).reduce((n, b) => n + gzipSync(b).length, 0) + gzipSync(inline.join('')).length;
+    const jsGzip =
+      (await Promise.all(scripts)).reduce((n, b) => n + gzipSync(b).length, 0) +
+      gzipSync(inline.join('')).length;
     expect(jsGzip).toBeLessThan(50 * 1024);
     await page.close();
   });
@@ -78,7 +83,9 @@ describe('catalog', () => {
     const qr = await fetch(`${siteUrl()}/qr/trip-planner.png`);
     expect(qr.status).toBe(200);
     expect(qr.headers.get('content-type')).toBe('image/png');
-    expect(await page.locator('img[src="/qr/trip-planner.png"]').evaluate((i: HTMLImageElement) => i.naturalWidth)).toBeGreaterThan(0);
+    expect(
+      await page.locator('img[src="/qr/trip-planner.png"]').evaluate((i: HTMLImageElement) => i.naturalWidth),
+    ).toBeGreaterThan(0);
     await shot(page, 'template');
     expect(foreign).toEqual([]);
     await page.close();

@@ -56,7 +56,11 @@ describe('claim', () => {
     expect(new Set(posts).size).toBe(1); // every request of this click carried the same key
     await new Promise((res) => setTimeout(res, 1500)); // give a stray second claim time to land
     expect((await counts()).claimed).toBe(before + 1);
-    expect((await agents()).filter((a) => a.status === 'claimed' && a.templateSlug === 'daily-planner' && a.id === r.id)).toHaveLength(1);
+    expect(
+      (await agents()).filter(
+        (a) => a.status === 'claimed' && a.templateSlug === 'daily-planner' && a.id === r.id,
+      ),
+    ).toHaveLength(1);
     await shot(page, 'claim-double-click');
 
     // The same key replayed straight at the site returns the same agent, never a second one.
@@ -182,7 +186,9 @@ describe('claim', () => {
     expect(await page.locator('[data-availability]').getAttribute('class')).toContain('empty');
     await page.click('button[data-start]');
     await page.locator('[data-waiting]').waitFor({ state: 'visible', timeout: 30_000 });
-    await expect.poll(() => page.locator('[data-waiting-counts]').textContent()).toMatch(/\d+ ready, \d+ warming up/);
+    await expect
+      .poll(() => page.locator('[data-waiting-counts]').textContent())
+      .toMatch(/\d+ ready, \d+ warming up/);
     expect(await page.locator('button[data-start]').isDisabled()).toBe(true);
     await shot(page, 'claim-empty-pool');
 

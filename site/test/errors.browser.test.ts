@@ -30,7 +30,9 @@ describe('error states', () => {
     const before = (await agents()).filter((a) => a.status === 'claimed').length;
     await page.click('button[data-start]');
     await page.locator('[data-error]').waitFor({ state: 'visible', timeout: 30_000 });
-    expect(await page.locator('[data-error-text]').textContent()).toMatch(/Too many new agents .* Try again in \d+ s/);
+    expect(await page.locator('[data-error-text]').textContent()).toMatch(
+      /Too many new agents .* Try again in \d+ s/,
+    );
     expect((await agents()).filter((a) => a.status === 'claimed').length).toBe(before);
     expect(first).toBeTruthy();
     await shot(page, 'claim-rate-limited');

@@ -106,7 +106,8 @@ export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeAp
       }
     }
     const obj = (json ?? {}) as Record<string, unknown>;
-    const int = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+    const int = (v: unknown, min: number, max: number) =>
+      Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
     const templateRoute = method === 'GET' ? /^\/api\/pool\/templates\/(.*)$/.exec(path) : null;
     const instanceRoute = /^\/api\/pool\/(instances|crashed)\/([^/]*)(\/retry)?$/.exec(path);
@@ -118,7 +119,9 @@ export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeAp
     }
     if (templateRoute) {
       if (!isTemplateSlug(templateRoute[1])) violation('template slug outside the contract');
-      return templateRoute[1] === TEMPLATE.slug ? send(200, TEMPLATE) : error(404, 'NOT_FOUND', 'Unknown template');
+      return templateRoute[1] === TEMPLATE.slug
+        ? send(200, TEMPLATE)
+        : error(404, 'NOT_FOUND', 'Unknown template');
     }
     if (method === 'GET' && path === '/api/pool/agents') {
       if (!needAuth()) return;
@@ -163,17 +166,24 @@ export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeAp
       if (!isIdempotencyKey(key)) violation(`Idempotency-Key outside the contract: ${JSON.stringify(key)}`);
       const id = req.headers['x-client-id'];
       const anonymous = req.headers['x-client-anonymous'];
-      if (id !== undefined && !/^site-[0-9a-f]{32}$/.test(String(id))) violation(`X-Client-Id is not opaque: ${id}`);
-      if ((id === undefined) !== (anonymous === undefined) || (anonymous !== undefined && anonymous !== 'true')) {
+      if (id !== undefined && !/^site-[0-9a-f]{32}$/.test(String(id)))
+        violation(`X-Client-Id is not opaque: ${id}`);
+      if (
+        (id === undefined) !== (anonymous === undefined) ||
+        (anonymous !== undefined && anonymous !== 'true')
+      ) {
         violation(`X-Client-Id/X-Client-Anonymous do not go together: ${id} / ${anonymous}`);
       }
       for (const k of Object.keys(obj)) {
-        if (!['agentName', 'templateSlug', 'joinUrl', 'maxWaitMs', 'instructions'].includes(k)) violation(`unknown field ${k}`);
+        if (!['agentName', 'templateSlug', 'joinUrl', 'maxWaitMs', 'instructions'].includes(k))
+          violation(`unknown field ${k}`);
       }
       const problems = [
         obj.agentName !== undefined ? agentNameProblem(obj.agentName) : null,
         obj.joinUrl !== undefined ? joinUrlProblem(obj.joinUrl) : null,
-        obj.templateSlug !== undefined && !isTemplateSlug(obj.templateSlug) ? 'templateSlug outside the contract' : null,
+        obj.templateSlug !== undefined && !isTemplateSlug(obj.templateSlug)
+          ? 'templateSlug outside the contract'
+          : null,
         obj.maxWaitMs !== undefined && !int(obj.maxWaitMs, 0, 60_000) ? 'maxWaitMs outside 0..60000' : null,
       ].filter(Boolean);
       if (problems.length) {

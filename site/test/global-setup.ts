@@ -74,11 +74,15 @@ export default async function setup(project: TestProject) {
       info = (started[0] as PromiseFulfilledResult<StackInfo>).value;
       chatInfo = (started[1] as PromiseFulfilledResult<StackInfo>).value;
     }
-    const build = spawnSync(process.execPath, [resolve(siteDir, 'node_modules/astro/bin/astro.mjs'), 'build'], {
-      cwd: siteDir,
-      env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
-      stdio: 'inherit',
-    });
+    const build = spawnSync(
+      process.execPath,
+      [resolve(siteDir, 'node_modules/astro/bin/astro.mjs'), 'build'],
+      {
+        cwd: siteDir,
+        env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
+        stdio: 'inherit',
+      },
+    );
     if (build.status !== 0) throw new Error('astro build failed');
     const main = await startSite(info.apiUrl, info.apiKey);
     sites.push(main.proc);

@@ -25,7 +25,11 @@ export async function launch(): Promise<Browser> {
 }
 
 /** A fresh page that fails the test on any request to a host other than the site. */
-export async function newPage(browser: Browser, width = 1280, height = 900): Promise<{ page: Page; foreign: string[] }> {
+export async function newPage(
+  browser: Browser,
+  width = 1280,
+  height = 900,
+): Promise<{ page: Page; foreign: string[] }> {
   const ctx = await browser.newContext({ viewport: { width, height } });
   const page = await ctx.newPage();
   const foreign: string[] = [];
@@ -44,7 +48,10 @@ export async function shot(page: Page, name: string): Promise<string> {
   return path;
 }
 
-export async function api<T = unknown>(path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; data: T }> {
+export async function api<T = unknown>(
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<{ status: number; data: T }> {
   const res = await fetch(`${inject('apiUrl')}${path}`, {
     method: init.method ?? 'GET',
     headers: {
@@ -66,7 +73,11 @@ export interface Counts {
 }
 export const counts = async () => (await api<Counts>('/api/pool/counts')).data;
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms = 60_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false>,
+  ms = 60_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();

@@ -58,7 +58,8 @@ export function parseResponse(data: Buffer): RawResponse | null {
 /** Sends one request on a fresh connection and reads the whole response (the server closes it). */
 export function rawRequest(origin: string, req: RawRequest, timeoutMs = 20_000): Promise<RawResponse> {
   const { hostname, port } = new URL(origin);
-  const body = typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : Buffer.from(req.body ?? new Uint8Array(0));
+  const body =
+    typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : Buffer.from(req.body ?? new Uint8Array(0));
   const headers = [...(req.headers ?? [])];
   const has = (n: string) => headers.some(([k]) => k.toLowerCase() === n);
   if (!has('host')) headers.unshift(['Host', `${hostname}:${port}`]);
@@ -72,13 +73,20 @@ export function rawRequest(origin: string, req: RawRequest, timeoutMs = 20_000):
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no complete response to ${req.method} ${JSON.stringify(req.target).slice(0, 200)} within ${timeoutMs} ms`));
+      reject(
+        new Error(
+          `no complete response to ${req.method} ${JSON.stringify(req.target).slice(0, 200)} within ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
     const finish = (err?: Error) => {
       clearTimeout(timer);
       const res = parseResponse(Buffer.concat(chunks));
       if (res) resolve(res);
-      else reject(err ?? new Error(`no HTTP response to ${req.method} ${JSON.stringify(req.target).slice(0, 200)}`));
+      else
+        reject(
+          err ?? new Error(`no HTTP response to ${req.method} ${JSON.stringify(req.target).slice(0, 200)}`),
+        );
     };
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('end', () => finish());

@@ -1,7 +1,13 @@
 import { defineChannelPluginEntry } from 'openclaw/plugin-sdk/channel-core';
 import { convosChannelPlugin } from './src/channel.js';
 import { currentSettings, ensureService, existingService, setConvosRuntime } from './src/instance.js';
-import { PROVISION_PATH, type RouteDeps, STATUS_PATH, provisionHandler, statusHandler } from './src/routes.js';
+import {
+  PROVISION_PATH,
+  provisionHandler,
+  type RouteDeps,
+  STATUS_PATH,
+  statusHandler,
+} from './src/routes.js';
 import { ProvisionError } from './src/service.js';
 
 /**
@@ -32,7 +38,17 @@ export default defineChannelPluginEntry({
       },
       log: (m) => api.logger.warn(m),
     };
-    api.registerHttpRoute({ path: PROVISION_PATH, auth: 'plugin', match: 'exact', handler: provisionHandler(deps) });
-    api.registerHttpRoute({ path: STATUS_PATH, auth: 'plugin', match: 'exact', handler: statusHandler(deps) });
+    api.registerHttpRoute({
+      path: PROVISION_PATH,
+      auth: 'plugin',
+      match: 'exact',
+      handler: provisionHandler(deps),
+    });
+    api.registerHttpRoute({
+      path: STATUS_PATH,
+      auth: 'plugin',
+      match: 'exact',
+      handler: statusHandler(deps),
+    });
   },
 });

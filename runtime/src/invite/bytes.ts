@@ -56,8 +56,10 @@ export function base64urlEncode(bytes: Uint8Array): string {
  */
 export function base64urlDecode(text: string): Uint8Array {
   const s = text.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  if (!B64URL_RE.test(s)) throw new InviteError('bad_encoding', 'invite code contains characters that are not base64url');
-  if (s.length % 4 === 1) throw new InviteError('bad_encoding', 'invite code has an impossible base64url length');
+  if (!B64URL_RE.test(s))
+    throw new InviteError('bad_encoding', 'invite code contains characters that are not base64url');
+  if (s.length % 4 === 1)
+    throw new InviteError('bad_encoding', 'invite code has an impossible base64url length');
   const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);

@@ -25,18 +25,25 @@ function inflate(body: Uint8Array): Uint8Array {
     // zlib streams start with 0x78; anything else can only be a raw deflate body.
     return new Uint8Array(body[0] === ZLIB_FIRST_BYTE ? inflateSync(body, opts) : inflateRawSync(body, opts));
   } catch (err) {
-    throw new InviteError('bad_compression', 'invite code is compressed but does not inflate', { cause: err });
+    throw new InviteError('bad_compression', 'invite code is compressed but does not inflate', {
+      cause: err,
+    });
   }
 }
 
 export function decompress(data: Uint8Array): { bytes: Uint8Array; form: CompressionForm } {
   if (data[0] === COMPRESSION_MARKER) {
-    if (data.length < 6) throw new InviteError('bad_compression', 'invite code is truncated after the compression header');
+    if (data.length < 6)
+      throw new InviteError('bad_compression', 'invite code is truncated after the compression header');
     const declared = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1, false);
-    if (declared > MAX_INFLATED_BYTES) throw new InviteError('bad_compression', `invite code declares ${declared} bytes, too large`);
+    if (declared > MAX_INFLATED_BYTES)
+      throw new InviteError('bad_compression', `invite code declares ${declared} bytes, too large`);
     const bytes = inflate(data.subarray(5));
     if (bytes.length !== declared) {
-      throw new InviteError('bad_compression', `invite code inflated to ${bytes.length} bytes but declares ${declared}`);
+      throw new InviteError(
+        'bad_compression',
+        `invite code inflated to ${bytes.length} bytes but declares ${declared}`,
+      );
     }
     return { bytes, form: 'marker' };
   }

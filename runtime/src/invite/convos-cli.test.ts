@@ -1,11 +1,14 @@
 import {
-  createInviteSlug,
   decryptConversationToken as cliDecrypt,
   encryptConversationToken as cliEncrypt,
   parseInvite as cliParse,
   verifyInviteSignature as cliVerifySignature,
+  createInviteSlug,
 } from '@xmtp/convos-cli/utils/invite';
-import { parseAppData as cliParseAppData, serializeAppData as cliSerializeAppData } from '@xmtp/convos-cli/utils/metadata';
+import {
+  parseAppData as cliParseAppData,
+  serializeAppData as cliSerializeAppData,
+} from '@xmtp/convos-cli/utils/metadata';
 import { describe, expect, it } from 'vitest';
 import { base64urlDecode, bytesToHex, hexToBytes } from './bytes.js';
 import {
@@ -47,7 +50,11 @@ describe('cross-check with @xmtp/convos-cli utils/invite', () => {
       expect(ours.expiresAt).toEqual(expiresAt);
       expect(ours.payload).toMatchObject({ name: 'Team', emoji: '🚀', expiresAfterUse: false });
       expect(ours.payload.description).toBe(description);
-      verifyInvite(ours, { expectedSigner: { walletPrivateKey: KEY }, expectedCreatorInboxId: INBOX, now: new Date('2030-01-01') });
+      verifyInvite(ours, {
+        expectedSigner: { walletPrivateKey: KEY },
+        expectedCreatorInboxId: INBOX,
+        now: new Date('2030-01-01'),
+      });
       expect(decryptConversationToken(ours.payload.conversationToken, INBOX, KEY)).toBe(UUID);
     }
   });
@@ -74,7 +81,9 @@ describe('cross-check with @xmtp/convos-cli utils/invite', () => {
       expect(bytesToHex(theirs.payloadBytes)).toBe(bytesToHex(ours.payloadBytes));
       expect(await cliVerifySignature(theirs, KEY)).toBe(true);
       expect(await cliVerifySignature(theirs, `0x${'77'.repeat(32)}`)).toBe(false);
-      expect(cliDecrypt(Buffer.from(theirs.conversationToken), INBOX, hexToBytes(KEY))).toBe('d3b1f0c2a4e5f6a7b8c9d0e1f2a3b4c5');
+      expect(cliDecrypt(Buffer.from(theirs.conversationToken), INBOX, hexToBytes(KEY))).toBe(
+        'd3b1f0c2a4e5f6a7b8c9d0e1f2a3b4c5',
+      );
     }
   });
 
@@ -88,9 +97,16 @@ describe('cross-check with @xmtp/convos-cli utils/invite', () => {
   });
 
   it('group appData metadata interoperates in both directions', () => {
-    const meta = { tag: 'AbCdEfGhIj', profiles: [{ inboxId: INBOX, name: 'Ada' }], expiresAtUnix: 1_900_000_000 };
+    const meta = {
+      tag: 'AbCdEfGhIj',
+      profiles: [{ inboxId: INBOX, name: 'Ada' }],
+      expiresAtUnix: 1_900_000_000,
+    };
     expect(decodeAppData(cliSerializeAppData(meta))).toEqual(meta);
-    const big = { tag: 'AbCdEfGhIj', profiles: Array.from({ length: 10 }, (_, i) => ({ inboxId: INBOX, name: `member ${i}` })) };
+    const big = {
+      tag: 'AbCdEfGhIj',
+      profiles: Array.from({ length: 10 }, (_, i) => ({ inboxId: INBOX, name: `member ${i}` })),
+    };
     expect(decodeAppData(cliSerializeAppData(big))).toEqual(big);
     const back = cliParseAppData(encodeAppData(big));
     expect(back.tag).toBe(big.tag);

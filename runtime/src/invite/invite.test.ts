@@ -31,8 +31,7 @@ const VECTOR = {
     '12200123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef1a0a4162436445664768496a4180d8db7000000000',
   signature:
     '149bc7a171a90c6f5ab90f10b624b1b1cabfc409f12401eec0c90946ca88ff7d01207fcd011858a71b42f324e8f09ed1efc1bc8ca3b6c51cacc6d89e3da6379c00',
-  slug:
-    'CngKPwEAAQIDBAUGBwgJCguNvrFsN_xoKF_B9lNzdY21LC-d98X-MwgOnMXFl56QmqEw8Q6yjDW5v6-lDtm8H0HYDBIgASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mrze8aCkFiQ2RFZkdoSWpBgNjbcAAAAAASQRSbx6FxqQxvWrkPELYksbHKv8QJ8SQB7sDJCUbKiP99ASB_zQEYWKcbQvMk6PCe0e_BvIyjtsUcrMbYnj2mN5wA',
+  slug: 'CngKPwEAAQIDBAUGBwgJCguNvrFsN_xoKF_B9lNzdY21LC-d98X-MwgOnMXFl56QmqEw8Q6yjDW5v6-lDtm8H0HYDBIgASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mrze8aCkFiQ2RFZkdoSWpBgNjbcAAAAAASQRSbx6FxqQxvWrkPELYksbHKv8QJ8SQB7sDJCUbKiP99ASB_zQEYWKcbQvMk6PCe0e_BvIyjtsUcrMbYnj2mN5wA',
 };
 
 function vectorInvite() {
@@ -79,15 +78,26 @@ describe('createInvite (fixed vector)', () => {
 
   it('uses dev.convos.org for dev and local networks', () => {
     for (const env of ['dev', 'local'] as const) {
-      const c = createInvite({ conversationId: CONV, creatorInboxId: INBOX, walletPrivateKey: KEY, tag: 'T', env });
+      const c = createInvite({
+        conversationId: CONV,
+        creatorInboxId: INBOX,
+        walletPrivateKey: KEY,
+        tag: 'T',
+        env,
+      });
       expect(c.url.startsWith('https://dev.convos.org/v2?i=')).toBe(true);
     }
   });
 
   it('compresses large invites into the 0x1F form and inserts * every 300 characters', () => {
     const c = createInvite({
-      conversationId: CONV, creatorInboxId: INBOX, walletPrivateKey: KEY, tag: 'AbCdEfGhIj', env: 'dev',
-      name: 'Team', description: 'a long and repetitive description '.repeat(40),
+      conversationId: CONV,
+      creatorInboxId: INBOX,
+      walletPrivateKey: KEY,
+      tag: 'AbCdEfGhIj',
+      env: 'dev',
+      name: 'Team',
+      description: 'a long and repetitive description '.repeat(40),
     });
     const parts = c.slug.split('*');
     expect(parts.length).toBeGreaterThan(1);
@@ -102,13 +112,25 @@ describe('createInvite (fixed vector)', () => {
   it('leaves small invites uncompressed (starting with 0x0A)', () => {
     // A realistic (random, incompressible) inbox id: the repetitive INBOX would compress.
     const inbox = bytesToHex(randomBytes(32));
-    const c = createInvite({ conversationId: 'g', creatorInboxId: inbox, walletPrivateKey: KEY, tag: 'T', env: 'dev' });
+    const c = createInvite({
+      conversationId: 'g',
+      creatorInboxId: inbox,
+      walletPrivateKey: KEY,
+      tag: 'T',
+      env: 'dev',
+    });
     expect(base64urlDecode(c.slug)[0]).toBe(0x0a);
     expect(parseInviteUrl(c.slug).compression).toBe('none');
   });
 
   it('rejects bad arguments', () => {
-    const base = { conversationId: CONV, creatorInboxId: INBOX, walletPrivateKey: KEY, tag: 'T', env: 'dev' as const };
+    const base = {
+      conversationId: CONV,
+      creatorInboxId: INBOX,
+      walletPrivateKey: KEY,
+      tag: 'T',
+      env: 'dev' as const,
+    };
     expectCode(() => createInvite({ ...base, tag: '' }), 'bad_argument');
     expectCode(() => createInvite({ ...base, creatorInboxId: 'abcd' }), 'bad_argument', /32 bytes/);
     expectCode(() => createInvite({ ...base, creatorInboxId: 'zz'.repeat(32) }), 'bad_argument', /hex/);
@@ -119,15 +141,33 @@ describe('createInvite (fixed vector)', () => {
 describe('parseInviteUrl', () => {
   it('decodes every field of a full invite', () => {
     const c = createInvite({
-      conversationId: CONV, creatorInboxId: INBOX, walletPrivateKey: KEY, tag: 'AbCdEfGhIj', env: 'dev',
-      name: 'Trip', description: 'Plans', imageUrl: 'https://x/y.png', emoji: '🚀',
-      expiresAt: EXPIRES, conversationExpiresAt: new Date('2031-01-01T00:00:00Z'), expiresAfterUse: true,
+      conversationId: CONV,
+      creatorInboxId: INBOX,
+      walletPrivateKey: KEY,
+      tag: 'AbCdEfGhIj',
+      env: 'dev',
+      name: 'Trip',
+      description: 'Plans',
+      imageUrl: 'https://x/y.png',
+      emoji: '🚀',
+      expiresAt: EXPIRES,
+      conversationExpiresAt: new Date('2031-01-01T00:00:00Z'),
+      expiresAfterUse: true,
     });
     const p = parseInviteUrl(c.url);
     expect(p).toMatchObject({
-      env: 'dev', tag: 'AbCdEfGhIj', creatorInboxId: INBOX, expiresAt: EXPIRES,
+      env: 'dev',
+      tag: 'AbCdEfGhIj',
+      creatorInboxId: INBOX,
+      expiresAt: EXPIRES,
       conversationExpiresAt: new Date('2031-01-01T00:00:00Z'),
-      payload: { name: 'Trip', description: 'Plans', imageUrl: 'https://x/y.png', emoji: '🚀', expiresAfterUse: true },
+      payload: {
+        name: 'Trip',
+        description: 'Plans',
+        imageUrl: 'https://x/y.png',
+        emoji: '🚀',
+        expiresAfterUse: true,
+      },
     });
     expect(decryptConversationToken(p.payload.conversationToken, p.creatorInboxId, KEY)).toBe(CONV);
     expect(bytesToHex(p.payloadBytes)).toBe(bytesToHex(c.payloadBytes));
@@ -182,7 +222,14 @@ describe('parseInviteUrl', () => {
   });
 
   it('round-trips: create → parse → re-encode → parse', () => {
-    const c = createInvite({ conversationId: CONV, creatorInboxId: INBOX, walletPrivateKey: KEY, tag: 'Zz09Zz09Zz', env: 'production', name: 'n' });
+    const c = createInvite({
+      conversationId: CONV,
+      creatorInboxId: INBOX,
+      walletPrivateKey: KEY,
+      tag: 'Zz09Zz09Zz',
+      env: 'production',
+      name: 'n',
+    });
     const p = parseInviteUrl(c.url);
     const again = parseInviteUrl(encodeSlug(p.payloadBytes, p.signature));
     expect(again.payload).toEqual(p.payload);
@@ -199,7 +246,11 @@ describe('parseInviteUrl', () => {
     expectCode(() => parseInviteUrl(''), 'empty');
     expectCode(() => parseInviteUrl('   '), 'empty');
     expectCode(() => parseInviteUrl('***'), 'empty');
-    expectCode(() => parseInviteUrl('https://example.com/v2?i=abc'), 'unsupported_url', /not a Convos invite host/);
+    expectCode(
+      () => parseInviteUrl('https://example.com/v2?i=abc'),
+      'unsupported_url',
+      /not a Convos invite host/,
+    );
     expectCode(() => parseInviteUrl('https://popup.convos.org/v2'), 'unsupported_url', /no \?i=/);
     expectCode(() => parseInviteUrl('ftp://popup.convos.org/v2?i=abc'), 'unsupported_url', /scheme/);
     expectCode(() => parseInviteUrl('convos://open/abc'), 'unsupported_url', /convos:\/\/join/);
@@ -209,10 +260,37 @@ describe('parseInviteUrl', () => {
     expectCode(() => parseInviteUrl('abcde'), 'bad_encoding', /length/);
     expectCode(() => parseInviteUrl(base64urlEncode(Uint8Array.of(0x12, 0x00))), 'bad_protobuf', /0x0a/);
     expectCode(() => parseInviteUrl(base64urlEncode(signed.subarray(0, 50))), 'bad_protobuf', /truncated/);
-    expectCode(() => parseInviteUrl(base64urlEncode(Uint8Array.of(0x1f, 0, 0))), 'bad_compression', /truncated/);
-    expectCode(() => parseInviteUrl(base64urlEncode(concatBytes(Uint8Array.of(0x1f), len(signed.length), Uint8Array.of(0xff, 0xff, 0xff)))), 'bad_compression', /inflate/);
-    expectCode(() => parseInviteUrl(base64urlEncode(concatBytes(Uint8Array.of(0x1f), len(signed.length + 1), deflateSync(signed)))), 'bad_compression', /declares/);
-    expectCode(() => parseInviteUrl(base64urlEncode(concatBytes(Uint8Array.of(0x1f), len(10_000_000), deflateSync(signed)))), 'bad_compression', /too large/);
+    expectCode(
+      () => parseInviteUrl(base64urlEncode(Uint8Array.of(0x1f, 0, 0))),
+      'bad_compression',
+      /truncated/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          base64urlEncode(
+            concatBytes(Uint8Array.of(0x1f), len(signed.length), Uint8Array.of(0xff, 0xff, 0xff)),
+          ),
+        ),
+      'bad_compression',
+      /inflate/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          base64urlEncode(concatBytes(Uint8Array.of(0x1f), len(signed.length + 1), deflateSync(signed))),
+        ),
+      'bad_compression',
+      /declares/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          base64urlEncode(concatBytes(Uint8Array.of(0x1f), len(10_000_000), deflateSync(signed))),
+        ),
+      'bad_compression',
+      /too large/,
+    );
     // A zip bomb: a tiny body inflating to megabytes.
     const bomb = deflateSync(new Uint8Array(5_000_000));
     expectCode(() => parseInviteUrl(base64urlEncode(bomb)), 'bad_compression');
@@ -224,17 +302,77 @@ describe('parseInviteUrl', () => {
     const inbox = hexToBytes(INBOX);
     const payload = (f: (w: ProtoWriter) => ProtoWriter) => f(new ProtoWriter()).finish();
     const slug = (p: Uint8Array, sig = signRaw(p)) => encodeSlug(p, sig, false);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(2, inbox).string(3, 'T')))), 'missing_field', /conversation token/);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(1, token).string(3, 'T')))), 'missing_field', /creator inbox/);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox)))), 'missing_field', /tag/);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox.subarray(0, 20)).string(3, 'T')))), 'bad_protobuf', /20 bytes/);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox).bool(3, true)))), 'bad_protobuf', /field 3/);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox).bytes(3, Uint8Array.of(0xff, 0xfe))))), 'bad_protobuf', /UTF-8/);
-    expectCode(() => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox).string(3, 'T')), new Uint8Array(64))), 'bad_signature', /64 bytes/);
-    expectCode(() => parseInviteUrl(encodeSlug(new Uint8Array(), new Uint8Array(65), false)), 'missing_field', /payload/);
-    expectCode(() => parseInviteUrl(base64urlEncode(new ProtoWriter().bytes(1, payload((w) => w.bytes(1, token).bytes(2, inbox).string(3, 'T'))).finish())), 'missing_field', /signature/);
+    expectCode(
+      () => parseInviteUrl(slug(payload((w) => w.bytes(2, inbox).string(3, 'T')))),
+      'missing_field',
+      /conversation token/,
+    );
+    expectCode(
+      () => parseInviteUrl(slug(payload((w) => w.bytes(1, token).string(3, 'T')))),
+      'missing_field',
+      /creator inbox/,
+    );
+    expectCode(
+      () => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox)))),
+      'missing_field',
+      /tag/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          slug(payload((w) => w.bytes(1, token).bytes(2, inbox.subarray(0, 20)).string(3, 'T'))),
+        ),
+      'bad_protobuf',
+      /20 bytes/,
+    );
+    expectCode(
+      () => parseInviteUrl(slug(payload((w) => w.bytes(1, token).bytes(2, inbox).bool(3, true)))),
+      'bad_protobuf',
+      /field 3/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          slug(payload((w) => w.bytes(1, token).bytes(2, inbox).bytes(3, Uint8Array.of(0xff, 0xfe)))),
+        ),
+      'bad_protobuf',
+      /UTF-8/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          slug(
+            payload((w) => w.bytes(1, token).bytes(2, inbox).string(3, 'T')),
+            new Uint8Array(64),
+          ),
+        ),
+      'bad_signature',
+      /64 bytes/,
+    );
+    expectCode(
+      () => parseInviteUrl(encodeSlug(new Uint8Array(), new Uint8Array(65), false)),
+      'missing_field',
+      /payload/,
+    );
+    expectCode(
+      () =>
+        parseInviteUrl(
+          base64urlEncode(
+            new ProtoWriter()
+              .bytes(
+                1,
+                payload((w) => w.bytes(1, token).bytes(2, inbox).string(3, 'T')),
+              )
+              .finish(),
+          ),
+        ),
+      'missing_field',
+      /signature/,
+    );
     // Unknown fields are skipped (forward compatibility) and 0 expiries mean "unset".
-    const extra = payload((w) => w.bytes(1, token).bytes(2, inbox).string(3, 'T').sfixed64(8, 0).string(99, 'future'));
+    const extra = payload((w) =>
+      w.bytes(1, token).bytes(2, inbox).string(3, 'T').sfixed64(8, 0).string(99, 'future'),
+    );
     const p = parseInviteUrl(slug(extra));
     expect(p.expiresAt).toBeUndefined();
     expect(p.tag).toBe('T');
@@ -246,16 +384,34 @@ describe('verifyInvite', () => {
 
   it('accepts the right signer by key, public key, address and inbox id', () => {
     const now = BEFORE;
-    expect(verifyInvite(parsed(), { now, expectedSigner: { walletPrivateKey: KEY } }).signerAddress).toBe(KEY_ADDRESS);
-    expect(verifyInvite(parsed(), { now, expectedSigner: { publicKey: walletPublicKey(KEY) } }).signerAddress).toBe(KEY_ADDRESS);
-    expect(verifyInvite(parsed(), { now, expectedSigner: { address: KEY_ADDRESS.toUpperCase().replace('0X', '0x') } }).signerAddress).toBe(KEY_ADDRESS);
-    expect(verifyInvite(parsed(), { now, expectedCreatorInboxId: INBOX.toUpperCase() }).signerAddress).toBe(KEY_ADDRESS);
+    expect(verifyInvite(parsed(), { now, expectedSigner: { walletPrivateKey: KEY } }).signerAddress).toBe(
+      KEY_ADDRESS,
+    );
+    expect(
+      verifyInvite(parsed(), { now, expectedSigner: { publicKey: walletPublicKey(KEY) } }).signerAddress,
+    ).toBe(KEY_ADDRESS);
+    expect(
+      verifyInvite(parsed(), {
+        now,
+        expectedSigner: { address: KEY_ADDRESS.toUpperCase().replace('0X', '0x') },
+      }).signerAddress,
+    ).toBe(KEY_ADDRESS);
+    expect(verifyInvite(parsed(), { now, expectedCreatorInboxId: INBOX.toUpperCase() }).signerAddress).toBe(
+      KEY_ADDRESS,
+    );
   });
 
   it('rejects another signer, another inbox, expiry and forged signatures', () => {
     const now = BEFORE;
-    expectCode(() => verifyInvite(parsed(), { now, expectedSigner: { walletPrivateKey: `0x${'22'.repeat(32)}` } }), 'wrong_signer');
-    expectCode(() => verifyInvite(parsed(), { now, expectedCreatorInboxId: 'ff'.repeat(32) }), 'wrong_signer', /inbox/);
+    expectCode(
+      () => verifyInvite(parsed(), { now, expectedSigner: { walletPrivateKey: `0x${'22'.repeat(32)}` } }),
+      'wrong_signer',
+    );
+    expectCode(
+      () => verifyInvite(parsed(), { now, expectedCreatorInboxId: 'ff'.repeat(32) }),
+      'wrong_signer',
+      /inbox/,
+    );
     expectCode(() => verifyInvite(parsed(), { now: EXPIRES }), 'expired', /2030-01-01/);
 
     // Tampered payload: the signature recovers someone else.
@@ -263,7 +419,10 @@ describe('verifyInvite', () => {
     const tampered = { ...p, payloadBytes: p.payloadBytes.slice() };
     const last = tampered.payloadBytes.length - 1;
     tampered.payloadBytes[last] = (tampered.payloadBytes[last] as number) ^ 1;
-    expectCode(() => verifyInvite(tampered, { now, expectedSigner: { walletPrivateKey: KEY } }), 'wrong_signer');
+    expectCode(
+      () => verifyInvite(tampered, { now, expectedSigner: { walletPrivateKey: KEY } }),
+      'wrong_signer',
+    );
     // Bad recovery id, zeroed signature.
     const badV = { ...p, signature: p.signature.slice() };
     badV.signature[64] = 5;
@@ -276,9 +435,20 @@ describe('verifyInvite', () => {
   });
 
   it('checks the conversation expiry too', () => {
-    const c = createInvite({ conversationId: CONV, creatorInboxId: INBOX, walletPrivateKey: KEY, tag: 'T', env: 'dev', conversationExpiresAt: EXPIRES });
+    const c = createInvite({
+      conversationId: CONV,
+      creatorInboxId: INBOX,
+      walletPrivateKey: KEY,
+      tag: 'T',
+      env: 'dev',
+      conversationExpiresAt: EXPIRES,
+    });
     expect(() => verifyInvite(parseInviteUrl(c.url), { now: BEFORE })).not.toThrow();
-    expectCode(() => verifyInvite(parseInviteUrl(c.url), { now: new Date('2030-06-01T00:00:00Z') }), 'expired', /conversation/);
+    expectCode(
+      () => verifyInvite(parseInviteUrl(c.url), { now: new Date('2030-06-01T00:00:00Z') }),
+      'expired',
+      /conversation/,
+    );
   });
 });
 

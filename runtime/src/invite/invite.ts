@@ -2,15 +2,21 @@ import { base64urlDecode, base64urlEncode, bytesEqual, bytesToHex, hexToBytes } 
 import { type CompressionForm, compressIfSmaller, decompress } from './compression.js';
 import { InviteError } from './errors.js';
 import {
-  type InvitePayload,
   decodeInvitePayload,
   decodeSignedInvite,
   encodeInvitePayload,
   encodeSignedInvite,
+  type InvitePayload,
 } from './payload.js';
-import { SIGNATURE_BYTES, publicKeyToAddress, recoverSigner, signPayload, walletPublicKey } from './signature.js';
+import {
+  publicKeyToAddress,
+  recoverSigner,
+  SIGNATURE_BYTES,
+  signPayload,
+  walletPublicKey,
+} from './signature.js';
 import { encryptConversationToken } from './token.js';
-import { type InviteEnv, type XmtpEnv, extractSlug, insertSeparators, inviteUrlFor } from './url.js';
+import { extractSlug, type InviteEnv, insertSeparators, inviteUrlFor, type XmtpEnv } from './url.js';
 
 /** Creating, parsing and verifying whole invites (the parts live in the sibling files). */
 
@@ -42,11 +48,17 @@ export function parseInviteUrl(input: string): ParsedInvite {
   if (raw.length === 0) throw new InviteError('bad_encoding', 'invite code decodes to nothing');
   const { bytes, form } = decompress(raw);
   if (bytes[0] !== 0x0a) {
-    throw new InviteError('bad_protobuf', 'invite code does not start with a signed invite (expected byte 0x0a)');
+    throw new InviteError(
+      'bad_protobuf',
+      'invite code does not start with a signed invite (expected byte 0x0a)',
+    );
   }
   const signed = decodeSignedInvite(bytes);
   if (signed.signature.length !== SIGNATURE_BYTES) {
-    throw new InviteError('bad_signature', `invite signature is ${signed.signature.length} bytes, expected ${SIGNATURE_BYTES}`);
+    throw new InviteError(
+      'bad_signature',
+      `invite signature is ${signed.signature.length} bytes, expected ${SIGNATURE_BYTES}`,
+    );
   }
   const payload = decodeInvitePayload(signed.payload);
   return {
@@ -67,7 +79,10 @@ export function parseInviteUrl(input: string): ParsedInvite {
 
 export interface VerifyOptions {
   /** Who must have signed: a public key (33/65 bytes or hex), an 0x address, or the wallet key itself. */
-  expectedSigner?: { publicKey: Uint8Array | string } | { address: string } | { walletPrivateKey: Uint8Array | string };
+  expectedSigner?:
+    | { publicKey: Uint8Array | string }
+    | { address: string }
+    | { walletPrivateKey: Uint8Array | string };
   /** Checked against the invite's inbox id (creator side: our own inbox id). */
   expectedCreatorInboxId?: string;
   now?: Date;
@@ -151,7 +166,12 @@ export function createInvite(o: CreateInviteOptions): CreatedInvite {
   if (!o.tag) throw new InviteError('bad_argument', 'invite tag is empty');
   const creatorInboxId = bytesToHex(hexToBytes(o.creatorInboxId, 'creator inbox id'));
   const payload: InvitePayload = {
-    conversationToken: encryptConversationToken(o.conversationId, creatorInboxId, o.walletPrivateKey, o.tokenNonce),
+    conversationToken: encryptConversationToken(
+      o.conversationId,
+      creatorInboxId,
+      o.walletPrivateKey,
+      o.tokenNonce,
+    ),
     creatorInboxId,
     tag: o.tag,
     expiresAfterUse: o.expiresAfterUse ?? false,

@@ -16,7 +16,11 @@ describe('group appData metadata', () => {
   it('round-trips tag, profiles and expiry, and compresses large metadata', () => {
     const m = {
       tag: 'Zz09Zz09Zz',
-      profiles: Array.from({ length: 20 }, (_, i) => ({ inboxId: INBOX, name: `member ${i}`, image: 'https://img/x.png' })),
+      profiles: Array.from({ length: 20 }, (_, i) => ({
+        inboxId: INBOX,
+        name: `member ${i}`,
+        image: 'https://img/x.png',
+      })),
       expiresAtUnix: 1_900_000_000,
     };
     const text = encodeAppData(m);
@@ -25,19 +29,29 @@ describe('group appData metadata', () => {
   });
 
   it('preserves fields it does not model (written by the Convos app) when rewritten', () => {
-    const bytes = new ProtoWriter().string(1, 'TagTagTag1').bytes(4, Uint8Array.of(9, 9, 9)).string(6, '🎉').finish();
+    const bytes = new ProtoWriter()
+      .string(1, 'TagTagTag1')
+      .bytes(4, Uint8Array.of(9, 9, 9))
+      .string(6, '🎉')
+      .finish();
     const m = decodeAppData(base64urlEncode(bytes));
     expect(m.tag).toBe('TagTagTag1');
     m.profiles.push({ inboxId: INBOX, name: 'Agent' });
     const again = decodeAppData(encodeAppData(m));
     expect(again.profiles).toEqual([{ inboxId: INBOX, name: 'Agent' }]);
     expect(again.unknownFields).toEqual(m.unknownFields);
-    expect(encodeAppData(again)).toContain(base64urlEncode(new ProtoWriter().string(1, 'TagTagTag1').finish()).slice(0, 8));
+    expect(encodeAppData(again)).toContain(
+      base64urlEncode(new ProtoWriter().string(1, 'TagTagTag1').finish()).slice(0, 8),
+    );
   });
 
   it('reads empty and legacy JSON appData, rejects garbage', () => {
     expect(decodeAppData('')).toEqual({ tag: '', profiles: [] });
-    expect(decodeAppData('{"tag":"abc","expiresAtUnix":5}')).toEqual({ tag: 'abc', profiles: [], expiresAtUnix: 5 });
+    expect(decodeAppData('{"tag":"abc","expiresAtUnix":5}')).toEqual({
+      tag: 'abc',
+      profiles: [],
+      expiresAtUnix: 5,
+    });
     expect(() => decodeAppData('{not json')).toThrow(InviteError);
     expect(() => decodeAppData('!!!')).toThrow(InviteError);
     expect(() => decodeAppData(base64urlEncode(Uint8Array.of(0x0a, 0x20, 1)))).toThrow(/truncated/);

@@ -2,7 +2,7 @@ import { randomBytes } from '@noble/hashes/utils.js';
 import { base64urlDecode, base64urlEncode, bytesToHex, hexToBytes } from './bytes.js';
 import { compressIfSmaller, decompress } from './compression.js';
 import { InviteError } from './errors.js';
-import { ProtoWriter, asBytes, asSfixed64, asString, readFields } from './protobuf.js';
+import { asBytes, asSfixed64, asString, ProtoWriter, readFields } from './protobuf.js';
 
 /**
  * The Convos metadata stored in a group's appData (what the Convos app reads to show the group and
@@ -68,7 +68,8 @@ export function encodeAppData(m: ConversationMetadata): string {
   const known = w.finish();
   const all = m.unknownFields?.length ? new Uint8Array([...known, ...m.unknownFields]) : known;
   const text = base64urlEncode(compressIfSmaller(all));
-  if (text.length > APP_DATA_LIMIT) throw new InviteError('bad_argument', `group metadata exceeds ${APP_DATA_LIMIT} bytes`);
+  if (text.length > APP_DATA_LIMIT)
+    throw new InviteError('bad_argument', `group metadata exceeds ${APP_DATA_LIMIT} bytes`);
   return text;
 }
 

@@ -1,6 +1,6 @@
 import { bytesToHex, hexToBytes } from './bytes.js';
 import { InviteError } from './errors.js';
-import { ProtoWriter, asBool, asBytes, asSfixed64, asString, readFields } from './protobuf.js';
+import { asBool, asBytes, asSfixed64, asString, ProtoWriter, readFields } from './protobuf.js';
 
 /**
  * The protobuf messages of a Convos invite (field numbers from convos-ios invite.proto):
@@ -35,7 +35,10 @@ export const INBOX_ID_BYTES = 32;
 export function inboxIdToBytes(inboxId: string): Uint8Array {
   const bytes = hexToBytes(inboxId, 'creator inbox id');
   if (bytes.length !== INBOX_ID_BYTES) {
-    throw new InviteError('bad_argument', `creator inbox id must be ${INBOX_ID_BYTES} bytes of hex, got ${bytes.length}`);
+    throw new InviteError(
+      'bad_argument',
+      `creator inbox id must be ${INBOX_ID_BYTES} bytes of hex, got ${bytes.length}`,
+    );
   }
   return bytes;
 }
@@ -65,24 +68,55 @@ export function decodeInvitePayload(data: Uint8Array): InvitePayload {
   // Last occurrence wins, as in every protobuf implementation; unknown fields are skipped.
   for (const f of readFields(data, what)) {
     switch (f.field) {
-      case 1: token = asBytes(f, what); break;
-      case 2: inbox = asBytes(f, what); break;
-      case 3: tag = asString(f, what); break;
-      case 4: out.name = asString(f, what); break;
-      case 5: out.description = asString(f, what); break;
-      case 6: out.imageUrl = asString(f, what); break;
+      case 1:
+        token = asBytes(f, what);
+        break;
+      case 2:
+        inbox = asBytes(f, what);
+        break;
+      case 3:
+        tag = asString(f, what);
+        break;
+      case 4:
+        out.name = asString(f, what);
+        break;
+      case 5:
+        out.description = asString(f, what);
+        break;
+      case 6:
+        out.imageUrl = asString(f, what);
+        break;
       // 0 means "unset": older encoders wrote the proto default, and epoch 0 is never a real expiry.
-      case 7: { const v = asSfixed64(f, what); if (v !== 0) out.conversationExpiresAtUnix = v; else delete out.conversationExpiresAtUnix; break; }
-      case 8: { const v = asSfixed64(f, what); if (v !== 0) out.expiresAtUnix = v; else delete out.expiresAtUnix; break; }
-      case 9: out.expiresAfterUse = asBool(f, what); break;
-      case 10: out.emoji = asString(f, what); break;
-      default: break;
+      case 7: {
+        const v = asSfixed64(f, what);
+        if (v !== 0) out.conversationExpiresAtUnix = v;
+        else delete out.conversationExpiresAtUnix;
+        break;
+      }
+      case 8: {
+        const v = asSfixed64(f, what);
+        if (v !== 0) out.expiresAtUnix = v;
+        else delete out.expiresAtUnix;
+        break;
+      }
+      case 9:
+        out.expiresAfterUse = asBool(f, what);
+        break;
+      case 10:
+        out.emoji = asString(f, what);
+        break;
+      default:
+        break;
     }
   }
-  if (!token || token.length === 0) throw new InviteError('missing_field', 'invite has no conversation token');
+  if (!token || token.length === 0)
+    throw new InviteError('missing_field', 'invite has no conversation token');
   if (!inbox || inbox.length === 0) throw new InviteError('missing_field', 'invite has no creator inbox id');
   if (inbox.length !== INBOX_ID_BYTES) {
-    throw new InviteError('bad_protobuf', `invite creator inbox id is ${inbox.length} bytes, expected ${INBOX_ID_BYTES}`);
+    throw new InviteError(
+      'bad_protobuf',
+      `invite creator inbox id is ${inbox.length} bytes, expected ${INBOX_ID_BYTES}`,
+    );
   }
   if (!tag) throw new InviteError('missing_field', 'invite has no tag');
   return {

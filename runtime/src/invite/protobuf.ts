@@ -45,7 +45,8 @@ export class ProtoWriter {
   }
 
   sfixed64(field: number, value: number): this {
-    if (!Number.isSafeInteger(value)) throw new InviteError('bad_argument', `field ${field}: ${value} is not a safe integer`);
+    if (!Number.isSafeInteger(value))
+      throw new InviteError('bad_argument', `field ${field}: ${value} is not a safe integer`);
     this.key(field, WireType.fixed64);
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigInt64(0, BigInt(value), true);

@@ -13,7 +13,10 @@ import { InviteError } from './errors.js';
 export const SIGNATURE_BYTES = 65;
 
 export function walletKeyBytes(walletPrivateKey: Uint8Array | string): Uint8Array {
-  const key = typeof walletPrivateKey === 'string' ? hexToBytes(walletPrivateKey, 'wallet private key') : walletPrivateKey;
+  const key =
+    typeof walletPrivateKey === 'string'
+      ? hexToBytes(walletPrivateKey, 'wallet private key')
+      : walletPrivateKey;
   if (key.length !== 32 || !secp256k1.utils.isValidSecretKey(key)) {
     throw new InviteError('bad_argument', 'wallet private key must be a valid 32-byte secp256k1 key');
   }
@@ -27,7 +30,8 @@ export function walletPublicKey(walletPrivateKey: Uint8Array | string): Uint8Arr
 
 /** Ethereum address (lowercase 0x-hex) of an uncompressed public key. */
 export function publicKeyToAddress(publicKey: Uint8Array): string {
-  const uncompressed = publicKey.length === 65 ? publicKey : secp256k1.Point.fromBytes(publicKey).toBytes(false);
+  const uncompressed =
+    publicKey.length === 65 ? publicKey : secp256k1.Point.fromBytes(publicKey).toBytes(false);
   return `0x${bytesToHex(keccak_256(uncompressed.subarray(1)).subarray(12))}`;
 }
 
@@ -44,7 +48,10 @@ export function signPayload(payload: Uint8Array, walletPrivateKey: Uint8Array | 
 /** The signer's uncompressed public key; throws InviteError('bad_signature') if none can be recovered. */
 export function recoverSigner(payload: Uint8Array, signature: Uint8Array): Uint8Array {
   if (signature.length !== SIGNATURE_BYTES) {
-    throw new InviteError('bad_signature', `invite signature is ${signature.length} bytes, expected ${SIGNATURE_BYTES}`);
+    throw new InviteError(
+      'bad_signature',
+      `invite signature is ${signature.length} bytes, expected ${SIGNATURE_BYTES}`,
+    );
   }
   let v = signature[64] as number;
   // Some signers emit Ethereum-style v (27/28); the recovery id is the same bit.

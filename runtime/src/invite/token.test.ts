@@ -2,7 +2,12 @@ import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex, hexToBytes } from './bytes.js';
 import { InviteError } from './errors.js';
-import { decryptConversationToken, encryptConversationToken, packConversationId, unpackConversationId } from './token.js';
+import {
+  decryptConversationToken,
+  encryptConversationToken,
+  packConversationId,
+  unpackConversationId,
+} from './token.js';
 
 const KEY = `0x${'11'.repeat(32)}`;
 const INBOX = '0123456789abcdef'.repeat(4);
@@ -38,7 +43,13 @@ describe('conversation token', () => {
   });
 
   it('round-trips UUIDs (lowercased), short and long strings', () => {
-    for (const id of ['7F3C9A2E-1B4D-4E6F-8A9B-0C1D2E3F4A5B', 'group-1', 'é'.repeat(100), 'x'.repeat(256), 'y'.repeat(4000)]) {
+    for (const id of [
+      '7F3C9A2E-1B4D-4E6F-8A9B-0C1D2E3F4A5B',
+      'group-1',
+      'é'.repeat(100),
+      'x'.repeat(256),
+      'y'.repeat(4000),
+    ]) {
       const t = encryptConversationToken(id, INBOX, KEY);
       expect(decryptConversationToken(t, INBOX, KEY)).toBe(id.length === 36 ? id.toLowerCase() : id);
     }

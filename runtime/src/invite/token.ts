@@ -23,7 +23,10 @@ const UUID_RE = /^([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a
 const MAX_STRING_ID_BYTES = 0xffff;
 
 function normalizeKey(walletPrivateKey: Uint8Array | string): Uint8Array {
-  const key = typeof walletPrivateKey === 'string' ? hexToBytes(walletPrivateKey, 'wallet private key') : walletPrivateKey;
+  const key =
+    typeof walletPrivateKey === 'string'
+      ? hexToBytes(walletPrivateKey, 'wallet private key')
+      : walletPrivateKey;
   if (key.length !== 32) throw new InviteError('bad_argument', 'wallet private key must be 32 bytes');
   return key;
 }
@@ -76,9 +79,12 @@ export function encryptConversationToken(
   walletPrivateKey: Uint8Array | string,
   nonce: Uint8Array = randomBytes(NONCE_BYTES),
 ): Uint8Array {
-  if (nonce.length !== NONCE_BYTES) throw new InviteError('bad_argument', `nonce must be ${NONCE_BYTES} bytes`);
+  if (nonce.length !== NONCE_BYTES)
+    throw new InviteError('bad_argument', `nonce must be ${NONCE_BYTES} bytes`);
   const key = deriveKey(normalizeKey(walletPrivateKey), creatorInboxId);
-  const sealed = chacha20poly1305(key, nonce, utf8.encode(creatorInboxId)).encrypt(packConversationId(conversationId));
+  const sealed = chacha20poly1305(key, nonce, utf8.encode(creatorInboxId)).encrypt(
+    packConversationId(conversationId),
+  );
   return concatBytes(Uint8Array.of(TOKEN_VERSION), nonce, sealed);
 }
 
@@ -88,9 +94,13 @@ export function decryptConversationToken(
   walletPrivateKey: Uint8Array | string,
 ): string {
   if (token[0] !== TOKEN_VERSION) {
-    throw new InviteError('bad_token', `conversation token version ${token[0] ?? 'missing'} is not supported`);
+    throw new InviteError(
+      'bad_token',
+      `conversation token version ${token[0] ?? 'missing'} is not supported`,
+    );
   }
-  if (token.length < 1 + NONCE_BYTES + AEAD_TAG_BYTES + 2) throw new InviteError('bad_token', 'conversation token is truncated');
+  if (token.length < 1 + NONCE_BYTES + AEAD_TAG_BYTES + 2)
+    throw new InviteError('bad_token', 'conversation token is truncated');
   const key = deriveKey(normalizeKey(walletPrivateKey), creatorInboxId);
   let plain: Uint8Array;
   try {
@@ -99,7 +109,9 @@ export function decryptConversationToken(
     );
   } catch (err) {
     // Wrong key, wrong inbox id or tampered bytes all look the same to an AEAD.
-    throw new InviteError('bad_token', 'conversation token does not decrypt with this identity', { cause: err });
+    throw new InviteError('bad_token', 'conversation token does not decrypt with this identity', {
+      cause: err,
+    });
   }
   return unpackConversationId(plain);
 }

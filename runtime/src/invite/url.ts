@@ -57,7 +57,8 @@ export function extractSlug(input: string): { slug: string; env: InviteEnv | nul
 
   if (/^convos:\/\//i.test(text)) {
     const m = /^convos:\/\/join\/([^?#/]+)\/?(?:[?#].*)?$/i.exec(text);
-    if (!m?.[1]) throw new InviteError('unsupported_url', 'convos:// link is not of the form convos://join/<code>');
+    if (!m?.[1])
+      throw new InviteError('unsupported_url', 'convos:// link is not of the form convos://join/<code>');
     return { slug: stripSeparators(decodeURIComponent(m[1])), env: null };
   }
 

@@ -2,8 +2,8 @@
 // (`chat.completion.chunk` events, then `data: [DONE]`) and records every request so tests can
 // check what the gateway sent (system prompt, user message). A reply can also be a tool call, streamed
 // as OpenAI does (`delta.tool_calls`, `finish_reason: "tool_calls"`).
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export interface RecordedRequest {
   model: string;
@@ -28,31 +28,31 @@ export interface ModelServer {
 
 /** Flattens OpenAI message content (string or parts) to text. */
 export function contentText(content: unknown): string {
-  if (typeof content === "string") return content;
+  if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content
-      .map((p) => (p && typeof p === "object" && "text" in p ? String((p as { text: unknown }).text) : ""))
-      .join("");
+      .map((p) => (p && typeof p === 'object' && 'text' in p ? String((p as { text: unknown }).text) : ''))
+      .join('');
   }
-  return "";
+  return '';
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function startModelServer(reply: ReplyFn): Promise<ModelServer> {
   const requests: RecordedRequest[] = [];
   const server: Server = createServer(async (req, res) => {
-    const url = req.url ?? "";
-    if (req.method === "GET" && url.endsWith("/models")) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ object: "list", data: [{ id: "stand-in", object: "model" }] }));
+    const url = req.url ?? '';
+    if (req.method === 'GET' && url.endsWith('/models')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model' }] }));
       return;
     }
-    if (req.method !== "POST" || !url.endsWith("/chat/completions")) {
+    if (req.method !== 'POST' || !url.endsWith('/chat/completions')) {
       res.writeHead(404).end();
       return;
     }
@@ -62,58 +62,77 @@ export async function startModelServer(reply: ReplyFn): Promise<ModelServer> {
       messages: Array<{ role: string; content: unknown }>;
       tools?: Array<{ function?: { name?: string } }>;
     };
-    const toolNames = (body.tools ?? []).map((t) => t.function?.name ?? "?");
+    const toolNames = (body.tools ?? []).map((t) => t.function?.name ?? '?');
     requests.push({ model: body.model, stream: body.stream === true, messages: body.messages, toolNames });
-    const lastUser = [...body.messages].reverse().find((m) => m.role === "user");
+    const lastUser = [...body.messages].reverse().find((m) => m.role === 'user');
     const last = body.messages.at(-1);
-    const answer = reply(contentText(lastUser?.content), last?.role === "tool" ? contentText(last.content) : null);
+    const answer = reply(
+      contentText(lastUser?.content),
+      last?.role === 'tool' ? contentText(last.content) : null,
+    );
     const id = `chatcmpl-${requests.length}`;
     const created = Math.floor(Date.now() / 1000);
-    if (typeof answer !== "string") {
+    if (typeof answer !== 'string') {
       // Tool calls are streamed only (OpenClaw always sends stream: true).
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       const chunk = (delta: object, finish: string | null) =>
-        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       const args = JSON.stringify(answer.toolCall.arguments);
       const half = Math.ceil(args.length / 2);
       const callId = `call_${requests.length}`;
-      res.write(chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: callId, type: "function", function: { name: answer.toolCall.name, arguments: "" } }] }, null));
+      res.write(
+        chunk(
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              {
+                index: 0,
+                id: callId,
+                type: 'function',
+                function: { name: answer.toolCall.name, arguments: '' },
+              },
+            ],
+          },
+          null,
+        ),
+      );
       res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(0, half) } }] }, null));
       res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(half) } }] }, null));
-      res.write(chunk({}, "tool_calls"));
-      res.end("data: [DONE]\n\n");
+      res.write(chunk({}, 'tool_calls'));
+      res.end('data: [DONE]\n\n');
       return;
     }
     const text = answer;
     if (body.stream !== true) {
-      res.writeHead(200, { "content-type": "application/json" });
+      res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
           id,
-          object: "chat.completion",
+          object: 'chat.completion',
           created,
           model: body.model,
-          choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
         }),
       );
       return;
     }
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const chunk = (delta: object, finish: string | null) =>
-      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-    res.write(chunk({ role: "assistant", content: "" }, null));
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    res.write(chunk({ role: 'assistant', content: '' }, null));
     // Two content chunks, so the gateway really has to assemble a stream.
     const half = Math.ceil(text.length / 2);
     res.write(chunk({ content: text.slice(0, half) }, null));
     res.write(chunk({ content: text.slice(half) }, null));
-    res.write(chunk({}, "stop"));
+    res.write(chunk({}, 'stop'));
     res.write(
-      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })}\n\n`,
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })}\n\n`,
     );
-    res.end("data: [DONE]\n\n");
+    res.end('data: [DONE]\n\n');
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,

@@ -1,11 +1,11 @@
 // Runs the real runtime (src/main.ts) as a separate process, the way a compute provider does, and
 // makes sure nothing it started outlives the test.
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
-import path from "node:path";
-import { descendants, isAlive, processesWithEnv, signalTree } from "../../src/process-tree.ts";
-import { runtimeRoot } from "../../src/paths.ts";
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import path from 'node:path';
+import { runtimeRoot } from '../../src/paths.ts';
+import { descendants, isAlive, processesWithEnv, signalTree } from '../../src/process-tree.ts';
 
 export interface RuntimeProcess {
   child: ChildProcess;
@@ -20,7 +20,7 @@ export interface RuntimeProcess {
 
 export async function freePort(): Promise<number> {
   const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const { port } = s.address() as AddressInfo;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
@@ -28,46 +28,53 @@ export async function freePort(): Promise<number> {
 
 function cmdline(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
   } catch {
-    return "";
+    return '';
   }
 }
 
 export function startRuntimeProcess(env: Record<string, string>): RuntimeProcess {
   // Node 24 from the `node` devDependency (vitest itself may run on it or on the system Node).
-  const node = process.versions.node.startsWith("24.") ? process.execPath : `${runtimeRoot}/node_modules/node/bin/node`;
-  const child = spawn(node, ["--import", "tsx", "src/main.ts"], {
+  const node = process.versions.node.startsWith('24.')
+    ? process.execPath
+    : `${runtimeRoot}/node_modules/node/bin/node`;
+  const child = spawn(node, ['--import', 'tsx', 'src/main.ts'], {
     cwd: runtimeRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const pid = child.pid as number;
   return {
     child,
     url: `http://127.0.0.1:${env.PORT}`,
     output: () => out,
     tree: () => descendants(pid),
-    gatewayPid: () => descendants(pid).find((p) => cmdline(p).startsWith("openclaw-gateway")) ?? null,
+    gatewayPid: () => descendants(pid).find((p) => cmdline(p).startsWith('openclaw-gateway')) ?? null,
     async stop(timeoutMs = 30_000) {
       if (child.exitCode !== null) return { code: child.exitCode, leftovers: [] };
       const known = descendants(pid);
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-      child.kill("SIGTERM");
-      const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), timeoutMs))]);
-      if (code === "timeout") {
-        signalTree(pid, "SIGKILL", known);
-        throw new Error("runtime did not stop in time");
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      const code = await Promise.race([
+        exited,
+        new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs)),
+      ]);
+      if (code === 'timeout') {
+        signalTree(pid, 'SIGKILL', known);
+        throw new Error('runtime did not stop in time');
       }
       // Safety net for the test run only; the assertions check that nothing was left before this.
       // Anything of this instance still running: what we saw before, and whatever carries its marker.
-      const marked = env.STATE_DIR ? processesWithEnv("OPENCLAW_STATE_DIR", path.join(env.STATE_DIR, "openclaw")) : [];
+      const marked = env.STATE_DIR
+        ? processesWithEnv('OPENCLAW_STATE_DIR', path.join(env.STATE_DIR, 'openclaw'))
+        : [];
       const leftovers = [...new Set([...known.filter(isAlive), ...marked.filter(isAlive)])];
-      signalTree(pid, "SIGKILL", leftovers);
+      signalTree(pid, 'SIGKILL', leftovers);
       return { code, leftovers };
     },
   };
@@ -83,7 +90,10 @@ export async function waitForHealth(
   let last: unknown = null;
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${url}/pool/health`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) });
+      const res = await fetch(`${url}/pool/health`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(2_000),
+      });
       if (res.ok) {
         const body = (await res.json()) as Record<string, unknown>;
         last = body;

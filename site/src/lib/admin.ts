@@ -10,9 +10,13 @@ export type Gate = { ok: true; session: Session } | { ok: false; response: Respo
 /** Every state-changing admin request: a live session AND its CSRF token (form field or header). */
 export function requireSessionAndCsrf(cookies: AstroCookies, token: unknown): Gate {
   const session = sessionFromCookies(cookies);
-  if (!session) return { ok: false, response: jsonError(401, 'NOT_LOGGED_IN', 'Log in to the operator console first.') };
+  if (!session)
+    return { ok: false, response: jsonError(401, 'NOT_LOGGED_IN', 'Log in to the operator console first.') };
   if (!checkCsrf(session, token)) {
-    return { ok: false, response: jsonError(403, 'BAD_CSRF', 'Missing or invalid CSRF token. Reload the page and try again.') };
+    return {
+      ok: false,
+      response: jsonError(403, 'BAD_CSRF', 'Missing or invalid CSRF token. Reload the page and try again.'),
+    };
   }
   return { ok: true, session };
 }
@@ -54,7 +58,8 @@ function count(v: string | null, min: number, max: number, what: string): number
 }
 
 function instanceId(v: string | null): string {
-  if (typeof v !== 'string' || !INSTANCE_ID_RE.test(v)) throw new ApiError(400, 'BAD_INPUT', 'Missing or invalid instance id.');
+  if (typeof v !== 'string' || !INSTANCE_ID_RE.test(v))
+    throw new ApiError(400, 'BAD_INPUT', 'Missing or invalid instance id.');
   return encodeURIComponent(v);
 }
 
@@ -64,20 +69,33 @@ export async function runAction(form: FormFields): Promise<string> {
   switch (action) {
     case 'replenish': {
       const n = count(form.get('count'), 1, 20, 'Count');
-      const r = await call<{ started?: string[] }>('/api/pool/replenish', { method: 'POST', auth: true, body: { count: n } });
+      const r = await call<{ started?: string[] }>('/api/pool/replenish', {
+        method: 'POST',
+        auth: true,
+        body: { count: n },
+      });
       return `Started ${r.started?.length ?? n} new instance(s).`;
     }
     case 'drain': {
       const n = count(form.get('count'), 1, 20, 'Count');
-      const r = await call<{ draining?: string[] }>('/api/pool/drain', { method: 'POST', auth: true, body: { count: n } });
+      const r = await call<{ draining?: string[] }>('/api/pool/drain', {
+        method: 'POST',
+        auth: true,
+        body: { count: n },
+      });
       return `Draining ${r.draining?.length ?? 0} idle/starting instance(s).`;
     }
     case 'target': {
       const targetIdle = count(form.get('targetIdle'), 0, 1000, 'Target idle');
       const rawMax = form.get('maxTotal');
       const body: { targetIdle: number; maxTotal?: number } = { targetIdle };
-      if (typeof rawMax === 'string' && rawMax.trim() !== '') body.maxTotal = count(rawMax, 1, 10000, 'Max total');
-      const r = await call<{ targetIdle: number; maxTotal: number }>('/api/pool/target', { method: 'PUT', auth: true, body });
+      if (typeof rawMax === 'string' && rawMax.trim() !== '')
+        body.maxTotal = count(rawMax, 1, 10000, 'Max total');
+      const r = await call<{ targetIdle: number; maxTotal: number }>('/api/pool/target', {
+        method: 'PUT',
+        auth: true,
+        body,
+      });
       return `Target set: ${r.targetIdle} idle, at most ${r.maxTotal} in total.`;
     }
     case 'reconcile':

@@ -75,7 +75,8 @@ describe('readBodyLimited', () => {
 });
 
 describe('readFormLimited', () => {
-  const form = (body: string, type = 'application/x-www-form-urlencoded') => post(body, { 'content-type': type });
+  const form = (body: string, type = 'application/x-www-form-urlencoded') =>
+    post(body, { 'content-type': type });
 
   it('reads urlencoded and multipart forms', async () => {
     const a = await readFormLimited(form('action=replenish&count=2&csrf=t'));
@@ -88,10 +89,12 @@ describe('readFormLimited', () => {
 
   it('refuses other content types (415), files, oversized forms (413) and control characters (400 naming the field)', async () => {
     expect((await refusal(readFormLimited(form('{}', 'application/json')))).status).toBe(415);
-    expect((await refusal(readFormLimited(post('a=b'))))).toMatchObject({ status: 415 });
+    expect(await refusal(readFormLimited(post('a=b')))).toMatchObject({ status: 415 });
     const fd = new FormData();
     fd.set('f', new Blob(['x']), 'f.txt');
-    expect((await refusal(readFormLimited(new Request('http://site/x', { method: 'POST', body: fd }))))).toMatchObject({
+    expect(
+      await refusal(readFormLimited(new Request('http://site/x', { method: 'POST', body: fd }))),
+    ).toMatchObject({
       status: 400,
       body: { code: 'BAD_FORM' },
     });
@@ -101,6 +104,8 @@ describe('readFormLimited', () => {
       expect(r, bad).toMatchObject({ status: 400, body: { code: 'BAD_FORM' } });
     }
     const named = await readFormLimited(form('count=1%00'));
-    expect(!named.ok && ((await named.response.json()) as { error: string }).error).toMatch(/^Form field "count" contains a control character \(U\+0000/);
+    expect(!named.ok && ((await named.response.json()) as { error: string }).error).toMatch(
+      /^Form field "count" contains a control character \(U\+0000/,
+    );
   });
 });

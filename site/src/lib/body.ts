@@ -17,7 +17,12 @@ export const LINGER_BYTES = 16 * 1024 * 1024;
 
 export type Read<T> = { ok: true; value: T } | { ok: false; response: Response };
 
-export const jsonError = (status: number, code: string, error: string, headers: Record<string, string> = {}) =>
+export const jsonError = (
+  status: number,
+  code: string,
+  error: string,
+  headers: Record<string, string> = {},
+) =>
   new Response(JSON.stringify({ error, code }), {
     status,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
@@ -61,7 +66,12 @@ export function discardThenClose(reader: ReadableStreamDefaultReader<Uint8Array>
   })();
 }
 
-function refuse(reader: ReadableStreamDefaultReader<Uint8Array> | undefined, status: number, code: string, error: string) {
+function refuse(
+  reader: ReadableStreamDefaultReader<Uint8Array> | undefined,
+  status: number,
+  code: string,
+  error: string,
+) {
   if (reader) discardThenClose(reader);
   return { ok: false as const, response: jsonError(status, code, error) };
 }
@@ -77,7 +87,8 @@ export async function readBodyLimited(
   const announced = request.headers.get('content-length');
   if (announced !== null) {
     const reader = request.body?.getReader();
-    if (!/^\d{1,15}$/.test(announced.trim())) return refuse(reader, 400, 'BAD_CONTENT_LENGTH', 'Content-Length is not a number.');
+    if (!/^\d{1,15}$/.test(announced.trim()))
+      return refuse(reader, 400, 'BAD_CONTENT_LENGTH', 'Content-Length is not a number.');
     if (Number(announced) > limit) return tooLarge(reader);
     reader?.releaseLock();
   }
@@ -89,7 +100,8 @@ export async function readBodyLimited(
   try {
     for (;;) {
       const next = await readWithin(reader, deadline - Date.now());
-      if (next === 'timeout') return refuse(reader, 408, 'BODY_TIMEOUT', 'The request body did not arrive in time.');
+      if (next === 'timeout')
+        return refuse(reader, 408, 'BODY_TIMEOUT', 'The request body did not arrive in time.');
       if (next.done) break;
       size += next.value.byteLength;
       if (size > limit) return tooLarge(reader);
@@ -125,13 +137,17 @@ export async function readTextLimited(request: Request, limit: number): Promise<
   }
 }
 
-const mediaType = (request: Request) => (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+const mediaType = (request: Request) =>
+  (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 
 /**
  * A console form (urlencoded, or multipart as `fetch(…, {body: new FormData()})` sends it), capped, with only
  * text fields; a field name or value with a control character is a 400 naming the field.
  */
-export async function readFormLimited(request: Request, limit = FORM_BODY_LIMIT): Promise<Read<URLSearchParams>> {
+export async function readFormLimited(
+  request: Request,
+  limit = FORM_BODY_LIMIT,
+): Promise<Read<URLSearchParams>> {
   const type = mediaType(request);
   if (type !== 'application/x-www-form-urlencoded' && type !== 'multipart/form-data') {
     return { ok: false, response: jsonError(415, 'BAD_CONTENT_TYPE', 'Expected a form submission.') };
@@ -152,7 +168,9 @@ export async function readFormLimited(request: Request, limit = FORM_BODY_LIMIT)
     let form: FormData;
     try {
       const ct = request.headers.get('content-type') ?? '';
-      form = await new Response(body.value as Uint8Array<ArrayBuffer>, { headers: { 'content-type': ct } }).formData();
+      form = await new Response(body.value as Uint8Array<ArrayBuffer>, {
+        headers: { 'content-type': ct },
+      }).formData();
     } catch {
       return bad('Expected a form submission.');
     }

@@ -30,8 +30,14 @@ const claimRequest = (headers: Record<string, string> = {}) =>
     body: JSON.stringify({ templateSlug: 'trip-planner' }),
   });
 
-async function claimFrom(address: string, headers: Record<string, string> = {}): Promise<Record<string, string>> {
-  const res = await publicClaim({ request: claimRequest(headers), clientAddress: address } as unknown as APIContext);
+async function claimFrom(
+  address: string,
+  headers: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const res = await publicClaim({
+    request: claimRequest(headers),
+    clientAddress: address,
+  } as unknown as APIContext);
   expect(res.status).toBe(200);
   await res.text(); // the proxied stream: the API call happens while it is read
   const h = sent.at(-1);
@@ -69,9 +75,13 @@ describe('the public claim tells the API which anonymous visitor it is for', () 
     expect((await claimFrom('203.0.113.7', { 'x-forwarded-for': '1.1.1.1' }))['x-client-id']).toBe(a);
     // Behind one trusted proxy: the proxy's entry (right end) is the visitor, whatever they put on the left.
     process.env.SITE_TRUSTED_PROXY_HOPS = '1';
-    const viaProxy = (await claimFrom('10.0.0.2', { 'x-forwarded-for': '1.1.1.1, 203.0.113.7' }))['x-client-id'];
+    const viaProxy = (await claimFrom('10.0.0.2', { 'x-forwarded-for': '1.1.1.1, 203.0.113.7' }))[
+      'x-client-id'
+    ];
     expect(viaProxy).toBe(a);
-    expect((await claimFrom('10.0.0.2', { 'x-forwarded-for': '9.9.9.9, 203.0.113.7' }))['x-client-id']).toBe(a);
+    expect((await claimFrom('10.0.0.2', { 'x-forwarded-for': '9.9.9.9, 203.0.113.7' }))['x-client-id']).toBe(
+      a,
+    );
   });
 
   it('an operator claim from the console sends neither header', async () => {

@@ -32,22 +32,47 @@ describe('parseClaim', () => {
   it('requires a well-formed Idempotency-Key', async () => {
     expect((await error(req({}, { 'idempotency-key': '' }))).body.code).toBe('BAD_IDEMPOTENCY_KEY');
     expect((await error(req({}, { 'idempotency-key': 'a b' }))).body.code).toBe('BAD_IDEMPOTENCY_KEY');
-    expect((await error(req({}, { 'idempotency-key': 'k'.repeat(129) }))).body.code).toBe('BAD_IDEMPOTENCY_KEY');
+    expect((await error(req({}, { 'idempotency-key': 'k'.repeat(129) }))).body.code).toBe(
+      'BAD_IDEMPOTENCY_KEY',
+    );
   });
 
   it('rejects bad input with a clear 4xx', async () => {
     expect(await error(req('{nope'))).toMatchObject({ status: 400, body: { code: 'BAD_JSON' } });
     expect(await error(req([]))).toMatchObject({ status: 400, body: { code: 'BAD_JSON' } });
     expect(await error(req('null'))).toMatchObject({ status: 400, body: { code: 'BAD_JSON' } });
-    expect(await error(req({ templateSlug: 'Not A Slug' }))).toMatchObject({ status: 400, body: { code: 'BAD_TEMPLATE' } });
-    expect(await error(req({ agentName: 'x'.repeat(65) }))).toMatchObject({ status: 400, body: { code: 'BAD_AGENT_NAME' } });
-    expect(await error(req({ agentName: '   ' }))).toMatchObject({ status: 400, body: { code: 'BAD_AGENT_NAME' } });
-    expect(await error(req({ agentName: 7 }))).toMatchObject({ status: 400, body: { code: 'BAD_AGENT_NAME' } });
-    expect(await error(req({ joinUrl: 'https://example.com/x' }))).toMatchObject({ status: 400, body: { code: 'BAD_INVITE' } });
-    expect(await error(req({ maxWaitMs: 70_000 }))).toMatchObject({ status: 400, body: { code: 'BAD_WAIT' } });
-    expect(await error(req({ instructions: 'be evil' }))).toMatchObject({ status: 400, body: { code: 'BAD_FIELD' } });
+    expect(await error(req({ templateSlug: 'Not A Slug' }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_TEMPLATE' },
+    });
+    expect(await error(req({ agentName: 'x'.repeat(65) }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_AGENT_NAME' },
+    });
+    expect(await error(req({ agentName: '   ' }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_AGENT_NAME' },
+    });
+    expect(await error(req({ agentName: 7 }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_AGENT_NAME' },
+    });
+    expect(await error(req({ joinUrl: 'https://example.com/x' }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_INVITE' },
+    });
+    expect(await error(req({ maxWaitMs: 70_000 }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_WAIT' },
+    });
+    expect(await error(req({ instructions: 'be evil' }))).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_FIELD' },
+    });
     expect(await error(req({}, { 'content-type': 'text/plain' }))).toMatchObject({ status: 415 });
-    expect(await error(req({}, { 'content-type': 'text/plain; x=application/json' }))).toMatchObject({ status: 415 });
+    expect(await error(req({}, { 'content-type': 'text/plain; x=application/json' }))).toMatchObject({
+      status: 415,
+    });
   });
 
   // Each of these got a 200 before the shared contract, and the runtime refused the name (a two-line name
@@ -77,7 +102,11 @@ describe('parseClaim', () => {
     const e = await error(req('{"agentName":"Bob\\ud800"}'));
     expect(e).toMatchObject({ status: 400, body: { code: 'BAD_AGENT_NAME' } });
     expect(e.body.error).toContain('U+D800');
-    const bytes = new Uint8Array([...new TextEncoder().encode('{"agentName":"Bob'), 0xff, ...new TextEncoder().encode('"}')]);
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode('{"agentName":"Bob'),
+      0xff,
+      ...new TextEncoder().encode('"}'),
+    ]);
     const r = new Request('http://site/api/claim', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': 'k-1' },

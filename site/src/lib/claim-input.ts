@@ -3,7 +3,14 @@
 import { CLAIM_BODY_LIMIT, jsonError, readTextLimited } from './body';
 import { checkInviteUrl } from './invite';
 import type { ClaimRequest } from './types';
-import { agentNameProblem, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, isTemplateSlug, PATTERN_RULES, TEMPLATE_SLUG_PATTERN } from './validate';
+import {
+  agentNameProblem,
+  IDEMPOTENCY_KEY_MAX,
+  isIdempotencyKey,
+  isTemplateSlug,
+  PATTERN_RULES,
+  TEMPLATE_SLUG_PATTERN,
+} from './validate';
 
 export type ParsedClaim = { ok: true; body: ClaimRequest; key: string } | { ok: false; response: Response };
 
@@ -11,10 +18,16 @@ export type ParsedClaim = { ok: true; body: ClaimRequest; key: string } | { ok: 
 const FIELDS = new Set(['templateSlug', 'agentName', 'joinUrl', 'maxWaitMs']);
 
 export async function parseClaim(request: Request): Promise<ParsedClaim> {
-  const bad = (code: string, msg: string, status = 400) => ({ ok: false as const, response: jsonError(status, code, msg) });
+  const bad = (code: string, msg: string, status = 400) => ({
+    ok: false as const,
+    response: jsonError(status, code, msg),
+  });
   const key = request.headers.get('idempotency-key') ?? '';
   if (!isIdempotencyKey(key)) {
-    return bad('BAD_IDEMPOTENCY_KEY', `The Idempotency-Key header is required: 1–${IDEMPOTENCY_KEY_MAX} characters of A–Z a–z 0–9 . _ : -.`);
+    return bad(
+      'BAD_IDEMPOTENCY_KEY',
+      `The Idempotency-Key header is required: 1–${IDEMPOTENCY_KEY_MAX} characters of A–Z a–z 0–9 . _ : -.`,
+    );
   }
   const type = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') return bad('BAD_CONTENT_TYPE', 'Send the claim as application/json.', 415);
@@ -26,14 +39,17 @@ export async function parseClaim(request: Request): Promise<ParsedClaim> {
   } catch {
     return bad('BAD_JSON', 'The request body is not valid JSON.');
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('BAD_JSON', 'Expected a JSON object.');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return bad('BAD_JSON', 'Expected a JSON object.');
   const fields = raw as Record<string, unknown>;
   for (const name of Object.keys(fields)) {
-    if (!FIELDS.has(name)) return bad('BAD_FIELD', `Unknown field "${name.replace(/[^\x20-\x7E]/g, '?').slice(0, 40)}".`);
+    if (!FIELDS.has(name))
+      return bad('BAD_FIELD', `Unknown field "${name.replace(/[^\x20-\x7E]/g, '?').slice(0, 40)}".`);
   }
   const body: ClaimRequest = {};
   if (fields.templateSlug !== undefined) {
-    if (!isTemplateSlug(fields.templateSlug)) return bad('BAD_TEMPLATE', `templateSlug ${PATTERN_RULES[TEMPLATE_SLUG_PATTERN]}.`);
+    if (!isTemplateSlug(fields.templateSlug))
+      return bad('BAD_TEMPLATE', `templateSlug ${PATTERN_RULES[TEMPLATE_SLUG_PATTERN]}.`);
     body.templateSlug = fields.templateSlug;
   }
   // An empty name means "the default name" (the page sends none then).

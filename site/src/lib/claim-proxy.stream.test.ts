@@ -6,7 +6,9 @@ import { SseParser } from './sse';
 
 async function events(res: Response) {
   const p = new SseParser();
-  return p.push(await res.text()).map((e) => ({ event: e.event, data: JSON.parse(e.data) as Record<string, unknown> }));
+  return p
+    .push(await res.text())
+    .map((e) => ({ event: e.event, data: JSON.parse(e.data) as Record<string, unknown> }));
 }
 
 afterEach(() => {
@@ -20,7 +22,9 @@ describe('proxyClaim', () => {
       'event: step\ndata: {"step":"reserve","status":"active"}\n\n' +
       'event: step\ndata: {"step":"reserve","status":"ok","detail":"i1"}\n\n' +
       'event: complete\ndata: {"ok":true,"result":{"instanceId":"i1","agentName":"A","conversationId":null,"inviteUrl":null,"joined":false,"warm":true,"chatUrl":"http://x/chat"}}\n\n';
-    const fetchMock = vi.fn(async () => new Response(upstream, { headers: { 'content-type': 'text/event-stream' } }));
+    const fetchMock = vi.fn(
+      async () => new Response(upstream, { headers: { 'content-type': 'text/event-stream' } }),
+    );
     vi.stubGlobal('fetch', fetchMock);
     const res = proxyClaim({ templateSlug: 'trip-planner' }, 'key-1', new AbortController().signal);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
@@ -38,11 +42,17 @@ describe('proxyClaim', () => {
 
   it('turns a JSON error (e.g. 503 with Retry-After) into a complete event', async () => {
     vi.stubGlobal('fetch', async () =>
-      Response.json({ error: 'no idle instance', code: 'POOL_EMPTY' }, { status: 503, headers: { 'retry-after': '7' } }),
+      Response.json(
+        { error: 'no idle instance', code: 'POOL_EMPTY' },
+        { status: 503, headers: { 'retry-after': '7' } },
+      ),
     );
     const ev = await events(proxyClaim({}, 'k', new AbortController().signal));
     expect(ev).toEqual([
-      { event: 'complete', data: { ok: false, status: 503, code: 'POOL_EMPTY', error: 'no idle instance', retryAfter: 7 } },
+      {
+        event: 'complete',
+        data: { ok: false, status: 503, code: 'POOL_EMPTY', error: 'no idle instance', retryAfter: 7 },
+      },
     ]);
   });
 

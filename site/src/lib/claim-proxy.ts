@@ -27,11 +27,25 @@ const FRIENDLY: Record<number, string> = {
 function failure(status: number, body: Record<string, unknown>, retryAfter?: number): ClaimFailure {
   const err = body.error;
   const message =
-    typeof err === 'string' ? err : typeof body.message === 'string' ? body.message : FRIENDLY[status] ?? 'The claim failed.';
+    typeof err === 'string'
+      ? err
+      : typeof body.message === 'string'
+        ? body.message
+        : (FRIENDLY[status] ?? 'The claim failed.');
   const code =
-    typeof body.code === 'string' ? body.code : typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : `HTTP_${status}`;
+    typeof body.code === 'string'
+      ? body.code
+      : typeof (err as { code?: unknown })?.code === 'string'
+        ? (err as { code: string }).code
+        : `HTTP_${status}`;
   const ra = Number(body.retryAfter ?? retryAfter);
-  return { ok: false, status, code, error: message, ...(Number.isFinite(ra) && ra > 0 ? { retryAfter: ra } : {}) };
+  return {
+    ok: false,
+    status,
+    code,
+    error: message,
+    ...(Number.isFinite(ra) && ra > 0 ? { retryAfter: ra } : {}),
+  };
 }
 
 /** Turns whatever the API's `complete` event carries into a ClaimOutcome. */
@@ -118,10 +132,16 @@ export function proxyClaim(
             }
           }
         }
-        if (!completed) complete(failure(502, { error: 'The pool API closed the progress stream early. Try again.' }));
+        if (!completed)
+          complete(failure(502, { error: 'The pool API closed the progress stream early. Try again.' }));
       } catch (err) {
         if (!signal.aborted) {
-          complete(failure(502, { error: `The pool API is not reachable right now. Try again shortly.`, code: 'API_UNREACHABLE' }));
+          complete(
+            failure(502, {
+              error: `The pool API is not reachable right now. Try again shortly.`,
+              code: 'API_UNREACHABLE',
+            }),
+          );
           console.error('claim proxy:', (err as Error).message);
         }
       } finally {

@@ -3,7 +3,8 @@ import { clientAddress, clientId, clientKey } from './client';
 
 const req = (xff?: string | string[]) => {
   const headers = new Headers();
-  for (const v of xff === undefined ? [] : Array.isArray(xff) ? xff : [xff]) headers.append('x-forwarded-for', v);
+  for (const v of xff === undefined ? [] : Array.isArray(xff) ? xff : [xff])
+    headers.append('x-forwarded-for', v);
   return new Request('http://site/api/claim', { headers });
 };
 const SOCKET = '10.0.0.9';
@@ -49,7 +50,8 @@ describe('clientAddress', () => {
 
   it('a visitor cannot pick their rate-limit bucket by sending X-Forwarded-For', () => {
     const seen = new Set<string>();
-    for (let i = 0; i < 50; i++) seen.add(clientKey(clientAddress(req(`10.1.${i}.1, 203.0.113.7`), SOCKET, 1)));
+    for (let i = 0; i < 50; i++)
+      seen.add(clientKey(clientAddress(req(`10.1.${i}.1, 203.0.113.7`), SOCKET, 1)));
     for (let i = 0; i < 50; i++) seen.add(clientKey(clientAddress(req(`10.2.${i}.1`), SOCKET, 0)));
     expect([...seen].sort()).toEqual([SOCKET, '203.0.113.7'].sort());
   });

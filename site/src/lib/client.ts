@@ -48,7 +48,8 @@ function expandV6(ip: string): string[] {
   const right = tail ? tail.split(':') : [];
   // An embedded IPv4 tail (`::1.2.3.4`) counts as two groups; the /64 prefix never contains it.
   const rightGroups = right.flatMap((g) => (g.includes('.') ? ['0', '0'] : [g]));
-  const fill = tail === undefined ? [] : Array<string>(Math.max(0, 8 - left.length - rightGroups.length)).fill('0');
+  const fill =
+    tail === undefined ? [] : Array<string>(Math.max(0, 8 - left.length - rightGroups.length)).fill('0');
   return [...left, ...fill, ...rightGroups].map((g) => g.replace(/^0+(?=.)/, ''));
 }
 
@@ -60,7 +61,10 @@ const processSalt = randomBytes(32).toString('hex');
  * replicas; else per process).
  */
 export function clientId(key: string, salt: string | undefined): string {
-  return `site-${createHmac('sha256', salt || processSalt).update(key).digest('hex').slice(0, 32)}`;
+  return `site-${createHmac('sha256', salt || processSalt)
+    .update(key)
+    .digest('hex')
+    .slice(0, 32)}`;
 }
 
 /** Headers that tell the API which anonymous visitor a forwarded claim is for (never sent for operators). */

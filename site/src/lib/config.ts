@@ -38,7 +38,8 @@ function countEnv(name: string, fallback: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n > max) throw new Error(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || n > max)
+    throw new Error(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -51,10 +52,13 @@ function boolEnv(name: string): boolean | undefined {
 export function config(): SiteConfig {
   if (process.env.SITE_TRUST_PROXY) {
     // It took the left end of X-Forwarded-For, which the client writes: refuse to run with it silently ignored.
-    throw new Error('SITE_TRUST_PROXY is no longer supported: set SITE_TRUSTED_PROXY_HOPS to the number of proxies in front of the site');
+    throw new Error(
+      'SITE_TRUST_PROXY is no longer supported: set SITE_TRUSTED_PROXY_HOPS to the number of proxies in front of the site',
+    );
   }
   const salt = process.env.SITE_CLIENT_ID_SALT;
-  if (salt !== undefined && salt !== '' && salt.length < 16) throw new Error('SITE_CLIENT_ID_SALT must be at least 16 characters');
+  if (salt !== undefined && salt !== '' && salt.length < 16)
+    throw new Error('SITE_CLIENT_ID_SALT must be at least 16 characters');
   return {
     apiUrl: (process.env.POOL_API_URL || 'http://127.0.0.1:3001').replace(/\/+$/, ''),
     apiKey: process.env.POOL_API_KEY ?? '',

@@ -23,7 +23,10 @@ export function checkInviteUrl(input: string): InviteCheck {
     // Spaces, line breaks, control characters, non-ASCII: `new URL` would quietly drop or encode some of them,
     // and the link would reach the API in a form no Convos app makes.
     if (joinUrlProblem(value)) {
-      return { ok: false, reason: 'An invite link has no spaces or special characters in it. Copy it again from Convos.' };
+      return {
+        ok: false,
+        reason: 'An invite link has no spaces or special characters in it. Copy it again from Convos.',
+      };
     }
     let url: URL;
     try {
@@ -32,11 +35,17 @@ export function checkInviteUrl(input: string): InviteCheck {
       return { ok: false, reason: 'That is not a valid link.' };
     }
     if (url.protocol !== 'https:' || !INVITE_HOSTS.has(url.hostname)) {
-      return { ok: false, reason: 'Invite links start with https://popup.convos.org/ or https://dev.convos.org/.' };
+      return {
+        ok: false,
+        reason: 'Invite links start with https://popup.convos.org/ or https://dev.convos.org/.',
+      };
     }
     const slug = url.searchParams.get('i') ?? url.searchParams.get('code');
     if (!slug || !SLUG_RE.test(slug)) {
-      return { ok: false, reason: 'This link has no invite code in it. Copy the full invite link from Convos.' };
+      return {
+        ok: false,
+        reason: 'This link has no invite code in it. Copy the full invite link from Convos.',
+      };
     }
     return { ok: true, value };
   }

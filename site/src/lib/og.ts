@@ -48,29 +48,39 @@ export async function renderOgPng(t: TemplateSummary): Promise<Buffer> {
       fontFamily: 'Inter',
     },
     [
-      h('div', { display: 'flex', fontSize: 30, color: '#93c5fd', fontWeight: 700 }, `${t.category} · Convos agent`),
-      h('div', { display: 'flex', flexDirection: 'column' }, [
-        h('div', { fontSize: 84, fontWeight: 700, lineHeight: 1.1, maxWidth: 1056 }, t.name),
-        h('div', { fontSize: 36, marginTop: 28, color: '#e2e8f0', lineHeight: 1.35, maxWidth: 1056 }, t.description),
-      ]),
       h(
         'div',
-        { display: 'flex', alignItems: 'center', justifyContent: 'space-between' },
-        [
-          h(
-            'div',
-            { display: 'flex', gap: 14 },
-            t.skills.slice(0, 4).map((s) =>
-              h(
-                'div',
-                { display: 'flex', fontSize: 26, padding: '8px 20px', borderRadius: 999, background: 'rgba(255,255,255,0.14)' },
-                s,
-              ),
+        { display: 'flex', fontSize: 30, color: '#93c5fd', fontWeight: 700 },
+        `${t.category} · Convos agent`,
+      ),
+      h('div', { display: 'flex', flexDirection: 'column' }, [
+        h('div', { fontSize: 84, fontWeight: 700, lineHeight: 1.1, maxWidth: 1056 }, t.name),
+        h(
+          'div',
+          { fontSize: 36, marginTop: 28, color: '#e2e8f0', lineHeight: 1.35, maxWidth: 1056 },
+          t.description,
+        ),
+      ]),
+      h('div', { display: 'flex', alignItems: 'center', justifyContent: 'space-between' }, [
+        h(
+          'div',
+          { display: 'flex', gap: 14 },
+          t.skills.slice(0, 4).map((s) =>
+            h(
+              'div',
+              {
+                display: 'flex',
+                fontSize: 26,
+                padding: '8px 20px',
+                borderRadius: 999,
+                background: 'rgba(255,255,255,0.14)',
+              },
+              s,
             ),
           ),
-          h('div', { display: 'flex', fontSize: 28, color: '#cbd5e1' }, 'Private, end-to-end encrypted chat'),
-        ],
-      ),
+        ),
+        h('div', { display: 'flex', fontSize: 28, color: '#cbd5e1' }, 'Private, end-to-end encrypted chat'),
+      ]),
     ],
   );
   // satori's types expect ReactNode; our plain element objects have the same shape.

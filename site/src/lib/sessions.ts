@@ -1,6 +1,6 @@
 // Admin sessions: server-side, in memory, with a TTL; logout revokes immediately.
 // The cookie carries only a random id; the CSRF token lives with the session.
-import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AstroCookies } from 'astro';
 import { config } from './config';
 

@@ -13,7 +13,15 @@ export interface Template extends TemplateSummary {
   instructions: string;
 }
 
-export const COUNT_KEYS = ['starting', 'idle', 'claiming', 'claimed', 'crashed', 'failed', 'destroying'] as const;
+export const COUNT_KEYS = [
+  'starting',
+  'idle',
+  'claiming',
+  'claimed',
+  'crashed',
+  'failed',
+  'destroying',
+] as const;
 export type CountKey = (typeof COUNT_KEYS)[number];
 export type Counts = Record<CountKey, number>;
 
@@ -41,7 +49,15 @@ export interface Agent {
 }
 
 // The groups GET /api/pool/agents answers (docs/api.md): every live status.
-export const AGENT_GROUPS = ['claimed', 'crashed', 'idle', 'starting', 'failed', 'claiming', 'destroying'] as const;
+export const AGENT_GROUPS = [
+  'claimed',
+  'crashed',
+  'idle',
+  'starting',
+  'failed',
+  'claiming',
+  'destroying',
+] as const;
 export type AgentGroups = Partial<Record<string, Agent[]>>;
 
 export interface InstanceDetail extends Record<string, unknown> {

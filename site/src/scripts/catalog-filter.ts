@@ -14,7 +14,9 @@ export function initCatalogFilter(): void {
     const needle = (input?.value ?? '').trim().toLowerCase();
     let shown = 0;
     for (const card of cards) {
-      const ok = (!category || card.dataset.category === category) && (!needle || (card.dataset.text ?? '').includes(needle));
+      const ok =
+        (!category || card.dataset.category === category) &&
+        (!needle || (card.dataset.text ?? '').includes(needle));
       card.hidden = !ok;
       if (ok) shown++;
     }

@@ -7,7 +7,14 @@ import { fetchCounts, paint } from './availability';
 
 interface Outcome {
   ok: boolean;
-  result?: { instanceId: string; agentName: string; inviteUrl: string | null; chatUrl?: string; joined: boolean; warm: boolean };
+  result?: {
+    instanceId: string;
+    agentName: string;
+    inviteUrl: string | null;
+    chatUrl?: string;
+    joined: boolean;
+    warm: boolean;
+  };
   qr?: string | null;
   status?: number;
   code?: string;
@@ -116,9 +123,12 @@ export function initClaim(root: HTMLElement): void {
   };
 
   const messageFor = (o: Outcome): string => {
-    if (o.status === 400 && lastBody.joinUrl) return `That invite link was not accepted: ${o.error ?? 'it is not valid.'} Copy it again from Convos.`;
-    if (o.status === 429) return o.error ?? 'Too many agents started from your network. Wait a minute and try again.';
-    if (o.status === 502) return `${o.error ?? 'Setting up the agent failed.'} No agent was charged to you. Try again in a moment.`;
+    if (o.status === 400 && lastBody.joinUrl)
+      return `That invite link was not accepted: ${o.error ?? 'it is not valid.'} Copy it again from Convos.`;
+    if (o.status === 429)
+      return o.error ?? 'Too many agents started from your network. Wait a minute and try again.';
+    if (o.status === 502)
+      return `${o.error ?? 'Setting up the agent failed.'} No agent was charged to you. Try again in a moment.`;
     return `${o.error ?? 'Something went wrong.'} Try again; if it keeps failing, come back later.`;
   };
 
@@ -138,7 +148,12 @@ export function initClaim(root: HTMLElement): void {
     }
     if (!res.ok || !res.body) {
       const data = (await res.json().catch(() => ({}))) as Outcome;
-      return handle({ ...data, ok: false, status: res.status, retryAfter: Number(res.headers.get('retry-after')) || undefined });
+      return handle({
+        ...data,
+        ok: false,
+        status: res.status,
+        retryAfter: Number(res.headers.get('retry-after')) || undefined,
+      });
     }
     const parser = new SseParser();
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

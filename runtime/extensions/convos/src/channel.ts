@@ -1,8 +1,8 @@
 import { createChatChannelPlugin } from 'openclaw/plugin-sdk/channel-core';
 import { waitUntilAbort } from 'openclaw/plugin-sdk/channel-outbound';
 import { channelReadyPatch, channelStoppedPatch } from 'openclaw/plugin-sdk/gateway-runtime';
-import { CHANNEL_ID, DEFAULT_ACCOUNT_ID } from './openclaw-bridge.js';
 import { acquire, currentSettings, existingService, release } from './instance.js';
+import { CHANNEL_ID, DEFAULT_ACCOUNT_ID } from './openclaw-bridge.js';
 import type { ConvosSettings } from './settings.js';
 
 /**
@@ -26,7 +26,12 @@ export function normalizeTarget(raw: string): string | undefined {
 
 function resolveAccount(cfg: unknown, accountId?: string | null): ConvosAccount {
   const settings = currentSettings(cfg as never);
-  return { accountId: accountId ?? DEFAULT_ACCOUNT_ID, enabled: settings.enabled, configured: settings.enabled, settings };
+  return {
+    accountId: accountId ?? DEFAULT_ACCOUNT_ID,
+    enabled: settings.enabled,
+    configured: settings.enabled,
+    settings,
+  };
 }
 
 export const convosChannelPlugin = createChatChannelPlugin<ConvosAccount>({
@@ -55,7 +60,10 @@ export const convosChannelPlugin = createChatChannelPlugin<ConvosAccount>({
     messaging: {
       normalizeTarget,
       inferTargetChatType: () => 'group',
-      targetResolver: { looksLikeId: (raw: string) => normalizeTarget(raw) !== undefined, hint: '<xmtp-group-id>' },
+      targetResolver: {
+        looksLikeId: (raw: string) => normalizeTarget(raw) !== undefined,
+        hint: '<xmtp-group-id>',
+      },
     },
     // Everyone in the group was admitted by invite: the agent answers every message, not only mentions.
     groups: { resolveRequireMention: () => false },
@@ -63,7 +71,13 @@ export const convosChannelPlugin = createChatChannelPlugin<ConvosAccount>({
       startAccount: async (ctx) => {
         const { settings } = ctx.account;
         if (!settings.enabled) throw new Error(`convos channel is disabled: ${settings.reason}`);
-        ctx.setStatus({ accountId: ctx.accountId, running: true, lifecycle: 'starting', configured: true, enabled: true });
+        ctx.setStatus({
+          accountId: ctx.accountId,
+          running: true,
+          lifecycle: 'starting',
+          configured: true,
+          enabled: true,
+        });
         await acquire(settings);
         try {
           ctx.setStatus(channelReadyPatch({ accountId: ctx.accountId }));

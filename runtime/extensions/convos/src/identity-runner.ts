@@ -1,16 +1,16 @@
 import { decodeAppData, encodeAppData } from '../../../src/invite/index.js';
 import type { AgentBridge, Log } from './agent.js';
-import { type BackoffOptions, DEFAULT_BACKOFF, backoffDelay, sleep } from './backoff.js';
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, sleep } from './backoff.js';
 import { type IdentityRecord, type IdentityStore, keysOf } from './identity-store.js';
 import { decideJoinRequest } from './join-requests.js';
 import {
+  isContentType,
   TEXT_CONTENT_TYPE,
   type XmtpClient,
   type XmtpClientFactory,
   type XmtpConversation,
   type XmtpGroup,
   type XmtpMessage,
-  isContentType,
 } from './xmtp/types.js';
 
 /**
@@ -148,13 +148,17 @@ export class IdentityRunner {
         this.deps.log.info(`convos: ${this.label} streaming`);
         for await (const msg of stream) {
           if (signal.aborted) break;
-          this.handle(msg).catch((err) => this.deps.log.warn(`convos: ${this.label} message failed: ${errText(err)}`));
+          this.handle(msg).catch((err) =>
+            this.deps.log.warn(`convos: ${this.label} message failed: ${errText(err)}`),
+          );
         }
         if (signal.aborted) break;
         this.deps.log.warn(`convos: ${this.label} stream ended; reconnecting`);
       } catch (err) {
         if (signal.aborted) break;
-        this.deps.log.warn(`convos: ${this.label} connection failed (attempt ${attempt + 1}): ${errText(err)}`);
+        this.deps.log.warn(
+          `convos: ${this.label} connection failed (attempt ${attempt + 1}): ${errText(err)}`,
+        );
         // A broken client is rebuilt from the same keys and DB on the next attempt.
         await this.client?.close().catch(() => {});
         this.client = undefined;
@@ -260,12 +264,17 @@ export class IdentityRunner {
       if (this.record.role === 'creator') await this.handleJoinRequest(conv, msg);
       return;
     }
-    if (!this.record.conversationId && this.record.role === 'joiner' && safeTag(conv.appData()) === this.record.inviteTag) {
+    if (
+      !this.record.conversationId &&
+      this.record.role === 'joiner' &&
+      safeTag(conv.appData()) === this.record.inviteTag
+    ) {
       await this.onJoined(conv);
     }
     // Only our one conversation reaches the agent: being added to other groups must not make it talk.
     if (conv.id !== this.record.conversationId) return;
-    if (!HOUSEKEEPING_TYPES.has(`${msg.contentType.authorityId}/${msg.contentType.typeId}`)) this.deps.onActivity?.();
+    if (!HOUSEKEEPING_TYPES.has(`${msg.contentType.authorityId}/${msg.contentType.typeId}`))
+      this.deps.onActivity?.();
     if (!isContentType(msg.contentType, TEXT_CONTENT_TYPE) || !msg.text?.trim()) return;
     this.enqueueTurn(conv, msg);
   }
@@ -311,8 +320,14 @@ export class IdentityRunner {
         await this.runTurn(next.group, next.msg);
       }
     } finally {
-      if (q.pending.length) this.deps.log.info(`convos: ${this.label} stopped with ${q.pending.length} message(s) still waiting; not answered`);
-      if (q.dropped) this.deps.log.warn(`convos: ${this.label} dropped ${q.dropped} waiting message(s) in ${conversationId} (queue full)`);
+      if (q.pending.length)
+        this.deps.log.info(
+          `convos: ${this.label} stopped with ${q.pending.length} message(s) still waiting; not answered`,
+        );
+      if (q.dropped)
+        this.deps.log.warn(
+          `convos: ${this.label} dropped ${q.dropped} waiting message(s) in ${conversationId} (queue full)`,
+        );
       if (this.queues.get(conversationId) === q) this.queues.delete(conversationId);
     }
   }
@@ -320,7 +335,10 @@ export class IdentityRunner {
   private async runTurn(group: XmtpGroup, msg: XmtpMessage): Promise<void> {
     const raw = msg.text ?? '';
     const text = capInboundText(raw);
-    if (text !== raw) this.deps.log.warn(`convos: ${this.label} cut a message of ${raw.length} characters to ${MAX_INBOUND_MESSAGE_CHARS} for the agent`);
+    if (text !== raw)
+      this.deps.log.warn(
+        `convos: ${this.label} cut a message of ${raw.length} characters to ${MAX_INBOUND_MESSAGE_CHARS} for the agent`,
+      );
     try {
       await this.deps.agent.dispatch(
         {
@@ -338,7 +356,9 @@ export class IdentityRunner {
         },
       );
     } catch (err) {
-      this.deps.log.warn(`convos: ${this.label} agent turn failed: ${errText(err)}${process.env.CONVOS_DEBUG ? `\n${(err as Error)?.stack}` : ''}`);
+      this.deps.log.warn(
+        `convos: ${this.label} agent turn failed: ${errText(err)}${process.env.CONVOS_DEBUG ? `\n${(err as Error)?.stack}` : ''}`,
+      );
     }
   }
 
@@ -376,7 +396,9 @@ export class IdentityRunner {
     });
     if (decision.kind === 'ignore') return;
     if (decision.kind === 'deny') {
-      this.deps.log.warn(`convos: ${this.label} denied a join request from ${msg.senderInboxId}: ${decision.reason}`);
+      this.deps.log.warn(
+        `convos: ${this.label} denied a join request from ${msg.senderInboxId}: ${decision.reason}`,
+      );
       await dm.setConsent('denied');
       return;
     }

@@ -35,7 +35,9 @@ export function convosRuntime(): PluginRuntime {
 }
 
 export function currentConfig(): OpenClawConfig {
-  const runtime = holder().runtime as (PluginRuntime & { config?: { current?: () => OpenClawConfig } }) | undefined;
+  const runtime = holder().runtime as
+    | (PluginRuntime & { config?: { current?: () => OpenClawConfig } })
+    | undefined;
   return (runtime?.config?.current?.() ?? {}) as OpenClawConfig;
 }
 
@@ -44,8 +46,9 @@ export function currentSettings(cfg: OpenClawConfig = currentConfig()): ConvosSe
 }
 
 export function pluginLog(): Log {
-  const logger = (holder().runtime as { logging?: { getChildLogger?: (b: Record<string, unknown>) => Log } } | undefined)
-    ?.logging?.getChildLogger?.({ plugin: 'convos' });
+  const logger = (
+    holder().runtime as { logging?: { getChildLogger?: (b: Record<string, unknown>) => Log } } | undefined
+  )?.logging?.getChildLogger?.({ plugin: 'convos' });
   if (logger) return logger;
   return {
     info: (m) => console.log(m),
@@ -84,7 +87,9 @@ export function existingService(settings: ConvosSettings): ConvosService | undef
 }
 
 /** For the provision route: the shared service, started if startAccount has not run yet. */
-export async function ensureService(settings: Extract<ConvosSettings, { enabled: true }>): Promise<ConvosService> {
+export async function ensureService(
+  settings: Extract<ConvosSettings, { enabled: true }>,
+): Promise<ConvosService> {
   const log = pluginLog();
   const service = getOrCreateService(settings.stateDir, create(settings, log));
   await service.start();

@@ -1,11 +1,16 @@
 import {
-  InviteError,
   decodeAppData,
   decryptConversationToken,
+  InviteError,
   parseInviteUrl,
   verifyInvite,
 } from '../../../src/invite/index.js';
-import { JOIN_REQUEST_CONTENT_TYPE, TEXT_CONTENT_TYPE, type XmtpMessage, isContentType } from './xmtp/types.js';
+import {
+  isContentType,
+  JOIN_REQUEST_CONTENT_TYPE,
+  TEXT_CONTENT_TYPE,
+  type XmtpMessage,
+} from './xmtp/types.js';
 
 /**
  * The creator's decision on a join request arriving by DM. Pure: the caller supplies the facts it
@@ -32,7 +37,9 @@ export interface JoinFacts {
 }
 
 /** The slug carried by a DM, and whether it came as structured join_request content. */
-export function slugFromMessage(m: XmtpMessage): { slug: string; structured: boolean; profileName?: string } | null {
+export function slugFromMessage(
+  m: XmtpMessage,
+): { slug: string; structured: boolean; profileName?: string } | null {
   if (isContentType(m.contentType, JOIN_REQUEST_CONTENT_TYPE)) {
     if (!m.joinRequest?.inviteSlug) return { slug: '', structured: true };
     return {
@@ -41,7 +48,8 @@ export function slugFromMessage(m: XmtpMessage): { slug: string; structured: boo
       ...(m.joinRequest.profile?.name ? { profileName: m.joinRequest.profile.name } : {}),
     };
   }
-  if (isContentType(m.contentType, TEXT_CONTENT_TYPE) && m.text) return { slug: m.text.trim(), structured: false };
+  if (isContentType(m.contentType, TEXT_CONTENT_TYPE) && m.text)
+    return { slug: m.text.trim(), structured: false };
   return null;
 }
 
@@ -63,7 +71,10 @@ export function decideJoinRequest(f: JoinFacts): JoinDecision {
       now: f.now,
     });
   } catch (err) {
-    return { kind: 'deny', reason: err instanceof InviteError ? `${err.code}: ${err.message}` : 'invalid invite' };
+    return {
+      kind: 'deny',
+      reason: err instanceof InviteError ? `${err.code}: ${err.message}` : 'invalid invite',
+    };
   }
   let conversationId: string;
   try {
@@ -71,7 +82,8 @@ export function decideJoinRequest(f: JoinFacts): JoinDecision {
   } catch {
     return { kind: 'deny', reason: 'conversation token does not decrypt' };
   }
-  if (conversationId !== f.ourConversationId) return { kind: 'deny', reason: 'invite is for another conversation' };
+  if (conversationId !== f.ourConversationId)
+    return { kind: 'deny', reason: 'invite is for another conversation' };
   let tag = '';
   try {
     tag = decodeAppData(f.groupAppData).tag;

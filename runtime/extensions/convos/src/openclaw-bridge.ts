@@ -1,5 +1,5 @@
-import { createChannelInboundEnvelopeBuilder } from 'openclaw/plugin-sdk/channel-inbound';
 import type { OpenClawConfig, PluginRuntime } from 'openclaw/plugin-sdk/channel-core';
+import { createChannelInboundEnvelopeBuilder } from 'openclaw/plugin-sdk/channel-inbound';
 import type { AgentBridge, InboundGroupMessage, Log } from './agent.js';
 
 /**
@@ -22,7 +22,10 @@ export function targetFor(conversationId: string): string {
  */
 export function isTransientStateContention(err: unknown): boolean {
   const e = err as { name?: string; message?: string } | undefined;
-  return e?.name === 'StateDatabaseCoordinatorContentionError' || /another OpenClaw process owns|cleanup is pending/.test(e?.message ?? '');
+  return (
+    e?.name === 'StateDatabaseCoordinatorContentionError' ||
+    /another OpenClaw process owns|cleanup is pending/.test(e?.message ?? '')
+  );
 }
 
 export const CONTENTION_RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
@@ -52,7 +55,12 @@ export function openclawBridge(deps: {
   };
 }
 
-function dispatchOnce(deps: { runtime: () => PluginRuntime; config: () => OpenClawConfig; accountId?: string; log: Log }) {
+function dispatchOnce(deps: {
+  runtime: () => PluginRuntime;
+  config: () => OpenClawConfig;
+  accountId?: string;
+  log: Log;
+}) {
   return async (m: InboundGroupMessage, reply: (text: string) => Promise<void>): Promise<void> => {
     {
       const runtime = deps.runtime();
@@ -82,7 +90,9 @@ function dispatchOnce(deps: { runtime: () => PluginRuntime; config: () => OpenCl
         groupPolicy: 'open',
       });
       if (ingress.ingress.admission !== 'dispatch') {
-        deps.log.warn(`convos: ingress declined a message in ${m.conversationId}: ${ingress.ingress.admission}`);
+        deps.log.warn(
+          `convos: ingress declined a message in ${m.conversationId}: ${ingress.ingress.admission}`,
+        );
         return;
       }
 
@@ -125,7 +135,10 @@ function dispatchOnce(deps: { runtime: () => PluginRuntime; config: () => OpenCl
           deliver: async (payload) => {
             if (payload.text?.trim()) await reply(payload.text);
           },
-          onError: (err) => deps.log.warn(`convos: reply delivery failed: ${err instanceof Error ? err.message : String(err)}`),
+          onError: (err) =>
+            deps.log.warn(
+              `convos: reply delivery failed: ${err instanceof Error ? err.message : String(err)}`,
+            ),
         },
         replyPipeline: {},
       });

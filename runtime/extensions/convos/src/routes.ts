@@ -54,7 +54,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   for await (const chunk of req) {
     const b = chunk as Buffer;
     size += b.length;
-    if (size > MAX_BODY_BYTES) throw new ProvisionError(413, 'body_too_large', `body exceeds ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES)
+      throw new ProvisionError(413, 'body_too_large', `body exceeds ${MAX_BODY_BYTES} bytes`);
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -79,31 +80,49 @@ export function parseProvisionBody(text: string): ProvisionRequest {
     }
     if (typeof v !== 'string') throw new ProvisionError(400, 'invalid_body', `${name} must be a string`);
     if (required && !v.trim()) throw new ProvisionError(400, 'invalid_body', `${name} must not be empty`);
-    if (v.length > max) throw new ProvisionError(400, 'invalid_body', `${name} is longer than ${max} characters`);
+    if (v.length > max)
+      throw new ProvisionError(400, 'invalid_body', `${name} is longer than ${max} characters`);
     return v;
   };
   const requestId = str('requestId', 200, true) as string;
   const agentName = str('agentName', 100, true) as string;
   const instructions = str('instructions', 100_000, false) ?? '';
   const joinUrl = str('joinUrl', 16_384, false);
-  return { requestId, agentName: agentName.trim(), instructions, ...(joinUrl?.trim() ? { joinUrl: joinUrl.trim() } : {}) };
+  return {
+    requestId,
+    agentName: agentName.trim(),
+    instructions,
+    ...(joinUrl?.trim() ? { joinUrl: joinUrl.trim() } : {}),
+  };
 }
 
 export function statusHandler(deps: RouteDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    if (!authorized(req, deps.token())) return fail(res, 401, 'unauthorized', 'missing or wrong bearer token');
+    if (!authorized(req, deps.token()))
+      return fail(res, 401, 'unauthorized', 'missing or wrong bearer token');
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'method_not_allowed', 'use GET');
     const disabled = deps.disabledReason();
-    if (disabled) return send(res, 200, { state: 'error' satisfies ChannelState, error: `channel disabled: ${disabled}` });
+    if (disabled)
+      return send(res, 200, {
+        state: 'error' satisfies ChannelState,
+        error: `channel disabled: ${disabled}`,
+      });
     const service = deps.current();
     const lastActivityAt = service?.lastActivityAt() ?? null;
-    return send(res, 200, service ? { ...service.status(), lastActivityAt } : { state: 'starting' satisfies ChannelState, lastActivityAt });
+    return send(
+      res,
+      200,
+      service
+        ? { ...service.status(), lastActivityAt }
+        : { state: 'starting' satisfies ChannelState, lastActivityAt },
+    );
   };
 }
 
 export function provisionHandler(deps: RouteDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    if (!authorized(req, deps.token())) return fail(res, 401, 'unauthorized', 'missing or wrong bearer token');
+    if (!authorized(req, deps.token()))
+      return fail(res, 401, 'unauthorized', 'missing or wrong bearer token');
     if (req.method !== 'POST') return fail(res, 405, 'method_not_allowed', 'use POST');
     try {
       const disabled = deps.disabledReason();

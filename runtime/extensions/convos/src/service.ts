@@ -1,17 +1,17 @@
 import {
-  InviteError,
   createInvite,
   decodeAppData,
   encodeAppData,
   generateInviteTag,
+  InviteError,
   inviteMatchesEnv,
   parseInviteUrl,
   verifyInvite,
 } from '../../../src/invite/index.js';
 import { type AgentBridge, type Log, silentLog } from './agent.js';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
-import { type IdentityRecord, IdentityStore, type ProvisionStatus, keysOf } from './identity-store.js';
-import { IdentityRunner, errText } from './identity-runner.js';
+import { errText, IdentityRunner } from './identity-runner.js';
+import { type IdentityRecord, IdentityStore, keysOf, type ProvisionStatus } from './identity-store.js';
 import type { XmtpClientFactory, XmtpEnv } from './xmtp/types.js';
 
 /**
@@ -116,7 +116,9 @@ export class ConvosService {
   }
 
   status(): { state: ChannelState; error?: string } {
-    return this.lastError && this.state === 'error' ? { state: this.state, error: this.lastError } : { state: this.state };
+    return this.lastError && this.state === 'error'
+      ? { state: this.state, error: this.lastError }
+      : { state: this.state };
   }
 
   /** Loads identities and starts their runners. Idempotent; ready does not wait for the network. */
@@ -198,7 +200,11 @@ export class ConvosService {
       if (req.joinUrl) parseJoinUrl(req.joinUrl, this.o.env, this.o.now?.() ?? new Date());
       const other = all.find((r) => r.requestId !== req.requestId);
       if (other) {
-        throw new ProvisionError(409, 'already_provisioned', 'this instance already has a conversation for another request');
+        throw new ProvisionError(
+          409,
+          'already_provisioned',
+          'this instance already has a conversation for another request',
+        );
       }
     }
     if (req.joinUrl) return this.provisionJoin(req, record);
@@ -218,11 +224,20 @@ export class ConvosService {
     };
   }
 
-  private async provisionCreate(req: ProvisionRequest, existing: IdentityRecord | undefined): Promise<ProvisionResult> {
+  private async provisionCreate(
+    req: ProvisionRequest,
+    existing: IdentityRecord | undefined,
+  ): Promise<ProvisionResult> {
     if (existing?.status === 'created') return this.result(existing);
     // Saved before any network call: a retry after a crash reuses this identity instead of minting another.
     const record =
-      existing ?? this.store.newIdentity({ requestId: req.requestId, role: 'creator', env: this.o.env, agentName: req.agentName });
+      existing ??
+      this.store.newIdentity({
+        requestId: req.requestId,
+        role: 'creator',
+        env: this.o.env,
+        agentName: req.agentName,
+      });
     if (!existing) await this.store.save(record);
     const runner = this.runnerFor(record);
     const client = await this.connectOrFail(runner);
@@ -255,19 +270,25 @@ export class ConvosService {
     return this.result(runner.record);
   }
 
-  private async provisionJoin(req: ProvisionRequest, existing: IdentityRecord | undefined): Promise<ProvisionResult> {
+  private async provisionJoin(
+    req: ProvisionRequest,
+    existing: IdentityRecord | undefined,
+  ): Promise<ProvisionResult> {
     if (existing && existing.role !== 'joiner') {
       throw new ProvisionError(409, 'request_mismatch', 'this requestId was used to create a conversation');
     }
     if (existing?.status === 'joined') return this.result(existing);
     const invite = parseJoinUrl(req.joinUrl ?? '', this.o.env, this.o.now?.() ?? new Date());
-    const record =
-      existing ??
-      {
-        ...this.store.newIdentity({ requestId: req.requestId, role: 'joiner', env: this.o.env, agentName: req.agentName }),
-        inviteUrl: req.joinUrl ?? '',
-        inviteTag: invite.tag,
-      };
+    const record = existing ?? {
+      ...this.store.newIdentity({
+        requestId: req.requestId,
+        role: 'joiner',
+        env: this.o.env,
+        agentName: req.agentName,
+      }),
+      inviteUrl: req.joinUrl ?? '',
+      inviteTag: invite.tag,
+    };
     if (!existing) await this.store.save(record);
     const runner = this.runnerFor(record);
     const client = await this.connectOrFail(runner);
@@ -276,7 +297,10 @@ export class ConvosService {
     if (runner.record.status === 'pending') {
       // Both forms: the structured request for current apps, the bare slug for older ones.
       const dm = await client.createDm(invite.creatorInboxId);
-      await dm.sendJoinRequest({ inviteSlug: invite.slug, profile: { name: req.agentName, memberKind: 'agent' } });
+      await dm.sendJoinRequest({
+        inviteSlug: invite.slug,
+        profile: { name: req.agentName, memberKind: 'agent' },
+      });
       await dm.sendText(invite.slug);
       await runner.save({ status: 'waiting_for_acceptance' });
     }
@@ -311,7 +335,11 @@ export function parseJoinUrl(joinUrl: string, env: XmtpEnv, now: Date) {
   try {
     const invite = parseInviteUrl(joinUrl);
     if (!inviteMatchesEnv(invite.env, env)) {
-      throw new ProvisionError(400, 'wrong_environment', `this invite is for the ${invite.env} network, this instance is on ${env}`);
+      throw new ProvisionError(
+        400,
+        'wrong_environment',
+        `this invite is for the ${invite.env} network, this instance is on ${env}`,
+      );
     }
     verifyInvite(invite, { now });
     return invite;

@@ -26,15 +26,22 @@ export function convosSection(cfg: unknown): ConvosSection {
   return section && typeof section === 'object' ? (section as ConvosSection) : {};
 }
 
-export function resolveSettings(section: ConvosSection, env: NodeJS.ProcessEnv = process.env): ConvosSettings {
+export function resolveSettings(
+  section: ConvosSection,
+  env: NodeJS.ProcessEnv = process.env,
+): ConvosSettings {
   if (section.enabled === false) return { enabled: false, reason: 'channels.convos.enabled is false' };
   const xmtpEnv = (section.env ?? env.XMTP_ENV ?? '').trim();
   if (xmtpEnv === 'off') return { enabled: false, reason: 'XMTP_ENV=off' };
-  if (!XMTP_ENVS.has(xmtpEnv)) return { enabled: false, reason: `XMTP_ENV must be dev, production, local or off (got "${xmtpEnv}")` };
+  if (!XMTP_ENVS.has(xmtpEnv))
+    return { enabled: false, reason: `XMTP_ENV must be dev, production, local or off (got "${xmtpEnv}")` };
   const stateDir =
     section.stateDir ?? env.CONVOS_STATE_DIR ?? (env.STATE_DIR ? join(env.STATE_DIR, 'convos') : undefined);
-  if (!stateDir) return { enabled: false, reason: 'no state dir: set CONVOS_STATE_DIR or channels.convos.stateDir' };
+  if (!stateDir)
+    return { enabled: false, reason: 'no state dir: set CONVOS_STATE_DIR or channels.convos.stateDir' };
   const joinWaitMs =
-    typeof section.joinWaitMs === 'number' && section.joinWaitMs >= 0 ? section.joinWaitMs : DEFAULT_JOIN_WAIT_MS;
+    typeof section.joinWaitMs === 'number' && section.joinWaitMs >= 0
+      ? section.joinWaitMs
+      : DEFAULT_JOIN_WAIT_MS;
   return { enabled: true, env: xmtpEnv as XmtpEnv, stateDir, joinWaitMs };
 }

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createInvite, decodeAppData, parseInviteUrl } from '../../../src/invite/index.js';
 import type { ConvosService } from '../src/service.js';
 import { ProvisionError } from '../src/service.js';
-import { FakeNetwork, type FakeDm, type FakeGroup } from './fake-xmtp.js';
-import { RecordingAgent, eventually, identities, makeService, tempStateDir, testLog } from './helpers.js';
+import { type FakeDm, type FakeGroup, FakeNetwork } from './fake-xmtp.js';
+import { eventually, identities, makeService, RecordingAgent, tempStateDir, testLog } from './helpers.js';
 
 const services: ConvosService[] = [];
 function track<T extends ConvosService>(s: T): T {
@@ -20,7 +20,11 @@ async function creatorSetup(net = new FakeNetwork()) {
   const log = testLog();
   const svc = track(makeService(net, dir, agent, log));
   await svc.start();
-  const created = await svc.provision({ requestId: 'req-create', agentName: 'Ada', instructions: 'be brief' });
+  const created = await svc.provision({
+    requestId: 'req-create',
+    agentName: 'Ada',
+    instructions: 'be brief',
+  });
   return { net, dir, agent, log, svc, created };
 }
 
@@ -30,7 +34,9 @@ async function personJoins(net: FakeNetwork, inviteUrl: string) {
   const invite = parseInviteUrl(inviteUrl);
   const dm = (await person.createDm(invite.creatorInboxId)) as FakeDm;
   await dm.sendJoinRequest({ inviteSlug: invite.slug, profile: { name: 'Pat' } });
-  const group = await eventually(async () => (await person.listConversations()).find((c) => c.kind === 'group'));
+  const group = await eventually(async () =>
+    (await person.listConversations()).find((c) => c.kind === 'group'),
+  );
   return { person, dm, group: group as FakeGroup };
 }
 
@@ -65,7 +71,12 @@ describe('convos channel on the in-memory XMTP network', () => {
       instructions: '',
       joinUrl: created.inviteUrl ?? '',
     });
-    expect(joined).toEqual({ conversationId: created.conversationId, inviteUrl: created.inviteUrl, joined: true, status: 'joined' });
+    expect(joined).toEqual({
+      conversationId: created.conversationId,
+      inviteUrl: created.inviteUrl,
+      joined: true,
+      status: 'joined',
+    });
     const [bobRecord] = await identities(joinerDir);
     const group = net.conversations.get(created.conversationId ?? '');
     expect(group?.members.has(bobRecord?.inboxId ?? '')).toBe(true);
@@ -75,10 +86,19 @@ describe('convos channel on the in-memory XMTP network', () => {
     const { person, group: personGroup } = await personJoins(net, created.inviteUrl ?? '');
     await personGroup.sendText('hello agents');
     await eventually(() => ada.turns.length >= 1 && bob.turns.length >= 1);
-    expect(ada.turns[0]).toMatchObject({ conversationId: created.conversationId, text: 'hello agents', senderInboxId: person.inboxId, groupName: 'Ada' });
+    expect(ada.turns[0]).toMatchObject({
+      conversationId: created.conversationId,
+      text: 'hello agents',
+      senderInboxId: person.inboxId,
+      groupName: 'Ada',
+    });
     expect(bob.turns[0]).toMatchObject({ conversationId: created.conversationId, text: 'hello agents' });
     const texts = async () => (await personGroup.messages()).map((m) => m.text);
-    await eventually(async () => (await texts()).includes('Ada heard: hello agents') && (await texts()).includes('Bob heard: hello agents'));
+    await eventually(
+      async () =>
+        (await texts()).includes('Ada heard: hello agents') &&
+        (await texts()).includes('Bob heard: hello agents'),
+    );
     // Each agent saw the other's reply (and did not answer it), never its own.
     await eventually(() => ada.turns.length === 2 && bob.turns.length === 2);
     expect(ada.turns.map((t) => t.text)).not.toContain('Ada heard: hello agents');
@@ -96,7 +116,10 @@ describe('convos channel on the in-memory XMTP network', () => {
     expect(c).toEqual(a);
     expect(net.groupsCreated).toBe(1);
     expect(await identities(dir)).toHaveLength(1);
-    await expect(svc.provision({ ...req, requestId: 'other' })).rejects.toMatchObject({ httpStatus: 409, code: 'already_provisioned' });
+    await expect(svc.provision({ ...req, requestId: 'other' })).rejects.toMatchObject({
+      httpStatus: 409,
+      code: 'already_provisioned',
+    });
     // A restarted runtime answers the same request from disk.
     const again = track(makeService(net, dir, new RecordingAgent('Ada')));
     expect(await again.provision(req)).toEqual(a);
@@ -126,14 +149,39 @@ describe('convos channel on the in-memory XMTP network', () => {
     const dir = await tempStateDir('badjoin');
     const svc = track(makeService(net, dir, new RecordingAgent('Bob')));
     const base = { requestId: 'j', agentName: 'Bob', instructions: '' };
-    await expect(svc.provision({ ...base, joinUrl: 'https://example.com/x' })).rejects.toMatchObject({ httpStatus: 400, code: 'invite_unsupported_url' });
-    await expect(svc.provision({ ...base, joinUrl: 'not-a-slug!' })).rejects.toMatchObject({ httpStatus: 400, code: 'invite_bad_encoding' });
+    await expect(svc.provision({ ...base, joinUrl: 'https://example.com/x' })).rejects.toMatchObject({
+      httpStatus: 400,
+      code: 'invite_unsupported_url',
+    });
+    await expect(svc.provision({ ...base, joinUrl: 'not-a-slug!' })).rejects.toMatchObject({
+      httpStatus: 400,
+      code: 'invite_bad_encoding',
+    });
     const key = `0x${'33'.repeat(32)}`;
     const inbox = 'ab'.repeat(32);
-    const prod = createInvite({ conversationId: 'g', creatorInboxId: inbox, walletPrivateKey: key, tag: 'T', env: 'production' });
-    await expect(svc.provision({ ...base, joinUrl: prod.url })).rejects.toMatchObject({ httpStatus: 400, code: 'wrong_environment' });
-    const expired = createInvite({ conversationId: 'g', creatorInboxId: inbox, walletPrivateKey: key, tag: 'T', env: 'dev', expiresAt: new Date(Date.now() - 1000) });
-    await expect(svc.provision({ ...base, joinUrl: expired.url })).rejects.toMatchObject({ httpStatus: 400, code: 'invite_expired' });
+    const prod = createInvite({
+      conversationId: 'g',
+      creatorInboxId: inbox,
+      walletPrivateKey: key,
+      tag: 'T',
+      env: 'production',
+    });
+    await expect(svc.provision({ ...base, joinUrl: prod.url })).rejects.toMatchObject({
+      httpStatus: 400,
+      code: 'wrong_environment',
+    });
+    const expired = createInvite({
+      conversationId: 'g',
+      creatorInboxId: inbox,
+      walletPrivateKey: key,
+      tag: 'T',
+      env: 'dev',
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    await expect(svc.provision({ ...base, joinUrl: expired.url })).rejects.toMatchObject({
+      httpStatus: 400,
+      code: 'invite_expired',
+    });
     expect(net.clientsCreated).toBe(0);
     expect(net.conversations.size).toBe(0);
   });
@@ -150,12 +198,53 @@ describe('convos channel on the in-memory XMTP network', () => {
 
     const attempts: Array<[string, string | undefined]> = [
       // Signed by someone else but naming our inbox and conversation.
-      ['forged', createInvite({ conversationId, creatorInboxId: inboxId, walletPrivateKey: otherKey, tag, env: 'dev' }).slug],
+      [
+        'forged',
+        createInvite({ conversationId, creatorInboxId: inboxId, walletPrivateKey: otherKey, tag, env: 'dev' })
+          .slug,
+      ],
       // A real invite of another creator.
-      ['foreign', createInvite({ conversationId: 'x', creatorInboxId: 'cd'.repeat(32), walletPrivateKey: otherKey, tag: 'Other', env: 'dev' }).slug],
-      ['expired', createInvite({ conversationId, creatorInboxId: inboxId, walletPrivateKey: wallet, tag, env: 'dev', expiresAt: new Date(Date.now() - 60_000) }).slug],
-      ['revoked tag', createInvite({ conversationId, creatorInboxId: inboxId, walletPrivateKey: wallet, tag: 'OldTag1234', env: 'dev' }).slug],
-      ['other conversation', createInvite({ conversationId: 'not-ours', creatorInboxId: inboxId, walletPrivateKey: wallet, tag, env: 'dev' }).slug],
+      [
+        'foreign',
+        createInvite({
+          conversationId: 'x',
+          creatorInboxId: 'cd'.repeat(32),
+          walletPrivateKey: otherKey,
+          tag: 'Other',
+          env: 'dev',
+        }).slug,
+      ],
+      [
+        'expired',
+        createInvite({
+          conversationId,
+          creatorInboxId: inboxId,
+          walletPrivateKey: wallet,
+          tag,
+          env: 'dev',
+          expiresAt: new Date(Date.now() - 60_000),
+        }).slug,
+      ],
+      [
+        'revoked tag',
+        createInvite({
+          conversationId,
+          creatorInboxId: inboxId,
+          walletPrivateKey: wallet,
+          tag: 'OldTag1234',
+          env: 'dev',
+        }).slug,
+      ],
+      [
+        'other conversation',
+        createInvite({
+          conversationId: 'not-ours',
+          creatorInboxId: inboxId,
+          walletPrivateKey: wallet,
+          tag,
+          env: 'dev',
+        }).slug,
+      ],
       ['malformed', 'AAAA'],
       ['empty request', undefined],
     ];
@@ -188,15 +277,30 @@ describe('convos channel on the in-memory XMTP network', () => {
     const bob = new RecordingAgent('Bob');
     const joiner = track(makeService(net, joinerDir, bob));
     const t0 = Date.now();
-    const first = await joiner.provision({ requestId: 'w', agentName: 'Bob', instructions: '', joinUrl: created.inviteUrl ?? '' });
+    const first = await joiner.provision({
+      requestId: 'w',
+      agentName: 'Bob',
+      instructions: '',
+      joinUrl: created.inviteUrl ?? '',
+    });
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(first).toEqual({ conversationId: null, inviteUrl: created.inviteUrl, joined: false, status: 'waiting_for_acceptance' });
+    expect(first).toEqual({
+      conversationId: null,
+      inviteUrl: created.inviteUrl,
+      joined: false,
+      status: 'waiting_for_acceptance',
+    });
 
     // The creator restarts (a new process on the same state dir) and catches up on the DM.
     const back = track(makeService(net, creatorDir, new RecordingAgent('Ada')));
     await back.start();
     await eventually(async () => (await identities(joinerDir))[0]?.status === 'joined', 5000);
-    const again = await joiner.provision({ requestId: 'w', agentName: 'Bob', instructions: '', joinUrl: created.inviteUrl ?? '' });
+    const again = await joiner.provision({
+      requestId: 'w',
+      agentName: 'Bob',
+      instructions: '',
+      joinUrl: created.inviteUrl ?? '',
+    });
     expect(again).toMatchObject({ conversationId: created.conversationId, joined: true, status: 'joined' });
   });
 

@@ -177,12 +177,18 @@ export class FakeClient implements XmtpClient {
   }
 
   private view(c: ConvState): XmtpConversation {
-    return c.kind === 'group' ? new FakeGroup(this.net, c, this.inboxId) : new FakeDm(this.net, c, this.inboxId);
+    return c.kind === 'group'
+      ? new FakeGroup(this.net, c, this.inboxId)
+      : new FakeDm(this.net, c, this.inboxId);
   }
 
   async createGroup(inboxIds: string[], options: CreateGroupOptions): Promise<XmtpGroup> {
     this.check();
-    return new FakeGroup(this.net, this.net.newConversation('group', [this.inboxId, ...inboxIds], options), this.inboxId);
+    return new FakeGroup(
+      this.net,
+      this.net.newConversation('group', [this.inboxId, ...inboxIds], options),
+      this.inboxId,
+    );
   }
 
   async createDm(inboxId: string): Promise<XmtpDm> {
@@ -190,12 +196,18 @@ export class FakeClient implements XmtpClient {
     const existing = [...this.net.conversations.values()].find(
       (c) => c.kind === 'dm' && c.members.has(this.inboxId) && c.members.has(inboxId),
     );
-    return new FakeDm(this.net, existing ?? this.net.newConversation('dm', [this.inboxId, inboxId]), this.inboxId);
+    return new FakeDm(
+      this.net,
+      existing ?? this.net.newConversation('dm', [this.inboxId, inboxId]),
+      this.inboxId,
+    );
   }
 
   async listConversations(): Promise<XmtpConversation[]> {
     this.check();
-    return [...this.net.conversations.values()].filter((c) => c.members.has(this.inboxId)).map((c) => this.view(c));
+    return [...this.net.conversations.values()]
+      .filter((c) => c.members.has(this.inboxId))
+      .map((c) => this.view(c));
   }
 
   async getConversationById(id: string): Promise<XmtpConversation | undefined> {
@@ -237,7 +249,13 @@ abstract class FakeConversationBase {
   private post(m: Omit<XmtpMessage, 'id' | 'conversationId' | 'senderInboxId' | 'sentAt'>): string {
     this.guard();
     const id = randomBytes(8).toString('hex');
-    this.net.deliver(this.c, { id, conversationId: this.c.id, senderInboxId: this.self, sentAt: new Date(), ...m });
+    this.net.deliver(this.c, {
+      id,
+      conversationId: this.c.id,
+      senderInboxId: this.self,
+      sentAt: new Date(),
+      ...m,
+    });
     return id;
   }
 
@@ -246,7 +264,11 @@ abstract class FakeConversationBase {
   }
 
   async sendJoinRequest(request: JoinRequestContent): Promise<string> {
-    return this.post({ contentType: JOIN_REQUEST_CONTENT_TYPE, joinRequest: request, fallback: request.inviteSlug });
+    return this.post({
+      contentType: JOIN_REQUEST_CONTENT_TYPE,
+      joinRequest: request,
+      fallback: request.inviteSlug,
+    });
   }
 
   /** Test helper: a message with an arbitrary (possibly malformed) join request body. */

@@ -4,8 +4,8 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ModelServer, contentText, startModelServer } from '../../../test/support/model-server.js';
 import { parseInviteUrl } from '../../../src/invite/index.js';
+import { contentText, type ModelServer, startModelServer } from '../../../test/support/model-server.js';
 import { FileNetwork } from '../src/xmtp/file-network.js';
 import { eventually, tempStateDir } from './helpers.js';
 
@@ -54,7 +54,12 @@ beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const config = {
-    gateway: { mode: 'local', bind: 'loopback', port, auth: { mode: 'token', token: '${OPENCLAW_GATEWAY_TOKEN}' } },
+    gateway: {
+      mode: 'local',
+      bind: 'loopback',
+      port,
+      auth: { mode: 'token', token: '${OPENCLAW_GATEWAY_TOKEN}' },
+    },
     update: { checkOnStart: false },
     cron: { enabled: false },
     models: {
@@ -79,7 +84,12 @@ beforeAll(async () => {
       },
     },
     agents: {
-      defaults: { model: { primary: 'model/stand-in' }, workspace: join(root, 'workspace'), skipBootstrap: true, heartbeat: { every: '0m' } },
+      defaults: {
+        model: { primary: 'model/stand-in' },
+        workspace: join(root, 'workspace'),
+        skipBootstrap: true,
+        heartbeat: { every: '0m' },
+      },
     },
     plugins: {
       allow: ['convos'],
@@ -92,7 +102,18 @@ beforeAll(async () => {
   const node = join(runtimeRoot, 'node_modules', 'node', 'bin', 'node');
   gateway = spawn(
     node,
-    [join(runtimeRoot, 'node_modules', 'openclaw', 'openclaw.mjs'), 'gateway', 'run', '--port', String(port), '--bind', 'loopback', '--token', TOKEN, '--allow-unconfigured'],
+    [
+      join(runtimeRoot, 'node_modules', 'openclaw', 'openclaw.mjs'),
+      'gateway',
+      'run',
+      '--port',
+      String(port),
+      '--bind',
+      'loopback',
+      '--token',
+      TOKEN,
+      '--allow-unconfigured',
+    ],
     {
       cwd: root,
       detached: true,
@@ -111,9 +132,11 @@ beforeAll(async () => {
   );
   gateway.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   gateway.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  await eventually(async () => (await call('/convos/status')).body?.state === 'ready', BOOT_MS).catch((err) => {
-    throw new Error(`${(err as Error).message}\n--- gateway output ---\n${output.slice(-4000)}`);
-  });
+  await eventually(async () => (await call('/convos/status')).body?.state === 'ready', BOOT_MS).catch(
+    (err) => {
+      throw new Error(`${(err as Error).message}\n--- gateway output ---\n${output.slice(-4000)}`);
+    },
+  );
 }, BOOT_MS + 30_000);
 
 afterAll(async () => {
@@ -154,18 +177,27 @@ describe('convos plugin in a real OpenClaw gateway', () => {
     });
     expect(again.body).toEqual(first.body);
     // No message in the conversation yet.
-    expect((await call('/convos/status', { method: 'GET' })).body).toMatchObject({ state: 'ready', lastActivityAt: null });
+    expect((await call('/convos/status', { method: 'GET' })).body).toMatchObject({
+      state: 'ready',
+      lastActivityAt: null,
+    });
 
     const invite = parseInviteUrl(String(first.body?.inviteUrl));
     const person = net.client();
     const dm = await person.createDm(invite.creatorInboxId);
     await dm.sendJoinRequest({ inviteSlug: invite.slug, profile: { name: 'Pat' } });
-    const group = await eventually(async () => (await person.listConversations()).find((c) => c.kind === 'group'), 60_000);
+    const group = await eventually(
+      async () => (await person.listConversations()).find((c) => c.kind === 'group'),
+      60_000,
+    );
     expect(group?.id).toBe(first.body?.conversationId);
 
     await group?.sendText('hello agent, are you there?');
     const reply = await eventually(
-      async () => (await group?.messages())?.find((m) => m.senderInboxId === invite.creatorInboxId && m.text?.includes('HELLO-ACK')),
+      async () =>
+        (await group?.messages())?.find(
+          (m) => m.senderInboxId === invite.creatorInboxId && m.text?.includes('HELLO-ACK'),
+        ),
       // The first turn loads the reply pipeline (seconds normally, minutes on a loaded 2-core machine).
       360_000,
     ).catch((err) => {
@@ -173,11 +205,18 @@ describe('convos plugin in a real OpenClaw gateway', () => {
     });
     expect(reply?.text).toContain('HELLO-ACK from the model');
     // The member's message and the reply are activity: /convos/status reports when (the control server's lastActivityAt).
-    const status = (await call('/convos/status', { method: 'GET' })).body as { lastActivityAt?: string | null };
-    expect(Date.parse(status.lastActivityAt ?? '')).toBeGreaterThanOrEqual((reply?.sentAt.getTime() ?? 0) - 1000);
+    const status = (await call('/convos/status', { method: 'GET' })).body as {
+      lastActivityAt?: string | null;
+    };
+    expect(Date.parse(status.lastActivityAt ?? '')).toBeGreaterThanOrEqual(
+      (reply?.sentAt.getTime() ?? 0) - 1000,
+    );
     // The person's words reached the model (inside OpenClaw's prompt, one request per turn).
     const sent = model.requests.map((r) => r.messages.map((m) => contentText(m.content)).join('\n'));
-    expect(sent.some((t) => t.includes('hello agent, are you there?')), sent.at(-1)?.slice(-2000)).toBe(true);
+    expect(
+      sent.some((t) => t.includes('hello agent, are you there?')),
+      sent.at(-1)?.slice(-2000),
+    ).toBe(true);
     // No key material in what the gateway printed.
     expect(output).not.toMatch(/walletKey|dbEncryptionKey/);
   }, 480_000);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { acquireService, findService, releaseService, resetRegistry } from '../src/registry.js';
 import { resolveSettings } from '../src/settings.js';
 import { FakeNetwork } from './fake-xmtp.js';
-import { RecordingAgent, eventually, identities, makeService, tempStateDir } from './helpers.js';
+import { eventually, identities, makeService, RecordingAgent, tempStateDir } from './helpers.js';
 
 afterEach(() => resetRegistry());
 
@@ -43,17 +43,37 @@ describe('start/stop across plugin reloads', () => {
 describe('settings', () => {
   it('come from channels.convos, then XMTP_ENV / CONVOS_STATE_DIR / STATE_DIR', () => {
     expect(resolveSettings({}, { XMTP_ENV: 'dev', CONVOS_STATE_DIR: '/s/convos' })).toEqual({
-      enabled: true, env: 'dev', stateDir: '/s/convos', joinWaitMs: 15_000,
+      enabled: true,
+      env: 'dev',
+      stateDir: '/s/convos',
+      joinWaitMs: 15_000,
     });
-    expect(resolveSettings({ env: 'production', stateDir: '/x', joinWaitMs: 5 }, { XMTP_ENV: 'dev' })).toEqual({
-      enabled: true, env: 'production', stateDir: '/x', joinWaitMs: 5,
+    expect(
+      resolveSettings({ env: 'production', stateDir: '/x', joinWaitMs: 5 }, { XMTP_ENV: 'dev' }),
+    ).toEqual({
+      enabled: true,
+      env: 'production',
+      stateDir: '/x',
+      joinWaitMs: 5,
     });
-    expect(resolveSettings({}, { XMTP_ENV: 'local', STATE_DIR: '/state' })).toMatchObject({ stateDir: '/state/convos' });
-    expect(resolveSettings({}, { XMTP_ENV: 'off', CONVOS_STATE_DIR: '/s' })).toEqual({ enabled: false, reason: 'XMTP_ENV=off' });
-    expect(resolveSettings({}, { XMTP_ENV: 'mainnet', CONVOS_STATE_DIR: '/s' })).toMatchObject({ enabled: false });
+    expect(resolveSettings({}, { XMTP_ENV: 'local', STATE_DIR: '/state' })).toMatchObject({
+      stateDir: '/state/convos',
+    });
+    expect(resolveSettings({}, { XMTP_ENV: 'off', CONVOS_STATE_DIR: '/s' })).toEqual({
+      enabled: false,
+      reason: 'XMTP_ENV=off',
+    });
+    expect(resolveSettings({}, { XMTP_ENV: 'mainnet', CONVOS_STATE_DIR: '/s' })).toMatchObject({
+      enabled: false,
+    });
     expect(resolveSettings({}, {})).toMatchObject({ enabled: false });
     // Never the working directory.
-    expect(resolveSettings({}, { XMTP_ENV: 'dev' })).toMatchObject({ enabled: false, reason: expect.stringMatching(/state dir/) });
-    expect(resolveSettings({ enabled: false }, { XMTP_ENV: 'dev', CONVOS_STATE_DIR: '/s' })).toMatchObject({ enabled: false });
+    expect(resolveSettings({}, { XMTP_ENV: 'dev' })).toMatchObject({
+      enabled: false,
+      reason: expect.stringMatching(/state dir/),
+    });
+    expect(resolveSettings({ enabled: false }, { XMTP_ENV: 'dev', CONVOS_STATE_DIR: '/s' })).toMatchObject({
+      enabled: false,
+    });
   });
 });

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
+import { JoinRequestCodec } from '@xmtp/convos-cli/utils/joinRequest';
 import { describe, expect, it } from 'vitest';
 import { publicKeyToAddress } from '../../../src/invite/index.js';
 import { ethSigner } from '../src/xmtp/eth-signer.js';
-import { JoinRequestCodec } from '@xmtp/convos-cli/utils/joinRequest';
 import { joinRequestCodec, nodeSdkFactory } from '../src/xmtp/node-sdk.js';
 
 describe('real XMTP client adapter (@xmtp/node-sdk 5.5.0)', () => {
@@ -16,7 +16,14 @@ describe('real XMTP client adapter (@xmtp/node-sdk 5.5.0)', () => {
       const dir = await mkdtemp(join(tmpdir(), 'convos-sdk-'));
       const t0 = Date.now();
       const err = await nodeSdkFactory({ connectTimeoutMs: 10_000 })
-        .create({ walletKey: new Uint8Array(32).fill(7), dbEncryptionKey: new Uint8Array(32).fill(9), dbPath: join(dir, 'x.db3') }, env)
+        .create(
+          {
+            walletKey: new Uint8Array(32).fill(7),
+            dbEncryptionKey: new Uint8Array(32).fill(9),
+            dbPath: join(dir, 'x.db3'),
+          },
+          env,
+        )
         .then(
           () => undefined,
           (e: unknown) => e as Error,
@@ -38,8 +45,14 @@ describe('real XMTP client adapter (@xmtp/node-sdk 5.5.0)', () => {
     expect(sig).toHaveLength(65);
     expect([27, 28]).toContain(sig[64]);
     const body = new TextEncoder().encode(msg);
-    const digest = keccak_256(new Uint8Array([...new TextEncoder().encode(`\x19Ethereum Signed Message:\n${body.length}`), ...body]));
-    const recovered = secp256k1.recoverPublicKey(new Uint8Array([(sig[64] as number) - 27, ...sig.subarray(0, 64)]), digest, { prehash: false });
+    const digest = keccak_256(
+      new Uint8Array([...new TextEncoder().encode(`\x19Ethereum Signed Message:\n${body.length}`), ...body]),
+    );
+    const recovered = secp256k1.recoverPublicKey(
+      new Uint8Array([(sig[64] as number) - 27, ...sig.subarray(0, 64)]),
+      digest,
+      { prehash: false },
+    );
     expect(publicKeyToAddress(secp256k1.Point.fromBytes(recovered).toBytes(false))).toBe(s.address);
   });
 
@@ -51,6 +64,8 @@ describe('real XMTP client adapter (@xmtp/node-sdk 5.5.0)', () => {
     expect(ours.fallback).toBe('abc*def');
     expect(theirs.decode(ours as never)).toEqual(content);
     expect(joinRequestCodec.decode(theirs.encode(content) as never)).toEqual(content);
-    expect(() => joinRequestCodec.decode({ content: new TextEncoder().encode('{"profile":{}}') })).toThrow(/inviteSlug/);
+    expect(() => joinRequestCodec.decode({ content: new TextEncoder().encode('{"profile":{}}') })).toThrow(
+      /inviteSlug/,
+    );
   });
 });

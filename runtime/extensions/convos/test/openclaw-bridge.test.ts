@@ -12,7 +12,12 @@ import { testLog } from './helpers.js';
 type Rec = Record<string, unknown>;
 
 function fakeRuntime(admission: 'dispatch' | 'drop' = 'dispatch', replies: string[] = ['the reply']) {
-  const calls: { route: Rec[]; ingress: Rec[]; context: Rec[]; dispatch: Rec[] } = { route: [], ingress: [], context: [], dispatch: [] };
+  const calls: { route: Rec[]; ingress: Rec[]; context: Rec[]; dispatch: Rec[] } = {
+    route: [],
+    ingress: [],
+    context: [],
+    dispatch: [],
+  };
   const runtime = {
     channel: {
       routing: {
@@ -65,11 +70,19 @@ const message = (conversationId: string, text = 'hello'): InboundGroupMessage =>
 describe('openclawBridge', () => {
   it('routes each group to its own session and delivers the reply into the group', async () => {
     const { runtime, calls } = fakeRuntime('dispatch', ['the reply', '   ']);
-    const bridge = openclawBridge({ runtime: () => runtime as never, config: () => ({}) as never, log: testLog() });
+    const bridge = openclawBridge({
+      runtime: () => runtime as never,
+      config: () => ({}) as never,
+      log: testLog(),
+    });
     const sent: Array<[string, string]> = [];
-    for (const id of ['aa11', 'bb22']) await bridge.dispatch(message(id), async (t) => void sent.push([id, t]));
+    for (const id of ['aa11', 'bb22'])
+      await bridge.dispatch(message(id), async (t) => void sent.push([id, t]));
 
-    expect(calls.route.map((r) => r.peer)).toEqual([{ kind: 'group', id: 'aa11' }, { kind: 'group', id: 'bb22' }]);
+    expect(calls.route.map((r) => r.peer)).toEqual([
+      { kind: 'group', id: 'aa11' },
+      { kind: 'group', id: 'bb22' },
+    ]);
     expect(calls.route[0]).toMatchObject({ channel: 'convos', accountId: 'default' });
     expect(calls.dispatch.map((d) => (d.route as Rec).sessionKey)).toEqual([
       'agent:main:convos:group:aa11',
@@ -122,7 +135,12 @@ describe('openclawBridge', () => {
       return realDispatch(plan);
     };
     const log = testLog();
-    const bridge = openclawBridge({ runtime: () => runtime as never, config: () => ({}) as never, log, retryDelaysMs: [1, 1, 1] });
+    const bridge = openclawBridge({
+      runtime: () => runtime as never,
+      config: () => ({}) as never,
+      log,
+      retryDelaysMs: [1, 1, 1],
+    });
     const sent: string[] = [];
     await bridge.dispatch(message('dd44'), async (t) => void sent.push(t));
     expect(sent).toEqual(['the reply']);

@@ -1,10 +1,16 @@
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PROVISION_PATH, type RouteDeps, STATUS_PATH, provisionHandler, statusHandler } from '../src/routes.js';
+import {
+  PROVISION_PATH,
+  provisionHandler,
+  type RouteDeps,
+  STATUS_PATH,
+  statusHandler,
+} from '../src/routes.js';
 import type { ConvosService } from '../src/service.js';
 import { FakeNetwork } from './fake-xmtp.js';
-import { RecordingAgent, makeService, tempStateDir } from './helpers.js';
+import { makeService, RecordingAgent, tempStateDir } from './helpers.js';
 
 const TOKEN = 'gateway-token-for-tests';
 let server: Server | undefined;
@@ -61,17 +67,26 @@ describe('gateway routes /convos/provision and /convos/status', () => {
     expect((await call(PROVISION_PATH, { ...body({}), token: 'gateway-token-for-test' })).status).toBe(401);
     await new Promise<void>((r) => server?.close(() => r()));
     const unconfigured = await serve({ token: () => undefined });
-    expect((await unconfigured.call(STATUS_PATH)).body).toEqual({ error: 'missing or wrong bearer token', code: 'unauthorized' });
+    expect((await unconfigured.call(STATUS_PATH)).body).toEqual({
+      error: 'missing or wrong bearer token',
+      code: 'unauthorized',
+    });
   });
 
   it('reports starting, then ready; error when the channel is disabled', async () => {
     const { call } = await serve();
-    expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'starting', lastActivityAt: null } });
+    expect(await call(STATUS_PATH)).toEqual({
+      status: 200,
+      body: { state: 'starting', lastActivityAt: null },
+    });
     await call(PROVISION_PATH, body({ requestId: 'r', agentName: 'Ada', instructions: '' }));
     expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'ready', lastActivityAt: null } });
     await new Promise<void>((r) => server?.close(() => r()));
     const off = await serve({ disabledReason: () => 'XMTP_ENV=off' });
-    expect((await off.call(STATUS_PATH)).body).toEqual({ state: 'error', error: 'channel disabled: XMTP_ENV=off' });
+    expect((await off.call(STATUS_PATH)).body).toEqual({
+      state: 'error',
+      error: 'channel disabled: XMTP_ENV=off',
+    });
     expect((await off.call(PROVISION_PATH, body({ requestId: 'r', agentName: 'A' }))).status).toBe(503);
   });
 
@@ -81,7 +96,9 @@ describe('gateway routes /convos/provision and /convos/status', () => {
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ joined: false, status: 'created' });
     expect(String(first.body.inviteUrl)).toMatch(/^https:\/\/dev\.convos\.org\/v2\?i=/);
-    expect(await call(PROVISION_PATH, body({ requestId: 'r1', agentName: 'Ada', instructions: 'hi' }))).toEqual(first);
+    expect(
+      await call(PROVISION_PATH, body({ requestId: 'r1', agentName: 'Ada', instructions: 'hi' })),
+    ).toEqual(first);
     expect(net.groupsCreated).toBe(1);
 
     const bad: Array<[unknown, number, string]> = [
@@ -91,8 +108,16 @@ describe('gateway routes /convos/provision and /convos/status', () => {
       [{ requestId: 7, agentName: 'A' }, 400, 'invalid_body'],
       [{ requestId: 'x', agentName: '  ' }, 400, 'invalid_body'],
       [{ requestId: 'x', agentName: 'A'.repeat(101) }, 400, 'invalid_body'],
-      [{ requestId: 'x', agentName: 'A', joinUrl: 'https://evil.example/v2?i=x' }, 400, 'invite_unsupported_url'],
-      [{ requestId: 'x', agentName: 'A', joinUrl: 'https://popup.convos.org/v2?i=%%%' }, 400, 'invite_bad_encoding'],
+      [
+        { requestId: 'x', agentName: 'A', joinUrl: 'https://evil.example/v2?i=x' },
+        400,
+        'invite_unsupported_url',
+      ],
+      [
+        { requestId: 'x', agentName: 'A', joinUrl: 'https://popup.convos.org/v2?i=%%%' },
+        400,
+        'invite_bad_encoding',
+      ],
       [{ requestId: 'r2', agentName: 'A' }, 409, 'already_provisioned'],
       ['x'.repeat(300_000), 413, 'body_too_large'],
     ];

@@ -4,7 +4,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseInviteUrl } from '../../../src/invite/index.js';
 import type { AgentBridge, InboundGroupMessage } from '../src/agent.js';
-import { MAX_INBOUND_MESSAGE_CHARS, MAX_PENDING_TURNS_PER_CONVERSATION, capInboundText } from '../src/identity-runner.js';
+import {
+  capInboundText,
+  MAX_INBOUND_MESSAGE_CHARS,
+  MAX_PENDING_TURNS_PER_CONVERSATION,
+} from '../src/identity-runner.js';
 import type { ConvosService } from '../src/service.js';
 import { type FakeDm, type FakeGroup, FakeNetwork } from './fake-xmtp.js';
 import { eventually, identities, makeService, tempStateDir, testLog } from './helpers.js';
@@ -49,7 +53,9 @@ async function setup() {
   const invite = parseInviteUrl(created.inviteUrl ?? '');
   const dm = (await person.createDm(invite.creatorInboxId)) as FakeDm;
   await dm.sendJoinRequest({ inviteSlug: invite.slug, profile: { name: 'Pat' } });
-  const group = (await eventually(async () => (await person.listConversations()).find((c) => c.kind === 'group'))) as FakeGroup;
+  const group = (await eventually(async () =>
+    (await person.listConversations()).find((c) => c.kind === 'group'),
+  )) as FakeGroup;
   const [record] = await identities(dir);
   await eventually(() => net.openStreamCount(record?.inboxId ?? '') === 1);
   return { net, agent, log, svc, group };
@@ -71,14 +77,21 @@ describe('per-conversation turn queue', () => {
     expect(agent.turns).toHaveLength(1);
 
     agent.release();
-    await eventually(() => agent.turns.length === 1 + MAX_PENDING_TURNS_PER_CONVERSATION && svc.turnStats().pending === 0);
+    await eventually(
+      () => agent.turns.length === 1 + MAX_PENDING_TURNS_PER_CONVERSATION && svc.turnStats().pending === 0,
+    );
     // The newest twenty, in order; the ten oldest of the flood never reached the agent.
     expect(agent.turns.map((t) => t.text)).toEqual([
       'first',
-      ...Array.from({ length: MAX_PENDING_TURNS_PER_CONVERSATION }, (_, i) => `secret-flood-${dropped + 1 + i}`),
+      ...Array.from(
+        { length: MAX_PENDING_TURNS_PER_CONVERSATION },
+        (_, i) => `secret-flood-${dropped + 1 + i}`,
+      ),
     ]);
     // Every answered turn was replied to.
-    await eventually(async () => (await group.messages()).filter((m) => m.text?.startsWith('answer ')).length === 21);
+    await eventually(
+      async () => (await group.messages()).filter((m) => m.text?.startsWith('answer ')).length === 21,
+    );
     // Logged: the drop (once when it started, a summary when the queue ran empty), never a message's text.
     const drops = log.lines.filter((l) => l.includes('dropping the oldest'));
     expect(drops).toHaveLength(1);
@@ -97,7 +110,9 @@ describe('per-conversation turn queue', () => {
     const huge = `HEAD${'x'.repeat(50_000)}TAIL`;
     await group.sendText(huge);
     const turn = (await eventually(() => agent.turns[0])) as InboundGroupMessage;
-    expect(turn.text.startsWith(`HEAD${'x'.repeat(MAX_INBOUND_MESSAGE_CHARS - 4)}\n[message cut: `)).toBe(true);
+    expect(turn.text.startsWith(`HEAD${'x'.repeat(MAX_INBOUND_MESSAGE_CHARS - 4)}\n[message cut: `)).toBe(
+      true,
+    );
     expect(turn.text).not.toContain('TAIL');
     expect(turn.text.length).toBeLessThan(MAX_INBOUND_MESSAGE_CHARS + 60);
     expect(log.lines.some((l) => l.includes(`cut a message of ${huge.length} characters`))).toBe(true);

@@ -1,7 +1,7 @@
 // Console actions (replenish, drain, target, kill, dismiss, retry) posted from HTML forms.
 // Answers 303 back to the console with a flash message, or JSON when the caller asks for it.
 import type { APIRoute } from 'astro';
-import { backTo, requireSessionAndCsrf, runAction, flash } from '../../lib/admin';
+import { backTo, flash, requireSessionAndCsrf, runAction } from '../../lib/admin';
 import { ApiError } from '../../lib/api';
 import { jsonError, readFormLimited } from '../../lib/body';
 
@@ -15,7 +15,10 @@ export const POST: APIRoute = async ({ request, cookies, redirect }) => {
   const back = backTo(form.get('back'));
   try {
     const message = await runAction(form);
-    if (wantsJson) return new Response(JSON.stringify({ ok: true, message }), { headers: { 'content-type': 'application/json' } });
+    if (wantsJson)
+      return new Response(JSON.stringify({ ok: true, message }), {
+        headers: { 'content-type': 'application/json' },
+      });
     flash(gate.session, 'ok', message);
   } catch (err) {
     const e = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', (err as Error).message);

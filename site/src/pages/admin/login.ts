@@ -4,7 +4,14 @@ import { readFormLimited } from '../../lib/body';
 import { visitorKey } from '../../lib/client';
 import { config } from '../../lib/config';
 import { ClaimRateLimiter } from '../../lib/rate-limit';
-import { cookieOptions, createSession, LOGIN_CSRF_COOKIE, newToken, SESSION_COOKIE, safeEqual } from '../../lib/sessions';
+import {
+  cookieOptions,
+  createSession,
+  LOGIN_CSRF_COOKIE,
+  newToken,
+  SESSION_COOKIE,
+  safeEqual,
+} from '../../lib/sessions';
 
 // Slows down key guessing: 10 attempts per minute per client.
 const attempts = new ClaimRateLimiter(10);

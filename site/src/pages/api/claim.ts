@@ -23,5 +23,10 @@ export const POST: APIRoute = async (ctx) => {
       'retry-after': String(wait),
     });
   }
-  return proxyClaim(parsed.body, parsed.key, request.signal, visitorHeaders(clientId(visitor, cfg.clientIdSalt)));
+  return proxyClaim(
+    parsed.body,
+    parsed.key,
+    request.signal,
+    visitorHeaders(clientId(visitor, cfg.clientIdSalt)),
+  );
 };

@@ -1,5 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   type ConsentValue,
@@ -49,7 +58,9 @@ export class FileNetwork {
   }
 
   factory(): XmtpClientFactory {
-    return { create: async (keys: XmtpIdentityKeys) => new FileClient(this, FileNetwork.inboxIdFor(keys.walletKey)) };
+    return {
+      create: async (keys: XmtpIdentityKeys) => new FileClient(this, FileNetwork.inboxIdFor(keys.walletKey)),
+    };
   }
 
   client(inboxId: string = randomBytes(32).toString('hex')): FileClient {
@@ -86,7 +97,10 @@ export class FileNetwork {
   }
 
   append(m: XmtpMessage): void {
-    appendFileSync(this.msgFile(m.conversationId), `${JSON.stringify({ ...m, sentAt: m.sentAt.toISOString() })}\n`);
+    appendFileSync(
+      this.msgFile(m.conversationId),
+      `${JSON.stringify({ ...m, sentAt: m.sentAt.toISOString() })}\n`,
+    );
   }
 
   /** Messages of a conversation after byte offset `from`, and the new offset. */
@@ -122,7 +136,9 @@ export class FileClient implements XmtpClient {
   ) {}
 
   view(c: ConvFile): XmtpConversation {
-    return c.kind === 'group' ? new FileGroup(this.net, c.id, this.inboxId) : new FileDm(this.net, c.id, this.inboxId);
+    return c.kind === 'group'
+      ? new FileGroup(this.net, c.id, this.inboxId)
+      : new FileDm(this.net, c.id, this.inboxId);
   }
 
   async createGroup(inboxIds: string[], o: CreateGroupOptions): Promise<XmtpGroup> {
@@ -139,7 +155,9 @@ export class FileClient implements XmtpClient {
   }
 
   async createDm(inboxId: string): Promise<XmtpDm> {
-    const existing = this.net.all().find((c) => c.kind === 'dm' && c.members.includes(this.inboxId) && c.members.includes(inboxId));
+    const existing = this.net
+      .all()
+      .find((c) => c.kind === 'dm' && c.members.includes(this.inboxId) && c.members.includes(inboxId));
     const c: ConvFile = existing ?? {
       id: randomBytes(16).toString('hex'),
       kind: 'dm',
@@ -169,7 +187,8 @@ export class FileClient implements XmtpClient {
   async streamAllMessages(): Promise<XmtpMessageStream> {
     const offsets = new Map<string, number>();
     // Conversations we already know stream from now on; ones that appear later stream from their start.
-    for (const c of this.net.all()) if (c.members.includes(this.inboxId)) offsets.set(c.id, this.net.size(c.id));
+    for (const c of this.net.all())
+      if (c.members.includes(this.inboxId)) offsets.set(c.id, this.net.size(c.id));
     let done = false;
     const net = this.net;
     const inboxId = this.inboxId;
@@ -230,7 +249,11 @@ class FileConversation {
   }
 
   async sendJoinRequest(request: JoinRequestContent): Promise<string> {
-    return this.post({ contentType: JOIN_REQUEST_CONTENT_TYPE, joinRequest: request, fallback: request.inviteSlug });
+    return this.post({
+      contentType: JOIN_REQUEST_CONTENT_TYPE,
+      joinRequest: request,
+      fallback: request.inviteSlug,
+    });
   }
 
   consent(): ConsentValue {

@@ -58,7 +58,8 @@ function toMessage(m: DecodedMessage<unknown>): XmtpMessage {
     contentType: ct,
     ...(m.fallback !== undefined ? { fallback: m.fallback } : {}),
   };
-  if (ct.authorityId === 'xmtp.org' && ct.typeId === 'text' && typeof m.content === 'string') out.text = m.content;
+  if (ct.authorityId === 'xmtp.org' && ct.typeId === 'text' && typeof m.content === 'string')
+    out.text = m.content;
   const c = m.content as Partial<JoinRequestContent> | undefined;
   if (ct.authorityId === 'convos.org' && ct.typeId === 'join_request' && typeof c?.inviteSlug === 'string') {
     out.joinRequest = c as JoinRequestContent;
@@ -168,7 +169,10 @@ export function nodeSdkFactory(o: NodeSdkFactoryOptions = {}): XmtpClientFactory
       const create = Client.create(
         {
           type: 'EOA',
-          getIdentifier: () => ({ identifier: signer.address, identifierKind: IDENTIFIER_KIND_ETHEREUM as never }),
+          getIdentifier: () => ({
+            identifier: signer.address,
+            identifierKind: IDENTIFIER_KIND_ETHEREUM as never,
+          }),
           signMessage: (message: string) => signer.signMessage(message),
         },
         {
@@ -182,7 +186,10 @@ export function nodeSdkFactory(o: NodeSdkFactoryOptions = {}): XmtpClientFactory
       const timeoutMs = o.connectTimeoutMs ?? 30_000;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`XMTP client did not connect within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`XMTP client did not connect within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       });
       try {
         return new NodeSdkClient((await Promise.race([create, timeout])) as Client<unknown>);

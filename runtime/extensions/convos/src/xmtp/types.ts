@@ -97,7 +97,12 @@ export interface XmtpClientFactory {
   create(keys: XmtpIdentityKeys, env: XmtpEnv): Promise<XmtpClient>;
 }
 
-export const TEXT_CONTENT_TYPE: ContentTypeRef = { authorityId: 'xmtp.org', typeId: 'text', versionMajor: 1, versionMinor: 0 };
+export const TEXT_CONTENT_TYPE: ContentTypeRef = {
+  authorityId: 'xmtp.org',
+  typeId: 'text',
+  versionMajor: 1,
+  versionMinor: 0,
+};
 export const JOIN_REQUEST_CONTENT_TYPE: ContentTypeRef = {
   authorityId: 'convos.org',
   typeId: 'join_request',
