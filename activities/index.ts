@@ -11,7 +11,7 @@ import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { instanceRecipients, instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
-import type { ClaimRequest, ClaimResult } from '../workflows/types';
+import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { providerCall } from './providers/failures';
 import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
@@ -137,7 +137,11 @@ export function createActivities(deps: ActivityDeps) {
      * from the secret store, and the invite and chat links go back into it: they are bearer links, so only
      * their presence goes back into the workflow.
      */
-    async provision(input: { instanceId: string; url: string; request: ClaimRequest }): Promise<ClaimResult> {
+    async provision(input: {
+      instanceId: string;
+      url: string;
+      request: ClaimRequest;
+    }): Promise<ClaimBinding> {
       const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
       if (!token)
         throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);

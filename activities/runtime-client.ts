@@ -4,33 +4,20 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType } from '../contracts/failures';
+import {
+  PROVISION_STATUSES,
+  type ProvisionRequest,
+  type ProvisionResponse,
+  type RuntimeHealth,
+} from '../contracts/runtime';
 
-export interface HealthReport {
+/** What the pool knows of an instance's health: the runtime's answer (if it gave one) and how it went. */
+export interface HealthReport extends Partial<RuntimeHealth> {
   reachable: boolean;
   ready: boolean;
   /** The compute provider says the runtime is not running at all (no point in asking again). */
   gone?: boolean;
-  gateway?: string;
-  channel?: string;
-  version?: string;
-  /** When the last message went through any of the instance's conversations (ISO); null before any. */
-  lastActivityAt?: string | null;
   error?: string;
-}
-
-export interface ProvisionRequest {
-  requestId: string;
-  agentName: string;
-  instructions: string;
-  joinUrl?: string;
-}
-
-export interface ProvisionResponse {
-  conversationId: string | null;
-  inviteUrl: string | null;
-  joined: boolean;
-  status: 'created' | 'joined' | 'waiting_for_acceptance';
-  chatUrl?: string;
 }
 
 export async function fetchHealth(url: string, token: string, timeoutMs = 5000): Promise<HealthReport> {
@@ -40,7 +27,7 @@ export async function fetchHealth(url: string, token: string, timeoutMs = 5000):
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (!res.ok) return { reachable: true, ready: false, error: `health answered ${res.status}` };
-    const body = (await res.json()) as Partial<HealthReport>;
+    const body = (await res.json()) as Partial<RuntimeHealth>;
     return {
       reachable: true,
       ready: body.ready === true,
@@ -102,8 +89,8 @@ export async function postProvision(
       FailureType.RuntimeError,
     );
   }
-  const status = body.status;
-  if (status !== 'created' && status !== 'joined' && status !== 'waiting_for_acceptance') {
+  const status = body.status as ProvisionResponse['status'];
+  if (!PROVISION_STATUSES.includes(status)) {
     throw ApplicationFailure.nonRetryable(
       `runtime answered an unknown status ${String(status)}`,
       FailureType.ProvisionRejected,

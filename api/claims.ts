@@ -27,7 +27,7 @@ import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
-import type { ClaimRequest, ClaimResult } from '../workflows/types';
+import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import { ApiError } from './errors';
 
 export interface ClaimInput {
@@ -111,7 +111,7 @@ export interface ClaimResponse {
   inviteUrl: string | null;
   joined: boolean;
   warm: boolean;
-  status: ClaimResult['status'];
+  status: ClaimBinding['status'];
   chatUrl?: string;
 }
 
@@ -120,7 +120,7 @@ export type StepListener = (step: ClaimStep, status: 'active' | 'ok' | 'fail', d
 
 /** What the ledger keeps of a finished claim: never a bearer link (they stay in the secret store). */
 interface StoredOutcome {
-  result?: ClaimResult & { warm: boolean };
+  result?: ClaimBinding & { warm: boolean };
   error?: { statusCode: number; code: string; message: string };
 }
 

@@ -1,24 +1,18 @@
 /** Read-model queries the API answers from Postgres (fast, no Temporal round trip). */
 import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import { type InstanceStatus, LIVE_STATUSES, type LiveStatus } from '../contracts/instance-status';
 import type { ResourceMetadata } from '../contracts/resources';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instanceResources, instances, templates } from '../drizzle/schema';
-import { INSTANCE_STATUSES, type InstanceStatus } from '../workflows/types';
 
-/** Every status but `destroyed` (destroyed rows stay for audit; they are no longer part of the pool). */
-export const COUNTED = INSTANCE_STATUSES.filter(
-  (s): s is Exclude<InstanceStatus, 'destroyed'> => s !== 'destroyed',
-);
-
-export async function poolCounts(db: Db, pool: string): Promise<Record<(typeof COUNTED)[number], number>> {
+export async function poolCounts(db: Db, pool: string): Promise<Record<LiveStatus, number>> {
   const rows = await db
     .select({ status: instances.status, n: sql<number>`count(*)::int` })
     .from(instances)
     .where(and(eq(instances.pool, pool), ne(instances.status, 'destroyed')))
     .groupBy(instances.status);
-  const counts = Object.fromEntries(COUNTED.map((s) => [s, 0])) as Record<(typeof COUNTED)[number], number>;
-  for (const row of rows)
-    if (row.status in counts) counts[row.status as (typeof COUNTED)[number]] = Number(row.n);
+  const counts = Object.fromEntries(LIVE_STATUSES.map((s) => [s, 0])) as Record<LiveStatus, number>;
+  for (const row of rows) if (row.status in counts) counts[row.status as LiveStatus] = Number(row.n);
   return counts;
 }
 

@@ -1,7 +1,10 @@
 /** JSON schemas shared by several routes (TypeBox: one definition gives validation, types and OpenAPI). */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { INSTANCE_STATUSES, type InstanceStatus as Status } from '../workflows/types';
-import { COUNTED } from './queries';
+import {
+  INSTANCE_STATUSES,
+  LIVE_STATUSES,
+  type InstanceStatus as Status,
+} from '../contracts/instance-status';
 
 export const ErrorBody = Type.Object(
   { error: Type.String(), code: Type.String() },
@@ -15,7 +18,7 @@ const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 export const InstanceStatus = Type.Unsafe<Status>({ type: 'string', enum: [...INSTANCE_STATUSES] });
 
-export const Counts = Type.Object(Object.fromEntries(COUNTED.map((s) => [s, Type.Integer()])));
+export const Counts = Type.Object(Object.fromEntries(LIVE_STATUSES.map((s) => [s, Type.Integer()])));
 
 export const AgentSummary = Type.Object({
   id: Type.String(),

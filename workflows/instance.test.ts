@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../activities';
 import type { TransitionRecord } from '../activities/read-model';
 import { claimUpdate, destroySignal, getStateQuery } from './messages';
-import type { ClaimRequest, ClaimResult, InstanceInput, InstanceTimings } from './types';
+import type { ClaimBinding, ClaimRequest, InstanceInput, InstanceTimings } from './types';
 
 const timings: InstanceTimings = {
   startDeadlineMs: 10_000,
@@ -28,7 +28,7 @@ const timings: InstanceTimings = {
 /** What the mocked activities do; each test sets its own behaviour. */
 const behaviour = {
   recordTransition: async (_record: TransitionRecord): Promise<void> => {},
-  provision: async (input: { instanceId: string; request: ClaimRequest }): Promise<ClaimResult> => ({
+  provision: async (input: { instanceId: string; request: ClaimRequest }): Promise<ClaimBinding> => ({
     instanceId: input.instanceId,
     agentName: input.request.agentName,
     conversationId: null,

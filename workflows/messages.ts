@@ -3,8 +3,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
+  ClaimBinding,
   ClaimRequest,
-  ClaimResult,
   InstanceState,
   InstanceStatus,
   PoolState,
@@ -14,7 +14,7 @@ import type {
 // ── instance workflow (`instance-<id>`) ─────────────────────────────────────────────────────────────
 
 /** Claim an idle instance. Update id = the claim's idempotency key; the validator admits only `idle`. */
-export const claimUpdate = defineUpdate<ClaimResult, [ClaimRequest]>('claim');
+export const claimUpdate = defineUpdate<ClaimBinding, [ClaimRequest]>('claim');
 /** Destroy an idle or starting instance for the pool's drain; rejected (never applied) once claimed. */
 export const drainInstanceUpdate = defineUpdate<void, [StatusChange]>('drain');
 /** Destroy the instance whatever its state (operator kill, dismiss of crashed/failed, self-destruct). */

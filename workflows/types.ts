@@ -3,17 +3,9 @@
  * (bundled and sandboxed) imports this file too.
  */
 
-export const INSTANCE_STATUSES = [
-  'starting',
-  'idle',
-  'claiming',
-  'claimed',
-  'crashed',
-  'failed',
-  'destroying',
-  'destroyed',
-] as const;
-export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+export { INSTANCE_STATUSES, type InstanceStatus } from '../contracts/instance-status';
+
+import type { InstanceStatus } from '../contracts/instance-status';
 
 /** Who caused a transition: recorded in the audit trail. */
 export type Actor = 'pool' | 'api' | 'operator' | 'instance' | 'system' | 'reconcile';
@@ -36,7 +28,8 @@ export interface ClaimRequest {
   conversationIdleTtlMs?: number;
 }
 
-export interface ClaimResult {
+/** What a claim Update answers: the instance it bound and the conversation it got (bearer links as flags only). */
+export interface ClaimBinding {
   instanceId: string;
   agentName: string;
   conversationId: string | null;
@@ -114,7 +107,7 @@ export interface InstanceState {
   agentName: string | null;
   templateSlug: string | null;
   claim: ClaimRequest | null;
-  result: ClaimResult | null;
+  result: ClaimBinding | null;
   createdAt: string;
   idleAt: string | null;
   claimedAt: string | null;

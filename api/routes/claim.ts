@@ -74,7 +74,7 @@ const ClaimHeaders = Type.Object({
   ),
 });
 
-const ClaimResult = Type.Object({
+const ClaimResponseBody = Type.Object({
   instanceId: Type.String(),
   agentName: Type.String(),
   conversationId: Type.Union([Type.String(), Type.Null()]),
@@ -110,7 +110,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
         description: 'Claim an idle agent. Idempotent by the Idempotency-Key header.',
         headers: ClaimHeaders,
         body: ClaimBody,
-        response: { 200: ClaimResult, ...errorResponses(400, 401, 409, 413, 429, 502, 503) },
+        response: { 200: ClaimResponseBody, ...errorResponses(400, 401, 409, 413, 429, 502, 503) },
       },
     },
     async (request, reply) => {

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from '@sinclair/typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
+import { LIVE_STATUSES } from '../../contracts/instance-status';
 import { INVITE_URL } from '../../contracts/secrets';
 import { instanceWorkflowId } from '../../contracts/workflow-ids';
 import { instanceEvents, instanceResources } from '../../drizzle/schema';
@@ -34,8 +35,6 @@ const Recipients = Type.Object({
 
 /** Where a list of allowed recipients can be set: claimed (or about to be, or held by a crash), not gone. */
 const RECIPIENTS_SETTABLE: readonly InstanceStatus[] = ['claiming', 'claimed', 'crashed', 'failed'];
-
-const LISTED = ['claimed', 'crashed', 'idle', 'starting', 'failed', 'claiming', 'destroying'] as const;
 
 const InstanceDetail = Type.Composite([
   AgentSummary,
@@ -105,13 +104,15 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         schema: {
           tags: ['instances'],
           response: {
-            200: Type.Object(Object.fromEntries(LISTED.map((s) => [s, Type.Array(AgentSummary)]))),
+            200: Type.Object(Object.fromEntries(LIVE_STATUSES.map((s) => [s, Type.Array(AgentSummary)]))),
             ...errorResponses(401),
           },
         },
       },
       async () => {
-        const grouped = Object.fromEntries(LISTED.map((s) => [s, [] as ReturnType<typeof agentSummary>[]]));
+        const grouped = Object.fromEntries(
+          LIVE_STATUSES.map((s) => [s, [] as ReturnType<typeof agentSummary>[]]),
+        );
         for (const row of await liveInstances(db, ctx.config.pool.name))
           grouped[row.status]?.push(agentSummary(row));
         return grouped;

@@ -8,17 +8,9 @@ import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from '
 import { safeEqual } from './secrets.ts';
 import { validateProvisionRequest } from './validate.ts';
 
-export interface Health {
-  ready: boolean;
-  gateway: 'starting' | 'ready' | 'down';
-  channel: 'starting' | 'ready' | 'disabled' | 'error';
-  version: string;
-  /**
-   * ISO time of the last message in any of this instance's conversations (a member's message received or
-   * a reply sent, through the XMTP channel or the chat page), or null before any.
-   */
-  lastActivityAt: string | null;
-}
+export type { RuntimeHealth as Health } from '../../contracts/runtime.ts';
+
+import type { RuntimeHealth as Health } from '../../contracts/runtime.ts';
 
 export interface ControlServerDeps {
   instanceToken: string;

@@ -4,20 +4,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export interface ProvisionRequest {
-  requestId: string;
-  agentName: string;
-  instructions: string;
-  joinUrl?: string;
-}
+// The control server's contract (what the pool sends and reads) is written once, in contracts/runtime.ts.
+export type { ProvisionRequest, ProvisionResponse as ProvisionResult } from '../../contracts/runtime.ts';
 
-export interface ProvisionResult {
-  conversationId: string | null;
-  inviteUrl: string | null;
-  joined: boolean;
-  status: 'created' | 'joined' | 'waiting_for_acceptance';
-  chatUrl?: string;
-}
+import type { ProvisionRequest, ProvisionResponse as ProvisionResult } from '../../contracts/runtime.ts';
 
 export interface ProvisionRecord {
   request: ProvisionRequest;

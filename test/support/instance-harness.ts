@@ -18,8 +18,8 @@ import type { instanceWorkflow } from '../../workflows/instance';
 import { STRICT_TRANSITIONS_MEMO } from '../../workflows/instance/transitions';
 import { getStateQuery } from '../../workflows/messages';
 import type {
+  ClaimBinding,
   ClaimRequest,
-  ClaimResult,
   InstanceInput,
   InstanceState,
   InstanceStatus,
@@ -47,14 +47,14 @@ export interface Script {
   destroyCompute: () => Promise<void>;
   releaseResource: (kind: string) => Promise<void>;
   health: () => HealthReport | Promise<HealthReport>;
-  provision: (request: ClaimRequest) => Promise<ClaimResult>;
+  provision: (request: ClaimRequest) => Promise<ClaimBinding>;
 }
 
 export const ready: HealthReport = { reachable: true, ready: true };
 export const notReady: HealthReport = { reachable: true, ready: false, error: 'booting' };
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function provisioned(instanceId: string, request: ClaimRequest): ClaimResult {
+export function provisioned(instanceId: string, request: ClaimRequest): ClaimBinding {
   return {
     instanceId,
     agentName: request.agentName,

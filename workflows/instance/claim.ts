@@ -15,7 +15,7 @@ import { agentNameProblem, instructionsProblem } from '../../contracts/claim';
 import { ClaimFailure, FailureType } from '../../contracts/failures';
 import { claimUpdate } from '../messages';
 import { AgentNameKey, TemplateSlugKey } from '../search-attributes';
-import type { ClaimRequest, ClaimResult } from '../types';
+import type { ClaimBinding, ClaimRequest } from '../types';
 import { provision } from './activities';
 import { failureType, reasonOf } from './errors';
 import { transition } from './record';
@@ -25,7 +25,7 @@ export function registerClaimHandler(ctx: InstanceContext): void {
   const { state } = ctx;
 
   /** The claim this instance already holds, when `request` repeats it. */
-  const heldResult = (request: ClaimRequest): ClaimResult | null =>
+  const heldResult = (request: ClaimRequest): ClaimBinding | null =>
     state.result !== null && state.claim?.claimKey === request.claimKey ? state.result : null;
 
   setHandler(

@@ -1,54 +1,35 @@
-// Shapes of the pool API's responses (docs/api.md; the OpenAPI document at /api/openapi.json).
+// The pool API's shapes as the site sees them: aliases into the types generated from the API's own OpenAPI
+// document (`api-types.ts`, `npm run api:types` at the repository root), so nothing here is retyped by hand.
+import { LIVE_STATUSES } from '../../../contracts/instance-status';
+import type { paths } from './api-types';
 
-export interface TemplateSummary {
-  slug: string;
-  name: string;
-  emoji: string;
-  category: string;
-  description: string;
-  skills: string[];
+type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+/** The 200 body of a route. */
+type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: { 200: infer R } }
+  ? Json<R>
+  : never;
+/** The JSON body a route takes. */
+type Body<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  requestBody?: { content: { 'application/json': infer B } };
 }
+  ? B
+  : never;
 
-export interface Template extends TemplateSummary {
-  instructions: string;
-}
+export type TemplateSummary = Ok<'/api/pool/templates', 'get'>[number];
+export type Template = Ok<'/api/pool/templates/{slug}', 'get'>;
+export type Counts = Ok<'/api/pool/counts', 'get'>;
+export type PoolInfo = Ok<'/api/pool/info', 'get'>;
+export type AgentGroups = Ok<'/api/pool/agents', 'get'>;
+export type Agent = AgentGroups['idle'][number];
+export type InstanceDetail = Ok<'/api/pool/instances/{id}', 'get'>;
+export type ClaimRequest = Body<'/api/pool/claim', 'post'>;
+export type ClaimResult = Ok<'/api/pool/claim', 'post'>;
 
-export const COUNT_KEYS = [
-  'starting',
-  'idle',
-  'claiming',
-  'claimed',
-  'crashed',
-  'failed',
-  'destroying',
-] as const;
+/** The statuses the pool counts and lists (every live one), in lifecycle order: contracts/instance-status.ts. */
+export const COUNT_KEYS = LIVE_STATUSES;
 export type CountKey = (typeof COUNT_KEYS)[number];
-export type Counts = Record<CountKey, number>;
 
-export interface PoolInfo {
-  environment: string;
-  version: string;
-  computeProvider: string;
-  xmtpEnv: string;
-  model: string;
-  targetIdle: number;
-  maxTotal: number;
-  providers: Record<string, boolean>;
-}
-
-export interface Agent {
-  id: string;
-  status: string;
-  agentName: string | null;
-  templateSlug: string | null;
-  conversationId: string | null;
-  inviteUrl: string | null;
-  createdAt: string | null;
-  claimedAt: string | null;
-  lastError: string | null;
-}
-
-// The groups GET /api/pool/agents answers (docs/api.md): every live status.
+/** The console's order for the groups of GET /api/pool/agents: what needs attention first. */
 export const AGENT_GROUPS = [
   'claimed',
   'crashed',
@@ -57,30 +38,4 @@ export const AGENT_GROUPS = [
   'failed',
   'claiming',
   'destroying',
-] as const;
-export type AgentGroups = Partial<Record<string, Agent[]>>;
-
-export interface InstanceDetail extends Record<string, unknown> {
-  id: string;
-  status: string;
-  resources?: Array<Record<string, unknown>>;
-  events?: Array<Record<string, unknown>>;
-}
-
-export interface ClaimRequest {
-  agentName?: string;
-  instructions?: string;
-  templateSlug?: string;
-  joinUrl?: string;
-  maxWaitMs?: number;
-}
-
-export interface ClaimResult {
-  instanceId: string;
-  agentName: string;
-  conversationId: string | null;
-  inviteUrl: string | null;
-  joined: boolean;
-  warm: boolean;
-  chatUrl?: string;
-}
+] as const satisfies readonly CountKey[];
