@@ -6,7 +6,9 @@ export type XmtpEnv = 'dev' | 'production' | 'local' | 'off';
 
 export type ModelConfig =
   | { kind: 'openrouter'; apiKey: string; model: string }
-  | { kind: 'openai-compatible'; baseUrl: string; apiKey: string | null; model: string };
+  | { kind: 'openai-compatible'; baseUrl: string; apiKey: string | null; model: string }
+  // No model configured: the runtime still boots, and every reply says how to configure one (no-model.ts).
+  | { kind: 'none' };
 
 /** The instance's own inbox (AgentMail id); the pool sends from it, with the pool's key. */
 export interface EmailIdentity {
@@ -89,7 +91,7 @@ function parseModel(env: NodeJS.ProcessEnv): ModelConfig {
     const id = (model ?? DEFAULT_OPENROUTER_MODEL).replace(/^openrouter\//, '');
     return { kind: 'openrouter', apiKey: openRouterKey, model: id };
   }
-  throw new EnvError('a model is required: set OPENROUTER_API_KEY, or MODEL_BASE_URL (+ MODEL_API_KEY)');
+  return { kind: 'none' };
 }
 
 function parseXmtpEnv(raw: string | null): XmtpEnv {

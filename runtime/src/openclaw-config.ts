@@ -28,6 +28,9 @@ function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; pri
     // The bundled openrouter provider reads OPENROUTER_API_KEY from the gateway's environment.
     return { providers: {}, primary: `openrouter/${model.model}` };
   }
+  // startRuntime points the gateway at the loopback no-model endpoint (no-model.ts) before writing this.
+  if (model.kind === 'none')
+    throw new Error('no model: start the no-model endpoint and configure it instead');
   return {
     providers: {
       [CUSTOM_PROVIDER_ID]: {

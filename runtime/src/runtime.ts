@@ -7,10 +7,11 @@ import path from 'node:path';
 import { ActivityClock } from './activity.ts';
 import { ChannelClient, ChannelError, type ChannelState } from './channel-client.ts';
 import { createControlServer, type Health } from './control-server.ts';
-import type { RuntimeEnv } from './env.ts';
+import type { ModelConfig, RuntimeEnv } from './env.ts';
 import { GatewaySupervisor } from './gateway-supervisor.ts';
 import { HttpError } from './http-errors.ts';
 import { isInviteError, parseInviteUrl } from './invite/index.ts';
+import { NO_MODEL_ID, type NoModelServer, startNoModelServer } from './no-model.ts';
 import {
   GATEWAY_TOKEN_ENV,
   MODEL_KEY_ENV,
@@ -83,7 +84,7 @@ export function gatewayEnvironment(
     if (value) out[name] = value;
   }
   if (env.model.kind === 'openrouter') out.OPENROUTER_API_KEY = env.model.apiKey;
-  else if (env.model.apiKey) out[MODEL_KEY_ENV] = env.model.apiKey;
+  else if (env.model.kind === 'openai-compatible' && env.model.apiKey) out[MODEL_KEY_ENV] = env.model.apiKey;
   if (outboundUrl) out[OUTBOUND_URL_ENV] = outboundUrl;
   // Not secrets: the tools name them in their descriptions, the skills require them.
   if (env.email) out.AGENTMAIL_INBOX_ID = env.email.inboxId;
@@ -111,12 +112,23 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   // Re-render at boot: new templates apply, the claim's name and instructions come back from the record.
   writeWorkspace(paths.workspace, profile());
 
+  // Without a model the gateway talks to our own loopback stand-in whose only answer says how to set one:
+  // a real agent (chat page, channel, health all normal), never a made-up reply.
+  let noModel: NoModelServer | null = null;
+  let gatewayModel: ModelConfig = env.model;
+  if (env.model.kind === 'none') {
+    noModel = await startNoModelServer();
+    gatewayModel = { kind: 'openai-compatible', baseUrl: noModel.url, apiKey: null, model: NO_MODEL_ID };
+    log('[runtime] no model configured: every reply says how to set OPENROUTER_API_KEY or MODEL_BASE_URL');
+  }
+  const gatewayEnv: RuntimeEnv = { ...env, model: gatewayModel };
+
   const gatewayPort = env.gatewayPort ?? (await freeLoopbackPort());
-  writeOpenClawConfig({ env, paths, gatewayPort });
+  writeOpenClawConfig({ env: gatewayEnv, paths, gatewayPort });
 
   const secrets = [gatewayToken, chatSecret, env.instanceToken];
   if (env.model.kind === 'openrouter') secrets.push(env.model.apiKey);
-  else if (env.model.apiKey) secrets.push(env.model.apiKey);
+  else if (env.model.kind === 'openai-compatible' && env.model.apiKey) secrets.push(env.model.apiKey);
 
   // Email/SMS: the gateway's tools ask this loopback server; it has the pool send with the instance's
   // credentials, which therefore never enter the gateway process.
@@ -152,7 +164,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       'loopback',
       '--allow-unconfigured',
     ],
-    env: gatewayEnvironment(env, env.stateDir, gatewayToken, outboundUrl),
+    env: gatewayEnvironment(gatewayEnv, env.stateDir, gatewayToken, outboundUrl),
     cwd: paths.workspace,
     port: gatewayPort,
     logDir: paths.logs,
@@ -307,6 +319,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
         await new Promise<void>((resolve) => o.close(() => resolve()));
       }
       await supervisor.stop();
+      await noModel?.close();
       activity.flush();
     },
   };

@@ -140,8 +140,15 @@ describe('OpenClaw config', () => {
     expect(on).toMatch(/Config valid/);
   });
 
-  it('refuses an environment without a model or with a bad port, naming the variable only', () => {
-    expect(() => loadEnv({ ...base, STATE_DIR: '/tmp/x' })).toThrow(/OPENROUTER_API_KEY, or MODEL_BASE_URL/);
+  it('boots without a model (kind none: the no-model endpoint answers), refuses a bad port, naming the variable only', () => {
+    expect(loadEnv({ ...base, STATE_DIR: '/tmp/x' }).model).toEqual({ kind: 'none' });
+    expect(() =>
+      buildOpenClawConfig({
+        env: loadEnv({ ...base, STATE_DIR: '/tmp/x' }),
+        paths: statePaths('/tmp/x'),
+        gatewayPort: 1,
+      }),
+    ).toThrow(/no-model/);
     expect(() => loadEnv({ ...base, PORT: '99999', STATE_DIR: '/tmp/x', OPENROUTER_API_KEY: 'k' })).toThrow(
       /PORT/,
     );
