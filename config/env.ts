@@ -107,12 +107,11 @@ export const EnvSchema = Type.Object({
     'local',
     'where instances run: `local` (one process per instance on this machine) or `railway` (a project per instance)',
   ),
-  LOCAL_RUNTIME: Type.Optional(
-    oneOf(['openclaw', 'standin'] as const, {
-      description:
-        'what the local provider runs: `openclaw` (the real runtime) or `standin` (the contract stand-in); unset: openclaw when a model is configured (OPENROUTER_API_KEY, OPENROUTER_PROVISIONING_KEY or MODEL_BASE_URL), else standin',
-    }),
-  ),
+  LOCAL_RUNTIME: oneOf(['openclaw', 'standin'] as const, {
+    default: 'openclaw',
+    description:
+      'what the local provider runs: `openclaw` (the real runtime, with or without a model) or `standin` (the contract stand-in, for tests and load benchmarks)',
+  }),
   RAILWAY_API_TOKEN: optional('Railway account/workspace token; required for COMPUTE_PROVIDER=railway', {
     secret: true,
   }),

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaultLocalRuntime } from '../activities/compute';
+import { describeModel } from '../activities/compute/model-discovery';
 import { poolWorkflowId } from '../contracts/workflow-ids';
 import { loadSettings, openSystem, type System } from '../system';
 import { cachedWorkflowBundle } from '../workers/workflow-bundle';
@@ -90,13 +90,16 @@ try {
         args: [{ targetIdle: config.pool.targetIdle, maxTotal: config.pool.maxTotal }],
       });
   }
-  const runtime = vars.LOCAL_RUNTIME ?? defaultLocalRuntime(env);
-  const hint =
-    runtime === 'standin' && !vars.LOCAL_RUNTIME
-      ? '; set OPENROUTER_API_KEY or MODEL_BASE_URL for OpenClaw agents'
-      : '';
+  const runtime = vars.LOCAL_RUNTIME;
+  const model = describeModel(system.activityDeps.runtimeEnv, system.modelServer);
+  const modelNote =
+    runtime === 'standin'
+      ? ''
+      : model === 'none'
+        ? ', no model: agents answer how to set OPENROUTER_API_KEY or MODEL_BASE_URL'
+        : `, model ${model}`;
   log(
-    `pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute, ${runtime} runtime${hint})`,
+    `pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute, ${runtime} runtime${modelNote})`,
   );
 
   if (fs.existsSync('site/node_modules') && vars.SITE === 'on') {

@@ -11,8 +11,9 @@ import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import type { ActivityDeps } from '../activities';
-import { buildComputeProviders, runtimeEnvironment } from '../activities/compute';
+import { buildComputeProviders, localModelServer, runtimeEnvironment } from '../activities/compute';
 import { LocalComputeProvider } from '../activities/compute/local';
+import type { DiscoveredModelServer } from '../activities/compute/model-discovery';
 import type { ComputeProvider } from '../activities/compute/types';
 import { buildProviders } from '../activities/providers';
 import type { ResourceProviders } from '../activities/resources';
@@ -95,6 +96,8 @@ export interface System extends Settings {
   temporal: Client;
   compute: Record<string, ComputeProvider>;
   resources: ResourceProviders;
+  /** The local model server the instances use when no model is configured (known once the worker started). */
+  readonly modelServer: DiscoveredModelServer | null;
   /** What the activities are built from. */
   activityDeps: ActivityDeps;
   /** What the API's routes are built from. */
@@ -165,7 +168,10 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     const resources = opts.resources?.(db) ?? built!.resources;
     const adapters = built ? { senders: built.senders, llmKeys: built.llmKeys } : apiAdapters(resources);
     const compute = opts.compute ?? buildComputeProviders(config, env);
-    const runtimeEnv = opts.runtimeEnv ?? runtimeEnvironment(config, env);
+    let runtimeEnv = opts.runtimeEnv ?? runtimeEnvironment(config, env);
+    // The local model server, probed once when the worker (the only user of runtimeEnv) starts.
+    let modelServer: DiscoveredModelServer | null = null;
+    let modelProbed = opts.runtimeEnv !== undefined;
 
     const system: System = {
       ...settings,
@@ -178,6 +184,9 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
       },
       compute,
       resources,
+      get modelServer() {
+        return modelServer;
+      },
       get activityDeps(): ActivityDeps {
         return { db, temporal: temporalClient(), secrets, compute, resources, runtimeEnv };
       },
@@ -193,6 +202,11 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
         };
       },
       async startWorker(workerOpts = {}) {
+        if (!modelProbed) {
+          modelProbed = true;
+          modelServer = await localModelServer(config, env);
+          runtimeEnv = runtimeEnvironment(config, env, modelServer);
+        }
         const { worker, connection } = await createWorker({
           address: config.temporal.address,
           namespace: config.temporal.namespace,

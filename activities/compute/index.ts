@@ -6,34 +6,25 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/env';
 import { LocalComputeProvider } from './local';
+import { type DiscoveredModelServer, discoverModelServer } from './model-discovery';
 import { RailwayComputeProvider } from './railway';
 import type { ComputeProvider } from './types';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
- * The real runtime needs a model to boot: without one configured, the local stack runs the stand-in
- * (claims still work end to end; there is just no agent to talk to).
- */
-export function defaultLocalRuntime(env: Record<string, string | undefined>): 'openclaw' | 'standin' {
-  return env.OPENROUTER_API_KEY || env.OPENROUTER_PROVISIONING_KEY || env.MODEL_BASE_URL
-    ? 'openclaw'
-    : 'standin';
-}
-
-/**
- * What the local provider runs per instance: `LOCAL_RUNTIME`, else `defaultLocalRuntime` — the real runtime
- * (OpenClaw) or the contract stand-in (`tools/runtime-standin/`).
+ * What the local provider runs per instance: `LOCAL_RUNTIME` — the real runtime (OpenClaw, the default, with
+ * or without a model) or, only when asked for, the contract stand-in (`tools/runtime-standin/`).
  */
 export function localRuntime(env: Record<string, string | undefined>): { command: string[]; cwd: string } {
-  const runtime = env.LOCAL_RUNTIME || defaultLocalRuntime(env);
+  const runtime = env.LOCAL_RUNTIME || 'openclaw';
   if (runtime === 'openclaw') {
     // runtime/ is its own package (OpenClaw is 1.2 GB); `node --import tsx` saves a wrapper process per instance.
     return { command: [process.execPath, '--import', 'tsx', 'src/main.ts'], cwd: path.join(root, 'runtime') };
   }
   if (runtime === 'standin') {
     // The contract stand-in (a development tool) runs on plain Node 24 (type stripping): fast and light,
-    // for tests and quick demos; it answers the control-server contract but runs no agent.
+    // for tests and load benchmarks; it answers the control-server contract but runs no agent.
     return {
       command: [process.execPath, path.join(root, 'tools', 'runtime-standin', 'server.ts')],
       cwd: root,
@@ -65,8 +56,15 @@ export function buildComputeProviders(config: Config, env = process.env): Record
   return providers;
 }
 
-/** What every runtime gets besides its own id and token: no pool key, no org-wide provider keys. */
-export function runtimeEnvironment(config: Config, env = process.env): Record<string, string> {
+/**
+ * What every runtime gets besides its own id and token: no pool key, no org-wide provider keys. `discovered`:
+ * the local model server `localModelServer` found, handed to every instance as its MODEL_BASE_URL.
+ */
+export function runtimeEnvironment(
+  config: Config,
+  env = process.env,
+  discovered: DiscoveredModelServer | null = null,
+): Record<string, string> {
   const out: Record<string, string> = {
     POOL_API_URL: config.api.publicUrl,
     XMTP_ENV: config.xmtpEnv,
@@ -79,5 +77,25 @@ export function runtimeEnvironment(config: Config, env = process.env): Record<st
     const value = env[name];
     if (value) out[name] = value;
   }
+  if (discovered && !out.MODEL_BASE_URL && !out.OPENROUTER_API_KEY) {
+    out.MODEL_BASE_URL = discovered.baseUrl;
+    // MODEL when the developer set it, else the server's first model (MODEL's default is an OpenRouter id).
+    out.MODEL = env.MODEL?.trim() || (discovered.models[0] as string);
+  }
   return out;
+}
+
+/**
+ * The local model server to use when no model is configured: probed (once, by the pool) only for local
+ * compute — a Railway instance cannot reach this machine's loopback — and only without OPENROUTER_API_KEY,
+ * MODEL_BASE_URL or OpenRouter provisioning (which gives every instance its own key).
+ */
+export async function localModelServer(
+  config: Config,
+  env = process.env,
+  discover: () => Promise<DiscoveredModelServer | null> = () => discoverModelServer(),
+): Promise<DiscoveredModelServer | null> {
+  if (config.computeProvider !== 'local' || config.providers.openrouter) return null;
+  if (env.OPENROUTER_API_KEY?.trim() || env.MODEL_BASE_URL?.trim()) return null;
+  return discover();
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_MODEL_MESSAGE } from '../src/no-model.ts';
 import { isAlive } from '../src/process-tree.ts';
 import { contentText, type ModelServer, startModelServer } from './support/model-server.ts';
 import {
@@ -387,6 +388,37 @@ describe('runtime with a real OpenClaw gateway (XMTP_ENV=off)', () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as { reply: string }).reply).toContain(REPLY);
       expect(systemTextOf(before)).toContain(CODEWORD);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'without any model key it still boots a real agent, and every reply says no model is configured and how to set one',
+    async () => {
+      const { body: claimed } = await provision(claim);
+      const stopped = await runtime.stop();
+      expect(stopped.leftovers).toEqual([]);
+      const { MODEL_BASE_URL: _u, MODEL_API_KEY: _k, MODEL: _m, ...noModel } = env;
+      env = noModel;
+      await bootRuntime(); // health: ready, gateway ready, channel disabled — an otherwise normal instance
+      expect(runtime.output()).toMatch(/no model configured/);
+      const config = JSON.parse(readFileSync(path.join(stateDir, 'openclaw', 'openclaw.json'), 'utf8'));
+      expect(new URL(config.models.providers.model.baseUrl).hostname).toBe('127.0.0.1');
+
+      const before = model.requests.length;
+      const started = Date.now();
+      const res = await fetch(`${claimed.chatUrl as string}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'What is the codeword?', session: 'e2e-no-model' }),
+      });
+      timings.noModelReply = Date.now() - started;
+      expect(res.status).toBe(200);
+      const { reply } = (await res.json()) as { reply: string };
+      expect(reply).toContain(NO_MODEL_MESSAGE);
+      expect(reply).not.toContain(CODEWORD);
+      // Nothing reached the (former) model server: the answer is the runtime's own.
+      expect(model.requests.length).toBe(before);
     },
     TEST_TIMEOUT,
   );
