@@ -11,11 +11,17 @@ import { workflowsPath } from './create-worker';
 const quiet = { info() {}, warn() {}, debug() {}, trace() {}, log() {}, error: console.error };
 
 export async function cachedWorkflowBundle(cacheDir: string): Promise<{ code: string }> {
-  const workflowsDir = path.dirname(workflowsPath);
-  const root = path.resolve(workflowsDir, '..');
+  const root = path.resolve(path.dirname(workflowsPath), '..');
   const hash = createHash('sha256');
-  for (const file of fs.readdirSync(workflowsDir).sort())
-    hash.update(file).update(fs.readFileSync(path.join(workflowsDir, file)));
+  // Everything the bundle is made of: the workflows (with their phase modules) and the contracts they import.
+  for (const dir of ['workflows', 'contracts']) {
+    const files = fs.readdirSync(path.join(root, dir), { recursive: true, withFileTypes: true });
+    for (const file of files
+      .filter((f) => f.isFile())
+      .map((f) => path.join(f.parentPath, f.name))
+      .sort())
+      hash.update(path.relative(root, file)).update(fs.readFileSync(file));
+  }
   hash.update(fs.readFileSync(path.join(root, 'package-lock.json')));
   const file = path.join(cacheDir, `workflow-bundle-${hash.digest('hex').slice(0, 16)}.js`);
   if (fs.existsSync(file)) return { code: fs.readFileSync(file, 'utf8') };
