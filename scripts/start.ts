@@ -124,7 +124,7 @@ try {
     API          ${config.api.publicUrl}   (docs: ${config.api.publicUrl}/api/docs)
     API key      ${apiKey}   (POOL_API_KEY; stored in ${config.dataDir}/pool-api-key)
     Temporal UI  ${devServer?.uiUrl ?? '(external Temporal)'}${devServer?.uiUrl ? `/namespaces/${config.temporal.namespace}/workflows` : ''}
-    Site         ${site ? `http://127.0.0.1:${vars.SITE_PORT} (building…)` : '(site not installed)'}
+    Site         ${site ? `http://127.0.0.1:${vars.SITE_PORT} (building…)` : vars.SITE === 'on' ? '(site not installed)' : '(off: SITE=off)'}
   Try:  curl ${config.api.publicUrl}/api/pool/counts
   Ctrl-C stops everything.
 `);
