@@ -1,11 +1,15 @@
 /**
- * The worker process: `npm run worker`. Runs the workflows and activities of the configured task queue
- * (everything it runs on is built by `system/`) until SIGINT/SIGTERM, then drains and closes.
+ * The worker process: `npm run worker`. Ensures its pool (the pool workflow and the sweeper Schedule), then runs
+ * the workflows and activities of the configured task queue (everything it runs on is built by `system/`) until
+ * SIGINT/SIGTERM, then drains and closes.
  */
 import { openSystem } from '../system';
 
 const system = await openSystem();
 const worker = await system.startWorker();
+// Every worker brings up its pool (idempotent: an existing pool workflow and Schedule are kept, so replicas
+// starting together race harmlessly): a split deployment needs nothing but `npm run worker` and `npm run api`.
+await system.ensurePool();
 system.logger.info(`worker polling ${system.config.temporal.taskQueue} on ${system.config.temporal.address}`);
 await worker.finished; // resolves after SIGINT/SIGTERM (the SDK installs the handlers) and a graceful drain
 await system.close();
