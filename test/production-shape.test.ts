@@ -11,9 +11,9 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { LocalComputeProvider } from '../activities/compute/local';
-import { poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
 import { projectRoot } from '../scripts/temporal-dev';
 import { freePort } from './support/ports';
+import { stopPool } from './support/stop-pool';
 
 const id = randomUUID().slice(0, 8);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convos-prod-shape-'));
@@ -98,22 +98,7 @@ afterAll(async () => {
     command: ['true'],
   }).stopAll();
   const connection = await Connection.connect({ address: inject('temporalAddress') });
-  const client = new Client({ connection });
-  await client.schedule
-    .getHandle(reconcileScheduleId(`prod-${id}`))
-    .delete()
-    .catch(() => {});
-  await client.workflow
-    .getHandle(poolWorkflowId(`prod-${id}`))
-    .terminate('test finished')
-    .catch(() => {});
-  for await (const wf of client.workflow.list({
-    query: `PoolName = 'prod-${id}' AND ExecutionStatus = 'Running'`,
-  }))
-    await client.workflow
-      .getHandle(wf.workflowId)
-      .terminate('test finished')
-      .catch(() => {});
+  await stopPool(new Client({ connection }), `prod-${id}`);
   await connection.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);

@@ -14,7 +14,6 @@ import type { ComputeProvider } from '../activities/compute/types';
 import type { ResourceProviders } from '../activities/resources';
 import type { ApiContext } from '../api/context';
 import type { Config } from '../config/env';
-import { poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
 import type { Database, Db } from '../drizzle/client';
 import { type DevServer, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { loadSettings, openSystem, type RunningWorker } from '../system';
@@ -23,6 +22,7 @@ import { StandinComputeProvider } from '../tools/runtime-standin/compute-provide
 import { createStandinServer, type StandinFaults } from '../tools/runtime-standin/server';
 import type { InstanceTimings, PoolSettings } from '../workflows/types';
 import { freePort } from './support/ports';
+import { stopPool } from './support/stop-pool';
 
 export const artifactsDir = path.resolve(
   path.dirname(new URL(import.meta.url).pathname),
@@ -285,22 +285,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         JSON.stringify([apiKey, secretsKey, ...seen, ...extraSecrets]),
       );
       // Stop the pool and every instance workflow of this stack so the shared dev server stays quiet.
-      await temporal.workflow
-        .getHandle(poolWorkflowId(poolName))
-        .terminate('test finished')
-        .catch(() => {});
-      await temporal.schedule
-        .getHandle(reconcileScheduleId(poolName))
-        .delete()
-        .catch(() => {});
-      for await (const wf of temporal.workflow.list({
-        query: `PoolName = '${poolName}' AND ExecutionStatus = 'Running'`,
-      })) {
-        await temporal.workflow
-          .getHandle(wf.workflowId)
-          .terminate('test finished')
-          .catch(() => {});
-      }
+      await stopPool(temporal, poolName);
       await system.close();
       await new Promise<void>((resolve) => standin.close(() => resolve()));
       for (const cleanup of cleanups.reverse()) await cleanup();
