@@ -175,14 +175,18 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Drains up to `count` of the candidates; each instance's own drain Update decides (claimed ones refuse). */
-    async drainInstances(input: { candidates: string[]; count: number }): Promise<string[]> {
+    /** Drains up to `count` of `candidates` in order; `reason` goes to the audit trail (default: an operator's drain). */
+    async drainInstances(input: { candidates: string[]; count: number; reason?: string }): Promise<string[]> {
+      const change = input.reason
+        ? { actor: 'pool' as const, reason: input.reason }
+        : { actor: 'operator' as const, reason: 'pool drain' };
       const drained: string[] = [];
       for (const instanceId of input.candidates) {
         if (drained.length >= input.count) break;
         try {
           await deps.temporal.workflow
             .getHandle(instanceWorkflowId(instanceId))
-            .executeUpdate(drainInstanceUpdate, { args: [{ actor: 'operator', reason: 'pool drain' }] });
+            .executeUpdate(drainInstanceUpdate, { args: [change] });
           drained.push(instanceId);
         } catch {
           // Rejected (claimed, already going) or gone: try the next candidate.

@@ -14,7 +14,7 @@ export const ErrorBody = Type.Object(
 export const errorResponses = (...codes: number[]) =>
   Object.fromEntries(codes.map((c) => [c, Type.Ref('Error')])) as Record<number, TSchema>;
 
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 export const InstanceStatus = Type.Unsafe<Status>({ type: 'string', enum: [...INSTANCE_STATUSES] });
 
@@ -41,3 +41,41 @@ export const CountBody = Type.Object(
 );
 
 export const Ok = Type.Object({ ok: Type.Boolean() });
+
+const Int = Type.Integer();
+/** The pool's settings (`PoolSettings`, workflows/types.ts). */
+export const PoolSettingsSchema = Type.Object({
+  poolName: Type.String(),
+  targetIdle: Int,
+  maxTotal: Int,
+  computeProvider: Type.String(),
+  instanceTimings: Type.Object({
+    startDeadlineMs: Int,
+    healthIntervalMs: Int,
+    healthFailuresAllowed: Int,
+    idleTtlMs: Int,
+    claimedTtlMs: Int,
+    maxRestarts: Int,
+    stepMaxAttempts: Int,
+    maxHistoryEvents: Int,
+  }),
+  breakerThreshold: Int,
+  breakerCooldownMs: Int,
+  pollIntervalMs: Int,
+  reconcileIntervalMs: Type.Optional(Int),
+});
+
+/** What is in force, what the environment declared, and where they differ (`PoolSettingsReport`). */
+export const PoolConfig = Type.Object(
+  {
+    settings: PoolSettingsSchema,
+    declared: PoolSettingsSchema,
+    overridden: Type.Array(Type.String(), {
+      description: 'settings an operator changed at run time that differ from the declaration',
+    }),
+    retiring: Type.Integer({
+      description: 'idle or starting instances on a compute provider no longer in force, being replaced',
+    }),
+  },
+  { description: 'the settings in force; null while the pool workflow does not exist' },
+);

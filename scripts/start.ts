@@ -9,10 +9,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeModel } from '../activities/compute/model-discovery';
-import { poolWorkflowId } from '../contracts/workflow-ids';
 import { loadSettings, openSystem, type System } from '../system';
 import { cachedWorkflowBundle } from '../workers/workflow-bundle';
-import { setTargetUpdate } from '../workflows/messages';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from './temporal-dev';
 
 const startedAt = Date.now();
@@ -82,14 +80,10 @@ try {
   const apiKey = localApiKey();
   await system.startApi({ apiKey });
 
-  await system.ensurePool();
-  if (env.POOL_TARGET_IDLE || env.POOL_MAX_TOTAL) {
-    await system.temporal.workflow
-      .getHandle(poolWorkflowId(config.pool.name))
-      .executeUpdate(setTargetUpdate, {
-        args: [{ targetIdle: config.pool.targetIdle, maxTotal: config.pool.maxTotal }],
-      });
-  }
+  // The environment's settings, applied to the pool (a declared value that changed since the last start wins;
+  // an unchanged one keeps what an operator set at run time).
+  const pool = await system.ensurePool();
+  const changed = pool?.changed.length ? ` (changed: ${pool.changed.join(', ')})` : '';
   const runtime = vars.LOCAL_RUNTIME;
   const model = describeModel(system.activityDeps.runtimeEnv, system.modelServer);
   const modelNote =
@@ -99,7 +93,7 @@ try {
         ? ', no model: agents answer how to set OPENROUTER_API_KEY or MODEL_BASE_URL'
         : `, model ${model}`;
   log(
-    `pool "${config.pool.name}" warming to ${config.pool.targetIdle} idle (${config.computeProvider} compute, ${runtime} runtime${modelNote})`,
+    `pool "${config.pool.name}" warming to ${pool?.settings.targetIdle ?? config.pool.targetIdle} idle${changed} (${config.computeProvider} compute, ${runtime} runtime${modelNote})`,
   );
 
   if (fs.existsSync('site/node_modules') && vars.SITE === 'on') {

@@ -27,7 +27,7 @@ import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources
 import { type Database, type Db, openDatabase } from '../drizzle/client';
 import { createWorker } from '../workers/create-worker';
 import { ensurePool, poolSettings } from '../workers/ensure-pool';
-import type { PoolSettings } from '../workflows/types';
+import type { PoolSettings, PoolSettingsReport } from '../workflows/types';
 import { createLogger, installTemporalLogging, type Logger, temporalLevel, toLogger } from './logging';
 
 /** What a process knows before it connects anywhere. */
@@ -106,8 +106,14 @@ export interface System extends Settings {
   startWorker(opts?: { workflowBundle?: WorkerOptions['workflowBundle'] }): Promise<RunningWorker>;
   /** The API, listening on the configured host and port unless told otherwise. */
   startApi(opts: { apiKey: string; host?: string; port?: number }): Promise<RunningApi>;
-  /** The pool's controller workflow and sweeper Schedule (kept when they exist). */
-  ensurePool(overrides?: Partial<PoolSettings>): Promise<void>;
+  /**
+   * The pool's controller workflow and sweeper Schedule, created when missing, and the configured settings
+   * applied to them (`apply: false`: create only, for a process without a worker). Answers what is in force.
+   */
+  ensurePool(
+    overrides?: Partial<PoolSettings>,
+    opts?: { apply?: boolean },
+  ): Promise<PoolSettingsReport | null>;
   /** Stops every runtime process of the local compute provider (their state stays). */
   stopLocalRuntimes(): Promise<void>;
   /** Something to stop when the system closes (before what was opened earlier). */
@@ -236,8 +242,8 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
         const bound = typeof address === 'object' && address ? address.port : port;
         return { app, url: `http://${host}:${bound}` };
       },
-      async ensurePool(overrides = {}) {
-        await ensurePool(temporalClient(), config, poolSettings(config, overrides));
+      ensurePool(overrides = {}, ensureOpts = {}) {
+        return ensurePool(temporalClient(), config, poolSettings(config, overrides), ensureOpts);
       },
       async stopLocalRuntimes() {
         for (const provider of Object.values(compute))

@@ -20,7 +20,7 @@ import { loadSettings, openSystem, type RunningWorker } from '../system';
 import { installTemporalLogging } from '../system/logging';
 import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';
 import { createStandinServer, type StandinFaults } from '../tools/runtime-standin/server';
-import type { InstanceTimings, PoolSettings } from '../workflows/types';
+import type { InstanceTimings, PoolSettings, PoolSettingsReport } from '../workflows/types';
 import { freePort } from './support/ports';
 import { stopPool } from './support/stop-pool';
 
@@ -76,6 +76,8 @@ export interface StackOptions {
    * pointed at a provider stand-in), given the runtime stand-in's URL; `stack.compute` stays the stand-in.
    */
   computeFor?: (runtimeStandinUrl: string) => ComputeProvider;
+  /** More compute providers the worker has besides the pool's (e.g. a second stand-in to switch to). */
+  extraCompute?: (runtimeStandinUrl: string) => ComputeProvider[];
 }
 
 export interface Stack {
@@ -98,6 +100,11 @@ export interface Stack {
   counts(): Promise<Counts>;
   /** Authenticated JSON request to the API. */
   api(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  /**
+   * Applies the stack's settings with `overrides` to the pool, as a worker start with a changed environment
+   * does; answers what is in force.
+   */
+  declare(overrides?: Partial<PoolSettings>): Promise<PoolSettingsReport | null>;
   stopWorker(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -205,7 +212,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     log: { level: 'info', destination: apiLog },
     databasePoolSize: 20,
     seedCatalog: true,
-    compute: { [poolCompute.name]: poolCompute },
+    compute: Object.fromEntries(
+      [poolCompute, ...(opts.extraCompute?.(standinUrl) ?? [])].map((p) => [p.name, p]),
+    ),
     resources: (db) => {
       resources = opts.resourcesFor?.(db) ?? null;
       return resources ?? { enabled: {}, disabled: [] };
@@ -226,13 +235,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const api = await system.startApi({ apiKey, host: '127.0.0.1', port: 0 });
   const apiUrl = api.url;
 
-  await system.ensurePool({
+  const declared: Partial<PoolSettings> = {
     computeProvider: poolCompute.name,
     instanceTimings: { ...TEST_TIMINGS, ...opts.timings },
     pollIntervalMs: 1000,
     breakerCooldownMs: 2000,
     ...opts.pool,
-  });
+  };
+  await system.ensurePool(declared, { apply: !opts.noWorker });
 
   const stopWorker = async () => {
     await worker?.stop();
@@ -274,6 +284,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
+    },
+    declare(overrides = {}) {
+      return system.ensurePool({ ...declared, ...overrides });
     },
     stopWorker,
     async stop() {

@@ -1,11 +1,21 @@
 /**
- * Makes sure the pool exists: its controller workflow (`pool-<name>`) and the reconcile Schedule.
- * Safe to call on every start; an existing pool keeps the targets operators gave it.
+ * Makes sure the pool exists and runs on the settings its environment declares: the controller workflow
+ * (`pool-<name>`, created by update-with-start, so replicas starting together race harmlessly) and the reconcile
+ * Schedule (created, or updated when its interval or task queue changed). Every worker start calls it; which
+ * declared settings take effect on a running pool is the pool's rule (`applySettingsUpdate`, docs/deploy.md).
  */
-import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import {
+  type Client,
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  WithStartWorkflowOperation,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import type { Config } from '../config/env';
 import { poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
-import type { PoolSettings } from '../workflows/types';
+import { applySettingsUpdate } from '../workflows/messages';
+import type { poolWorkflow } from '../workflows/pool';
+import type { PoolSettings, PoolSettingsReport } from '../workflows/types';
 
 export function poolSettings(config: Config, overrides: Partial<PoolSettings> = {}): PoolSettings {
   return {
@@ -17,35 +27,77 @@ export function poolSettings(config: Config, overrides: Partial<PoolSettings> = 
     breakerThreshold: config.pool.breakerThreshold,
     breakerCooldownMs: config.pool.breakerCooldownMs,
     pollIntervalMs: 30_000,
+    reconcileIntervalMs: config.reconcileIntervalMs,
     ...overrides,
   };
 }
 
+/**
+ * `apply: false` only creates what is missing and applies nothing (a process without a worker of the task queue:
+ * an Update would wait for one). Answers the settings in force after applying, or null when not applied.
+ */
 export async function ensurePool(
   temporal: Client,
   config: Config,
   settings: PoolSettings = poolSettings(config),
-) {
-  await temporal.workflow.start('poolWorkflow', {
+  opts: { apply?: boolean } = {},
+): Promise<PoolSettingsReport | null> {
+  const start = {
     workflowId: poolWorkflowId(settings.poolName),
     taskQueue: config.temporal.taskQueue,
-    args: [{ settings }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-  });
+    args: [{ settings }] as Parameters<typeof poolWorkflow>,
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+  };
+  let report: PoolSettingsReport | null = null;
+  if (opts.apply === false) await temporal.workflow.start<typeof poolWorkflow>('poolWorkflow', start);
+  else {
+    report = await temporal.workflow
+      .executeUpdateWithStart(applySettingsUpdate, {
+        args: [settings],
+        startWorkflowOperation: new WithStartWorkflowOperation<typeof poolWorkflow>('poolWorkflow', start),
+      })
+      .catch((err) => {
+        // The pool's validator refused them: say why, so the worker start fails with the reason.
+        if (err instanceof WorkflowUpdateFailedError)
+          throw new Error(`pool "${settings.poolName}" refused the declared settings: ${err.cause?.message}`);
+        throw err;
+      });
+  }
+  await ensureReconcileSchedule(temporal, config, settings);
+  return report;
+}
+
+async function ensureReconcileSchedule(temporal: Client, config: Config, settings: PoolSettings) {
+  const scheduleId = reconcileScheduleId(settings.poolName);
+  const every = settings.reconcileIntervalMs ?? config.reconcileIntervalMs;
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'reconcileWorkflow',
+    args: [{ poolName: settings.poolName }],
+    taskQueue: config.temporal.taskQueue,
+    workflowId: scheduleId,
+  };
   try {
     await temporal.schedule.create({
-      scheduleId: reconcileScheduleId(settings.poolName),
-      spec: { intervals: [{ every: config.reconcileIntervalMs }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'reconcileWorkflow',
-        args: [{ poolName: settings.poolName }],
-        taskQueue: config.temporal.taskQueue,
-        workflowId: reconcileScheduleId(settings.poolName),
-      },
+      scheduleId,
+      spec: { intervals: [{ every }] },
+      action,
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
     });
+    return;
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
+  const handle = temporal.schedule.getHandle(scheduleId);
+  const current = await handle.describe();
+  const interval = current.spec.intervals?.[0]?.every;
+  const intervalMs = typeof interval === 'number' ? interval : Number.NaN;
+  const taskQueue = current.action.type === 'startWorkflow' ? current.action.taskQueue : null;
+  // The service keeps whole seconds.
+  if (intervalMs === Math.round(every / 1000) * 1000 && taskQueue === config.temporal.taskQueue) return;
+  await handle.update((previous) => ({
+    ...previous,
+    spec: { intervals: [{ every }] },
+    action,
+  }));
 }

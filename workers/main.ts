@@ -7,9 +7,13 @@ import { openSystem } from '../system';
 
 const system = await openSystem();
 const worker = await system.startWorker();
-// Every worker brings up its pool (idempotent: an existing pool workflow and Schedule are kept, so replicas
-// starting together race harmlessly): a split deployment needs nothing but `npm run worker` and `npm run api`.
-await system.ensurePool();
-system.logger.info(`worker polling ${system.config.temporal.taskQueue} on ${system.config.temporal.address}`);
+// Every worker brings up its pool and applies the settings its environment declares (update-with-start:
+// replicas starting together race harmlessly): a split deployment needs nothing but `npm run worker` and
+// `npm run api`, and a changed setting takes effect with the next worker start.
+const pool = await system.ensurePool();
+system.logger.info(
+  { pool: pool?.settings, changed: pool?.changed, overridden: pool?.overridden, retiring: pool?.retiring },
+  `worker polling ${system.config.temporal.taskQueue} on ${system.config.temporal.address}`,
+);
 await worker.finished; // resolves after SIGINT/SIGTERM (the SDK installs the handlers) and a graceful drain
 await system.close();

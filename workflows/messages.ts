@@ -7,6 +7,8 @@ import type {
   ClaimRequest,
   InstanceState,
   InstanceStatus,
+  PoolSettings,
+  PoolSettingsReport,
   PoolState,
   StatusChange,
 } from './types';
@@ -32,6 +34,12 @@ export const setTargetUpdate = defineUpdate<
   { targetIdle: number; maxTotal: number },
   [{ targetIdle: number; maxTotal?: number }]
 >('setTarget');
+/**
+ * The settings a worker's environment declares, applied on every worker start (update-with-start, so the
+ * pool is created by the first worker and updated by every later one). A declared value that changed since
+ * the last declaration takes effect; one that did not leaves an operator's run-time change in force.
+ */
+export const applySettingsUpdate = defineUpdate<PoolSettingsReport, [PoolSettings]>('applySettings');
 /** Instances report each transition to their pool; `seq` orders reports that arrive out of order. */
 export const instanceChangedSignal =
   defineSignal<[{ instanceId: string; status: InstanceStatus; seq?: number }]>('instanceChanged');

@@ -8,6 +8,7 @@ import {
   condition,
   continueAsNew,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -18,6 +19,7 @@ import type { Activities } from '../activities';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
 import { instanceWorkflow } from './instance';
 import {
+  applySettingsUpdate,
   drainUpdate,
   getPoolStateQuery,
   instanceChangedSignal,
@@ -25,29 +27,89 @@ import {
   setTargetUpdate,
 } from './messages';
 import { ComputeProviderKey, InstanceStatusKey, PoolNameKey } from './search-attributes';
-import { INSTANCE_STATUSES, type InstanceStatus, type PoolInput, type PoolState } from './types';
+import {
+  INSTANCE_STATUSES,
+  type InstanceStatus,
+  POOL_SETTING_KEYS,
+  type PoolInput,
+  type PoolSettingKey,
+  type PoolSettings,
+  type PoolSettingsReport,
+  type PoolState,
+} from './types';
 
 const { drainInstances } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { maximumAttempts: 3 },
 });
 
+/** A start the pool drained on purpose is not a start failure (the circuit breaker ignores it). */
+const INTENTIONAL_DRAIN_PATCH = 'pool-intentional-drain';
+
 /** Signals per run before continuing as new (Temporal allows 10,000; history stays small). */
 const SIGNALS_PER_RUN = 2000;
 
+const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Refuses (before anything is applied) settings no environment could have declared. */
+export function validatePoolSettings(next: PoolSettings, poolName: string) {
+  const int = (name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+      throw new Error(`${name} must be an integer in ${min}..${max}`);
+  };
+  if (next?.poolName !== poolName)
+    throw new Error(`settings are for pool "${next?.poolName}", not "${poolName}"`);
+  int('targetIdle', next.targetIdle, 0, 1000);
+  int('maxTotal', next.maxTotal, 1, 10_000);
+  if (typeof next.computeProvider !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(next.computeProvider))
+    throw new Error('computeProvider must be a provider name');
+  int('breakerThreshold', next.breakerThreshold, 1);
+  int('breakerCooldownMs', next.breakerCooldownMs, 0);
+  int('pollIntervalMs', next.pollIntervalMs, 100);
+  if (next.reconcileIntervalMs !== undefined) int('reconcileIntervalMs', next.reconcileIntervalMs, 1000);
+  const timings = next.instanceTimings as unknown as Record<string, unknown> | undefined;
+  if (!timings || typeof timings !== 'object') throw new Error('instanceTimings must be an object');
+  for (const [key, value] of Object.entries(timings)) int(`instanceTimings.${key}`, value, 0);
+}
+
 export async function poolWorkflow(input: PoolInput): Promise<void> {
-  const settings = { ...input.settings };
+  const settings = copy(input.settings);
+  // A pool started before settings were declared: what it was started with is what was declared.
+  let declared = copy(input.declared ?? input.settings);
   const members: Record<string, InstanceStatus> = { ...input.members };
   const seqs: Record<string, number> = { ...input.seqs };
+  // Members of a run before providers were tracked are on the provider the pool had then.
+  const providers: Record<string, string> =
+    input.providers ?? Object.fromEntries(Object.keys(members).map((id) => [id, settings.computeProvider]));
   const breaker = input.breaker ?? { consecutiveFailures: 0, openedAt: null };
   let dirty = true;
   let signals = 0;
+  /** Retiring members this run has asked to drain already (asking again would only be rejected). */
+  const retireAsked = new Set<string>();
+  /** Members the pool is draining on purpose: a starting one ending that way is no start failure. */
+  const drainRequested = new Set<string>();
 
-  const counts = () => {
+  const counts = (filter: (id: string) => boolean = () => true) => {
     const c = Object.fromEntries(INSTANCE_STATUSES.map((st) => [st, 0])) as Record<InstanceStatus, number>;
-    for (const st of Object.values(members)) c[st] += 1;
+    for (const [id, st] of Object.entries(members)) if (filter(id)) c[st] += 1;
     return c;
   };
+  const onCurrentProvider = (id: string) =>
+    (providers[id] ?? settings.computeProvider) === settings.computeProvider;
+  /** Unclaimed members on a provider that is no longer in force: replaced, then drained. */
+  const retiring = () =>
+    Object.keys(members).filter(
+      (id) => !onCurrentProvider(id) && (members[id] === 'idle' || members[id] === 'starting'),
+    );
+  const overridden = () => POOL_SETTING_KEYS.filter((key) => !same(settings[key], declared[key]));
+  const report = (changed: PoolSettingKey[]): PoolSettingsReport => ({
+    settings: copy(settings),
+    declared: copy(declared),
+    overridden: overridden(),
+    changed,
+    retiring: retiring().length,
+  });
   const total = () => Object.keys(members).length;
   const breakerOpen = () => breaker.consecutiveFailures >= settings.breakerThreshold;
 
@@ -58,7 +120,25 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
       counts: counts(),
       members,
       breaker: { ...breaker, open: breakerOpen() },
+      config: (({ changed: _, ...rest }) => rest)(report([])),
     }),
+  );
+
+  setHandler(
+    applySettingsUpdate,
+    (next) => {
+      const changed: PoolSettingKey[] = [];
+      for (const key of POOL_SETTING_KEYS) {
+        // Only what the declaration changed applies: an unchanged declaration keeps an operator's change.
+        if (same(next[key], declared[key])) continue;
+        if (!same(next[key], settings[key])) changed.push(key);
+        (settings as unknown as Record<string, unknown>)[key] = copy(next[key]);
+      }
+      declared = copy(next);
+      dirty = true;
+      return report(changed);
+    },
+    { validator: (next) => validatePoolSettings(next, settings.poolName) },
   );
 
   setHandler(instanceChangedSignal, ({ instanceId, status, seq }) => {
@@ -70,7 +150,9 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     const previous = members[instanceId];
     if (
       previous === 'starting' &&
-      (status === 'destroying' || status === 'destroyed' || status === 'failed')
+      (status === 'destroying' || status === 'destroyed' || status === 'failed') &&
+      // Histories from before this rule replay as they ran (they counted a drained start as a failure).
+      !(drainRequested.has(instanceId) && patched(INTENTIONAL_DRAIN_PATCH))
     ) {
       breaker.consecutiveFailures += 1;
       if (breakerOpen()) breaker.openedAt = new Date().toISOString();
@@ -82,6 +164,8 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     if (status === 'destroyed') {
       delete members[instanceId];
       delete seqs[instanceId];
+      delete providers[instanceId];
+      drainRequested.delete(instanceId);
     } else if (previous !== undefined || seq !== undefined) {
       members[instanceId] = status;
     }
@@ -89,7 +173,10 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
 
   async function startInstances(n: number): Promise<string[]> {
     const ids = Array.from({ length: n }, () => uuid4());
-    for (const id of ids) members[id] = 'starting';
+    for (const id of ids) {
+      members[id] = 'starting';
+      providers[id] = settings.computeProvider;
+    }
     await Promise.all(
       ids.map((instanceId) =>
         startChild(instanceWorkflow, {
@@ -115,9 +202,12 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     return ids;
   }
 
-  /** How many to start now: the deficit to the target, within maxTotal; one trial while the breaker cools. */
+  /**
+   * How many to start now: the deficit to the target (counting only instances on the provider in force), within
+   * maxTotal; one trial while the breaker cools.
+   */
   function deficit(): number {
-    const c = counts();
+    const c = counts(onCurrentProvider);
     const want = Math.max(0, settings.targetIdle - c.idle - c.starting);
     const room = Math.max(0, settings.maxTotal - total());
     if (!breakerOpen()) return Math.min(want, room);
@@ -149,7 +239,9 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
         ...Object.keys(members).filter((id) => members[id] === 'idle'),
         ...Object.keys(members).filter((id) => members[id] === 'starting'),
       ];
+      for (const id of candidates) drainRequested.add(id);
       const drained = await drainInstances({ candidates, count });
+      for (const id of candidates) if (!drained.includes(id)) drainRequested.delete(id);
       dirty = true;
       return drained;
     },
@@ -179,17 +271,48 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     },
   );
 
+  /**
+   * After a change of compute provider: the old provider's idle instances keep serving claims until the new
+   * provider has warmed to the target, then they are drained (claimed ones are never touched); before that,
+   * only as many as maxTotal needs to make room for the new ones.
+   */
+  async function retireOldProvider() {
+    const candidates = retiring().filter((id) => !retireAsked.has(id));
+    if (candidates.length === 0) return;
+    const current = counts(onCurrentProvider);
+    const want = Math.max(0, settings.targetIdle - current.idle - current.starting);
+    const room = Math.max(0, settings.maxTotal - total());
+    const count = current.idle >= settings.targetIdle ? candidates.length : Math.max(0, want - room);
+    if (count === 0) return;
+    // Starting ones first: they serve nobody yet.
+    const ordered = [
+      ...candidates.filter((id) => members[id] === 'starting'),
+      ...candidates.filter((id) => members[id] === 'idle'),
+    ];
+    const asked = ordered.slice(0, count);
+    for (const id of asked) {
+      retireAsked.add(id);
+      drainRequested.add(id);
+    }
+    await drainInstances({
+      candidates: asked,
+      count,
+      reason: `compute provider changed to ${settings.computeProvider}`,
+    });
+  }
+
   for (;;) {
     // Wake on any change, and at least every poll interval (the breaker's cooldown is time-based).
     await condition(() => dirty, settings.pollIntervalMs);
     dirty = false;
     const n = deficit();
     if (n > 0) await startInstances(n);
+    await retireOldProvider();
 
     const info = workflowInfo();
     if (info.continueAsNewSuggested || signals >= SIGNALS_PER_RUN || info.historyLength > 10_000) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof poolWorkflow>({ settings, members, seqs, breaker });
+      return continueAsNew<typeof poolWorkflow>({ settings, declared, members, seqs, providers, breaker });
     }
   }
 }

@@ -139,6 +139,38 @@ export interface PoolSettings {
   breakerCooldownMs: number;
   /** How often the pool re-checks its instances against their workflows. */
   pollIntervalMs: number;
+  /**
+   * How often the sweeper Schedule runs. The pool does not use it: the worker that declares the settings
+   * applies it to the Schedule, and the pool keeps it so that one place shows every setting in force.
+   */
+  reconcileIntervalMs?: number;
+}
+
+/** The pool settings an environment declares; `applySettings` compares them field by field. */
+export const POOL_SETTING_KEYS = [
+  'targetIdle',
+  'maxTotal',
+  'computeProvider',
+  'instanceTimings',
+  'breakerThreshold',
+  'breakerCooldownMs',
+  'pollIntervalMs',
+  'reconcileIntervalMs',
+] as const satisfies readonly (keyof PoolSettings)[];
+export type PoolSettingKey = (typeof POOL_SETTING_KEYS)[number];
+
+/** What `applySettings` answers, and what `GET /api/pool/info` shows as `config`. */
+export interface PoolSettingsReport {
+  /** In force now. */
+  settings: PoolSettings;
+  /** What the environment of the last worker start declared. */
+  declared: PoolSettings;
+  /** Settings an operator changed at run time (PUT /api/pool/target) that differ from the declaration. */
+  overridden: PoolSettingKey[];
+  /** Settings this application changed (empty when it declared nothing new). */
+  changed: PoolSettingKey[];
+  /** Idle or starting instances on a compute provider other than the one in force, being replaced. */
+  retiring: number;
 }
 
 export interface PoolInput {
@@ -148,6 +180,10 @@ export interface PoolInput {
   /** Last reported sequence number per member. */
   seqs?: Record<string, number>;
   breaker?: BreakerState;
+  /** The settings the environment declared last (absent before the first `applySettings`). */
+  declared?: PoolSettings;
+  /** The compute provider each member runs on. */
+  providers?: Record<string, string>;
 }
 
 export interface BreakerState {
@@ -160,4 +196,5 @@ export interface PoolState {
   counts: Record<InstanceStatus, number>;
   members: Record<string, InstanceStatus>;
   breaker: BreakerState & { open: boolean };
+  config: Omit<PoolSettingsReport, 'changed'>;
 }

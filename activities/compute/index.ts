@@ -1,6 +1,8 @@
 /**
- * The compute providers this deployment can use, built from configuration. Only configured providers exist;
- * an instance asking for another one fails fast with a clear, non-retryable reason.
+ * The compute providers this deployment can use, built from configuration: every provider it has the settings
+ * for, not only the one new instances go to (COMPUTE_PROVIDER), so that after a switch the instances still on the
+ * old provider can be served and torn down. An instance asking for a provider that is not configured fails fast
+ * with a clear, non-retryable reason.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +37,8 @@ export function localRuntime(env: Record<string, string | undefined>): { command
 
 export function buildComputeProviders(config: Config, env = process.env): Record<string, ComputeProvider> {
   const providers: Record<string, ComputeProvider> = {};
-  if (config.computeProvider === 'local') {
+  {
+    // Always available: it needs nothing but this machine.
     const local = new LocalComputeProvider({
       instancesDir: path.resolve(config.dataDir, 'instances'),
       ...localRuntime(env),
@@ -43,7 +46,7 @@ export function buildComputeProviders(config: Config, env = process.env): Record
     providers[local.name] = local;
   }
   const railway = config.providers.railway;
-  if (config.computeProvider === 'railway' && railway) {
+  if (railway) {
     const provider = new RailwayComputeProvider({
       token: railway.token,
       image: railway.image,

@@ -4,10 +4,11 @@ import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
 import { poolWorkflowId } from '../../contracts/workflow-ids';
 import { getPoolStateQuery } from '../../workflows/messages';
+import type { PoolState } from '../../workflows/types';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { findTemplate, listTemplates, poolCounts } from '../queries';
-import { Counts, errorResponses } from '../schemas';
+import { Counts, errorResponses, Nullable, PoolConfig } from '../schemas';
 
 const TemplateSummary = Type.Object({
   slug: Type.String(),
@@ -20,6 +21,18 @@ const TemplateSummary = Type.Object({
 
 export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
   const { db, temporal, config } = ctx;
+  // `/api/pool/info` is public: one pool Query (a billable action) per replica every 2 s at most, however many ask.
+  let cached: { at: number; state: Promise<PoolState | null> } | null = null;
+  const poolState = () => {
+    if (!cached || Date.now() - cached.at > 2000) {
+      const state = temporal.workflow
+        .getHandle(poolWorkflowId(config.pool.name))
+        .query(getPoolStateQuery)
+        .catch(() => null);
+      cached = { at: Date.now(), state };
+    }
+    return cached.state;
+  };
 
   app.get(
     '/healthz',
@@ -65,20 +78,19 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
               telnyx: Type.Boolean(),
             }),
             breaker: Type.Object({ open: Type.Boolean(), consecutiveFailures: Type.Integer() }),
+            config: Nullable(PoolConfig),
           }),
         },
       },
     },
     async () => {
-      // The pool workflow holds the live target (operators change it); config is the fallback.
-      const state = await temporal.workflow
-        .getHandle(poolWorkflowId(config.pool.name))
-        .query(getPoolStateQuery)
-        .catch(() => null);
+      // The pool workflow holds the settings in force (declared by the workers' environment, targets changed by
+      // operators); this process's configuration is only the fallback while it does not exist.
+      const state = await poolState();
       return {
         environment: config.environment,
         version: config.version,
-        computeProvider: config.computeProvider,
+        computeProvider: state?.settings.computeProvider ?? config.computeProvider,
         xmtpEnv: config.xmtpEnv,
         model: config.model,
         targetIdle: state?.settings.targetIdle ?? config.pool.targetIdle,
@@ -92,6 +104,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
           open: state?.breaker.open ?? false,
           consecutiveFailures: state?.breaker.consecutiveFailures ?? 0,
         },
+        config: state?.config ?? null,
       };
     },
   );

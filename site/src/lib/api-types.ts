@@ -132,6 +132,53 @@ export interface paths {
                                 open: boolean;
                                 consecutiveFailures: number;
                             };
+                            /** @description the settings in force; null while the pool workflow does not exist */
+                            config: {
+                                settings: {
+                                    poolName: string;
+                                    targetIdle: number;
+                                    maxTotal: number;
+                                    computeProvider: string;
+                                    instanceTimings: {
+                                        startDeadlineMs: number;
+                                        healthIntervalMs: number;
+                                        healthFailuresAllowed: number;
+                                        idleTtlMs: number;
+                                        claimedTtlMs: number;
+                                        maxRestarts: number;
+                                        stepMaxAttempts: number;
+                                        maxHistoryEvents: number;
+                                    };
+                                    breakerThreshold: number;
+                                    breakerCooldownMs: number;
+                                    pollIntervalMs: number;
+                                    reconcileIntervalMs?: number;
+                                };
+                                declared: {
+                                    poolName: string;
+                                    targetIdle: number;
+                                    maxTotal: number;
+                                    computeProvider: string;
+                                    instanceTimings: {
+                                        startDeadlineMs: number;
+                                        healthIntervalMs: number;
+                                        healthFailuresAllowed: number;
+                                        idleTtlMs: number;
+                                        claimedTtlMs: number;
+                                        maxRestarts: number;
+                                        stepMaxAttempts: number;
+                                        maxHistoryEvents: number;
+                                    };
+                                    breakerThreshold: number;
+                                    breakerCooldownMs: number;
+                                    pollIntervalMs: number;
+                                    reconcileIntervalMs?: number;
+                                };
+                                /** @description settings an operator changed at run time that differ from the declaration */
+                                overridden: string[];
+                                /** @description idle or starting instances on a compute provider no longer in force, being replaced */
+                                retiring: number;
+                            } | null;
                         };
                     };
                 };
