@@ -55,6 +55,12 @@ export const EnvSchema = Type.Object({
     'Postgres for the read model, claims, catalog and audit trail; unset: embedded PGlite under DATA_DIR',
     { secret: true },
   ),
+  DATABASE_MIGRATIONS: oneOf(['apply', 'verify'] as const, {
+    default: 'apply',
+    description:
+      'apply: each process applies pending migrations at start (under a lock); verify: it only checks, and ' +
+      'refuses to start until `npm run db:migrate` has run. Either way a schema newer than the code is refused',
+  }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { default: 'info', description: 'log level of the worker and the API' }),
 
   // ── Temporal ──────────────────────────────────────────────────────────────────────────────────────────
@@ -240,6 +246,7 @@ export interface Config {
   version: string;
   dataDir: string;
   databaseUrl: string | null;
+  databaseMigrations: 'apply' | 'verify';
   temporal: { address: string; namespace: string; taskQueue: string };
   pool: {
     name: string;
@@ -349,6 +356,7 @@ export function configOf(v: EnvVars): Config {
     version: v.POOL_VERSION,
     dataDir: v.DATA_DIR,
     databaseUrl: v.DATABASE_URL ?? null,
+    databaseMigrations: v.DATABASE_MIGRATIONS,
     temporal: {
       address: v.TEMPORAL_ADDRESS,
       namespace: v.TEMPORAL_NAMESPACE,

@@ -151,6 +151,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     const database = await openDatabase({
       url: config.databaseUrl,
       dataDir: config.dataDir,
+      migrations: config.databaseMigrations,
       ...(opts.databasePoolSize ? { poolSize: opts.databasePoolSize } : {}),
     });
     stops.push(() => database.close());

@@ -1,0 +1,81 @@
+/**
+ * One migration command for a split deployment, and processes that refuse a schema they do not know: with
+ * DATABASE_MIGRATIONS=verify a process on an unmigrated database refuses to start until `npm run db:migrate`
+ * ran; any process refuses a database that a newer release migrated. Through the real entrypoints.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { projectRoot } from '../scripts/temporal-dev';
+
+const adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const name = `convos_schema_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+const databaseUrl = adminUrl.replace(/\/[^/]*$/, `/${name}`);
+const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+
+beforeAll(async () => {
+  await admin.unsafe(`create database ${name}`);
+});
+afterAll(async () => {
+  await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+  await admin.end();
+});
+
+/** Runs an npm script to its end (the worker would run forever, so a refusal is what ends it here). */
+function run(script: string, env: Record<string, string>, timeoutMs = 60_000) {
+  return new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn('npm', ['run', '-s', script], {
+      cwd: projectRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        DATABASE_URL: databaseUrl,
+        // The run's dev server: a worker that got past its database check would run (and be killed at the timeout).
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TEMPORAL_TASK_QUEUE: `schema-${name}`,
+        POOL_NAME: `schema-${name}`,
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    for (const s of [child.stdout, child.stderr]) s.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+it('verify: a worker refuses an unmigrated database; npm run db:migrate makes it current', async () => {
+  const refused = await run('worker', { DATABASE_MIGRATIONS: 'verify' });
+  expect(refused.code).not.toBe(0);
+  expect(refused.output).toMatch(/migration\(s\) behind this code: run `npm run db:migrate`/);
+  // Nothing was applied by the refusing process.
+  const db = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  const tables =
+    await db`select count(*)::int as n from information_schema.tables where table_name = 'instances'`;
+  expect(tables[0]!.n).toBe(0);
+
+  const migrated = await run('db:migrate', {});
+  expect(migrated.code).toBe(0);
+  expect(migrated.output).toMatch(/migrations applied \(postgres\): \d+ in the database, none pending/);
+  const again = await run('db:migrate', {});
+  expect(again.code).toBe(0);
+
+  // A database a newer release migrated: every process refuses it, in either mode.
+  await db`insert into drizzle.__drizzle_migrations (hash, created_at) values ('from-the-future', ${Date.now() + 86_400_000})`;
+  await db.end();
+  for (const mode of ['apply', 'verify']) {
+    const newer = await run('worker', { DATABASE_MIGRATIONS: mode });
+    expect(newer.code).not.toBe(0);
+    expect(newer.output).toMatch(/1 migration\(s\) this code does not know/);
+  }
+  const api = await run('api', { POOL_API_KEY: 'k'.repeat(32) });
+  expect(api.code).not.toBe(0);
+  expect(api.output).toMatch(/this code does not know/);
+}, 180_000);
