@@ -2,6 +2,7 @@
  * The error format of docs/api.md, `{ "error": "<clear message>", "code": "<MACHINE_CODE>" }`, produced in one
  * place for every route: our own errors, Fastify's validation/body errors, and anything unexpected.
  */
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { PATTERN_RULES } from '../contracts/claim';
 
@@ -23,6 +24,31 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
 };
 
+/** gRPC codes that mean "Temporal cannot serve this now": unavailable, deadline, resource exhausted, aborted. */
+const TRANSIENT_GRPC = new Set([4, 8, 10, 14]);
+
+/**
+ * A Temporal condition a client can do nothing about but retry: the pool workflow does not exist yet (a worker
+ * creates it when it starts) or Temporal is unreachable or overloaded. 503 with Retry-After, never 500.
+ */
+function unavailable(err: unknown): ApiError | null {
+  if (err instanceof WorkflowNotFoundError && /^pool-/.test(err.workflowId))
+    return new ApiError(
+      503,
+      'POOL_NOT_READY',
+      'the pool is not running yet (a worker starts it); retry later',
+      {
+        'retry-after': '5',
+      },
+    );
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  if (isGrpcServiceError(grpc) && TRANSIENT_GRPC.has(grpc.code))
+    return new ApiError(503, 'TEMPORAL_UNAVAILABLE', 'the workflow service is unavailable; retry later', {
+      'retry-after': '5',
+    });
+  return null;
+}
+
 /** Ajv's message, except that a pattern is named by its rule in words rather than shown as a regex. */
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
@@ -33,7 +59,8 @@ function validationMessage(err: FastifyError): string {
 }
 
 export function registerErrorHandling(app: FastifyInstance) {
-  app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | ApiError, request, reply) => {
+    const err = unavailable(thrown) ?? thrown;
     if (err instanceof ApiError) {
       return reply.code(err.statusCode).headers(err.headers).send({ error: err.message, code: err.code });
     }

@@ -6,6 +6,8 @@
  */
 import { eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
+import { buildApp } from '../api/app';
 import { instances } from '../drizzle/schema';
 import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';
 import type { PoolSettingsReport } from '../workflows/types';
@@ -120,5 +122,37 @@ describe('declared settings', () => {
     // The drained ones were intentional: no start failure was counted.
     const state = await stack.temporal.workflow.getHandle(`pool-${stack.poolName}`).query('getPoolState');
     expect((state as { breaker: { consecutiveFailures: number } }).breaker.consecutiveFailures).toBe(0);
+  });
+});
+
+describe('before any worker started the pool', () => {
+  it('pool steering answers 503 with Retry-After, never 500', async () => {
+    const stack = stacks[0]!;
+    const app = await buildApp({
+      db: stack.database.db,
+      temporal: stack.temporal,
+      secrets: new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey)),
+      config: { ...stack.config, pool: { ...stack.config.pool, name: `never-${stack.poolName}` } },
+      apiKey: stack.apiKey,
+    });
+    try {
+      const auth = { authorization: `Bearer ${stack.apiKey}` };
+      for (const [method, url, payload] of [
+        ['PUT', '/api/pool/target', { targetIdle: 2 }],
+        ['POST', '/api/pool/replenish', { count: 1 }],
+        ['POST', '/api/pool/drain', { count: 1 }],
+      ] as const) {
+        const res = await app.inject({ method, url, payload, headers: auth });
+        expect(res.statusCode, `${method} ${url}`).toBe(503);
+        expect(res.headers['retry-after']).toBe('5');
+        expect(res.json()).toMatchObject({ code: 'POOL_NOT_READY' });
+      }
+      // The public info still answers, with no settings in force to show.
+      const info = await app.inject({ method: 'GET', url: '/api/pool/info' });
+      expect(info.statusCode).toBe(200);
+      expect(info.json().config).toBeNull();
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -21,7 +21,7 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
         body: CountBody,
         response: {
           202: Type.Object({ ok: Type.Boolean(), started: Type.Array(Type.String()), counts: Counts }),
-          ...errorResponses(400, 401),
+          ...errorResponses(400, 401, 503),
         },
       },
     },
@@ -39,7 +39,7 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
         body: CountBody,
         response: {
           202: Type.Object({ ok: Type.Boolean(), draining: Type.Array(Type.String()), counts: Counts }),
-          ...errorResponses(400, 401),
+          ...errorResponses(400, 401, 503),
         },
       },
     },
@@ -63,7 +63,7 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
         ),
         response: {
           200: Type.Object({ targetIdle: Type.Integer(), maxTotal: Type.Integer() }),
-          ...errorResponses(400, 401),
+          ...errorResponses(400, 401, 503),
         },
       },
     },
@@ -72,7 +72,7 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
 
   app.post(
     '/api/pool/reconcile',
-    { schema: { tags: ['pool'], response: { 202: Ok, ...errorResponses(401) } } },
+    { schema: { tags: ['pool'], response: { 202: Ok, ...errorResponses(401, 503) } } },
     async (_request, reply) => {
       await temporal.schedule.getHandle(reconcileScheduleId(config.pool.name)).trigger();
       return reply.code(202).send({ ok: true });
