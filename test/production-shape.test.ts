@@ -1,7 +1,9 @@
 /**
- * The production process split, through the real entrypoints: `npm run worker` and `npm run api` as separate
- * processes, configured from the environment alone (no `npm start`). The worker brings up its pool (the pool
- * workflow and the sweeper Schedule), so the API works without anything else.
+ * The production process split, through the real entrypoints: `npm run worker` ×2 and `npm run api` ×2 as
+ * separate processes on one dev server and one Postgres, configured from the environment alone (no
+ * `npm start`). The workers bring up their pool (the pool workflow and the sweeper Schedule), so the APIs work
+ * without anything else; claims through both APIs bind exactly once while a worker is SIGKILLed; a setting
+ * changed in the environment is in force after the workers restart.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -9,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import postgres from 'postgres';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { LocalComputeProvider } from '../activities/compute/local';
 import { projectRoot } from '../scripts/temporal-dev';
@@ -16,16 +19,18 @@ import { freePort } from './support/ports';
 import { stopPool } from './support/stop-pool';
 
 const id = randomUUID().slice(0, 8);
+const poolName = `prod-${id}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convos-prod-shape-'));
 const apiKey = randomBytes(24).toString('base64url');
-let apiUrl = '';
+const apiUrls: string[] = [];
 const processes: ChildProcess[] = [];
 const logs: string[] = [];
+let env: Record<string, string> = {};
 
-function run(script: 'worker' | 'api', env: Record<string, string>): ChildProcess {
+function run(script: 'worker' | 'api', vars: Record<string, string>): ChildProcess {
   const child = spawn('npm', ['run', '-s', script], {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...vars },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -35,8 +40,26 @@ function run(script: 'worker' | 'api', env: Record<string, string>): ChildProces
   return child;
 }
 
-const api = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${apiUrl}${url}`, {
+const exited = (child: ChildProcess) =>
+  new Promise((r) =>
+    child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
+  );
+
+async function kill(child: ChildProcess, signal: NodeJS.Signals) {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {}
+  await exited(child);
+}
+
+const api = (
+  base: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) =>
+  fetch(`${base}${url}`, {
     method,
     headers: {
       authorization: `Bearer ${apiKey}`,
@@ -46,7 +69,14 @@ const api = (method: string, url: string, body?: unknown, headers: Record<string
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
 
-const idle = async () => ((await (await fetch(`${apiUrl}/api/pool/counts`)).json()) as { idle: number }).idle;
+const counts = async (base = apiUrls[0]!) =>
+  (await (await fetch(`${base}/api/pool/counts`)).json()) as Record<string, number>;
+
+interface Info {
+  targetIdle: number;
+  config: { settings: { targetIdle: number; maxTotal: number }; overridden: string[] } | null;
+}
+const info = async (base = apiUrls[0]!) => (await (await fetch(`${base}/api/pool/info`)).json()) as Info;
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
   const until = Date.now() + timeoutMs;
@@ -57,17 +87,18 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
+let workers: ChildProcess[] = [];
+
 beforeAll(async () => {
-  const port = await freePort();
-  apiUrl = `http://127.0.0.1:${port}`;
-  const env = {
+  const ports = [await freePort(), await freePort()];
+  env = {
     POOL_ENVIRONMENT: 'staging',
     DATABASE_URL: inject('databaseUrl'),
     TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: `prod-${id}`,
-    POOL_NAME: `prod-${id}`,
+    TEMPORAL_TASK_QUEUE: poolName,
+    POOL_NAME: poolName,
     POOL_TARGET_IDLE: '1',
-    POOL_MAX_TOTAL: '3',
+    POOL_MAX_TOTAL: '12',
     POOL_API_KEY: apiKey,
     SECRETS_KEY: randomBytes(32).toString('base64'),
     COMPUTE_PROVIDER: 'local',
@@ -75,48 +106,104 @@ beforeAll(async () => {
     XMTP_ENV: 'off',
     DATA_DIR: dataDir,
     API_HOST: '127.0.0.1',
-    API_PORT: String(port),
     INSTANCE_HEALTH_INTERVAL_MS: '2000',
     LOG_LEVEL: 'warn',
   };
-  run('worker', env);
-  run('api', env);
+  workers = [run('worker', env), run('worker', env)];
+  for (const port of ports) {
+    run('api', { ...env, API_PORT: String(port) });
+    apiUrls.push(`http://127.0.0.1:${port}`);
+  }
 }, 30_000);
 
 afterAll(async () => {
-  for (const child of processes) {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGTERM');
-    } catch {}
-  }
-  await Promise.all(
-    processes.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))),
-  );
+  await Promise.all(processes.map((child) => kill(child, 'SIGTERM')));
   // The local provider's runtimes outlive the worker by design: stop them, and the pool, here.
   await new LocalComputeProvider({
     instancesDir: path.join(dataDir, 'instances'),
     command: ['true'],
   }).stopAll();
   const connection = await Connection.connect({ address: inject('temporalAddress') });
-  await stopPool(new Client({ connection }), `prod-${id}`);
+  await stopPool(new Client({ connection }), poolName);
   await connection.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
-it('npm run worker + npm run api bring up a pool that warms, takes a new target and serves a claim', async () => {
-  await waitFor('an idle instance', async () => (await idle()) >= 1, 150_000);
+it('two workers and two APIs bring up a pool that warms, takes a new target and serves claims', async () => {
+  await waitFor('an idle instance', async () => (await counts()).idle! >= 1, 150_000);
 
-  const target = await api('PUT', '/api/pool/target', { targetIdle: 2 });
+  const target = await api(apiUrls[1]!, 'PUT', '/api/pool/target', { targetIdle: 4 });
   expect(target.status).toBe(200);
-  expect(await target.json()).toMatchObject({ targetIdle: 2 });
-  await waitFor('2 idle', async () => (await idle()) >= 2, 60_000);
-
-  const claim = await api(
-    'POST',
-    '/api/pool/claim',
-    { agentName: 'Split' },
-    { 'idempotency-key': `split-${id}` },
+  expect(await target.json()).toMatchObject({ targetIdle: 4 });
+  await waitFor('4 idle', async () => (await counts(apiUrls[1])).idle! >= 4, 90_000);
+  await waitFor(
+    'the override shown',
+    async () => (await info()).config?.overridden.includes('targetIdle') === true,
+    10_000,
   );
-  expect(claim.status).toBe(200);
-  expect(await claim.json()).toMatchObject({ agentName: 'Split', status: 'created' });
+}, 240_000);
+
+it('claims through both APIs bind exactly once while a worker is SIGKILLed', async () => {
+  const keys = Array.from({ length: 6 }, (_, i) => `split-${id}-${i}`);
+  /** Claim `i` through API `via`: the same key always carries the same body. */
+  const claim = (i: number, via: number) =>
+    api(
+      apiUrls[via % 2]!,
+      'POST',
+      '/api/pool/claim',
+      { agentName: `Split ${i}`, maxWaitMs: 60_000 },
+      { 'idempotency-key': keys[i]! },
+    );
+  const inFlight = Promise.all(keys.map((_, i) => claim(i, i)));
+  await new Promise((r) => setTimeout(r, 100));
+  await kill(workers[0]!, 'SIGKILL');
+  workers[0] = run('worker', env);
+  const responses = await inFlight;
+  const bodies = (await Promise.all(responses.map((r) => r.json()))) as {
+    instanceId: string;
+    agentName: string;
+  }[];
+  expect(
+    responses.map((r) => r.status),
+    JSON.stringify(bodies),
+  ).toEqual(Array(6).fill(200));
+  expect(new Set(bodies.map((b) => b.instanceId)).size).toBe(6);
+
+  // A retry of each key, through the other API, answers the same binding.
+  const retries = await Promise.all(keys.map((_, i) => claim(i, i + 1)));
+  const again = (await Promise.all(retries.map((r) => r.json()))) as { instanceId: string }[];
+  expect(again.map((b) => b.instanceId)).toEqual(bodies.map((b) => b.instanceId));
+
+  // The read model agrees: each key bound exactly one instance, each instance claimed once.
+  const sql = postgres(inject('databaseUrl'), { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ id: string; claim_key: string; status: string }[]>`
+      select id, claim_key, status from instances where pool = ${poolName} and claim_key is not null`;
+    expect(rows.map((r) => r.claim_key).sort()).toEqual([...keys].sort());
+    expect(new Set(rows.map((r) => r.id))).toEqual(new Set(bodies.map((b) => b.instanceId)));
+    expect(rows.every((r) => r.status === 'claimed')).toBe(true);
+  } finally {
+    await sql.end();
+  }
+}, 240_000);
+
+it('a setting changed in the environment is in force once the workers restart', async () => {
+  const before = await info();
+  expect(before.config?.settings.targetIdle).toBe(4);
+  for (const worker of workers) await kill(worker, 'SIGTERM');
+  env = { ...env, POOL_TARGET_IDLE: '2', POOL_MAX_TOTAL: '14' };
+  workers = [run('worker', env), run('worker', env)];
+  // The declaration changed (1 → 2), so it replaces the operator's 4; maxTotal follows too.
+  await waitFor(
+    'the new settings in force',
+    async () => {
+      const shown = (await info(apiUrls[1])).config;
+      return (
+        shown?.settings.targetIdle === 2 && shown.settings.maxTotal === 14 && shown.overridden.length === 0
+      );
+    },
+    120_000,
+  );
+  console.log(`settings in force before: ${JSON.stringify(before.config?.settings)}`);
+  console.log(`settings in force after:  ${JSON.stringify((await info()).config?.settings)}`);
 }, 240_000);
