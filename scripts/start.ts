@@ -55,7 +55,12 @@ try {
   if (!env.TEMPORAL_ADDRESS) {
     const dev = readDevServerSettings();
     devServer = await startDevServer(
-      { ...dev, port: Number(config.temporal.address.split(':')[1] ?? dev.port) || dev.port },
+      {
+        ...dev,
+        port: Number(config.temporal.address.split(':')[1] ?? dev.port) || dev.port,
+        // Local state lives under DATA_DIR, Temporal's too.
+        dbFilename: dev.dbFilename ? path.resolve(config.dataDir, dev.dbFilename) : null,
+      },
       { logFile: path.join(config.dataDir, 'temporal.log'), log },
     );
     log(`Temporal dev server on ${devServer.address}`);
