@@ -84,6 +84,50 @@ describe('parseEnv', () => {
       'TELNYX_API_KEY needs TELNYX_MESSAGING_PROFILE_ID',
     );
   });
+
+  describe('a railway pool', () => {
+    const railway = {
+      COMPUTE_PROVIDER: 'railway',
+      RAILWAY_API_TOKEN: 'tok-123456',
+      POOL_API_URL: 'https://pool.example.com',
+      XMTP_ENV: 'production',
+    };
+    it('starts with a public POOL_API_URL, an explicit XMTP_ENV and no shared model key', () => {
+      expect(parseEnv(railway).POOL_API_URL).toBe('https://pool.example.com');
+      expect(parseEnv({ ...railway, MODEL_BASE_URL: 'https://models.example.com/v1' }).MODEL_BASE_URL).toBe(
+        'https://models.example.com/v1',
+      );
+    });
+    it.each([
+      ['unset', undefined, /needs POOL_API_URL/],
+      ['loopback', 'http://127.0.0.1:3001', /got a loopback address/],
+      ['localhost', 'http://localhost:3001', /resolves only inside a private network/],
+      ['private', 'http://10.1.2.3', /got a private address/],
+      ['private 172.16/12', 'http://172.20.0.5:3001', /got a private address/],
+      ['Railway private network', 'http://pool.railway.internal:3001', /private network/],
+      ['IPv6 loopback', 'http://[::1]:3001', /loopback/],
+      ['link-local', 'http://169.254.169.254', /link-local/],
+      ['a bare name', 'http://api:3001', /bare host name/],
+    ])('refuses a POOL_API_URL that is %s', (_, url, message) => {
+      expect(() => parseEnv({ ...railway, POOL_API_URL: url })).toThrow(message);
+    });
+    it('refuses the local XMTP default and a local XMTP node', () => {
+      expect(() => parseEnv({ ...railway, XMTP_ENV: undefined })).toThrow(/needs XMTP_ENV set explicitly/);
+      expect(() => parseEnv({ ...railway, XMTP_ENV: 'local' })).toThrow(/needs XMTP_ENV set explicitly/);
+      expect(parseEnv({ ...railway, XMTP_ENV: 'off' }).XMTP_ENV).toBe('off');
+    });
+    it('refuses shared model keys and a model server it cannot reach, naming the variable', () => {
+      expect(() => parseEnv({ ...railway, OPENROUTER_API_KEY: 'sk-or-shared' })).toThrow(
+        /OPENROUTER_API_KEY is a shared model key/,
+      );
+      expect(() => parseEnv({ ...railway, MODEL_API_KEY: 'sk-shared' })).toThrow(/MODEL_API_KEY is a shared/);
+      expect(() => parseEnv({ ...railway, MODEL_BASE_URL: 'http://127.0.0.1:11434/v1' })).toThrow(
+        /MODEL_BASE_URL must be reachable from railway instances/,
+      );
+      // The key itself is never echoed.
+      expect(() => parseEnv({ ...railway, OPENROUTER_API_KEY: 'sk-or-shared' })).not.toThrow(/sk-or-shared/);
+    });
+  });
 });
 
 describe('loadConfig', () => {

@@ -5,6 +5,8 @@
  * result into `Config`. README.md's configuration table is the user-facing list of the same variables
  * (`config/env.test.ts` keeps the two in step).
  */
+
+import { isIPv4, isIPv6 } from 'node:net';
 import { type Static, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { InstanceTimings } from '../workflows/types';
@@ -232,8 +234,10 @@ export function parseEnv(env: Env = process.env): EnvVars {
         `${name} must be ${expectation(schema)}, got ${schema.secret ? 'another value' : `"${raw}"`}`,
       );
   }
-  if (out.COMPUTE_PROVIDER === 'railway' && !out.RAILWAY_API_TOKEN)
-    problems.push('COMPUTE_PROVIDER=railway needs RAILWAY_API_TOKEN');
+  if (out.COMPUTE_PROVIDER === 'railway') {
+    if (!out.RAILWAY_API_TOKEN) problems.push('COMPUTE_PROVIDER=railway needs RAILWAY_API_TOKEN');
+    problems.push(...cloudPoolProblems('railway', out, env));
+  }
   if (out.TELNYX_API_KEY && !out.TELNYX_MESSAGING_PROFILE_ID)
     problems.push('TELNYX_API_KEY needs TELNYX_MESSAGING_PROFILE_ID');
   if (problems.length === 1) throw new Error(problems[0]);
@@ -347,6 +351,75 @@ function providersConfig(v: EnvVars): ProvidersConfig {
 /** The configuration of `env` (validated by `parseEnv`). */
 export function loadConfig(env: Env = process.env): Config {
   return configOf(parseEnv(env));
+}
+
+/**
+ * Why a host cannot be reached from an instance running elsewhere (a cloud provider): loopback, private,
+ * link-local or carrier-grade NAT addresses, and names that only resolve inside some network. Null: public.
+ */
+export function unreachableFromCloud(rawUrl: string): string | null {
+  let host: string;
+  try {
+    host = new URL(rawUrl).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return 'not a URL';
+  }
+  const v4 = isIPv4(host) ? host.split('.').map(Number) : null;
+  if (v4) {
+    const [a, b] = v4 as [number, number];
+    if (a === 127 || a === 0) return 'a loopback address';
+    if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'a private address';
+    if (a === 169 && b === 254) return 'a link-local address';
+    if (a === 100 && b >= 64 && b <= 127) return 'a carrier-grade NAT address';
+    return null;
+  }
+  if (isIPv6(host)) {
+    if (host === '::1' || host === '::') return 'a loopback address';
+    if (/^f[cd]/.test(host)) return 'a private address';
+    if (/^fe[89ab]/.test(host)) return 'a link-local address';
+    return null;
+  }
+  if (host === 'localhost' || /\.(localhost|local|internal|lan|home\.arpa)$/.test(host))
+    return 'a name that resolves only inside a private network';
+  if (!host.includes('.')) return 'a bare host name';
+  return null;
+}
+
+/**
+ * A pool whose instances run on a cloud provider: they must reach the pool's API from outside, run on a network
+ * named on purpose, and never share one model key (each gets its own capped key, or none).
+ */
+function cloudPoolProblems(provider: string, out: Record<string, unknown>, env: Env): string[] {
+  const problems: string[] = [];
+  const apiUrl = out.POOL_API_URL as string | undefined;
+  if (!apiUrl)
+    problems.push(
+      `COMPUTE_PROVIDER=${provider} needs POOL_API_URL: the API's public URL, which the instances call ` +
+        '(self-destruct, email, SMS)',
+    );
+  else {
+    const why = unreachableFromCloud(apiUrl);
+    if (why)
+      problems.push(`POOL_API_URL must be reachable from ${provider} instances, got ${why} ("${apiUrl}")`);
+  }
+  if (!env.XMTP_ENV?.trim() || out.XMTP_ENV === 'local')
+    problems.push(
+      `COMPUTE_PROVIDER=${provider} needs XMTP_ENV set explicitly to dev, production or off (the local ` +
+        'default and a local XMTP node mean nothing to a cloud instance)',
+    );
+  for (const name of ['OPENROUTER_API_KEY', 'MODEL_API_KEY'])
+    if (out[name])
+      problems.push(
+        `${name} is a shared model key and COMPUTE_PROVIDER=${provider} would hand it to every instance: ` +
+          `unset it (set OPENROUTER_PROVISIONING_KEY to give each instance its own capped key)`,
+      );
+  const modelUrl = out.MODEL_BASE_URL as string | undefined;
+  const modelWhy = modelUrl ? unreachableFromCloud(modelUrl) : null;
+  if (modelWhy)
+    problems.push(
+      `MODEL_BASE_URL must be reachable from ${provider} instances, got ${modelWhy} ("${modelUrl}")`,
+    );
+  return problems;
 }
 
 /** `Config` from parsed variables. */

@@ -49,6 +49,8 @@ const IN_PROGRESS = new Set(['QUEUED', 'WAITING', 'INITIALIZING', 'BUILDING', 'D
 /** Statuses with nothing running that `deploymentRedeploy` cannot start again: deploy afresh instead. */
 const GONE = new Set(['REMOVED', 'SKIPPED']);
 const FAILED = new Set(['FAILED', 'CRASHED']);
+/** Statuses of a latest deployment that is running (SLEEPING: Railway's serverless sleep wakes on a request). */
+const RUNNING = new Set(['SUCCESS', 'SLEEPING']);
 
 interface GqlError {
   message?: string;
@@ -191,6 +193,11 @@ export class RailwayComputeProvider implements ComputeProvider {
   private readonly path: string;
   private readonly port: number;
   private readonly urlFor: (domain: string) => string;
+  /**
+   * Where each instance lives, learned when this process created, restarted or looked it up: later calls go
+   * to its project by id instead of paging through every project of the workspace.
+   */
+  private readonly placements = new Map<string, Placement>();
 
   constructor(private readonly opts: RailwayProviderOptions) {
     if (!opts.token) throw new Error('railway: a token is required');
@@ -247,21 +254,33 @@ export class RailwayComputeProvider implements ComputeProvider {
     return out;
   }
 
+  /** Projects named for the instance: the one this process knows, else a search of the workspace. */
   private async findProjects(instanceId: string, poolName: string, secrets: string[] = []) {
     const name = resourceName(poolName, instanceId);
+    const known = this.placements.get(instanceId);
+    if (known) return [{ id: known.projectId, name }];
     return (await this.projectsNamed(name, secrets)).filter((p) => p.name === name);
   }
 
-  private variables(spec: ComputeSpec): Record<string, string> {
-    return { ...spec.env, PORT: String(this.port), HOST: '0.0.0.0', STATE_DIR: RAILWAY_VOLUME_MOUNT };
+  /**
+   * The runtime's variables. PUBLIC_URL is the instance's own public domain, so the links it hands out (the
+   * local chat page, callbacks) reach it from outside, not its loopback.
+   */
+  private variables(spec: ComputeSpec, domain: string): Record<string, string> {
+    return {
+      ...spec.env,
+      PORT: String(this.port),
+      HOST: '0.0.0.0',
+      STATE_DIR: RAILWAY_VOLUME_MOUNT,
+      PUBLIC_URL: `https://${domain}`,
+    };
   }
 
   /** Adopt-or-create, one step at a time: project, service, settings, variables, volume, domain. */
   private async ensure(spec: ComputeSpec): Promise<Placement> {
     const name = resourceName(spec.poolName, spec.instanceId);
-    const variables = this.variables(spec);
     // Errors may echo what was sent (a validation error quotes the input): no variable value reaches them.
-    const secrets = Object.values(variables);
+    const secrets = Object.values(spec.env);
     const gql = <T>(op: Operation, vars: Record<string, unknown>) => this.gql<T>(op, vars, secrets);
     let projectId = (await this.findProjects(spec.instanceId, spec.poolName, secrets))[0]?.id;
     if (!projectId) {
@@ -303,8 +322,6 @@ export class RailwayComputeProvider implements ComputeProvider {
         input: { ...at, vCPUs: this.opts.limits.cpu, memoryGB: this.opts.limits.memoryGb },
       });
     }
-    // skipDeploys: we deploy once, at the end, with everything in place.
-    await gql('VariableCollectionUpsert', { input: { projectId, ...at, variables, skipDeploys: true } });
 
     const hasVolume = project.volumes.edges.some((v) =>
       v.node.volumeInstances.edges.some((i) => i.node.serviceId === serviceId),
@@ -320,6 +337,7 @@ export class RailwayComputeProvider implements ComputeProvider {
       });
     }
 
+    // The domain before the variables: the runtime's PUBLIC_URL is its domain.
     const { domains } = await gql<{ domains: { serviceDomains: Array<{ domain: string }> } }>('Domains', {
       projectId,
       ...at,
@@ -332,7 +350,13 @@ export class RailwayComputeProvider implements ComputeProvider {
       );
       domain = serviceDomainCreate.domain;
     }
-    return { projectId, environmentId, serviceId, domain };
+    // skipDeploys: we deploy once, at the end, with everything in place.
+    await gql('VariableCollectionUpsert', {
+      input: { projectId, ...at, variables: this.variables(spec, domain), skipDeploys: true },
+    });
+    const placement = { projectId, environmentId, serviceId, domain };
+    this.placements.set(spec.instanceId, placement);
+    return placement;
   }
 
   private async latestDeployment(p: Pick<Placement, 'serviceId' | 'environmentId'>) {
@@ -378,6 +402,38 @@ export class RailwayComputeProvider implements ComputeProvider {
         if (!(err instanceof ProviderNotFoundError)) throw err;
       }
     }
+    this.placements.delete(instanceId);
+  }
+
+  /**
+   * From the latest deployment's status: running (SUCCESS, SLEEPING), not running (FAILED, CRASHED, REMOVED,
+   * SKIPPED, no deployment, no project), or null while one is in progress or Railway cannot be asked.
+   */
+  async isRunning(instanceId: string, poolName: string): Promise<boolean | null> {
+    let placement = this.placements.get(instanceId);
+    if (!placement) {
+      const [project] = await this.findProjects(instanceId, poolName);
+      if (!project) return false;
+      const { project: detail } = await this.gql<{ project: ProjectDetail }>('Project', { id: project.id });
+      const envs = detail.environments.edges.map((e) => e.node);
+      const environmentId = (envs.find((e) => e.name === 'production') ?? envs[0])?.id;
+      const serviceId = detail.services.edges.find((e) => e.node.name === RAILWAY_SERVICE_NAME)?.node.id;
+      if (!environmentId || !serviceId) return false;
+      placement = { projectId: project.id, environmentId, serviceId, domain: '' };
+    }
+    let latest: { status: string } | null;
+    try {
+      latest = await this.latestDeployment(placement);
+    } catch (err) {
+      if (err instanceof ProviderNotFoundError) {
+        this.placements.delete(instanceId);
+        return false;
+      }
+      throw err;
+    }
+    if (!latest || FAILED.has(latest.status) || GONE.has(latest.status)) return false;
+    if (RUNNING.has(latest.status)) return true;
+    return null;
   }
 
   async list(poolName: string): Promise<string[]> {

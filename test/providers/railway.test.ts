@@ -74,6 +74,8 @@ function expectOneOfEverything(name: string) {
     PORT: '8080',
     HOST: '0.0.0.0',
     STATE_DIR: '/data',
+    // Its own public domain: the links it hands out reach it from outside.
+    PUBLIC_URL: `https://${p.domains[0]?.domain}`,
   });
   expect(p.volumes.map((v) => v.instance)).toEqual([
     expect.objectContaining({ serviceId: s!.id, mountPath: '/data' }),
@@ -225,6 +227,42 @@ describe('RailwayComputeProvider', () => {
     standin.failOperation('ProjectDelete', 'lost');
     await retrying(() => provider().destroy('i2', 'p1'));
     expect(standin.inventory.list()).toEqual([]);
+  });
+
+  it('finds an instance it created by id, without paging through the workspace', async () => {
+    const railway = provider();
+    await railway.create(spec('i1'));
+    const before = standin.operations.length;
+    expect(await railway.isRunning('i1', 'p1')).toBe(true);
+    await railway.destroy('i1', 'p1');
+    expect(standin.operations.slice(before)).not.toContain('Projects');
+    expect(standin.inventory.list()).toEqual([]);
+  });
+
+  it('isRunning follows the latest deployment: running, failed or crashed, gone, in progress', async () => {
+    const railway = provider();
+    await railway.create(spec('i1'));
+    const p = standin.inventory.byName('convos-p1-i1')!;
+    const status = (s: string) => {
+      p.deployments.at(-1)!.status = s;
+    };
+    for (const [s, expected] of [
+      ['SUCCESS', true],
+      ['SLEEPING', true],
+      ['CRASHED', false],
+      ['FAILED', false],
+      ['REMOVED', false],
+      ['DEPLOYING', null],
+      ['QUEUED', null],
+    ] as const) {
+      status(s);
+      expect(await railway.isRunning('i1', 'p1'), s).toBe(expected);
+    }
+    // Another process (no cached placement) finds it by name; a deleted project is not running.
+    status('SUCCESS');
+    expect(await provider().isRunning('i1', 'p1')).toBe(true);
+    await railway.destroy('i1', 'p1');
+    expect(await provider().isRunning('i1', 'p1')).toBe(false);
   });
 
   it('lists the pool instances by name prefix across pages', async () => {

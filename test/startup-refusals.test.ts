@@ -1,7 +1,8 @@
 /**
- * One migration command for a split deployment, and processes that refuse a schema they do not know: with
- * DATABASE_MIGRATIONS=verify a process on an unmigrated database refuses to start until `npm run db:migrate`
- * ran; any process refuses a database that a newer release migrated. Through the real entrypoints.
+ * Processes that refuse to start rather than run wrong, through the real entrypoints. One migration command for
+ * a split deployment, and a schema a process does not know: with DATABASE_MIGRATIONS=verify a process on an
+ * unmigrated database refuses to start until `npm run db:migrate` ran; any process refuses a database that a
+ * newer release migrated. A cloud pool whose instances could not reach the pool.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -79,3 +80,21 @@ it('verify: a worker refuses an unmigrated database; npm run db:migrate makes it
   expect(api.code).not.toBe(0);
   expect(api.output).toMatch(/this code does not know/);
 }, 180_000);
+
+it('a railway pool refuses to start with a POOL_API_URL its instances cannot reach, naming the variable', async () => {
+  const railway = {
+    COMPUTE_PROVIDER: 'railway',
+    RAILWAY_API_TOKEN: 'railway-token-not-used',
+    XMTP_ENV: 'production',
+    DATABASE_MIGRATIONS: 'apply',
+  };
+  const loopback = await run('worker', { ...railway, POOL_API_URL: 'http://127.0.0.1:3001' });
+  expect(loopback.code).not.toBe(0);
+  expect(loopback.output).toMatch(
+    /POOL_API_URL must be reachable from railway instances, got a loopback address/,
+  );
+  const unset = await run('worker', railway);
+  expect(unset.code).not.toBe(0);
+  expect(unset.output).toMatch(/COMPUTE_PROVIDER=railway needs POOL_API_URL/);
+  expect(loopback.output + unset.output).not.toContain('railway-token-not-used');
+}, 120_000);
