@@ -43,6 +43,16 @@ describe('payload codec', () => {
     expect(str(decoded[0]!.metadata?.encoding)).toBe('json/plain');
   });
 
+  it('round-trips payloads without data or metadata (protobuf leaves them empty)', async () => {
+    const codec = codecOf(newKey());
+    const empty = [{ metadata: { encoding: Buffer.from('binary/null') } }, {}] as Payload[];
+    const decoded = await codec.decode(await codec.encode(empty));
+    expect(decoded.map((p) => str(p.metadata?.encoding))).toEqual(['binary/null', '']);
+    expect(decoded.map((p) => Buffer.from(p.data ?? []).length)).toEqual([0, 0]);
+    // and decoding them again (the codec endpoint re-serialises what it decoded) is harmless
+    expect((await codec.decode(decoded)).length).toBe(2);
+  });
+
   it('encrypts the same payload differently every time (a fresh IV)', async () => {
     const codec = codecOf(newKey());
     const [a, b] = await codec.encode([payload('same'), payload('same')]);

@@ -91,8 +91,9 @@ export function splitKeys(value: string | undefined): string[] {
 }
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
+// protobufjs leaves an absent bytes field as an empty array, not a Uint8Array: copy whatever it is.
 const text = (bytes: Uint8Array | null | undefined) =>
-  bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : undefined;
+  bytes ? Buffer.from(bytes).toString('utf8') : undefined;
 
 /** A payload the codec refuses to decode: tampered, truncated, or sealed with a key it does not have. */
 export class PayloadDecryptionError extends Error {
@@ -152,7 +153,7 @@ export class PayloadEncryptionCodec implements PayloadCodec {
     const data = payload.data ?? new Uint8Array();
     if (data.length < IV_BYTES + TAG_BYTES)
       throw new PayloadDecryptionError(`encrypted payload too short (key id ${keyId})`);
-    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = Buffer.from(data);
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.key, bytes.subarray(0, IV_BYTES));
       decipher.setAAD(utf8(keyId));

@@ -75,6 +75,15 @@ describe('codec endpoint (encryption on, production)', () => {
     expect(decoded.json()).toEqual({ payloads: original });
   });
 
+  it('round-trips payloads without data (null, undefined values)', async () => {
+    const empty = [{ metadata: { encoding: Buffer.from('binary/null').toString('base64') }, data: '' }];
+    const encoded = await post(app, 'encode', { payloads: empty });
+    expect(encoded.statusCode).toBe(200);
+    const decoded = await post(app, 'decode', encoded.json());
+    expect(decoded.statusCode, decoded.body).toBe(200);
+    expect(decoded.json()).toEqual({ payloads: empty });
+  });
+
   it('passes plaintext payloads through decode', async () => {
     const plain = { payloads: [jsonPayload('plain'), { metadata: {}, data: '' }] };
     const res = await post(app, 'decode', plain);

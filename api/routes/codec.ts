@@ -62,8 +62,9 @@ function isLoopback(request: FastifyRequest): boolean {
 }
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
-const toBase64 = (bytes: Uint8Array | null | undefined) =>
-  bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') : '';
+// protobufjs leaves an absent bytes field as an empty array, not a Uint8Array: copy whatever it is.
+const toBase64 = (bytes: Uint8Array | ArrayLike<number> | null | undefined) =>
+  bytes ? Buffer.from(bytes as Uint8Array).toString('base64') : '';
 
 function fromJson(p: { metadata?: Record<string, string>; data?: string }): Payload {
   return {
