@@ -12,6 +12,7 @@ import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
 import { clientErrorResponse, registerInputGuard } from './input-guard';
 import { claimRoutes } from './routes/claim';
+import { codecRoutes } from './routes/codec';
 import { instanceRoutes } from './routes/instances';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
@@ -65,6 +66,7 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyBaseLogg
   await app.register(instanceRoutes, ctx);
   await app.register(selfRoutes, ctx);
   await app.register(poolRoutes, ctx);
+  await app.register(codecRoutes, ctx);
   // One claim service per API replica: it is the lease owner in the claims ledger.
   const claims = new ClaimService({
     db: ctx.db,

@@ -9,6 +9,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { type Static, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { payloadKeyFromBase64, splitKeys } from '../system/payload-codec';
 import type { InstanceTimings } from '../workflows/types';
 
 export type Env = Record<string, string | undefined>;
@@ -191,6 +192,20 @@ export const EnvSchema = Type.Object({
   ),
   SECRETS_KEY_OLD: optional('previous keys during a rotation, comma-separated base64', { secret: true }),
 
+  // ── payload encryption (what Temporal stores) ─────────────────────────────────────────────────────────
+  PAYLOAD_ENCRYPTION_KEY: optional(
+    'base64 32-byte AES-256-GCM key: every Temporal payload is encrypted with it (unset: plaintext payloads)',
+    { secret: true },
+  ),
+  PAYLOAD_ENCRYPTION_OLD_KEYS: optional(
+    'previous payload keys during a rotation, comma-separated base64: they still decrypt',
+    { secret: true },
+  ),
+  CODEC_CORS_ORIGINS: text(
+    'http://127.0.0.1:8233,http://localhost:8233',
+    'comma-separated origins of the Temporal Web UIs allowed to call the codec endpoint from a browser',
+  ),
+
   // ── `npm start` ───────────────────────────────────────────────────────────────────────────────────────
   SITE: oneOf(['on', 'off'] as const, { default: 'on', description: '`off`: `npm start` runs no site' }),
   SITE_PORT: int(4321, 1, 65_535, "the site's port under `npm start`"),
@@ -240,6 +255,28 @@ export function parseEnv(env: Env = process.env): EnvVars {
   }
   if (out.TELNYX_API_KEY && !out.TELNYX_MESSAGING_PROFILE_ID)
     problems.push('TELNYX_API_KEY needs TELNYX_MESSAGING_PROFILE_ID');
+  if (out.PAYLOAD_ENCRYPTION_OLD_KEYS && !out.PAYLOAD_ENCRYPTION_KEY)
+    problems.push('PAYLOAD_ENCRYPTION_OLD_KEYS needs PAYLOAD_ENCRYPTION_KEY');
+  for (const origin of String(out.CODEC_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim()))
+    if (origin && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin))
+      problems.push(
+        `CODEC_CORS_ORIGINS must be comma-separated origins like http://127.0.0.1:8233 (scheme, host, port; no path), got "${origin.slice(0, 100)}"`,
+      );
+  // A malformed key is refused here, at startup, naming the variable (never the value).
+  const keys: Array<[string, string]> = [];
+  if (typeof out.PAYLOAD_ENCRYPTION_KEY === 'string')
+    keys.push(['PAYLOAD_ENCRYPTION_KEY', out.PAYLOAD_ENCRYPTION_KEY]);
+  for (const [i, key] of splitKeys(out.PAYLOAD_ENCRYPTION_OLD_KEYS as string | undefined).entries())
+    keys.push([`PAYLOAD_ENCRYPTION_OLD_KEYS (entry ${i + 1})`, key]);
+  for (const [variable, key] of keys) {
+    try {
+      payloadKeyFromBase64(key, variable);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
   if (problems.length === 1) throw new Error(problems[0]);
   if (problems.length > 1) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return out as EnvVars;
@@ -281,6 +318,10 @@ export interface Config {
   };
   reconcileIntervalMs: number;
   logLevel: LogLevel;
+  /** Payload encryption (`system/payload-codec.ts`): the keys as given; null when off. */
+  payloadEncryption: { key: string; oldKeys: string[] } | null;
+  /** The codec endpoint (`/api/codec/*`): the Web UI origins allowed to call it from a browser. */
+  codec: { corsOrigins: string[] };
   /** Third-party providers; each is enabled only when its key is set (docs/providers.md). */
   providers: ProvidersConfig;
 }
@@ -471,6 +512,14 @@ export function configOf(v: EnvVars): Config {
     },
     reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,
     logLevel: v.LOG_LEVEL,
+    payloadEncryption: v.PAYLOAD_ENCRYPTION_KEY
+      ? { key: v.PAYLOAD_ENCRYPTION_KEY, oldKeys: splitKeys(v.PAYLOAD_ENCRYPTION_OLD_KEYS) }
+      : null,
+    codec: {
+      corsOrigins: v.CODEC_CORS_ORIGINS.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    },
     providers: providersConfig(v),
   };
 }

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describeModel } from '../activities/compute/model-discovery';
 import { loadSettings, openSystem, type System } from '../system';
+import { payloadCodecOf } from '../system/payload-codec';
 import { cachedWorkflowBundle } from '../workers/workflow-bundle';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from './temporal-dev';
 
@@ -51,6 +52,12 @@ async function shutdown(code = 0) {
 process.on('SIGINT', () => void shutdown());
 process.on('SIGTERM', () => void shutdown());
 
+// Payload encryption: the Web UI (the browser) decodes through this API's codec endpoint.
+const codec = payloadCodecOf(config);
+const browserApiHost =
+  config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
+const codecEndpoint = codec ? `http://${browserApiHost}:${config.api.port}/api/codec` : null;
+
 try {
   if (!env.TEMPORAL_ADDRESS) {
     const dev = readDevServerSettings();
@@ -60,10 +67,16 @@ try {
         port: Number(config.temporal.address.split(':')[1] ?? dev.port) || dev.port,
         // Local state lives under DATA_DIR, Temporal's too.
         dbFilename: dev.dbFilename ? path.resolve(config.dataDir, dev.dbFilename) : null,
+        ...(codecEndpoint ? { uiCodecEndpoint: codecEndpoint } : {}),
       },
       { logFile: path.join(config.dataDir, 'temporal.log'), log },
     );
     log(`Temporal dev server on ${devServer.address}`);
+    if (codecEndpoint && devServer.uiUrl && !config.codec.corsOrigins.includes(devServer.uiUrl)) {
+      log(
+        `warning: the Web UI (${devServer.uiUrl}) is not in CODEC_CORS_ORIGINS: it cannot decode payloads through ${codecEndpoint}`,
+      );
+    }
   }
 
   // The console stays quiet: warnings and errors only, unless LOG_LEVEL=debug.
@@ -124,6 +137,7 @@ try {
     API key      ${apiKey}   (POOL_API_KEY; stored in ${config.dataDir}/pool-api-key)
     Temporal UI  ${devServer?.uiUrl ?? '(external Temporal)'}${devServer?.uiUrl ? `/namespaces/${config.temporal.namespace}/workflows` : ''}
     Site         ${site ? `http://127.0.0.1:${vars.SITE_PORT} (building…)` : vars.SITE === 'on' ? '(site not installed)' : '(off: SITE=off)'}
+    Payloads     ${codec ? `encrypted (key ${codec.keyId}); the Web UI decodes through ${codecEndpoint}` : 'plaintext (PAYLOAD_ENCRYPTION_KEY not set)'}
   Try:  curl ${config.api.publicUrl}/api/pool/counts
   Ctrl-C stops everything.
 `);

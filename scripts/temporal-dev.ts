@@ -24,6 +24,11 @@ export interface DevServerSettings {
   searchAttributes: Record<string, string>;
   dynamicConfig: Record<string, string | number | boolean>;
   headless?: boolean;
+  /**
+   * The codec endpoint the Web UI decodes payloads through (`--ui-codec-endpoint`), when payloads are
+   * encrypted (PAYLOAD_ENCRYPTION_KEY); `npm start` points it at its API's `/api/codec`.
+   */
+  uiCodecEndpoint?: string;
 }
 
 export function readDevServerSettings(file = path.join(projectRoot, 'temporal-dev.yaml')): DevServerSettings {
@@ -78,7 +83,10 @@ export async function startDevServer(
     settings.logLevel,
   ];
   if (settings.headless) args.push('--headless');
-  else args.push('--ui-port', String(settings.uiPort));
+  else {
+    args.push('--ui-port', String(settings.uiPort));
+    if (settings.uiCodecEndpoint) args.push('--ui-codec-endpoint', settings.uiCodecEndpoint);
+  }
   if (settings.dbFilename) {
     const db = path.resolve(projectRoot, settings.dbFilename);
     fs.mkdirSync(path.dirname(db), { recursive: true });

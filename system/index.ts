@@ -218,6 +218,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           address: config.temporal.address,
           namespace: config.temporal.namespace,
           taskQueue: config.temporal.taskQueue,
+          payloadEncryption: config.payloadEncryption,
           deps: system.activityDeps,
           ...(workerOpts.workflowBundle ? { workflowBundle: workerOpts.workflowBundle } : {}),
         });

@@ -1,7 +1,9 @@
 /**
- * One Temporal dev server and one fresh Postgres database per test run, and the workflow bundle built
- * once; test files get their addresses through vitest's provide/inject.
+ * One Temporal dev server and one fresh Postgres database per test run, the workflow bundle built once, and
+ * the run's payload key (stacks that test payload encryption use it, so the post-run checks can decrypt every
+ * history); test files get them through vitest's provide/inject.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -11,6 +13,7 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { workflowsPath } from '../workers/create-worker';
+import { RUN_PAYLOAD_KEY_FILE } from './support/payload-histories';
 import { freePort } from './support/ports';
 
 // @temporalio/proto is CommonJS: take the namespace from its default export.
@@ -21,6 +24,8 @@ declare module 'vitest' {
     temporalAddress: string;
     databaseUrl: string;
     workflowBundlePath: string;
+    /** PAYLOAD_ENCRYPTION_KEY for stacks that encrypt payloads (the post-run checks decrypt with it). */
+    payloadEncryptionKey: string;
   }
 }
 
@@ -30,6 +35,15 @@ export default async function setup(project: TestProject) {
   const artifacts = path.join(projectRoot, 'test-artifacts');
   fs.mkdirSync(artifacts, { recursive: true });
   fs.rmSync(path.join(artifacts, 'secrets'), { recursive: true, force: true });
+  fs.rmSync(path.join(artifacts, 'encrypted-plaintexts'), { recursive: true, force: true });
+  const payloadEncryptionKey = randomBytes(32).toString('base64');
+  fs.writeFileSync(RUN_PAYLOAD_KEY_FILE, payloadEncryptionKey, { mode: 0o600 });
+  // The key itself is a secret of the run: the post-run scan checks no history or log holds it.
+  fs.mkdirSync(path.join(artifacts, 'secrets'), { recursive: true });
+  fs.writeFileSync(
+    path.join(artifacts, 'secrets', 'payload-key.json'),
+    JSON.stringify([payloadEncryptionKey]),
+  );
 
   const settings = readDevServerSettings();
   const server: DevServer = await startDevServer(
@@ -52,6 +66,7 @@ export default async function setup(project: TestProject) {
   project.provide('temporalAddress', server.address);
   project.provide('databaseUrl', databaseUrl);
   project.provide('workflowBundlePath', workflowBundlePath);
+  project.provide('payloadEncryptionKey', payloadEncryptionKey);
 
   return async () => {
     await exportHistories(server.address, path.join(artifacts, 'histories'));
@@ -61,7 +76,10 @@ export default async function setup(project: TestProject) {
   };
 }
 
-/** Saves every workflow history of the run, for the replay test and the secret scan (test/post-run/). */
+/**
+ * Saves every workflow history of the run, for the replay test and the secret scan (test/post-run/): as
+ * Temporal stores it (encrypted payloads stay encrypted; the post-run checks decrypt them with the run's key).
+ */
 async function exportHistories(address: string, dir: string) {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });

@@ -295,7 +295,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       fs.mkdirSync(path.join(artifactsDir, 'secrets'), { recursive: true });
       fs.writeFileSync(
         path.join(artifactsDir, 'secrets', `${poolName}.json`),
-        JSON.stringify([apiKey, secretsKey, ...seen, ...extraSecrets]),
+        JSON.stringify([
+          apiKey,
+          secretsKey,
+          // A stack that encrypts payloads (test/support/payload-histories.ts): its keys are secrets too.
+          ...(config.payloadEncryption
+            ? [config.payloadEncryption.key, ...config.payloadEncryption.oldKeys]
+            : []),
+          ...seen,
+          ...extraSecrets,
+        ]),
       );
       // Stop the pool and every instance workflow of this stack so the shared dev server stays quiet.
       await stopPool(temporal, poolName);

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from '../activities';
+import type { Config } from '../config/env';
+import { dataConverterOf } from '../system/payload-codec';
 
 export const workflowsPath = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -20,6 +22,8 @@ export interface WorkerSetup {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** Payload encryption (PAYLOAD_ENCRYPTION_KEY); null: plaintext payloads. */
+  payloadEncryption: Config['payloadEncryption'];
   /** A bundle built once by `bundleWorkflowCode` (tests, fast restarts); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
@@ -28,8 +32,10 @@ export async function createWorker(
   setup: WorkerSetup,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: setup.address });
+  const dataConverter = dataConverterOf(setup);
   const worker = await Worker.create({
     connection,
+    ...(dataConverter ? { dataConverter } : {}),
     namespace: setup.namespace,
     taskQueue: setup.taskQueue,
     ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath }),

@@ -2,6 +2,10 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const InstanceStatusKey = defineSearchAttributeKey('InstanceStatus', SearchAttributeType.KEYWORD);
+/**
+ * Deprecated: upserted only when replaying claims recorded before `Patch.noAgentNameAttribute` (an agent name
+ * is user data, and search attributes are never encrypted). No longer registered on new namespaces.
+ */
 export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
 export const TemplateSlugKey = defineSearchAttributeKey('TemplateSlug', SearchAttributeType.KEYWORD);
 export const ComputeProviderKey = defineSearchAttributeKey('ComputeProvider', SearchAttributeType.KEYWORD);

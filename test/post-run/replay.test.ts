@@ -1,6 +1,7 @@
 /**
  * Replays every workflow history the test run produced (exported by test/global-setup.ts) against the
- * current workflow code: any non-determinism fails here before it can break running workflows.
+ * current workflow code: any non-determinism fails here before it can break running workflows. Histories of
+ * stacks that encrypted payloads are decrypted by the replayer with the run's key, as a worker would.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { expect, it } from 'vitest';
 import { workflowsPath } from '../../workers/create-worker';
+import { runCodec } from '../support/payload-histories';
 
 // @temporalio/proto is CommonJS: take the namespace from its default export.
 const { temporal } = proto;
@@ -29,7 +31,7 @@ it('replays every exported history without non-determinism', async () => {
 
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories(
-    { workflowsPath, replayName: 'test-run' },
+    { workflowsPath, replayName: 'test-run', dataConverter: { payloadCodecs: [runCodec()] } },
     histories,
   )) {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);

@@ -5,7 +5,7 @@
  *
  *   1. the URL (an undecodable percent-encoding is 400, a path parameter over 100 characters 414),
  *   2. the credentials (401 for the API key; 401 or 403 for an instance's own token),
- *   3. the body as bytes (415 not JSON, 413 over 64 KiB, 400 empty or not JSON),
+ *   3. the body as bytes (415 not JSON, 413 over 64 KiB — 4 MiB for the codec endpoint —, 400 empty or not JSON),
  *   4. control characters and lone surrogates in any string the client sent (400 naming the field),
  *   5. the route's schemas (400),
  *   6. the handler.
@@ -31,6 +31,10 @@ export interface Route {
 }
 
 export const BODY_LIMIT = 64 * 1024;
+/** docs/api.md: the codec endpoint takes histories' payloads, up to 4 MiB a request. */
+export const CODEC_BODY_LIMIT = 4 * 1024 * 1024;
+export const bodyLimit = (route: Route) =>
+  route.template.startsWith('/api/codec/') ? CODEC_BODY_LIMIT : BODY_LIMIT;
 /** find-my-way's default `maxParamLength`: a longer path parameter is refused before anything else. */
 export const MAX_PARAM_LENGTH = 100;
 /** The headers the API reads (docs/api.md, issue 9): the guard checks these and only these. */
@@ -360,7 +364,7 @@ export function expect(req: FuzzRequest, creds: Credentials, knownIds: Set<strin
       const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
       if (charset && charset.toLowerCase() !== 'utf-8') return refuse('body', [415]);
       const bytes = req.body ?? Buffer.alloc(0);
-      if (bytes.length > BODY_LIMIT) return refuse('body', [413]);
+      if (bytes.length > bodyLimit(route)) return refuse('body', [413]);
       if (bytes.length === 0) return refuse('body', [400]);
       try {
         body = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, ''));

@@ -10,7 +10,7 @@
  * A repeat of the claim the instance holds (same claim key: an API retry, possibly after continue-as-new,
  * where Update ids no longer dedupe) gets the same answer whatever happened since.
  */
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
 import { agentNameProblem, instructionsProblem } from '../../contracts/claim';
 import { ClaimFailure, FailureType } from '../../contracts/failures';
 import { claimUpdate } from '../messages';
@@ -18,6 +18,7 @@ import { AgentNameKey, TemplateSlugKey } from '../search-attributes';
 import type { ClaimBinding, ClaimRequest } from '../types';
 import { provision } from './activities';
 import { failureType, reasonOf } from './errors';
+import { Patch } from './patches';
 import { transition } from './record';
 import type { InstanceContext } from './state';
 
@@ -44,7 +45,9 @@ export function registerClaimHandler(ctx: InstanceContext): void {
         { actor: 'api', reason: `claim ${request.claimKey}` },
         {
           searchAttributes: [
-            { key: AgentNameKey, value: request.agentName },
+            // Search attributes are plaintext on the Temporal service: no user data (histories recorded
+            // before the patch upserted the agent name, and replay that way).
+            ...(patched(Patch.noAgentNameAttribute) ? [] : [{ key: AgentNameKey, value: request.agentName }]),
             ...(request.templateSlug ? [{ key: TemplateSlugKey, value: request.templateSlug }] : []),
           ],
         },

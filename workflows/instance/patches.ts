@@ -13,4 +13,9 @@ export const Patch = {
    * signal (./record.ts). Before: written, upserted and signalled on its own.
    */
   deferredClaiming: 'deferred-claiming',
+  /**
+   * The claim no longer upserts the `AgentName` search attribute (./claim.ts): an agent name is user data and
+   * search attributes are never encrypted. Before: it did.
+   */
+  noAgentNameAttribute: 'no-agent-name-attribute',
 } as const;
