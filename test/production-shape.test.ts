@@ -3,7 +3,8 @@
  * separate processes on one dev server and one Postgres, configured from the environment alone (no
  * `npm start`). The workers bring up their pool (the pool workflow and the sweeper Schedule), so the APIs work
  * without anything else; claims through both APIs bind exactly once while a worker is SIGKILLed; a setting
- * changed in the environment is in force after the workers restart.
+ * changed in the environment is in force after the workers restart; with payload encryption on, no agent name
+ * is in any history Temporal stores.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -15,6 +16,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { LocalComputeProvider } from '../activities/compute/local';
 import { projectRoot } from '../scripts/temporal-dev';
+import { historyBytes, recordEncryptedPlaintexts } from './support/payload-histories';
 import { freePort } from './support/ports';
 import { stopPool } from './support/stop-pool';
 
@@ -108,6 +110,7 @@ beforeAll(async () => {
     API_HOST: '127.0.0.1',
     INSTANCE_HEALTH_INTERVAL_MS: '2000',
     LOG_LEVEL: 'warn',
+    PAYLOAD_ENCRYPTION_KEY: inject('payloadEncryptionKey'),
   };
   workers = [run('worker', env), run('worker', env)];
   for (const port of ports) {
@@ -145,13 +148,15 @@ it('two workers and two APIs bring up a pool that warms, takes a new target and 
 
 it('claims through both APIs bind exactly once while a worker is SIGKILLed', async () => {
   const keys = Array.from({ length: 6 }, (_, i) => `split-${id}-${i}`);
+  const names = keys.map((_, i) => `Quillon Split ${id} ${i}`);
+  recordEncryptedPlaintexts(...names);
   /** Claim `i` through API `via`: the same key always carries the same body. */
   const claim = (i: number, via: number) =>
     api(
       apiUrls[via % 2]!,
       'POST',
       '/api/pool/claim',
-      { agentName: `Split ${i}`, maxWaitMs: 60_000 },
+      { agentName: names[i], maxWaitMs: 60_000 },
       { 'idempotency-key': keys[i]! },
     );
   const inFlight = Promise.all(keys.map((_, i) => claim(i, i)));
@@ -207,3 +212,21 @@ it('a setting changed in the environment is in force once the workers restart', 
   console.log(`settings in force before: ${JSON.stringify(before.config?.settings)}`);
   console.log(`settings in force after:  ${JSON.stringify((await info()).config?.settings)}`);
 }, 240_000);
+
+it('with payload encryption on, no history Temporal stores holds an agent name', async () => {
+  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  const temporal = new Client({ connection });
+  try {
+    const stored: Buffer[] = [];
+    for await (const run of temporal.workflow.list({ query: `PoolName = '${poolName}'` }))
+      stored.push(historyBytes(await temporal.workflow.getHandle(run.workflowId, run.runId).fetchHistory()));
+    const pool = temporal.workflow.getHandle(`pool-${poolName}`);
+    stored.push(historyBytes(await pool.fetchHistory()));
+    expect(stored.length).toBeGreaterThan(6);
+    const all = Buffer.concat(stored);
+    for (let i = 0; i < 6; i++) expect(all.includes(`Quillon Split ${id} ${i}`)).toBe(false);
+    expect(all.includes('binary/encrypted')).toBe(true);
+  } finally {
+    await connection.close();
+  }
+}, 60_000);
