@@ -3,6 +3,7 @@
  * the workflows and activities of the configured task queue (everything it runs on is built by `system/`) until
  * SIGINT/SIGTERM, then drains and closes.
  */
+import { describeTemporal } from '../config/temporal';
 import { openSystem } from '../system';
 
 const system = await openSystem();
@@ -13,7 +14,7 @@ const worker = await system.startWorker();
 const pool = await system.ensurePool();
 system.logger.info(
   { pool: pool?.settings, changed: pool?.changed, overridden: pool?.overridden, retiring: pool?.retiring },
-  `worker polling ${system.config.temporal.taskQueue} on ${system.config.temporal.address}`,
+  `worker polling ${system.config.temporal.taskQueue} on ${describeTemporal(system.config.temporal.connection)}`,
 );
 await worker.finished; // resolves after SIGINT/SIGTERM (the SDK installs the handlers) and a graceful drain
 await system.close();
