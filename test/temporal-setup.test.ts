@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import proto from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
@@ -32,7 +33,7 @@ let connection: Connection;
 async function registerNamespace(namespace: string) {
   await connection.workflowService.registerNamespace({
     namespace,
-    workflowExecutionRetentionPeriod: { seconds: 24 * 3600 },
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
   });
   // A new namespace is known to every service once their namespace caches refresh.
   const until = Date.now() + 30_000;
