@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describeModel } from '../activities/compute/model-discovery';
 import { describeTemporal, localTemporal } from '../config/temporal';
+import { NamespaceSetupError } from '../config/temporal-namespace';
 import { loadSettings, openSystem, type System } from '../system';
 import { cachedWorkflowBundle } from '../workers/workflow-bundle';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from './temporal-dev';
@@ -150,6 +151,6 @@ try {
   Ctrl-C stops everything.
 `);
 } catch (err) {
-  console.error(err);
+  console.error(err instanceof NamespaceSetupError ? err.message : err);
   await shutdown(1);
 }

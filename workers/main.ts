@@ -4,10 +4,17 @@
  * SIGINT/SIGTERM, then drains and closes.
  */
 import { describeTemporal } from '../config/temporal';
+import { NamespaceSetupError } from '../config/temporal-namespace';
 import { openSystem } from '../system';
 
 const system = await openSystem();
-const worker = await system.startWorker();
+const worker = await system.startWorker().catch(async (err) => {
+  // A namespace without the search attributes: say what to run, not a stack trace.
+  if (!(err instanceof NamespaceSetupError)) throw err;
+  system.logger.fatal(err.message);
+  await system.close();
+  process.exit(1);
+});
 // Every worker brings up its pool and applies the settings its environment declares (update-with-start:
 // replicas starting together race harmlessly): a split deployment needs nothing but `npm run worker` and
 // `npm run api`, and a changed setting takes effect with the next worker start.
