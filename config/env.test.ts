@@ -133,11 +133,9 @@ describe('parseEnv', () => {
 describe('loadConfig', () => {
   it('is the local stack with nothing set', () => {
     const config = loadConfig({});
-    expect(config.temporal).toEqual({
-      address: '127.0.0.1:7233',
-      namespace: 'default',
-      taskQueue: 'convos-agents',
-    });
+    const { connection, ...temporal } = config.temporal;
+    expect(temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'convos-agents' });
+    expect(connection.options()).toEqual({ address: '127.0.0.1:7233' });
     expect(config.api.publicUrl).toBe('http://127.0.0.1:3001');
     expect(config.providers).toEqual({
       railway: null,

@@ -11,6 +11,7 @@ import { type Static, type TSchema, type TUnsafe, Type } from '@sinclair/typebox
 import { Value } from '@sinclair/typebox/value';
 import { payloadKeyFromBase64, splitKeys } from '../system/payload-codec';
 import type { InstanceTimings } from '../workflows/types';
+import { resolveTemporalConnection, type TemporalConnection } from './temporal';
 
 export type Env = Record<string, string | undefined>;
 
@@ -67,11 +68,39 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: oneOf(LOG_LEVELS, { default: 'info', description: 'log level of the worker and the API' }),
 
   // ── Temporal ──────────────────────────────────────────────────────────────────────────────────────────
+  // The connection is Temporal's own environment configuration (config/temporal.ts, `@temporalio/envconfig`):
+  // these variables over a TOML profile over our defaults. envconfig reads them itself; they are declared here
+  // so that they are validated, listed for operators, and the secret ones never echoed. It also reads
+  // `TEMPORAL_GRPC_META_<HEADER>` (a gRPC header per variable), a family no schema can list.
   TEMPORAL_ADDRESS: text(
     '127.0.0.1:7233',
-    'Temporal frontend; when set, `npm start` uses it instead of starting a dev server',
+    "Temporal frontend (over the profile's); when set, `npm start` uses it instead of starting a dev server",
   ),
-  TEMPORAL_NAMESPACE: text('default', 'Temporal namespace'),
+  TEMPORAL_NAMESPACE: text('default', "Temporal namespace (over the profile's)"),
+  TEMPORAL_API_KEY: optional('API key (Temporal Cloud); turns TLS on', { secret: true }),
+  TEMPORAL_PROFILE: optional('the profile of the TOML file (unset: `default`, when the file has one)'),
+  TEMPORAL_CONFIG_FILE: optional(
+    'TOML file of connection profiles (unset: `~/.config/temporalio/temporal.toml`, if it exists)',
+  ),
+  TEMPORAL_TLS: Type.Optional(
+    oneOf(['true', 'false', '1', '0'] as const, {
+      description: 'TLS on or off (unset: on when an API key or any other TEMPORAL_TLS_* is set, else off)',
+    }),
+  ),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: optional('mTLS: the client certificate (PEM)'),
+  TEMPORAL_TLS_CLIENT_CERT_DATA: optional('mTLS: the client certificate itself, instead of a path'),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: optional("mTLS: the client certificate's private key (PEM)"),
+  TEMPORAL_TLS_CLIENT_KEY_DATA: optional('mTLS: the private key itself, instead of a path', { secret: true }),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: optional("the CA of the server's certificate (unset: the system's CAs)"),
+  TEMPORAL_TLS_SERVER_CA_CERT_DATA: optional('that CA itself, instead of a path'),
+  TEMPORAL_TLS_SERVER_NAME: optional(
+    "the name in the server's certificate, when it is not the address's host",
+  ),
+  TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: Type.Optional(
+    oneOf(['true', 'false', '1', '0'] as const, {
+      description: 'not supported by the TypeScript SDK: `true` is refused (use the server name and CA)',
+    }),
+  ),
   TEMPORAL_TASK_QUEUE: text('convos-agents', 'task queue of the worker'),
   TEMPORAL_CLI: optional('path of the `temporal` binary (else PATH, else the cached build)'),
   TEMPORAL_UI_URL: optional(
@@ -288,7 +317,14 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | null;
   databaseMigrations: 'apply' | 'verify';
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: {
+    /** Where the connection goes and the namespace (from the variables, the profile or the defaults), for logs. */
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    /** How to connect (TLS, API key, client certificate): `config/temporal.ts`. */
+    connection: TemporalConnection;
+  };
   pool: {
     name: string;
     targetIdle: number;
@@ -391,7 +427,7 @@ function providersConfig(v: EnvVars): ProvidersConfig {
 
 /** The configuration of `env` (validated by `parseEnv`). */
 export function loadConfig(env: Env = process.env): Config {
-  return configOf(parseEnv(env));
+  return configOf(parseEnv(env), env);
 }
 
 /**
@@ -463,8 +499,12 @@ function cloudPoolProblems(provider: string, out: Record<string, unknown>, env: 
   return problems;
 }
 
-/** `Config` from parsed variables. */
-export function configOf(v: EnvVars): Config {
+/** `Config` from parsed variables and the environment they came from (the Temporal connection reads it). */
+export function configOf(v: EnvVars, env: Env): Config {
+  const temporal = resolveTemporalConnection(env, {
+    address: v.TEMPORAL_ADDRESS,
+    namespace: v.TEMPORAL_NAMESPACE,
+  });
   return {
     environment: v.POOL_ENVIRONMENT,
     version: v.POOL_VERSION,
@@ -472,9 +512,10 @@ export function configOf(v: EnvVars): Config {
     databaseUrl: v.DATABASE_URL ?? null,
     databaseMigrations: v.DATABASE_MIGRATIONS,
     temporal: {
-      address: v.TEMPORAL_ADDRESS,
-      namespace: v.TEMPORAL_NAMESPACE,
+      address: temporal.address,
+      namespace: temporal.namespace,
       taskQueue: v.TEMPORAL_TASK_QUEUE,
+      connection: temporal,
     },
     pool: {
       name: v.POOL_NAME,

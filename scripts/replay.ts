@@ -1,6 +1,6 @@
 /**
- * `npm run replay -- <workflowId> [runId]`: fetch a workflow's history from Temporal (TEMPORAL_ADDRESS,
- * TEMPORAL_NAMESPACE) and replay it against the workflow code in this checkout. Exits non-zero and says
+ * `npm run replay -- <workflowId> [runId]`: fetch a workflow's history from Temporal (the TEMPORAL_* variables
+ * and profile of config/temporal.ts, as the worker connects) and replay it against the workflow code in this checkout. Exits non-zero and says
  * why when the code is not deterministic for that history. `--file <history.json|.pb>` replays a saved one.
  * With PAYLOAD_ENCRYPTION_KEY (and PAYLOAD_ENCRYPTION_OLD_KEYS) set, encrypted payloads are decrypted with
  * them, as the worker does.

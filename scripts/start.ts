@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeModel } from '../activities/compute/model-discovery';
+import { describeTemporal, localTemporal } from '../config/temporal';
+import { NamespaceSetupError } from '../config/temporal-namespace';
 import { loadSettings, openSystem, type System } from '../system';
 import { payloadCodecOf } from '../system/payload-codec';
 import { cachedWorkflowBundle } from '../workers/workflow-bundle';
@@ -19,8 +21,28 @@ const log = (msg: string) => console.log(`[start +${((Date.now() - startedAt) / 
 
 process.chdir(projectRoot);
 // Before starting anything: a bad variable, or outside local development a missing SECRETS_KEY, refuses.
-const settings = loadSettings();
-const { config, vars, env } = settings;
+const loaded = loadSettings();
+const { vars, env } = loaded;
+// An external Temporal when the environment names one (an address, a profile or a config file of
+// profiles); else a dev server of our own, reached in plain text whatever the user's temporal.toml says.
+const external = Boolean(env.TEMPORAL_ADDRESS || env.TEMPORAL_PROFILE || env.TEMPORAL_CONFIG_FILE);
+const dev = readDevServerSettings();
+const devAddress = `${dev.ip}:${dev.port}`;
+const settings = external
+  ? loaded
+  : {
+      ...loaded,
+      config: {
+        ...loaded.config,
+        temporal: {
+          ...loaded.config.temporal,
+          address: devAddress,
+          namespace: vars.TEMPORAL_NAMESPACE,
+          connection: localTemporal(devAddress, vars.TEMPORAL_NAMESPACE),
+        },
+      },
+    };
+const { config } = settings;
 fs.mkdirSync(config.dataDir, { recursive: true });
 
 /** The local API key: POOL_API_KEY, or one generated once under the data dir. */
@@ -59,12 +81,13 @@ const browserApiHost =
 const codecEndpoint = codec ? `http://${browserApiHost}:${config.api.port}/api/codec` : null;
 
 try {
-  if (!env.TEMPORAL_ADDRESS) {
-    const dev = readDevServerSettings();
+  if (external) {
+    log(`Temporal ${describeTemporal(config.temporal.connection)}`);
+  } else {
     devServer = await startDevServer(
       {
         ...dev,
-        port: Number(config.temporal.address.split(':')[1] ?? dev.port) || dev.port,
+        namespace: config.temporal.namespace,
         // Local state lives under DATA_DIR, Temporal's too.
         dbFilename: dev.dbFilename ? path.resolve(config.dataDir, dev.dbFilename) : null,
         ...(codecEndpoint ? { uiCodecEndpoint: codecEndpoint } : {}),
@@ -142,6 +165,6 @@ try {
   Ctrl-C stops everything.
 `);
 } catch (err) {
-  console.error(err);
+  console.error(err instanceof NamespaceSetupError ? err.message : err);
   await shutdown(1);
 }

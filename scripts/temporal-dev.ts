@@ -1,6 +1,7 @@
 /**
  * The local Temporal dev server: find (or build) the CLI, start `temporal server start-dev` from
- * temporal-dev.yaml, wait until it answers, and register the search attributes.
+ * temporal-dev.yaml, wait until it answers, and register the search attributes (the workflows' list,
+ * config/temporal-namespace.ts, as `npm run temporal:setup` does on any other namespace).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
 import YAML from 'yaml';
+import { connectTemporal, localTemporal } from '../config/temporal';
+import { registerSearchAttributes, SEARCH_ATTRIBUTES, typeName } from '../config/temporal-namespace';
 
 const exec = promisify(execFile);
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,7 +23,6 @@ export interface DevServerSettings {
   uiPort: number;
   dbFilename: string | null;
   logLevel: string;
-  searchAttributes: Record<string, string>;
   dynamicConfig: Record<string, string | number | boolean>;
   headless?: boolean;
   /**
@@ -92,8 +93,8 @@ export async function startDevServer(
     fs.mkdirSync(path.dirname(db), { recursive: true });
     args.push('--db-filename', db);
   }
-  for (const [name, type] of Object.entries(settings.searchAttributes))
-    args.push('--search-attribute', `${name}=${type}`);
+  for (const { name, type } of SEARCH_ATTRIBUTES)
+    args.push('--search-attribute', `${name}=${typeName(type)}`);
   for (const [key, value] of Object.entries(settings.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
@@ -102,7 +103,8 @@ export async function startDevServer(
   const address = `${settings.ip}:${settings.port}`;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-  // Wait until the frontend answers.
+  // Wait until the frontend answers, then register the search attributes (flags alone are ignored for an
+  // existing database file).
   const started = Date.now();
   for (;;) {
     if (child.exitCode !== null)
@@ -110,19 +112,27 @@ export async function startDevServer(
         `temporal dev server exited with ${child.exitCode} (see ${opts.logFile ?? 'its output'})`,
       );
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      const connection = await connectTemporal(localTemporal(address), { connectTimeout: 1000 });
       await connection.workflowService.getSystemInfo({});
       await connection.close();
       break;
-    } catch {
+    } catch (err) {
       if (Date.now() - started > 60_000) {
         child.kill('SIGKILL');
-        throw new Error('temporal dev server did not answer within 60 s');
+        throw new Error(`temporal dev server did not answer within 60 s (${(err as Error).message})`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  await registerSearchAttributes(cli, address, settings);
+  const connection = await connectTemporal(localTemporal(address));
+  try {
+    await registerSearchAttributes(connection.operatorService, settings.namespace);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  } finally {
+    await connection.close();
+  }
   return {
     address,
     uiUrl: settings.headless
@@ -138,36 +148,4 @@ export async function startDevServer(
       clearTimeout(timer);
     },
   };
-}
-
-/** Idempotent: an attribute that already exists with the same type is fine. */
-export async function registerSearchAttributes(cli: string, address: string, settings: DevServerSettings) {
-  const { stdout } = await exec(cli, [
-    'operator',
-    'search-attribute',
-    'list',
-    '--address',
-    address,
-    '--namespace',
-    settings.namespace,
-    '--output',
-    'json',
-  ]);
-  const existing = stdout;
-  for (const [name, type] of Object.entries(settings.searchAttributes)) {
-    if (existing.includes(`"${name}"`)) continue;
-    await exec(cli, [
-      'operator',
-      'search-attribute',
-      'create',
-      '--address',
-      address,
-      '--namespace',
-      settings.namespace,
-      '--name',
-      name,
-      '--type',
-      type,
-    ]);
-  }
 }

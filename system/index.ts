@@ -46,7 +46,7 @@ export interface Settings {
  */
 export function loadSettings(env: Env = process.env): Settings {
   const vars = parseEnv(env);
-  const config = configOf(vars);
+  const config = configOf(vars, env);
   return { env, vars, config, secretKeys: loadSecretKeys(env, config.dataDir) };
 }
 
@@ -215,8 +215,9 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           runtimeEnv = runtimeEnvironment(config, env, modelServer);
         }
         const { worker, connection } = await createWorker({
-          address: config.temporal.address,
+          temporal: config.temporal.connection,
           namespace: config.temporal.namespace,
+          warn: (message) => logger.warn(message),
           taskQueue: config.temporal.taskQueue,
           payloadEncryption: config.payloadEncryption,
           deps: system.activityDeps,

@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
+import { connectTemporal, localTemporal } from '../config/temporal';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { workflowsPath } from '../workers/create-worker';
 import { RUN_PAYLOAD_KEY_FILE } from './support/payload-histories';
@@ -83,7 +84,7 @@ export default async function setup(project: TestProject) {
 async function exportHistories(address: string, dir: string) {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const connection = await Connection.connect({ address });
+  const connection = await connectTemporal(localTemporal(address));
   const client = new Client({ connection });
   for await (const wf of client.workflow.list()) {
     const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();

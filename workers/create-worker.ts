@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from '../activities';
 import type { Config } from '../config/env';
+import type { TemporalConnection } from '../config/temporal';
+import { checkSearchAttributes } from '../config/temporal-namespace';
 import { dataConverterOf } from '../system/payload-codec';
 
 export const workflowsPath = path.join(
@@ -18,7 +20,8 @@ export const workflowsPath = path.join(
 );
 
 export interface WorkerSetup {
-  address: string;
+  /** Where and how to connect (`config.temporal.connection`). */
+  temporal: TemporalConnection;
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
@@ -26,13 +29,22 @@ export interface WorkerSetup {
   payloadEncryption: Config['payloadEncryption'];
   /** A bundle built once by `bundleWorkflowCode` (tests, fast restarts); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Where a warning goes (the namespace's search attributes cannot be listed). */
+  warn?: (message: string) => void;
 }
 
 export async function createWorker(
   setup: WorkerSetup,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: setup.address });
+  const connection = await NativeConnection.connect(setup.temporal.options());
   const dataConverter = dataConverterOf(setup);
+  try {
+    // A namespace without the search attributes fails every workflow task that sets one: refuse to start.
+    await checkSearchAttributes(connection.operatorService, setup.namespace, setup.warn ?? console.warn);
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
   const worker = await Worker.create({
     connection,
     ...(dataConverter ? { dataConverter } : {}),
