@@ -13,6 +13,7 @@ import { instanceRecipients, instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
+import { activityContext } from './providers/activity-context';
 import { providerCall } from './providers/failures';
 import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
@@ -146,6 +147,14 @@ export function createActivities(deps: ActivityDeps) {
       if (!token)
         throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);
       const { request } = input;
+      // The claim's request id (from the API) in the worker's log: one id across both processes.
+      const log = activityContext()?.log;
+      const fields = {
+        requestId: request.requestId,
+        instanceId: input.instanceId,
+        claimKey: request.claimKey,
+      };
+      log?.info('provisioning claim', fields);
       const joinUrl = request.hasJoinUrl
         ? await deps.secrets.get(input.instanceId, joinUrlSecretName(request.claimKey))
         : null;
@@ -163,6 +172,7 @@ export function createActivities(deps: ActivityDeps) {
       });
       if (res.chatUrl) await deps.secrets.put(input.instanceId, CHAT_URL, res.chatUrl);
       if (res.inviteUrl) await deps.secrets.put(input.instanceId, INVITE_URL, res.inviteUrl);
+      log?.info('claim provisioned', { ...fields, status: res.status });
       return {
         instanceId: input.instanceId,
         agentName: request.agentName,

@@ -1,28 +1,49 @@
 /**
- * Builds the Fastify app: body limit, error format, OpenAPI (`/api/openapi.json`, docs at `/api/docs`),
- * rate limiting, and one encapsulated plugin per route group.
+ * Builds the Fastify app: request ids, body limit, error format, OpenAPI (`/api/openapi.json`, docs at
+ * `/api/docs`), rate limiting, the probes, and one encapsulated plugin per route group.
  */
+import { randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
 import { clientErrorResponse, registerInputGuard } from './input-guard';
 import { claimRoutes } from './routes/claim';
 import { codecRoutes } from './routes/codec';
+import { type ApiLifecycle, healthRoutes } from './routes/health';
 import { instanceRoutes } from './routes/instances';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
 import { ErrorBody } from './schemas';
 
-/** `logger`: the process's (redacting) logger, from `system/`; none by default. */
-export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyBaseLogger } = {}) {
+/** An incoming `X-Request-Id` the API adopts: a plain token (anything else gets a fresh id instead). */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The request's id: the caller's `X-Request-Id` when it is a plain token, else a new UUID. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : randomUUID();
+}
+
+/**
+ * `logger`: the process's (redacting) logger, from `system/`; none by default. `lifecycle`: what `/readyz`
+ * reports of the process (draining once it got SIGTERM); the process owns it.
+ */
+export async function buildApp(
+  ctx: ApiContext,
+  opts: { logger?: FastifyBaseLogger; lifecycle?: ApiLifecycle } = {},
+) {
+  const lifecycle = opts.lifecycle ?? { draining: false };
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // One id per request (per claim), in every log line of it (`requestId`), echoed as `X-Request-Id` and
+    // carried to the worker with the claim.
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     clientErrorHandler: (err, socket) => {
@@ -31,6 +52,15 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyBaseLogg
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // On the raw response, so a streamed (hijacked) claim and an error carry it too.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.setHeader('x-request-id', request.id);
+  });
+  // Draining: every answer closes its connection, so clients reconnect (through the load balancer, elsewhere)
+  // and the server can close once the requests in flight are answered.
+  app.addHook('onSend', async (_request, reply) => {
+    if (lifecycle.draining) reply.header('connection', 'close');
+  });
   registerErrorHandling(app);
   registerInputGuard(app);
   // Bodies are JSON only: anything else is a 415, not a confusing schema error.
@@ -62,6 +92,7 @@ export async function buildApp(ctx: ApiContext, opts: { logger?: FastifyBaseLogg
 
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
+  await app.register(healthRoutes, { db: ctx.db, temporal: ctx.temporal, lifecycle });
   await app.register(publicRoutes, ctx);
   await app.register(instanceRoutes, ctx);
   await app.register(selfRoutes, ctx);

@@ -159,6 +159,8 @@ interface Attempt {
   /** The instance an earlier holder of the key sent it to: asked again first, with the same Update id. */
   askFirst: string | null;
   onStep: StepListener;
+  /** The API request's id, carried to the worker with the claim (for the logs). */
+  requestId: string | undefined;
 }
 
 /** This replica lost the lease on a claim (it stalled past it and another replica took the claim over). */
@@ -364,13 +366,22 @@ export class ClaimService {
     maxWaitMs: number,
     onStep: StepListener = () => {},
     client: ClaimClient = { clientId: null, anonymous: false },
+    requestId?: string,
   ): Promise<ClaimResponse> {
     const deadline = Date.now() + maxWaitMs;
     for (;;) {
       const prior = await this.acquire(key, fingerprintOf(input), deadline, client);
       if ('outcome' in prior) return this.respond(prior.outcome);
       try {
-        return await this.run({ key, input, client, deadline, askFirst: prior.instanceId, onStep });
+        return await this.run({
+          key,
+          input,
+          client,
+          deadline,
+          askFirst: prior.instanceId,
+          onStep,
+          requestId,
+        });
       } catch (err) {
         // Another replica took the claim over while we stalled: wait for its outcome like any repeat.
         if (!(err instanceof LeaseLost)) throw err;
@@ -479,7 +490,7 @@ export class ClaimService {
 
   /** Tries instances until one is bound, the request is refused, or the deadline passes. */
   private async search(attempt: Attempt, leaseLost: () => boolean): Promise<StoredOutcome> {
-    const { key, input, client, deadline, askFirst, onStep } = attempt;
+    const { key, input, client, deadline, askFirst, onStep, requestId } = attempt;
     const request: ClaimRequest = {
       claimKey: key,
       agentName: input.agentName,
@@ -489,6 +500,7 @@ export class ClaimService {
       ...(client.anonymous && this.deps.settings.anonymousIdleTtlMs > 0
         ? { conversationIdleTtlMs: this.deps.settings.anonymousIdleTtlMs }
         : {}),
+      ...(requestId ? { requestId } : {}),
     };
     const tried: string[] = [];
     let lastProvisionError: string | null = null;

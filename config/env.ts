@@ -213,6 +213,33 @@ export const EnvSchema = Type.Object({
   SELF_SMS_PER_HOUR: int(20, 0, 10_000, 'SMS one instance may send through the pool per rolling hour'),
   SELF_EMAIL_POOL_PER_HOUR: int(200, 0, 1_000_000, 'emails all instances together may send per rolling hour'),
   SELF_SMS_POOL_PER_HOUR: int(200, 0, 1_000_000, 'SMS all instances together may send per rolling hour'),
+  API_SHUTDOWN_DELAY_MS: int(
+    0,
+    0,
+    MAX,
+    'on SIGTERM: /readyz answers 503 this long while requests are still served, before the API stops accepting',
+  ),
+  API_SHUTDOWN_GRACE_MS: int(
+    25_000,
+    0,
+    MAX,
+    'on SIGTERM: the longest the API drains (delay, in-flight requests, closing) before it exits anyway',
+  ),
+
+  // ── the worker process ────────────────────────────────────────────────────────────────────────────────
+  WORKER_HEALTH_HOST: text('127.0.0.1', 'where `npm run worker` serves /healthz and /readyz'),
+  WORKER_HEALTH_PORT: int(
+    9465,
+    0,
+    65_535,
+    'where `npm run worker` serves /healthz and /readyz (0: not at all)',
+  ),
+  WORKER_SHUTDOWN_GRACE_MS: int(
+    5_000,
+    0,
+    MAX,
+    'on SIGTERM: how long running activities may finish before the worker cancels them',
+  ),
 
   // ── secrets at rest ───────────────────────────────────────────────────────────────────────────────────
   SECRETS_KEY: optional(
@@ -351,6 +378,18 @@ export interface Config {
     /** Across all instances of the pool: emails / SMS the proxy sends in any rolling hour. */
     selfEmailPoolPerHour: number;
     selfSmsPoolPerHour: number;
+    /** SIGTERM: readiness 503 for this long while still serving (a load balancer takes the replica out). */
+    shutdownDelayMs: number;
+    /** SIGTERM: the whole drain's deadline, after which the process exits anyway. */
+    shutdownGraceMs: number;
+  };
+  /** The worker process (`npm run worker`). */
+  worker: {
+    /** Its /healthz and /readyz; port 0: no health server. */
+    healthHost: string;
+    healthPort: number;
+    /** SIGTERM: how long running activities may finish before they are cancelled (the SDK's grace time). */
+    shutdownGraceMs: number;
   };
   reconcileIntervalMs: number;
   logLevel: LogLevel;
@@ -550,6 +589,13 @@ export function configOf(v: EnvVars, env: Env): Config {
       selfSmsPerHour: v.SELF_SMS_PER_HOUR,
       selfEmailPoolPerHour: v.SELF_EMAIL_POOL_PER_HOUR,
       selfSmsPoolPerHour: v.SELF_SMS_POOL_PER_HOUR,
+      shutdownDelayMs: v.API_SHUTDOWN_DELAY_MS,
+      shutdownGraceMs: v.API_SHUTDOWN_GRACE_MS,
+    },
+    worker: {
+      healthHost: v.WORKER_HEALTH_HOST,
+      healthPort: v.WORKER_HEALTH_PORT,
+      shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
     },
     reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,
     logLevel: v.LOG_LEVEL,

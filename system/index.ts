@@ -20,6 +20,7 @@ import type { ResourceProviders } from '../activities/resources';
 import { loadSecretKeys, type SecretKeys, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import type { ApiContext } from '../api/context';
+import { type ApiLifecycle, temporalReachable } from '../api/routes/health';
 import { seedCatalog } from '../catalog/seed';
 import { type Config, configOf, type Env, type EnvVars, type LogLevel, parseEnv } from '../config/env';
 import { connectClient } from '../config/temporal';
@@ -79,12 +80,24 @@ export interface RunningWorker {
   finished: Promise<void>;
   /** Drains and stops the worker and closes its connection; safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Readiness: what keeps the worker from doing its work — `starting`, `draining`, `stopped`, `failed` (it is
+   * not polling: its state is not RUNNING), `temporal` (its connection does not answer within 2 s); empty
+   * when ready.
+   */
+  unready(): Promise<string[]>;
 }
 
 export interface RunningApi {
   app: FastifyInstance;
   /** Where it listens, e.g. `http://127.0.0.1:3001`. */
   url: string;
+  /**
+   * The graceful stop: `/readyz` answers 503 at once, requests are still served for `delayMs` (a load
+   * balancer takes the replica out meanwhile), then the server stops accepting and waits for the requests in
+   * flight (claims finish and get their answer). Safe to call twice.
+   */
+  drain(opts?: { delayMs?: number }): Promise<void>;
 }
 
 export interface System extends Settings {
@@ -221,6 +234,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           taskQueue: config.temporal.taskQueue,
           payloadEncryption: config.payloadEncryption,
           deps: system.activityDeps,
+          shutdownGraceMs: config.worker.shutdownGraceMs,
           ...(workerOpts.workflowBundle ? { workflowBundle: workerOpts.workflowBundle } : {}),
         });
         const finished = worker.run();
@@ -235,15 +249,42 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           return stopped;
         };
         stops.push(stop);
-        return { worker, finished, stop };
+        const unready = async () => {
+          const state = worker.getState();
+          if (state === 'INITIALIZED') return ['starting'];
+          if (state === 'FAILED' || state === 'STOPPED') return [state.toLowerCase()];
+          if (state !== 'RUNNING') return ['draining']; // STOPPING, DRAINING, DRAINED: shutting down
+          return temporalReachable(connection).then(
+            () => [],
+            () => ['temporal'],
+          );
+        };
+        return { worker, finished, stop, unready };
       },
       async startApi({ apiKey, host = config.api.host, port = config.api.port }) {
-        const app = await buildApp(system.apiContext(apiKey), { logger });
+        const lifecycle: ApiLifecycle = { draining: false };
+        const app = await buildApp(system.apiContext(apiKey), { logger, lifecycle });
         await app.listen({ host, port });
-        stops.push(() => app.close());
+        let drained: Promise<void> | null = null;
+        const drain = ({ delayMs = 0 }: { delayMs?: number } = {}) => {
+          drained ??= (async () => {
+            lifecycle.draining = true;
+            if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+            // Stops accepting and waits for the requests in flight; a connection they leave open once answered
+            // (a streamed claim's, a client's keep-alive) is closed as soon as it is idle.
+            const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+            try {
+              await app.close();
+            } finally {
+              clearInterval(sweep);
+            }
+          })();
+          return drained;
+        };
+        stops.push(() => drain());
         const address = app.server.address();
         const bound = typeof address === 'object' && address ? address.port : port;
-        return { app, url: `http://${host}:${bound}` };
+        return { app, url: `http://${host}:${bound}`, drain };
       },
       ensurePool(overrides = {}, ensureOpts = {}) {
         return ensurePool(temporalClient(), config, poolSettings(config, overrides), ensureOpts);

@@ -31,6 +31,8 @@ export interface WorkerSetup {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Where a warning goes (the namespace's search attributes cannot be listed). */
   warn?: (message: string) => void;
+  /** On shutdown, how long running activities may finish before they are cancelled (default 5 s). */
+  shutdownGraceMs?: number;
 }
 
 export async function createWorker(
@@ -58,7 +60,7 @@ export async function createWorker(
     maxConcurrentLocalActivityExecutions: 200,
     // A worker that dies should hand its sticky workflows over quickly.
     stickyQueueScheduleToStartTimeout: '3s',
-    shutdownGraceTime: '5s',
+    shutdownGraceTime: setup.shutdownGraceMs ?? '5s',
   });
   return { worker, connection };
 }

@@ -1,18 +1,54 @@
 /**
  * The worker process: `npm run worker`. Ensures its pool (the pool workflow and the sweeper Schedule), then runs
- * the workflows and activities of the configured task queue (everything it runs on is built by `system/`) until
- * SIGINT/SIGTERM, then drains and closes.
+ * the workflows and activities of the configured task queue (everything it runs on is built by `system/`).
+ * It answers `/healthz` and `/readyz` on WORKER_HEALTH_HOST:WORKER_HEALTH_PORT from the start (ready once it
+ * polls). On SIGTERM/SIGINT it drains through the SDK's graceful shutdown (running activities get
+ * WORKER_SHUTDOWN_GRACE_MS; `/readyz` answers 503 meanwhile), closes and exits 0 (system/shutdown.ts).
  */
 import { describeTemporal } from '../config/temporal';
 import { NamespaceSetupError } from '../config/temporal-namespace';
-import { openSystem } from '../system';
+import { loadSettings, openSystem, type RunningWorker } from '../system';
+import { onShutdownSignals } from '../system/shutdown';
+import { startHealthServer } from './health-server';
 
-const system = await openSystem();
-const worker = await system.startWorker().catch(async (err) => {
+const settings = loadSettings();
+const { healthHost, healthPort, shutdownGraceMs } = settings.config.worker;
+let running: RunningWorker | null = null;
+// First, so that a probe sees the process up (and not ready) while it connects and bundles the workflows. A
+// port in use (a second worker on the same host) costs this worker its probes, not its work: it says so.
+let healthProblem: unknown = null;
+const health =
+  healthPort > 0
+    ? await startHealthServer({
+        host: healthHost,
+        port: healthPort,
+        unready: async () => (running ? running.unready() : ['starting']),
+      }).catch((err: unknown) => {
+        healthProblem = err;
+        return null;
+      })
+    : null;
+const system = await openSystem({ settings });
+if (healthProblem)
+  system.logger.error({ err: healthProblem }, 'no health server: /healthz and /readyz are off');
+let stopping: Promise<void> | null = null;
+const stop = () => {
+  // The SDK has begun the worker's shutdown on the signal too; `stop` waits for it (and starts it otherwise).
+  stopping ??= (async () => {
+    await running?.stop();
+    await system.close();
+    await health?.close();
+  })();
+  return stopping;
+};
+// Past the SDK's grace time the running activities are cancelled; give them a little longer to wind up.
+onShutdownSignals({ logger: system.logger, deadlineMs: shutdownGraceMs + 10_000, drain: stop });
+
+running = await system.startWorker().catch(async (err) => {
   // A namespace without the search attributes: say what to run, not a stack trace.
   if (!(err instanceof NamespaceSetupError)) throw err;
   system.logger.fatal(err.message);
-  await system.close();
+  await stop();
   process.exit(1);
 });
 // Every worker brings up its pool and applies the settings its environment declares (update-with-start:
@@ -20,8 +56,20 @@ const worker = await system.startWorker().catch(async (err) => {
 // `npm run api`, and a changed setting takes effect with the next worker start.
 const pool = await system.ensurePool();
 system.logger.info(
-  { pool: pool?.settings, changed: pool?.changed, overridden: pool?.overridden, retiring: pool?.retiring },
+  {
+    pool: pool?.settings,
+    changed: pool?.changed,
+    overridden: pool?.overridden,
+    retiring: pool?.retiring,
+    health: health?.url,
+  },
   `worker polling ${system.config.temporal.taskQueue} on ${describeTemporal(system.config.temporal.connection)}`,
 );
-await worker.finished; // resolves after SIGINT/SIGTERM (the SDK installs the handlers) and a graceful drain
-await system.close();
+let code = 0;
+// Resolves after SIGINT/SIGTERM (the SDK shuts the worker down) and the drain; rejects if the worker failed.
+await running.finished.catch((err: unknown) => {
+  system.logger.error({ err }, 'the worker failed');
+  code = 1;
+});
+await stop();
+process.exit(code);

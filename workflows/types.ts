@@ -26,6 +26,11 @@ export interface ClaimRequest {
    * hold the pool forever); 0 or absent: never.
    */
   conversationIdleTtlMs?: number;
+  /**
+   * The API request that sent the claim (its `X-Request-Id`, not secret): the activities of the claim log it, so
+   * one id follows the claim through the API's and the worker's logs. Absent in claims sent before it existed.
+   */
+  requestId?: string;
 }
 
 /** What a claim Update answers: the instance it bound and the conversation it got (bearer links as flags only). */

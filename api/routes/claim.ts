@@ -135,7 +135,9 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
       };
 
       if (!request.headers.accept?.includes('text/event-stream')) {
-        return ctx.claims.claim(key, input, maxWaitMs, undefined, client);
+        const result = await ctx.claims.claim(key, input, maxWaitMs, undefined, client, request.id);
+        request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
+        return result;
       }
 
       // Server-sent events: progress steps, then the outcome; the HTTP status is 200 from the start.
@@ -158,8 +160,10 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
           maxWaitMs,
           (step, status, detail) => send('step', { step, status, ...(detail ? { detail } : {}) }),
           client,
+          request.id,
         );
         outcome = { ok: true, result };
+        request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
       } catch (err) {
         if (!(err instanceof ApiError)) request.log.error({ err }, 'claim failed');
         outcome =

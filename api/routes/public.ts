@@ -1,7 +1,6 @@
-/** Public routes (no auth): health, pool counts and info, the template catalog. */
+/** Public routes (no auth): pool counts and info, the template catalog (the probes: ./health.ts). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { sql } from 'drizzle-orm';
 import { poolWorkflowId } from '../../contracts/workflow-ids';
 import { getPoolStateQuery } from '../../workflows/messages';
 import type { PoolState } from '../../workflows/types';
@@ -33,26 +32,6 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
     }
     return cached.state;
   };
-
-  app.get(
-    '/healthz',
-    {
-      schema: {
-        tags: ['public'],
-        response: {
-          200: Type.Object({ ok: Type.Boolean() }),
-          503: Type.Object({ ok: Type.Boolean(), failing: Type.Array(Type.String()) }),
-        },
-      },
-    },
-    async (_request, reply) => {
-      const failing: string[] = [];
-      await db.execute(sql`select 1`).catch(() => failing.push('database'));
-      await temporal.workflowService.getSystemInfo({}).catch(() => failing.push('temporal'));
-      if (failing.length) return reply.code(503).send({ ok: false, failing });
-      return { ok: true };
-    },
-  );
 
   app.get('/api/pool/counts', { schema: { tags: ['public'], response: { 200: Counts } } }, () =>
     poolCounts(db, config.pool.name),

@@ -13,6 +13,7 @@
  * Runs on plain Node 24 (`node tools/runtime-standin/server.ts`, type stripping): no imports outside node:*.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,7 +241,11 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
 
 export function createStandinServer(opts: {
   shared: boolean;
-  single?: { id: string; token: string; faults: StandinFaults };
+  /**
+   * `faultsFile`: a JSON file of StandinFaults read before every request when it exists (single mode: a test
+   * slows or breaks a runtime the local provider started, e.g. `<STATE_DIR>/standin-faults.json`).
+   */
+  single?: { id: string; token: string; faults: StandinFaults; faultsFile?: string };
   xmtpEnv?: string;
 }) {
   const st: StandinState = {
@@ -264,6 +269,18 @@ export function createStandinServer(opts: {
     const url = new URL(req.url ?? '/', 'http://standin');
     const done = (p: Promise<void> | void) =>
       Promise.resolve(p).catch((err: unknown) => send(res, 400, { error: String(err), code: 'BAD_REQUEST' }));
+    const faultsFile = opts.single?.faultsFile;
+    const inst = opts.single ? st.instances.get(opts.single.id) : undefined;
+    if (faultsFile && inst && fs.existsSync(faultsFile)) {
+      try {
+        inst.faults = {
+          ...opts.single!.faults,
+          ...(JSON.parse(fs.readFileSync(faultsFile, 'utf8')) as object),
+        };
+      } catch {
+        // Half-written: keep the faults read last time.
+      }
+    }
     if (opts.shared) {
       if (url.pathname.startsWith('/_standin/')) return done(admin(st, url.pathname, req, res));
       const m = /^\/i\/([A-Za-z0-9-]+)(\/.*)$/.exec(url.pathname);
@@ -286,6 +303,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
           id: process.env.INSTANCE_ID ?? 'standin',
           token: process.env.INSTANCE_TOKEN ?? '',
           faults: { bootDelayMs: Number(process.env.STANDIN_BOOT_DELAY_MS ?? 0) },
+          ...(process.env.STATE_DIR
+            ? { faultsFile: path.join(process.env.STATE_DIR, 'standin-faults.json') }
+            : {}),
         },
   });
   server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {

@@ -8,6 +8,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Liveness: the process is up. Checks no dependency (that is /readyz). */
         get: {
             parameters: {
                 query?: never;
@@ -17,7 +18,46 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description the process is up */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            ok: true;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Readiness: the database and Temporal answer within 2 s and the API is not draining; else 503 naming the failing checks, with Retry-After. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ready: every check passed (`failing` is empty) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -25,10 +65,12 @@ export interface paths {
                     content: {
                         "application/json": {
                             ok: boolean;
+                            /** @description the checks that failed: database, temporal (no answer within 2 s), draining (SIGTERM) */
+                            failing: ("database" | "temporal" | "draining")[];
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description not ready: `failing` names why; Retry-After says when to ask again */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -36,7 +78,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             ok: boolean;
-                            failing: string[];
+                            /** @description the checks that failed: database, temporal (no answer within 2 s), draining (SIGTERM) */
+                            failing: ("database" | "temporal" | "draining")[];
                         };
                     };
                 };

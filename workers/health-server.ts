@@ -1,0 +1,85 @@
+/**
+ * The worker process's probes (`npm run worker`; the worker has no other HTTP server): `GET /healthz` is
+ * liveness (the process is up, nothing asked), `GET /readyz` readiness (200 only while the worker is polling
+ * and its Temporal connection answers; 503 naming what is wrong, with Retry-After, while it starts or
+ * drains). Plain `node:http`, JSON bodies, nothing secret; on `WORKER_HEALTH_HOST:WORKER_HEALTH_PORT`.
+ */
+import http from 'node:http';
+import type { Logger } from '../system/logging';
+
+export interface HealthServer {
+  /** Where it listens, e.g. `http://127.0.0.1:9465`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Retry-After (seconds) of a 503 from /readyz. */
+const RETRY_AFTER_S = 5;
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+/**
+ * Serves the probes. `unready`: what keeps the process from being ready (empty: ready); it may be asked
+ * before the worker exists (then it answers `starting`).
+ */
+export async function startHealthServer(opts: {
+  host: string;
+  port: number;
+  unready: () => Promise<string[]>;
+  logger?: Logger;
+}): Promise<HealthServer> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return send(
+        res,
+        405,
+        { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' },
+        { allow: 'GET, HEAD' },
+      );
+    }
+    if (path === '/healthz') return send(res, 200, { ok: true });
+    if (path === '/readyz') {
+      opts.unready().then(
+        (failing) =>
+          failing.length === 0
+            ? send(res, 200, { ok: true, failing })
+            : send(res, 503, { ok: false, failing }, { 'retry-after': String(RETRY_AFTER_S) }),
+        (err: unknown) => {
+          opts.logger?.warn({ err }, 'readiness check failed');
+          send(res, 503, { ok: false, failing: ['check'] }, { 'retry-after': String(RETRY_AFTER_S) });
+        },
+      );
+      return;
+    }
+    send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
+  });
+  // Probes are short: no keep-alive connection may hold the shutdown up.
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  return {
+    url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
