@@ -19,7 +19,7 @@ export function onShutdownSignals(opts: {
   signals?: NodeJS.Signals[];
   /** Tests: instead of `process.exit`. */
   exit?: (code: number) => void;
-}): void {
+}): () => void {
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   let firstAt: number | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -49,5 +49,10 @@ export function onShutdownSignals(opts: {
       },
     );
   };
-  for (const signal of opts.signals ?? ['SIGINT', 'SIGTERM']) process.on(signal, onSignal);
+  const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
+  for (const signal of signals) process.on(signal, onSignal);
+  /** Removes the handlers. */
+  return () => {
+    for (const signal of signals) process.off(signal, onSignal);
+  };
 }
