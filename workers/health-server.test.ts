@@ -48,3 +48,11 @@ it('is 503 (not a crash) when the readiness check itself throws', async () => {
   expect([ready.status, await ready.json()]).toEqual([503, { ok: false, failing: ['check'] }]);
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
 });
+
+it('says which variable to change when its port is taken', async () => {
+  server = await startHealthServer({ host: '127.0.0.1', port: 0, unready: async () => [] });
+  const port = Number(new URL(server.url).port);
+  await expect(startHealthServer({ host: '127.0.0.1', port, unready: async () => [] })).rejects.toThrow(
+    /in use: give each worker on this host its own WORKER_HEALTH_PORT, or 0 for none/,
+  );
+});

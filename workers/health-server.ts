@@ -66,9 +66,18 @@ export async function startHealthServer(opts: {
   // Probes are short: no keep-alive connection may hold the shutdown up.
   server.keepAliveTimeout = 1_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(
+              `the worker's health server cannot listen on ${opts.host}:${opts.port}, it is in use: ` +
+                'give each worker on this host its own WORKER_HEALTH_PORT, or 0 for none',
+            )
+          : err,
+      ),
+    );
     server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
