@@ -20,7 +20,7 @@ import type { ResourceProviders } from '../activities/resources';
 import { loadSecretKeys, type SecretKeys, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import type { ApiContext } from '../api/context';
-import { type ApiLifecycle, temporalReachable } from '../api/routes/health';
+import { type ApiLifecycle, checksSettled, temporalReachable } from '../api/routes/health';
 import { seedCatalog } from '../catalog/seed';
 import { type Config, configOf, type Env, type EnvVars, type LogLevel, parseEnv } from '../config/env';
 import { connectClient } from '../config/temporal';
@@ -278,6 +278,8 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
             } finally {
               clearInterval(sweep);
             }
+            // The Temporal connection closes after this: no retry of a failed readiness check may be pending.
+            await checksSettled(lifecycle);
           })();
           return drained;
         };

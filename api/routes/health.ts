@@ -10,9 +10,24 @@ import type { Client } from '@temporalio/client';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../../drizzle/client';
 
-/** What the process tells its probes: set when it starts draining. */
+/** What the process tells its probes (draining: set when it starts draining), and what they leave behind. */
 export interface ApiLifecycle {
   draining: boolean;
+  /** When a Temporal check last failed: the client's gRPC retries may still be pending for a moment. */
+  temporalFailedAt?: number;
+}
+
+/**
+ * How long after a failed Temporal check the client's retry interceptor may still start an attempt (its
+ * backoff within the 2 s deadline leaves at most ~1.7 s): closing the connection before then would make that
+ * attempt throw in a timer (`Channel has been shut down`).
+ */
+const RETRY_TAIL_MS = 3_000;
+
+/** Resolves once no retry of a failed Temporal check can be pending, so the connection may be closed. */
+export async function checksSettled(lifecycle: ApiLifecycle): Promise<void> {
+  const wait = (lifecycle.temporalFailedAt ?? 0) + RETRY_TAIL_MS - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
 
 /** How long one readiness check may take before it counts as failed. */
@@ -97,7 +112,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
         temporalReachable(temporal.connection),
       ]);
       if (database.status === 'rejected') failing.push('database');
-      if (temporalOk.status === 'rejected') failing.push('temporal');
+      if (temporalOk.status === 'rejected') {
+        failing.push('temporal');
+        lifecycle.temporalFailedAt = Date.now();
+      }
       // Draining may have begun while the checks ran.
       if (lifecycle.draining && !failing.includes('draining')) failing.unshift('draining');
       if (failing.length === 0) return { ok: true, failing };
