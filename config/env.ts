@@ -106,6 +106,20 @@ export const EnvSchema = Type.Object({
   TEMPORAL_UI_URL: optional(
     "the Temporal Web UI the site links to when `npm start` uses an external Temporal (else the dev server's)",
   ),
+  TEMPORAL_DEV_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 65_535,
+      description: "`npm start`'s dev server port (else temporal-dev.yaml's)",
+    }),
+  ),
+  TEMPORAL_DEV_UI_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 65_535,
+      description: "`npm start`'s dev server Web UI port (else temporal-dev.yaml's)",
+    }),
+  ),
 
   // ── the pool ──────────────────────────────────────────────────────────────────────────────────────────
   POOL_NAME: text('local', 'the pool (`pool-<name>` workflow, `reconcile-<name>` schedule)'),

@@ -22,7 +22,6 @@ function ensureInstalled(dir) {
 
 ensureInstalled(root);
 ensureInstalled(path.join(root, 'site'));
-const runtime =
-  process.env.LOCAL_RUNTIME ||
-  (process.env.OPENROUTER_API_KEY || process.env.MODEL_BASE_URL ? 'openclaw' : 'standin');
+// The local runtime is OpenClaw unless the stand-in is asked for (activities/compute/index.ts localRuntime).
+const runtime = process.env.LOCAL_RUNTIME || 'openclaw';
 if (runtime === 'openclaw') ensureInstalled(path.join(root, 'runtime'));

@@ -26,7 +26,12 @@ const { vars, env } = loaded;
 // An external Temporal when the environment names one (an address, a profile or a config file of
 // profiles); else a dev server of our own, reached in plain text whatever the user's temporal.toml says.
 const external = Boolean(env.TEMPORAL_ADDRESS || env.TEMPORAL_PROFILE || env.TEMPORAL_CONFIG_FILE);
-const dev = readDevServerSettings();
+const devFile = readDevServerSettings();
+const dev = {
+  ...devFile,
+  port: vars.TEMPORAL_DEV_PORT ?? devFile.port,
+  uiPort: vars.TEMPORAL_DEV_UI_PORT ?? devFile.uiPort,
+};
 const devAddress = `${dev.ip}:${dev.port}`;
 const settings = external
   ? loaded
@@ -157,11 +162,12 @@ try {
   console.log(`
   convos-agents is running
     API          ${config.api.publicUrl}   (docs: ${config.api.publicUrl}/api/docs)
-    API key      ${apiKey}   (POOL_API_KEY; stored in ${config.dataDir}/pool-api-key)
+    API key      ${vars.POOL_API_KEY ? 'POOL_API_KEY' : `in ${path.join(config.dataDir, 'pool-api-key')}`} (a secret: never printed)
     Temporal UI  ${devServer?.uiUrl ?? '(external Temporal)'}${devServer?.uiUrl ? `/namespaces/${config.temporal.namespace}/workflows` : ''}
     Site         ${site ? `http://127.0.0.1:${vars.SITE_PORT} (building…)` : vars.SITE === 'on' ? '(site not installed)' : '(off: SITE=off)'}
     Payloads     ${codec ? `encrypted (key ${codec.keyId}); the Web UI decodes through ${codecEndpoint}` : 'plaintext (PAYLOAD_ENCRYPTION_KEY not set)'}
   Try:  curl ${config.api.publicUrl}/api/pool/counts
+        curl -H "Authorization: Bearer $(cat ${path.join(config.dataDir, 'pool-api-key')})" ${config.api.publicUrl}/api/pool/agents
   Ctrl-C stops everything.
 `);
 } catch (err) {
