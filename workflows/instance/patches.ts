@@ -13,4 +13,9 @@ export const Patch = {
    * signal (./record.ts). Before: written, upserted and signalled on its own.
    */
   deferredClaiming: 'deferred-claiming',
+  /**
+   * `idle` and `claimed` wait for the health sweeper's signal, a request or one timer for the nearest TTL
+   * (./health.ts). Before: a `checkHealth` activity and a timer every `healthIntervalMs`.
+   */
+  healthSweeper: 'health-sweeper',
 } as const;
