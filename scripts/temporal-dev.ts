@@ -24,6 +24,8 @@ export interface DevServerSettings {
   searchAttributes: Record<string, string>;
   dynamicConfig: Record<string, string | number | boolean>;
   headless?: boolean;
+  /** Serve Prometheus metrics (among them `action`, the counter Temporal Cloud bills by) on this port. */
+  metricsPort?: number;
 }
 
 export function readDevServerSettings(file = path.join(projectRoot, 'temporal-dev.yaml')): DevServerSettings {
@@ -78,6 +80,7 @@ export async function startDevServer(
     settings.logLevel,
   ];
   if (settings.headless) args.push('--headless');
+  if (settings.metricsPort) args.push('--metrics-port', String(settings.metricsPort));
   else args.push('--ui-port', String(settings.uiPort));
   if (settings.dbFilename) {
     const db = path.resolve(projectRoot, settings.dbFilename);
@@ -130,6 +133,20 @@ export async function startDevServer(
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The billable actions the dev server counted so far (its `action` metric, summed over action types) for a
+ * namespace, read from `--metrics-port`.
+ */
+export async function readActions(metricsPort: number, namespace = 'default'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^action(?:_total)?\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+    if (m && new RegExp(`namespace="${namespace}"`).test(m[1]!)) total += Number(m[2]);
+  }
+  return total;
 }
 
 /** Idempotent: an attribute that already exists with the same type is fine. */
