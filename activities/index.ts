@@ -13,12 +13,13 @@ import { instanceRecipients, instanceResources } from '../drizzle/schema';
 import { drainInstanceUpdate } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
+import { createHealthSweeperActivities } from './health-sweeper';
 import { activityContext } from './providers/activity-context';
 import { providerCall } from './providers/failures';
 import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
 import { createResourceActivities, type ResourceDeps, resourceEnvironment } from './resources';
-import { fetchHealth, type HealthReport, postProvision } from './runtime-client';
+import { postProvision } from './runtime-client';
 import type { SecretStore } from './secret-store';
 
 export interface ActivityDeps extends ReconcileDeps, ResourceDeps {
@@ -115,24 +116,6 @@ export function createActivities(deps: ActivityDeps) {
       await deps.db.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, input.instanceId));
     },
 
-    async checkHealth(input: {
-      instanceId: string;
-      poolName: string;
-      provider: string;
-      url: string;
-    }): Promise<HealthReport> {
-      const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
-      if (!token) return { reachable: false, ready: false, error: 'instance token missing' };
-      const health = await fetchHealth(input.url, token);
-      if (health.reachable) return health;
-      const running = await deps.compute[input.provider]
-        ?.isRunning?.(input.instanceId, input.poolName)
-        .catch(() => null);
-      if (running === false)
-        return { reachable: false, ready: false, gone: true, error: 'runtime is not running' };
-      return health;
-    },
-
     /**
      * Provisions the claimed conversation on the instance (idempotent by the claim key). The join URL comes
      * from the secret store, and the invite and chat links go back into it: they are bearer links, so only
@@ -207,6 +190,8 @@ export function createActivities(deps: ActivityDeps) {
 
     ...createResourceActivities(deps),
     ...createReconcileActivities(deps),
+    // checkHealth (one check, while starting) and sweepHealth (the sweeper's shards).
+    ...createHealthSweeperActivities(deps),
   };
 }
 

@@ -21,6 +21,18 @@ export interface BenchResults {
   burst?: Stamp & BurstBench;
   fill?: Stamp & FillBench;
   memory?: Stamp & MemoryBench;
+  actions?: Stamp & ActionsBench;
+}
+
+export interface ActionsBench {
+  instances: number;
+  windowSeconds: number;
+  healthIntervalMs: number;
+  healthFailuresAllowed: number;
+  /** The pool with no instance and no health sweeper. */
+  baselinePerHour: number;
+  perIdleInstanceHour: number;
+  perClaimedInstanceHour: number;
 }
 
 export interface ClaimBench {
@@ -77,6 +89,22 @@ const ms = (x: number) => `${x} ms`;
 
 export function renderTable(r: BenchResults): string {
   const rows: string[][] = [];
+  if (r.actions) {
+    const a = r.actions;
+    const settings = `${a.instances} instances, health every ${a.healthIntervalMs / 1000} s, ${a.healthFailuresAllowed} misses`;
+    rows.push([
+      `billable actions per idle instance-hour (${settings})`,
+      `${a.perIdleInstanceHour}`,
+      '≤ 10',
+      yes(a.perIdleInstanceHour <= 10),
+    ]);
+    rows.push([
+      `billable actions per claimed instance-hour (${settings})`,
+      `${a.perClaimedInstanceHour}`,
+      '≤ 10',
+      yes(a.perClaimedInstanceHour <= 10),
+    ]);
+  }
   if (r.claim) {
     const c = r.claim;
     rows.push([

@@ -14,9 +14,11 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import postgres from 'postgres';
+import { healthSweeperWorkflowId } from '../contracts/workflow-ids';
 import { instances } from '../drizzle/schema';
-import { projectRoot } from '../scripts/temporal-dev';
+import { projectRoot, readActions } from '../scripts/temporal-dev';
 import { type Stack, startStack } from '../test/stack';
+import { freePort } from '../test/support/ports';
 import { workflowsPath } from '../workers/create-worker';
 import {
   cpuDelta,
@@ -32,6 +34,7 @@ import {
 } from './lib';
 import { profileClaims } from './profile';
 import {
+  type ActionsBench,
   type BenchResults,
   type BurstBench,
   type ClaimBench,
@@ -587,7 +590,83 @@ async function benchMemory(): Promise<MemoryBench> {
   );
 }
 
+/**
+ * Benchmark 6: billable Temporal actions per live instance-hour, from the dev server's own `action` metric (the
+ * counter Temporal Cloud bills by), at the normal health settings (a check every 15 s, 3 misses). Windows:
+ * the pool with no instance and no health sweeper (the baseline), `n` idle instances with the sweeper, the
+ * same `n` claimed. Each figure is (window rate − baseline rate) per instance, scaled to an hour: the sweeper's
+ * own share (its heartbeats and hourly activity per shard) is in it. Nothing is asked of Temporal during a
+ * window (a Query is an action too).
+ */
+async function benchActions(): Promise<ActionsBench> {
+  const n = Number(process.env.BENCH_ACTIONS_INSTANCES ?? 50);
+  const windowMs = Number(process.env.BENCH_ACTIONS_WINDOW_MS ?? 180_000);
+  const metricsPort = await freePort();
+  return withStack(
+    {
+      temporalMetricsPort: metricsPort,
+      targetIdle: 0,
+      maxTotal: n,
+      timings: {
+        healthIntervalMs: 15_000,
+        healthFailuresAllowed: 3,
+        startDeadlineMs: GENEROUS_START_DEADLINE_MS,
+      },
+      pool: { pollIntervalMs: 30_000 },
+      env: { RECONCILE_INTERVAL_MS: String(3_600_000) },
+    },
+    async (stack) => {
+      const rate = async (what: string) => {
+        const before = await readActions(metricsPort);
+        await sleep(windowMs);
+        const perHour = (((await readActions(metricsPort)) - before) * 3_600_000) / windowMs;
+        log(`${what}: ${Math.round(perHour)} actions/h`);
+        return perHour;
+      };
+      const rows = async (status: string) =>
+        (
+          await stack.database.db
+            .select({ id: instances.id })
+            .from(instances)
+            .where(and(eq(instances.pool, stack.poolName), eq(instances.status, status)))
+        ).length;
+      await stack.temporal.workflow.getHandle(healthSweeperWorkflowId(stack.poolName)).terminate('baseline');
+      await sleep(5000);
+      const baseline = await rate('baseline (pool, no instance, no sweeper)');
+      await setTarget(stack, n);
+      await until(`${n} idle`, async () => (await rows('idle')) === n, 10 * 60_000);
+      await stack.declare(); // a worker start: the health sweeper runs again
+      await sleep(20_000);
+      const idle = await rate(`${n} idle`);
+      await setTarget(stack, 0, n);
+      await runLanes(n, 5, async () => {
+        const res = await stack.api(
+          'POST',
+          '/api/pool/claim',
+          { agentName: 'Bench' },
+          { 'idempotency-key': `actions-${randomUUID()}` },
+        );
+        if (res.status !== 200) throw new Error(`claim answered ${res.status}: ${await res.text()}`);
+      });
+      await until(`${n} claimed`, async () => (await rows('claimed')) === n, 5 * 60_000);
+      await sleep(20_000);
+      const claimed = await rate(`${n} claimed`);
+      const perInstance = (x: number) => Math.round(((x - baseline) / n) * 100) / 100;
+      return {
+        instances: n,
+        windowSeconds: windowMs / 1000,
+        healthIntervalMs: 15_000,
+        healthFailuresAllowed: 3,
+        baselinePerHour: Math.round(baseline),
+        perIdleInstanceHour: perInstance(idle),
+        perClaimedInstanceHour: perInstance(claimed),
+      };
+    },
+  );
+}
+
 const BENCHES = {
+  actions: benchActions,
   claim: benchClaim,
   burst: benchBurst,
   fill: benchFill,

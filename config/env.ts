@@ -128,6 +128,12 @@ export const EnvSchema = Type.Object({
   POOL_BREAKER_THRESHOLD: int(5, 1, MAX, 'consecutive start failures that stop warming'),
   POOL_BREAKER_COOLDOWN_MS: int(60_000, 0, MAX, 'wait before one trial start while the breaker is open'),
   RECONCILE_INTERVAL_MS: int(5 * 60_000, 1000, MAX, 'the sweeper schedule'),
+  HEALTH_SWEEPER_SHARD_SIZE: int(
+    500,
+    1,
+    100_000,
+    'instances per health-sweeper shard (one long-running activity each; shards = POOL_MAX_TOTAL / this)',
+  ),
 
   // ── instance lifecycle ────────────────────────────────────────────────────────────────────────────────
   INSTANCE_START_DEADLINE_MS: int(
@@ -136,7 +142,12 @@ export const EnvSchema = Type.Object({
     MAX,
     'a start not ready by then is compensated and replaced',
   ),
-  INSTANCE_HEALTH_INTERVAL_MS: int(15_000, 10, MAX, 'health checks of idle and claimed instances'),
+  INSTANCE_HEALTH_INTERVAL_MS: int(
+    15_000,
+    10,
+    MAX,
+    "the health sweeper's checks of idle and claimed instances (detection ≤ this × INSTANCE_HEALTH_FAILURES)",
+  ),
   INSTANCE_HEALTH_FAILURES: int(
     3,
     1,
@@ -406,6 +417,8 @@ export interface Config {
     shutdownGraceMs: number;
   };
   reconcileIntervalMs: number;
+  /** Live instances per health-sweeper shard (workers/ensure-pool.ts). */
+  healthSweeperShardSize: number;
   logLevel: LogLevel;
   /** Payload encryption (`system/payload-codec.ts`): the keys as given; null when off. */
   payloadEncryption: { key: string; oldKeys: string[] } | null;
@@ -612,6 +625,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
     },
     reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,
+    healthSweeperShardSize: v.HEALTH_SWEEPER_SHARD_SIZE,
     logLevel: v.LOG_LEVEL,
     payloadEncryption: v.PAYLOAD_ENCRYPTION_KEY
       ? { key: v.PAYLOAD_ENCRYPTION_KEY, oldKeys: splitKeys(v.PAYLOAD_ENCRYPTION_OLD_KEYS) }

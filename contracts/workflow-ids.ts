@@ -9,3 +9,5 @@ export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId
 export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
 /** The Schedule that runs a pool's sweeper, and the id of the workflows it starts. */
 export const reconcileScheduleId = (poolName: string) => `reconcile-${poolName}`;
+/** A pool's health sweeper workflow (one long-running activity per shard of its live instances). */
+export const healthSweeperWorkflowId = (poolName: string) => `health-${poolName}`;

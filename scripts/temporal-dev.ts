@@ -30,6 +30,8 @@ export interface DevServerSettings {
    * encrypted (PAYLOAD_ENCRYPTION_KEY); `npm start` points it at its API's `/api/codec`.
    */
   uiCodecEndpoint?: string;
+  /** Serve Prometheus metrics (among them `action`, the counter Temporal Cloud bills by) on this port. */
+  metricsPort?: number;
 }
 
 export function readDevServerSettings(file = path.join(projectRoot, 'temporal-dev.yaml')): DevServerSettings {
@@ -88,6 +90,7 @@ export async function startDevServer(
     args.push('--ui-port', String(settings.uiPort));
     if (settings.uiCodecEndpoint) args.push('--ui-codec-endpoint', settings.uiCodecEndpoint);
   }
+  if (settings.metricsPort) args.push('--metrics-port', String(settings.metricsPort));
   if (settings.dbFilename) {
     const db = path.resolve(projectRoot, settings.dbFilename);
     fs.mkdirSync(path.dirname(db), { recursive: true });
@@ -148,4 +151,18 @@ export async function startDevServer(
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The billable actions the dev server counted so far (its `action` metric, summed over action types) for a
+ * namespace, read from `--metrics-port`.
+ */
+export async function readActions(metricsPort: number, namespace = 'default'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^action(?:_total)?\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+    if (m && new RegExp(`namespace="${namespace}"`).test(m[1]!)) total += Number(m[2]);
+  }
+  return total;
 }

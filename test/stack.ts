@@ -48,6 +48,8 @@ export type Counts = Record<
 
 export interface StackOptions {
   temporalAddress?: string;
+  /** The stack's own dev server (no `temporalAddress`) serves its metrics on this port (`action`: billing). */
+  temporalMetricsPort?: number;
   databaseUrl?: string;
   workflowBundlePath?: string;
   targetIdle?: number;
@@ -168,6 +170,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       port: await freePort(),
       headless: true,
       dbFilename: null,
+      ...(opts.temporalMetricsPort ? { metricsPort: opts.temporalMetricsPort } : {}),
     });
     temporalAddress = devServer.address;
   }

@@ -12,10 +12,12 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import type { Config } from '../config/env';
-import { poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
-import { applySettingsUpdate } from '../workflows/messages';
+import { healthSweeperWorkflowId, poolWorkflowId, reconcileScheduleId } from '../contracts/workflow-ids';
+import type { healthSweeperWorkflow } from '../workflows/health-sweeper';
+import { applySettingsUpdate, sweeperSettingsSignal } from '../workflows/messages';
 import type { poolWorkflow } from '../workflows/pool';
-import type { PoolSettings, PoolSettingsReport } from '../workflows/types';
+import { PoolNameKey } from '../workflows/search-attributes';
+import type { HealthSweeperSettings, PoolSettings, PoolSettingsReport } from '../workflows/types';
 
 export function poolSettings(config: Config, overrides: Partial<PoolSettings> = {}): PoolSettings {
   return {
@@ -64,7 +66,41 @@ export async function ensurePool(
       });
   }
   await ensureReconcileSchedule(temporal, config, settings);
+  await ensureHealthSweeper(temporal, config, report?.settings ?? settings);
   return report;
+}
+
+/** Health checks in flight at once per shard: a pass over 500 runtimes that all hang takes 5 × 5 s. */
+const HEALTH_CHECKS_IN_FLIGHT = 100;
+
+/** The health sweeper's settings for a pool: the instance health settings, a shard per `shardSize` instances. */
+export function healthSweeperSettings(config: Config, settings: PoolSettings): HealthSweeperSettings {
+  return {
+    poolName: settings.poolName,
+    intervalMs: settings.instanceTimings.healthIntervalMs,
+    failuresAllowed: settings.instanceTimings.healthFailuresAllowed,
+    shards: Math.max(1, Math.ceil(settings.maxTotal / config.healthSweeperShardSize)),
+    concurrency: HEALTH_CHECKS_IN_FLIGHT,
+  };
+}
+
+/**
+ * Starts the pool's health sweeper, or tells the running one the settings in force (signal-with-start: a
+ * sweeper with the same settings ignores it; one with others restarts its shards on them).
+ */
+export async function ensureHealthSweeper(temporal: Client, config: Config, settings: PoolSettings) {
+  const sweeper = healthSweeperSettings(config, settings);
+  await temporal.workflow.signalWithStart<typeof healthSweeperWorkflow, [HealthSweeperSettings]>(
+    'healthSweeperWorkflow',
+    {
+      workflowId: healthSweeperWorkflowId(settings.poolName),
+      taskQueue: config.temporal.taskQueue,
+      args: [{ settings: sweeper }],
+      signal: sweeperSettingsSignal,
+      signalArgs: [sweeper],
+      typedSearchAttributes: [{ key: PoolNameKey, value: settings.poolName }],
+    },
+  );
 }
 
 async function ensureReconcileSchedule(temporal: Client, config: Config, settings: PoolSettings) {

@@ -1,4 +1,6 @@
 /** The workflows the worker registers (this file is the bundle's entry point). */
+
+export { healthSweeperWorkflow } from './health-sweeper';
 export { instanceWorkflow } from './instance';
 export { poolWorkflow } from './pool';
 export { reconcileWorkflow } from './reconcile';

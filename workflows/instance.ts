@@ -6,8 +6,8 @@
  *
  * Every transition is a row of one table (instance/transitions.ts). The loop runs the phase of the current
  * status, one module each (instance/starting.ts, health.ts for idle and claimed, claim.ts, crashed.ts,
- * failed.ts, destroying.ts); the claim Update and the signals only flip state or leave a request, and the loop
- * follows. Every transition is recorded in the read model and audit trail, reported to the pool and mirrored
+ * failed.ts, destroying.ts); the claim Update and the signals (destroy, retry, and the health sweeper's
+ * healthChanged) only flip state or leave a request, and the loop follows. Every transition is recorded in the read model and audit trail, reported to the pool and mirrored
  * in the `InstanceStatus` search attribute (instance/record.ts).
  */
 import { allHandlersFinished, condition, continueAsNew, workflowInfo } from '@temporalio/workflow';
@@ -15,7 +15,7 @@ import { registerClaimHandler, runClaiming } from './instance/claim';
 import { runCrashed } from './instance/crashed';
 import { runDestroying } from './instance/destroying';
 import { runFailed } from './instance/failed';
-import { runClaimed, runIdle } from './instance/health';
+import { registerHealthHandler, runClaimed, runIdle } from './instance/health';
 import { transition } from './instance/record';
 import { registerRequestHandlers } from './instance/requests';
 import { runStarting } from './instance/starting';
@@ -30,6 +30,7 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
   const { state, timings } = ctx;
   registerRequestHandlers(ctx);
   registerClaimHandler(ctx);
+  registerHealthHandler(ctx);
 
   if (!input.state) {
     // First run: put the instance in the read model and audit trail before anything can go wrong.

@@ -5,6 +5,8 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   ClaimBinding,
   ClaimRequest,
+  HealthChange,
+  HealthSweeperSettings,
   InstanceState,
   InstanceStatus,
   PoolSettings,
@@ -24,6 +26,13 @@ export const destroySignal = defineSignal<[StatusChange]>('destroy');
 /** Resume a `failed` instance at the step that failed. */
 export const retrySignal = defineSignal<[StatusChange]>('retry');
 export const getStateQuery = defineQuery<InstanceState>('getState');
+/** The health sweeper's report of a runtime that stopped answering (sent only on a change: a billable action). */
+export const healthChangedSignal = defineSignal<[HealthChange]>('healthChanged');
+
+// ── health sweeper workflow (`health-<pool>`) ───────────────────────────────────────────────────────
+
+/** The settings a worker start declares; the sweeper restarts its shards when they changed. */
+export const sweeperSettingsSignal = defineSignal<[HealthSweeperSettings]>('sweeperSettings');
 
 // ── pool controller workflow (`pool-<name>`) ────────────────────────────────────────────────────────
 

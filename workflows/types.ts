@@ -127,6 +127,33 @@ export interface InstanceState {
   readModelError?: string | null;
 }
 
+/**
+ * What the health sweeper (activities/health-sweeper.ts) tells an instance workflow: its runtime failed
+ * `failures` checks in a row (or its provider reports it gone) while the read model showed the instance at
+ * `seq`. The workflow acts on it only at that same `seq` (a report about an earlier phase is stale).
+ */
+export interface HealthChange {
+  seq: number;
+  healthy: boolean;
+  failures: number;
+  gone: boolean;
+  /** Why the last check failed (never a credential: the runtime client's own message). */
+  error: string;
+}
+
+/** One pool's health sweeper (workflows/health-sweeper.ts): what it checks and how often. */
+export interface HealthSweeperSettings {
+  poolName: string;
+  /** A pass over every live instance of a shard every this many ms (INSTANCE_HEALTH_INTERVAL_MS). */
+  intervalMs: number;
+  /** Failed checks in a row before the instance workflow is told (INSTANCE_HEALTH_FAILURES). */
+  failuresAllowed: number;
+  /** Shards, each one long-running activity over the instances whose id hashes to it. */
+  shards: number;
+  /** Health checks in flight at once per shard. */
+  concurrency: number;
+}
+
 export interface StatusChange {
   actor: Actor;
   reason: string;

@@ -12,11 +12,12 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { inject } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ComputeHandle } from '../../activities/compute/types';
+import { HealthTracker } from '../../activities/health-sweeper';
 import type { TransitionRecord } from '../../activities/read-model';
 import type { HealthReport } from '../../activities/runtime-client';
 import type { instanceWorkflow } from '../../workflows/instance';
 import { STRICT_TRANSITIONS_MEMO } from '../../workflows/instance/transitions';
-import { getStateQuery } from '../../workflows/messages';
+import { getStateQuery, healthChangedSignal } from '../../workflows/messages';
 import type {
   ClaimBinding,
   ClaimRequest,
@@ -172,6 +173,25 @@ export async function startHarness(name: string): Promise<Harness> {
     },
   };
 
+  // The health sweeper, as the product runs it (its HealthTracker) on the recorded transitions (the read
+  // model here) and the scripts' health: a check every healthIntervalMs of each idle or claimed instance.
+  let stopped = false;
+  const sweepers: Promise<void>[] = [];
+  const sweep = async (instanceId: string, handle: WorkflowHandle, timings: InstanceTimings) => {
+    const tracker = new HealthTracker(timings.healthFailuresAllowed);
+    while (!stopped) {
+      await sleep(timings.healthIntervalMs);
+      const row = seen.findLast((t) => t.instanceId === instanceId);
+      if (row?.to === 'destroyed') return;
+      if (row?.to !== 'idle' && row?.to !== 'claimed') continue;
+      const report = await Promise.resolve(scriptOf(instanceId).health()).catch(
+        (err) => ({ reachable: false, ready: false, error: String(err) }) as HealthReport,
+      );
+      const change = tracker.observe({ id: instanceId, seq: row.seq }, report);
+      if (change) await handle.signal(healthChangedSignal, change).catch(() => {});
+    }
+  };
+
   const worker = await Worker.create({
     connection: await NativeConnection.connect({ address }),
     taskQueue,
@@ -201,9 +221,12 @@ export async function startHarness(name: string): Promise<Harness> {
         memo: { [STRICT_TRANSITIONS_MEMO]: true },
         ...(options.workflowTaskTimeout ? { workflowTaskTimeout: options.workflowTaskTimeout } : {}),
       });
+      sweepers.push(sweep(instanceId, handle, input.timings));
       return { instanceId, handle, script, calls: calls.get(instanceId)! };
     },
     async stop() {
+      stopped = true;
+      await Promise.all(sweepers);
       worker.shutdown();
       await running;
       await connection.close();

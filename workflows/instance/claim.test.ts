@@ -17,7 +17,13 @@ import {
   waitForState,
   waitForStatus,
 } from '../../test/support/instance-harness';
-import { claimUpdate, destroySignal, drainInstanceUpdate, getStateQuery } from '../messages';
+import {
+  claimUpdate,
+  destroySignal,
+  drainInstanceUpdate,
+  getStateQuery,
+  healthChangedSignal,
+} from '../messages';
 import type { ClaimRequest } from '../types';
 import { isTransition } from './transitions';
 
@@ -74,26 +80,26 @@ describe.concurrent('the claim validator', () => {
     expect(instance.calls.filter((c) => c === 'provision')).toHaveLength(1);
   });
 
-  it('refuses a claim while a destroy is pending, before the loop has taken it', async () => {
-    let checking: () => void = () => {};
-    const checked = new Promise<void>((r) => (checking = r));
-    const instance = await harness.start();
+  it('refuses a claim and a drain once a destroy was requested', async () => {
+    // The idle phase takes a destroy request in the workflow task that delivered it (it sleeps on signals
+    // since the health sweeper), so the request and the teardown are what a claim can meet: a slow teardown.
+    let release: () => void = () => {};
+    const instance = await harness.start({
+      script: { destroyCompute: () => new Promise<void>((r) => (release = r)) },
+    });
     await waitForStatus(instance.handle, 'idle');
-    // A slow health check holds the loop: the destroy request waits in the workflow's state meanwhile.
-    instance.script.health = async () => {
-      checking();
-      await sleep(1500);
-      return ready;
-    };
-    await checked;
     await instance.handle.signal(destroySignal, { actor: 'operator', reason: 'kill' });
-    expect((await instance.handle.query(getStateQuery)).status).toBe('idle');
-    expect(await refusal(instance, claimRequest())).toMatchObject({ message: 'instance is idle, not idle' });
+    await waitForStatus(instance.handle, 'destroying');
+    expect(await refusal(instance, claimRequest())).toMatchObject({
+      message: 'instance is destroying, not idle',
+    });
     await expect(
       instance.handle.executeUpdate(drainInstanceUpdate, { args: [{ actor: 'operator', reason: 'drain' }] }),
     ).rejects.toMatchObject({
-      cause: { message: 'instance is idle: only idle or starting instances are drained' },
+      cause: { message: 'instance is destroying: only idle or starting instances are drained' },
     });
+    await waitForState(instance.handle, () => instance.calls.includes('destroyCompute'), 'the teardown');
+    release();
     await instance.handle.result();
     expect(instance.calls).not.toContain('provision');
   });
@@ -168,7 +174,7 @@ describe.concurrent('the claim validator', () => {
   });
 
   it('answers a repeat of the held claim after continue-as-new (Update ids dedupe only within a run)', async () => {
-    const instance = await harness.start({ timings: { maxHistoryEvents: 40, healthIntervalMs: 100 } });
+    const instance = await harness.start({ timings: { maxHistoryEvents: 40 } });
     await waitForStatus(instance.handle, 'idle');
     const request = claimRequest('Long-lived');
     const result = await instance.handle.executeUpdate(claimUpdate, {
@@ -177,9 +183,12 @@ describe.concurrent('the claim validator', () => {
     });
     const firstRun = (await instance.handle.describe()).runId;
     const until = Date.now() + 20_000;
+    // A claimed instance with a healthy runtime records nothing: stale health reports (ignored) grow its history.
+    const stale = { seq: 0, healthy: false, failures: 1, gone: false, error: 'stale' };
     while ((await instance.handle.describe()).runId === firstRun) {
       if (Date.now() > until) throw new Error('never continued as new');
-      await sleep(200);
+      await instance.handle.signal(healthChangedSignal, stale).catch(() => {});
+      await sleep(100);
     }
     const state = await instance.handle.query(getStateQuery);
     expect(state).toMatchObject({ status: 'claimed', claim: request, result, seq: 4 });

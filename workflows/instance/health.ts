@@ -1,6 +1,8 @@
 /**
  * Watching a runtime's health: the wait for readiness (starting, and after a restart) and the `idle` and
- * `claimed` phases, which check health at an interval and leave on the first of
+ * `claimed` phases. Those sleep on the health sweeper's signal (activities/health-sweeper.ts checks every
+ * live runtime from outside and signals only a change), the requests, and one timer for the nearest deadline
+ * (the status's TTL, or when an anonymous claim's conversation could have gone quiet), and leave on the first of
  *
  *   a destroy request                          → destroying   (destroyRequested)
  *   the status's TTL                           → destroying   (idleTtlPassed / claimedTtlPassed)
@@ -9,8 +11,10 @@
  *
  * or when a claim moves an idle instance on, or when history is long enough to continue as new.
  */
-import { condition, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { healthChangedSignal } from '../messages';
 import { checkHealth } from './activities';
+import { Patch } from './patches';
 import { transition } from './record';
 import { takeDestroyRequest } from './requests';
 import { type InstanceContext, now } from './state';
@@ -40,6 +44,21 @@ function conversationQuietMs(ctx: InstanceContext, lastActivityAt: string | null
   return Date.now() - since;
 }
 
+/**
+ * The health sweeper's report: kept for the phase when it is about the instance as it is now (same status
+ * and `seq`); a report about an earlier phase (before a restart, a refused claim) is stale and dropped.
+ */
+export function registerHealthHandler(ctx: InstanceContext): void {
+  setHandler(healthChangedSignal, (change) => {
+    const { state } = ctx;
+    if (change.healthy || change.seq !== state.seq) return;
+    if (state.status === 'idle' || state.status === 'claimed') ctx.health.unhealthy ??= change;
+  });
+}
+
+const historyLong = (ctx: InstanceContext) =>
+  workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > ctx.timings.maxHistoryEvents;
+
 /** The `idle` phase. */
 export const runIdle = (ctx: InstanceContext) =>
   watchHealth(ctx, 'idle', ctx.timings.idleTtlMs, ctx.state.idleAt);
@@ -48,7 +67,76 @@ export const runIdle = (ctx: InstanceContext) =>
 export const runClaimed = (ctx: InstanceContext) =>
   watchHealth(ctx, 'claimed', ctx.timings.claimedTtlMs, ctx.state.claimedAt);
 
-/** Health checks at an interval while the status holds; returns when it changes or history is long. */
+/** Leaves `status` for what the health sweeper reported: idle → destroying, claimed → crashed. */
+function healthFailed(ctx: InstanceContext, status: 'idle' | 'claimed', failures: number, error: string) {
+  ctx.state.lastError = `health failed ${failures} times in a row: ${error}`;
+  const to = status === 'idle' ? 'destroying' : 'crashed';
+  return transition(ctx, to, 'healthFailed', { actor: 'system', reason: ctx.state.lastError });
+}
+
+/**
+ * The phase on the sweeper: waits for a signal, a request, a claim, or the nearest deadline (one timer, none
+ * when there is no deadline), so an instance whose runtime stays healthy costs no action at all.
+ */
+async function awaitChange(
+  ctx: InstanceContext,
+  status: 'idle' | 'claimed',
+  ttlMs: number,
+  since: string | null,
+): Promise<void> {
+  const { state } = ctx;
+  const quietLimit = status === 'claimed' ? (state.claim?.conversationIdleTtlMs ?? 0) : 0;
+  // When the conversation could first be quiet for too long: its last activity is only known by asking.
+  let quietCheckAt = quietLimit > 0 ? Date.parse(state.claimedAt ?? now()) + quietLimit : null;
+  // Also wakes when history grew long (signals alone grow it): the main loop then continues as new.
+  const woken = () =>
+    state.status !== status ||
+    ctx.requests.destroy !== null ||
+    ctx.health.unhealthy !== null ||
+    historyLong(ctx);
+  while (state.status === status) {
+    if (historyLong(ctx)) return;
+    const ttlAt = ttlMs > 0 && since ? Date.parse(since) + ttlMs : null;
+    const deadlines = [ttlAt, quietCheckAt].filter((t): t is number => t !== null);
+    if (deadlines.length === 0) await condition(woken);
+    else {
+      const wait = Math.min(...deadlines) - Date.now();
+      if (wait > 0) await condition(woken, wait);
+    }
+    if (state.status !== status) return;
+    if (ctx.requests.destroy) return takeDestroyRequest(ctx);
+    const unhealthy = ctx.health.unhealthy;
+    if (unhealthy) {
+      ctx.health.unhealthy = null;
+      if (unhealthy.seq === state.seq) return healthFailed(ctx, status, unhealthy.failures, unhealthy.error);
+      continue;
+    }
+    if (ttlAt !== null && Date.now() >= ttlAt) {
+      return transition(ctx, 'destroying', status === 'idle' ? 'idleTtlPassed' : 'claimedTtlPassed', {
+        actor: 'system',
+        reason: `${status} for longer than its TTL (${ttlMs} ms)`,
+      });
+    }
+    if (quietCheckAt !== null && Date.now() >= quietCheckAt) {
+      const health = await checkHealth({ ...ctx.ids, url: state.url! }).catch(() => null);
+      if (state.status !== status) return; // destroyed or crashed while we were asking
+      const quietFor = conversationQuietMs(ctx, health?.lastActivityAt ?? null);
+      if (quietFor > quietLimit) {
+        return transition(ctx, 'destroying', 'conversationQuiet', {
+          actor: 'system',
+          reason: `its conversation was quiet for longer than the claim's lifetime (${quietLimit} ms)`,
+        });
+      }
+      quietCheckAt = Date.now() + (quietLimit - quietFor) + 1;
+    }
+  }
+}
+
+/**
+ * The phase before the health sweeper (histories recorded on that code replay it): a `checkHealth` activity
+ * and a timer every `healthIntervalMs`. A run that goes on past its replay switches to `awaitChange` at its
+ * next turn.
+ */
 async function watchHealth(
   ctx: InstanceContext,
   status: 'idle' | 'claimed',
@@ -58,8 +146,8 @@ async function watchHealth(
   const { state, timings } = ctx;
   let failures = 0;
   while (state.status === status) {
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > timings.maxHistoryEvents)
-      return;
+    if (patched(Patch.healthSweeper)) return awaitChange(ctx, status, ttlMs, since);
+    if (historyLong(ctx)) return;
     await condition(() => state.status !== status || ctx.requests.destroy !== null, timings.healthIntervalMs);
     if (state.status !== status) return;
     if (ctx.requests.destroy) return takeDestroyRequest(ctx);
@@ -81,12 +169,7 @@ async function watchHealth(
     }
     // A runtime its provider reports gone counts as all misses at once (e.g. after a machine restart).
     failures = health?.ready ? 0 : health?.gone ? timings.healthFailuresAllowed : failures + 1;
-    if (failures >= timings.healthFailuresAllowed) {
-      state.lastError = `health failed ${failures} times in a row: ${health?.error ?? 'not ready'}`;
-      if (status === 'idle') {
-        return transition(ctx, 'destroying', 'healthFailed', { actor: 'system', reason: state.lastError });
-      }
-      return transition(ctx, 'crashed', 'healthFailed', { actor: 'system', reason: state.lastError });
-    }
+    if (failures >= timings.healthFailuresAllowed)
+      return healthFailed(ctx, status, failures, health?.error ?? 'not ready');
   }
 }

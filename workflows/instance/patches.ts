@@ -18,4 +18,9 @@ export const Patch = {
    * search attributes are never encrypted. Before: it did.
    */
   noAgentNameAttribute: 'no-agent-name-attribute',
+  /**
+   * `idle` and `claimed` wait for the health sweeper's signal, a request or one timer for the nearest TTL
+   * (./health.ts). Before: a `checkHealth` activity and a timer every `healthIntervalMs`.
+   */
+  healthSweeper: 'health-sweeper',
 } as const;

@@ -7,6 +7,7 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { workflowInfo } from '@temporalio/workflow';
 import type { AuditEvent } from '../../activities/read-model';
 import type {
+  HealthChange,
   InstanceInput,
   InstanceResourceRef,
   InstanceState,
@@ -37,6 +38,8 @@ export interface InstanceContext {
   readonly strictTransitions: boolean;
   /** Left by the signals and the drain Update; the phase that takes one clears it. */
   readonly requests: { destroy: StatusChange | null; retry: StatusChange | null };
+  /** The health sweeper's last report of a failing runtime at the current `seq`, until the phase takes it. */
+  readonly health: { unhealthy: HealthChange | null };
   /** Read-model writes and pool notifications still in flight: the workflow never ends or continues before them. */
   inFlight: number;
   /**
@@ -85,6 +88,7 @@ export function createContext(input: InstanceInput): InstanceContext {
     providerSteps: providerStepsProxy(input.timings.stepMaxAttempts),
     strictTransitions: info.memo?.[STRICT_TRANSITIONS_MEMO] === true,
     requests: { destroy: null, retry: null },
+    health: { unhealthy: null },
     inFlight: 0,
     deferredClaiming: { event: null, searchAttributes: [] },
   };

@@ -1,0 +1,156 @@
+/**
+ * Liveness that costs nothing while nothing changes (docs/architecture.md, "Liveness"): a steady idle instance
+ * costs at most 10 billable actions an hour, the health sweeper's own share included, read from a fresh dev
+ * server's `action` metric (the counter Temporal Cloud bills by); and a dead runtime is acted on within
+ * `healthIntervalMs × healthFailuresAllowed` (+ slack): idle → destroying (and replaced), claimed → crashed →
+ * restarted → claimed.
+ */
+import { and, eq, inArray } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { healthSweeperWorkflowId } from '../contracts/workflow-ids';
+import { instanceEvents, instances } from '../drizzle/schema';
+import { readActions, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
+import { type Stack, startStack } from './stack';
+import { claimOne, shared } from './support/helpers';
+import { freePort } from './support/ports';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TARGET_ACTIONS_PER_INSTANCE_HOUR = 10;
+
+async function liveIds(stack: Stack, status: string): Promise<string[]> {
+  const rows = await stack.database.db
+    .select({ id: instances.id })
+    .from(instances)
+    .where(and(eq(instances.pool, stack.poolName), eq(instances.status, status)));
+  return rows.map((r) => r.id);
+}
+
+/** Actions per second over `ms`, touching nothing meanwhile (a Query would be an action too). */
+async function actionRate(metricsPort: number, ms: number): Promise<number> {
+  const before = await readActions(metricsPort);
+  await sleep(ms);
+  return ((await readActions(metricsPort)) - before) / (ms / 1000);
+}
+
+describe('the cost of a live instance', () => {
+  it('a steady idle instance costs ≤ 10 billable actions an hour at the normal health settings', async () => {
+    const metricsPort = await freePort();
+    const devServer = await startDevServer({
+      ...readDevServerSettings(),
+      port: await freePort(),
+      headless: true,
+      dbFilename: null,
+      metricsPort,
+    });
+    const n = 20;
+    const stack = await startStack({
+      ...shared({ targetIdle: 0, maxTotal: n }),
+      temporalAddress: devServer.address,
+      // The defaults of config/env.ts: a check every 15 s, 3 misses. The pool's own wake-up at its default.
+      timings: { healthIntervalMs: 15_000, healthFailuresAllowed: 3 },
+      pool: { pollIntervalMs: 30_000 },
+      env: { RECONCILE_INTERVAL_MS: String(3_600_000) },
+    });
+    try {
+      // Baseline: the pool with no instance and no health sweeper.
+      await stack.temporal.workflow.getHandle(healthSweeperWorkflowId(stack.poolName)).terminate('baseline');
+      await sleep(3000);
+      const baseline = await actionRate(metricsPort, 30_000);
+
+      expect((await stack.api('PUT', '/api/pool/target', { targetIdle: n })).status).toBe(200);
+      await stack.waitFor(`${n} idle`, async () => (await liveIds(stack, 'idle')).length === n, 60_000);
+      await stack.declare(); // what a worker start does: starts the health sweeper again
+      await sleep(10_000); // the last starts settle, the sweeper's first pass and heartbeat
+      const steady = await actionRate(metricsPort, 60_000);
+      const perInstanceHour = ((steady - baseline) * 3600) / n;
+      console.log(
+        `billable actions: baseline ${(baseline * 3600).toFixed(0)}/h, ${n} idle ${(steady * 3600).toFixed(0)}/h, ` +
+          `${perInstanceHour.toFixed(2)} per idle instance-hour (sweeper included)`,
+      );
+      expect(perInstanceHour).toBeLessThanOrEqual(TARGET_ACTIONS_PER_INSTANCE_HOUR);
+      // And nothing was lost on the way: every instance is still idle.
+      expect(await liveIds(stack, 'idle')).toHaveLength(n);
+    } finally {
+      await stack.stop();
+      await devServer.stop();
+    }
+  });
+});
+
+describe('a dead runtime', () => {
+  const interval = 1000;
+  const failures = 3;
+  /** The bound: every check of the shard's pass, then the signal and the transition. */
+  const bound = interval * failures + 2 * interval + 2000;
+
+  it(`is acted on within interval × failures (+ slack): idle → destroying, claimed → crashed → claimed`, async () => {
+    const stack = await startStack(
+      shared({ targetIdle: 2, timings: { healthIntervalMs: interval, healthFailuresAllowed: failures } }),
+    );
+    try {
+      const claimed = await claimOne(stack, 'Lazarus');
+      await stack.waitFor('2 idle', async () => (await liveIds(stack, 'idle')).length === 2);
+      const [idle] = await liveIds(stack, 'idle');
+      const killedAt = Date.now();
+      await stack.compute.setFaults(idle!, { down: true });
+      await stack.compute.setFaults(claimed.instanceId, { down: true });
+
+      const eventAt = async (id: string, toStatus: string) => {
+        const [e] = await stack.database.db
+          .select()
+          .from(instanceEvents)
+          .where(and(eq(instanceEvents.instanceId, id), eq(instanceEvents.toStatus, toStatus)));
+        return e ? e.at.getTime() : null;
+      };
+      await stack.waitFor(
+        'both detected',
+        async () =>
+          (await eventAt(idle!, 'destroying')) !== null &&
+          (await eventAt(claimed.instanceId, 'crashed')) !== null,
+        30_000,
+      );
+      const idleDetected = (await eventAt(idle!, 'destroying'))! - killedAt;
+      const claimedDetected = (await eventAt(claimed.instanceId, 'crashed'))! - killedAt;
+      console.log(`dead runtime acted on after ${idleDetected} ms (idle), ${claimedDetected} ms (claimed)`);
+      expect(idleDetected).toBeLessThanOrEqual(bound);
+      expect(claimedDetected).toBeLessThanOrEqual(bound);
+      // Not before `failures` checks could have failed either.
+      expect(Math.min(idleDetected, claimedDetected)).toBeGreaterThanOrEqual(interval * (failures - 1));
+
+      // crashed → restarted → claimed, and then it is watched again like any other.
+      await stack.waitFor('the claimed instance restarted', async () => {
+        const [row] = await stack.database.db
+          .select({ status: instances.status })
+          .from(instances)
+          .where(eq(instances.id, claimed.instanceId));
+        return row?.status === 'claimed' && (await eventAt(claimed.instanceId, 'claimed')) !== null;
+      });
+      const restartedEvents = await stack.database.db
+        .select()
+        .from(instanceEvents)
+        .where(
+          and(
+            eq(instanceEvents.instanceId, claimed.instanceId),
+            inArray(instanceEvents.toStatus, ['crashed', 'claimed']),
+          ),
+        );
+      expect(restartedEvents.map((e) => e.reason)).toContain('runtime restarted from its state');
+      const crashedAgainAt = Date.now();
+      await stack.compute.setFaults(claimed.instanceId, { down: true });
+      await stack.waitFor('crashed a second time', async () => {
+        const events = await stack.database.db
+          .select()
+          .from(instanceEvents)
+          .where(
+            and(eq(instanceEvents.instanceId, claimed.instanceId), eq(instanceEvents.toStatus, 'crashed')),
+          );
+        return events.length === 2;
+      });
+      expect(Date.now() - crashedAgainAt).toBeLessThanOrEqual(bound + 500);
+      // The idle one is replaced: the pool is back to its target.
+      await stack.waitFor('replaced', async () => (await liveIds(stack, 'idle')).length === 2, 30_000);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
