@@ -179,6 +179,7 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
         if (health.error === 'health answered 401' || health.error === 'health answered 403')
           tokens.delete(instance.id);
         report.checks += 1;
+        deps.metrics?.healthChecks.inc({ result: health.ready ? 'ready' : 'unready' });
         const change = tracker.observe(instance, health);
         if (!change) return;
         await deps.temporal.workflow
@@ -186,6 +187,7 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
           .signal(healthChangedSignal, change)
           .then(() => {
             report.signals += 1;
+            deps.metrics?.healthSignals.inc();
           })
           // Gone meanwhile (destroyed, or not yet visible): the next pass sees the row as it is then.
           .catch(() => {});
@@ -200,7 +202,9 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
           tracker.retain(ids);
           for (const id of tokens.keys()) if (!ids.has(id)) tokens.delete(id);
           report.passes += 1;
+          deps.metrics?.healthPasses.inc({ outcome: 'ok' });
         } catch (err) {
+          deps.metrics?.healthPasses.inc({ outcome: 'failed' });
           // The read model unreachable: keep the counts and try again next pass.
           ctx.log.warn('health sweep pass failed', { error: (err as Error).message, shard: input.shard });
         }

@@ -86,7 +86,11 @@ export function createActivities(deps: ActivityDeps) {
       provider: string;
     }): Promise<ComputeHandle> {
       const spec = await runtimeSpec(input.instanceId, input.poolName);
-      const handle = await providerCall(() => provider(input.provider).create(spec));
+      const handle = await providerCall(() => provider(input.provider).create(spec), {
+        metrics: deps.metrics,
+        provider: input.provider,
+        step: 'create',
+      });
       await recordCompute(input.instanceId, input.provider, handle);
       return handle;
     },
@@ -97,14 +101,22 @@ export function createActivities(deps: ActivityDeps) {
       provider: string;
     }): Promise<ComputeHandle> {
       const spec = await runtimeSpec(input.instanceId, input.poolName);
-      const handle = await providerCall(() => provider(input.provider).restart(spec));
+      const handle = await providerCall(() => provider(input.provider).restart(spec), {
+        metrics: deps.metrics,
+        provider: input.provider,
+        step: 'restart',
+      });
       await recordCompute(input.instanceId, input.provider, handle);
       return handle;
     },
 
     /** Destroys the compute by its deterministic name (so it also finds one whose creation we never heard of). */
     async destroyCompute(input: { instanceId: string; poolName: string; provider: string }): Promise<void> {
-      await providerCall(() => provider(input.provider).destroy(input.instanceId, input.poolName));
+      await providerCall(() => provider(input.provider).destroy(input.instanceId, input.poolName), {
+        metrics: deps.metrics,
+        provider: input.provider,
+        step: 'destroy',
+      });
       await deps.db
         .update(instanceResources)
         .set({ status: 'released', releasedAt: new Date() })

@@ -8,6 +8,7 @@ import type { ResourceMetadata } from '../contracts/resources';
 import type { Db } from '../drizzle/client';
 import { instanceResources } from '../drizzle/schema';
 import type { ResourcePlanItem, ResourceRef } from '../workflows/types';
+import type { ActivityMetrics } from './metrics';
 import { providerCall } from './providers/failures';
 import {
   type DisabledProvider,
@@ -30,6 +31,8 @@ export interface ResourceDeps {
   db: Db;
   secrets: SecretStore;
   resources: ResourceProviders;
+  /** The worker's series (none: nothing is counted). */
+  metrics?: ActivityMetrics;
 }
 
 const secretName = (kind: string) => `resource:${kind}`;
@@ -131,7 +134,11 @@ export function createResourceActivities(deps: ResourceDeps) {
 
       const p = adapter(input.kind, input.provider);
       const ctx = resourceContext(input.instanceId, input.poolName, input.workflowId, `create-${input.kind}`);
-      const created = await providerCall(() => p.create(ctx));
+      const created = await providerCall(() => p.create(ctx), {
+        metrics: deps.metrics,
+        provider: p.name,
+        step: 'create',
+      });
       if (created.secret)
         await deps.secrets.put(input.instanceId, secretName(input.kind), created.secret.value);
       const metadata: ResourceMetadata = {
@@ -171,7 +178,11 @@ export function createResourceActivities(deps: ResourceDeps) {
         input.workflowId,
         `release-${input.kind}`,
       );
-      await providerCall(() => p.destroy(ctx, input.ref || null));
+      await providerCall(() => p.destroy(ctx, input.ref || null), {
+        metrics: deps.metrics,
+        provider: p.name,
+        step: 'destroy',
+      });
       await deps.db
         .update(instanceResources)
         .set({ status: 'released', releasedAt: new Date() })

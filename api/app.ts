@@ -8,14 +8,20 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import { Registry } from 'prom-client';
+import { poolWorkflowId } from '../contracts/workflow-ids';
+import { getPoolStateQuery } from '../workflows/messages';
 import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
 import { clientErrorResponse, registerInputGuard } from './input-guard';
+import { apiMetrics, cached, registerPoolGauges } from './metrics';
+import { poolCounts } from './queries';
 import { claimRoutes } from './routes/claim';
 import { codecRoutes } from './routes/codec';
 import { type ApiLifecycle, healthRoutes } from './routes/health';
 import { instanceRoutes } from './routes/instances';
+import { metricsRoutes } from './routes/metrics';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
@@ -93,6 +99,19 @@ export async function buildApp(
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
   await app.register(healthRoutes, { db: ctx.db, temporal: ctx.temporal, lifecycle });
+  // Prometheus: the process's registry (an app of its own without one). The pool gauges are read on scrape,
+  // cached: one `group by` on the read model every 5 s, one pool Query (billable) every 15 s at most.
+  const registry = ctx.metrics ?? new Registry();
+  registerPoolGauges(registry, {
+    counts: cached(5_000, () => poolCounts(ctx.db, ctx.config.pool.name)),
+    pool: cached(15_000, () =>
+      ctx.temporal.workflow
+        .getHandle(poolWorkflowId(ctx.config.pool.name))
+        .query(getPoolStateQuery)
+        .catch(() => null),
+    ),
+  });
+  await app.register(metricsRoutes, { registry, bearer: ctx.config.metricsBearer });
   await app.register(publicRoutes, ctx);
   await app.register(instanceRoutes, ctx);
   await app.register(selfRoutes, ctx);
@@ -109,6 +128,6 @@ export async function buildApp(
       anonymousPerMinute: ctx.config.api.anonymousClaimsPerMinute,
     },
   });
-  await app.register(claimRoutes, { ...ctx, claims });
+  await app.register(claimRoutes, { ...ctx, claims, claimMetrics: apiMetrics(registry) });
   return app;
 }

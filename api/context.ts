@@ -1,5 +1,6 @@
 /** What every route plugin gets: the database, Temporal, secrets and configuration (built by `system/`). */
 import type { Client } from '@temporalio/client';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/env';
 import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources';
 import type { InstanceSecrets } from '../contracts/secrets';
@@ -16,6 +17,11 @@ export interface ApiContext {
    * those routes answer 409 `EMAIL_NOT_ENABLED` / `SMS_NOT_ENABLED`.
    */
   senders?: { email?: EmailSender; sms?: SmsSender };
+  /**
+   * The process's Prometheus registry (`GET /metrics`; built in `system/`). Absent → the app makes its own
+   * (a test's app never shares counts with another).
+   */
+  metrics?: Registry;
   /** Per-instance LLM keys, for operators raising a cap (`PUT /api/pool/instances/:id/llm-limit`). */
   llmKeys?: LlmKeyAdmin;
 }

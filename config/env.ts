@@ -259,6 +259,22 @@ export const EnvSchema = Type.Object({
     65_535,
     'where `npm run worker` serves /healthz and /readyz (0: not at all)',
   ),
+  WORKER_METRICS_HOST: text(
+    '127.0.0.1',
+    "where a worker process serves the Temporal SDK's Prometheus metrics (`npm run worker`, `npm start`)",
+  ),
+  WORKER_METRICS_PORT: int(
+    9464,
+    0,
+    65_535,
+    "where a worker process serves the Temporal SDK's Prometheus metrics (0: not at all)",
+  ),
+  METRICS_BEARER: optional(
+    'when set, `/metrics` of the API and the worker require `Authorization: Bearer` with it',
+    {
+      secret: true,
+    },
+  ),
   WORKER_SHUTDOWN_GRACE_MS: int(
     5_000,
     0,
@@ -408,11 +424,16 @@ export interface Config {
     /** SIGTERM: the whole drain's deadline, after which the process exits anyway. */
     shutdownGraceMs: number;
   };
+  /** `/metrics` of the API and the worker's health server: the bearer they require (null: none). */
+  metricsBearer: string | null;
   /** The worker process (`npm run worker`). */
   worker: {
     /** Its /healthz and /readyz; port 0: no health server. */
     healthHost: string;
     healthPort: number;
+    /** The Temporal SDK's Prometheus exporter (core's own HTTP server); port 0: none. */
+    metricsHost: string;
+    metricsPort: number;
     /** SIGTERM: how long running activities may finish before they are cancelled (the SDK's grace time). */
     shutdownGraceMs: number;
   };
@@ -619,9 +640,12 @@ export function configOf(v: EnvVars, env: Env): Config {
       shutdownDelayMs: v.API_SHUTDOWN_DELAY_MS,
       shutdownGraceMs: v.API_SHUTDOWN_GRACE_MS,
     },
+    metricsBearer: v.METRICS_BEARER ?? null,
     worker: {
       healthHost: v.WORKER_HEALTH_HOST,
       healthPort: v.WORKER_HEALTH_PORT,
+      metricsHost: v.WORKER_METRICS_HOST,
+      metricsPort: v.WORKER_METRICS_PORT,
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
     },
     reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,

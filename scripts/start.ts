@@ -112,6 +112,8 @@ try {
     settings,
     seedCatalog: true,
     log: { level: config.logLevel === 'debug' ? 'debug' : 'warn' },
+    // One process runs the worker: the Temporal SDK's series on WORKER_METRICS_PORT; ours at the API's /metrics.
+    temporalMetrics: true,
   });
   log(
     `database ready (${system.database.kind}${system.database.kind === 'pglite' ? ` under ${config.dataDir}/pglite` : ''}), migrations applied`,
@@ -121,7 +123,9 @@ try {
   // Runtimes outlive worker restarts, but Ctrl-C on the whole stack stops them; their state stays.
   const running = system;
   running.onClose(() => running.stopLocalRuntimes());
-  log(`worker polling ${config.temporal.taskQueue}`);
+  log(
+    `worker polling ${config.temporal.taskQueue}${system.temporalMetrics ? ` (Temporal SDK metrics on http://${system.temporalMetrics}/metrics)` : ''}`,
+  );
 
   const apiKey = localApiKey();
   await system.startApi({ apiKey });

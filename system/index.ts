@@ -15,6 +15,7 @@ import { buildComputeProviders, localModelServer, runtimeEnvironment } from '../
 import { LocalComputeProvider } from '../activities/compute/local';
 import type { DiscoveredModelServer } from '../activities/compute/model-discovery';
 import type { ComputeProvider } from '../activities/compute/types';
+import { activityMetrics } from '../activities/metrics';
 import { buildProviders } from '../activities/providers';
 import type { ResourceProviders } from '../activities/resources';
 import { loadSecretKeys, type SecretKeys, SecretStore } from '../activities/secret-store';
@@ -30,6 +31,7 @@ import { createWorker } from '../workers/create-worker';
 import { ensurePool, poolSettings } from '../workers/ensure-pool';
 import type { PoolSettings, PoolSettingsReport } from '../workflows/types';
 import { createLogger, installTemporalLogging, type Logger, temporalLevel, toLogger } from './logging';
+import { createRegistry, type Registry } from './metrics';
 
 /** What a process knows before it connects anywhere. */
 export interface Settings {
@@ -72,6 +74,12 @@ export interface SystemOptions {
   senders?: ApiContext['senders'];
   /** What every runtime gets instead of `runtimeEnvironment(config)`. */
   runtimeEnv?: Record<string, string>;
+  /**
+   * Serve the Temporal SDK's Prometheus series on WORKER_METRICS_HOST:WORKER_METRICS_PORT (processes that run a
+   * worker: `npm run worker`, `npm start`; default off: an API process has no worker to measure, and a test
+   * process installs its runtime once for many stacks).
+   */
+  temporalMetrics?: boolean;
 }
 
 export interface RunningWorker {
@@ -102,6 +110,10 @@ export interface RunningApi {
 
 export interface System extends Settings {
   logger: Logger;
+  /** The process's Prometheus registry: the API serves it at `/metrics`, the worker's health server too. */
+  metrics: Registry;
+  /** Where the Temporal SDK serves its Prometheus series (`host:port`), null when it does not. */
+  readonly temporalMetrics: string | null;
   database: Database;
   db: Db;
   secrets: SecretStore;
@@ -171,8 +183,21 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     if (opts.seedCatalog) await seedCatalog(database.db);
 
     let temporal: Client | null = null;
+    let temporalMetrics: string | null = null;
     if (opts.temporal !== false) {
-      installTemporalLogging(temporalLevel(logger.level as LogLevel), toLogger(logger));
+      const runtime = installTemporalLogging(
+        temporalLevel(logger.level as LogLevel),
+        toLogger(logger),
+        opts.temporalMetrics
+          ? {
+              host: config.worker.metricsHost,
+              port: config.worker.metricsPort,
+              tags: { pool: config.pool.name },
+            }
+          : undefined,
+      );
+      temporalMetrics = runtime.metricsAddress;
+      if (runtime.problem) logger.error({ err: runtime.problem }, 'no Temporal SDK metrics');
       const client = await connectClient(config);
       temporal = client;
       stops.push(() => client.connection.close());
@@ -183,6 +208,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     };
 
     const db = database.db;
+    const metrics = createRegistry({ pool: config.pool.name });
     const secrets = new SecretStore(db, secretKeys.current, secretKeys.old);
     const built = opts.resources ? null : buildProviders(config, db);
     const resources = opts.resources?.(db) ?? built!.resources;
@@ -196,6 +222,10 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     const system: System = {
       ...settings,
       logger,
+      metrics,
+      get temporalMetrics() {
+        return temporalMetrics;
+      },
       database,
       db,
       secrets,
@@ -208,7 +238,15 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
         return modelServer;
       },
       get activityDeps(): ActivityDeps {
-        return { db, temporal: temporalClient(), secrets, compute, resources, runtimeEnv };
+        return {
+          db,
+          temporal: temporalClient(),
+          secrets,
+          compute,
+          resources,
+          runtimeEnv,
+          metrics: activityMetrics(metrics),
+        };
       },
       apiContext(apiKey) {
         return {
@@ -217,6 +255,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           secrets,
           config,
           apiKey,
+          metrics,
           senders: opts.senders ?? adapters.senders,
           ...(adapters.llmKeys ? { llmKeys: adapters.llmKeys } : {}),
         };

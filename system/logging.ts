@@ -75,15 +75,61 @@ export function toLogger(logger: Logger): (entry: LogEntry) => void {
 
 let temporalLogging = false;
 
+/** The Temporal SDK's Prometheus exporter: core's own HTTP server on `host:port` (`GET /metrics`). */
+export interface TemporalMetricsOptions {
+  host: string;
+  port: number;
+  /** Labels on every series (e.g. the pool's name). */
+  tags?: Record<string, string>;
+}
+
+/** What the one install did: where the SDK serves its metrics (null: nowhere), and why not if it could not. */
+export interface TemporalRuntimeReport {
+  metricsAddress: string | null;
+  problem: Error | null;
+}
+
 /**
  * Where the Temporal SDK's own logs (worker, core) go, from `level` up: to `sink`, else to the console
- * (the SDK's format). Once per process, before the first worker or native connection; later calls do
- * nothing (a test process that installed its own sink keeps it).
+ * (the SDK's format); with `metrics` (a port above 0), core serves its Prometheus series there (the SDK's
+ * defaults: `temporal_` prefix, durations in milliseconds, counters without `_total`, as Temporal's published
+ * SDK dashboards expect). Once per process (`Runtime.install`), before the first worker or native connection;
+ * later calls do nothing (a test process that installed its own sink keeps it). A metrics port in use is not
+ * fatal: the runtime is installed without metrics and `problem` says why.
  */
-export function installTemporalLogging(level: TemporalLevel, sink?: (entry: LogEntry) => void): void {
-  if (temporalLogging) return;
+export function installTemporalLogging(
+  level: TemporalLevel,
+  sink?: (entry: LogEntry) => void,
+  metrics?: TemporalMetricsOptions,
+): TemporalRuntimeReport {
+  if (temporalLogging) return { metricsAddress: null, problem: null };
   temporalLogging = true;
-  Runtime.install({ logger: sink ? new DefaultLogger(level, sink) : new DefaultLogger(level) });
+  const logger = () => (sink ? new DefaultLogger(level, sink) : new DefaultLogger(level));
+  if (metrics && metrics.port > 0) {
+    const host = metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host;
+    const bindAddress = `${host}:${metrics.port}`;
+    try {
+      Runtime.install({
+        logger: logger(),
+        telemetryOptions: {
+          metrics: { prometheus: { bindAddress }, ...(metrics.tags ? { globalTags: metrics.tags } : {}) },
+        },
+      });
+      return { metricsAddress: bindAddress, problem: null };
+    } catch (err) {
+      // Core did not install (its exporter could not bind): install it without metrics.
+      Runtime.install({ logger: logger() });
+      return {
+        metricsAddress: null,
+        problem: new Error(
+          `the Temporal SDK's metrics cannot be served on ${bindAddress}: ${(err as Error).message}; ` +
+            'give each worker on this host its own WORKER_METRICS_PORT, or 0 for none',
+        ),
+      };
+    }
+  }
+  Runtime.install({ logger: logger() });
+  return { metricsAddress: null, problem: null };
 }
 
 /** The Temporal level matching a pino level. */

@@ -3,8 +3,12 @@
  * liveness (the process is up, nothing asked), `GET /readyz` readiness (200 only while the worker is polling
  * and its Temporal connection answers; 503 naming what is wrong, with Retry-After, while it starts or
  * drains). Plain `node:http`, JSON bodies, nothing secret; on `WORKER_HEALTH_HOST:WORKER_HEALTH_PORT`.
+ * `GET /metrics`: the process's own Prometheus series (`convos_*`, `process_*`, `nodejs_*`; the Temporal SDK's
+ * `temporal_*` are served by core on WORKER_METRICS_PORT), behind METRICS_BEARER when it is set.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../system/logging';
 
 export interface HealthServer {
@@ -27,6 +31,35 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+function serveMetrics(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  metrics: { registry: () => Registry | null; bearer: string | null },
+) {
+  if (metrics.bearer) {
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+    if (!(timingSafeEqual(digest(token), digest(metrics.bearer)) && token.length === metrics.bearer.length))
+      return send(res, 401, { error: 'missing or wrong metrics token', code: 'UNAUTHORIZED' });
+  }
+  const registry = metrics.registry();
+  if (!registry)
+    return send(res, 503, { error: 'starting', code: 'STARTING' }, { 'retry-after': String(RETRY_AFTER_S) });
+  registry.metrics().then(
+    (text) => {
+      res.writeHead(200, {
+        'content-type': registry.contentType,
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    },
+    () => send(res, 500, { error: 'metrics failed', code: 'INTERNAL' }),
+  );
+}
+
 /**
  * Serves the probes. `unready`: what keeps the process from being ready (empty: ready); it may be asked
  * before the worker exists (then it answers `starting`).
@@ -36,6 +69,8 @@ export async function startHealthServer(opts: {
   port: number;
   unready: () => Promise<string[]>;
   logger?: Logger;
+  /** `/metrics`: the registry (null while the process is not built yet: 503), and the bearer it requires. */
+  metrics?: { registry: () => Registry | null; bearer: string | null };
 }): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -61,6 +96,7 @@ export async function startHealthServer(opts: {
       );
       return;
     }
+    if (path === '/metrics' && opts.metrics) return serveMetrics(req, res, opts.metrics);
     send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
   });
   // Probes are short: no keep-alive connection may hold the shutdown up.

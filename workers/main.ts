@@ -7,13 +7,14 @@
  */
 import { describeTemporal } from '../config/temporal';
 import { NamespaceSetupError } from '../config/temporal-namespace';
-import { loadSettings, openSystem, type RunningWorker } from '../system';
+import { loadSettings, openSystem, type RunningWorker, type System } from '../system';
 import { onShutdownSignals } from '../system/shutdown';
 import { startHealthServer } from './health-server';
 
 const settings = loadSettings();
 const { healthHost, healthPort, shutdownGraceMs } = settings.config.worker;
 let running: RunningWorker | null = null;
+let built: System | null = null;
 // First, so that a probe sees the process up (and not ready) while it connects and bundles the workflows. A
 // port in use (a second worker on the same host) costs this worker its probes, not its work: it says so.
 let healthProblem: unknown = null;
@@ -23,12 +24,15 @@ const health =
         host: healthHost,
         port: healthPort,
         unready: async () => (running ? running.unready() : ['starting']),
+        metrics: { registry: () => built?.metrics ?? null, bearer: settings.config.metricsBearer },
       }).catch((err: unknown) => {
         healthProblem = err;
         return null;
       })
     : null;
-const system = await openSystem({ settings });
+// The Temporal SDK's own series on WORKER_METRICS_HOST:WORKER_METRICS_PORT (core's exporter).
+const system = await openSystem({ settings, temporalMetrics: true });
+built = system;
 if (healthProblem)
   system.logger.error({ err: healthProblem }, 'no health server: /healthz and /readyz are off');
 let stopping: Promise<void> | null = null;
@@ -62,6 +66,7 @@ system.logger.info(
     overridden: pool?.overridden,
     retiring: pool?.retiring,
     health: health?.url,
+    temporalMetrics: system.temporalMetrics,
   },
   `worker polling ${system.config.temporal.taskQueue} on ${describeTemporal(system.config.temporal.connection)}`,
 );

@@ -10,6 +10,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { FailureType } from '../../contracts/failures';
 import { ProviderRateLimitedError, ProviderRejectedError } from '../../contracts/provider-errors';
 import { ComputeRejectedError } from '../compute/types';
+import { type ProviderCallLabels, providerErrorKind } from '../metrics';
 import { activityContext } from './activity-context';
 
 export function toActivityFailure(err: unknown): never {
@@ -26,17 +27,29 @@ export function toActivityFailure(err: unknown): never {
   throw err;
 }
 
-/** Calls a provider; it heartbeats meanwhile, and its failures come out classified for Temporal. */
-export async function providerCall<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Calls a provider; it heartbeats meanwhile, and its failures come out classified for Temporal. With
+ * `labels.metrics` the call is counted (`convos_provider_calls_total`, `_errors_total`, its duration).
+ */
+export async function providerCall<T>(fn: () => Promise<T>, labels?: ProviderCallLabels): Promise<T> {
   const ctx = activityContext();
   const beat = ctx && !ctx.info.isLocal ? setInterval(() => ctx.heartbeat(), 1000) : null;
+  const metrics = labels?.metrics;
+  const series = labels ? { provider: labels.provider, step: labels.step } : null;
+  const started = performance.now();
   try {
     return await fn();
   } catch (err) {
+    const cancelled = ctx?.cancellationSignal.aborted === true;
+    if (metrics && series) metrics.providerErrors.inc({ ...series, kind: providerErrorKind(err, cancelled) });
     // Aborted because the activity was cancelled: say so, so Temporal does not retry it.
-    if (ctx?.cancellationSignal.aborted) throw new CancelledFailure('provider call cancelled');
+    if (cancelled) throw new CancelledFailure('provider call cancelled');
     return toActivityFailure(err);
   } finally {
     if (beat) clearInterval(beat);
+    if (metrics && series) {
+      metrics.providerCalls.inc(series);
+      metrics.providerDuration.observe(series, (performance.now() - started) / 1000);
+    }
   }
 }

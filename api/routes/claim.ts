@@ -22,10 +22,12 @@ import {
   type ClaimResponse,
   type ClaimService,
   normalizeRecipients,
+  type StepListener,
 } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { checkJoinUrl } from '../join-url';
+import { type ApiMetrics, claimOutcomeOf, countClaimRejection } from '../metrics';
 import { findTemplate } from '../queries';
 import { errorResponses } from '../schemas';
 import { AllowedRecipients } from './self';
@@ -85,11 +87,46 @@ const ClaimResponseBody = Type.Object({
   chatUrl: Type.Optional(Type.String()),
 });
 
-export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: ClaimService }> = async (
-  app,
-  ctx,
-) => {
+export const claimRoutes: FastifyPluginAsyncTypebox<
+  ApiContext & { claims: ClaimService; claimMetrics: ApiMetrics }
+> = async (app, ctx) => {
   app.addHook('onRequest', apiKeyGuard(ctx.apiKey));
+  const metrics = ctx.claimMetrics;
+  // Every error of a plain claim request passes here (authentication, the rate limit, validation, the claim
+  // service); a streamed claim's are counted where it catches them.
+  app.addHook('onError', async (_request, _reply, err) => countClaimRejection(metrics, err));
+
+  /**
+   * Runs the claim service, measured: in flight, waiting (in the reserve step, until an instance is reserved
+   * or the claim ends) and its duration by outcome and warm/cold.
+   */
+  const measuredClaim = async (
+    run: (onStep: StepListener) => Promise<ClaimResponse>,
+    onStep: StepListener = () => {},
+  ): Promise<ClaimResponse> => {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    let waiting = false;
+    const wait = (now: boolean) => {
+      if (now !== waiting) metrics.claimsWaiting.inc(now ? 1 : -1);
+      waiting = now;
+    };
+    metrics.claimsInFlight.inc();
+    try {
+      const result = await run((step, status, detail) => {
+        if (step === 'reserve') wait(status === 'active');
+        onStep(step, status, detail);
+      });
+      metrics.claimDuration.observe({ outcome: 'bound', warm: String(result.warm) }, seconds());
+      return result;
+    } catch (err) {
+      metrics.claimDuration.observe({ outcome: claimOutcomeOf(err), warm: 'none' }, seconds());
+      throw err;
+    } finally {
+      wait(false);
+      metrics.claimsInFlight.dec();
+    }
+  };
 
   app.post(
     '/api/pool/claim',
@@ -135,7 +172,9 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
       };
 
       if (!request.headers.accept?.includes('text/event-stream')) {
-        const result = await ctx.claims.claim(key, input, maxWaitMs, undefined, client, request.id);
+        const result = await measuredClaim((onStep) =>
+          ctx.claims.claim(key, input, maxWaitMs, onStep, client, request.id),
+        );
         request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
         return result;
       }
@@ -154,18 +193,15 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
         | { ok: true; result: ClaimResponse }
         | { ok: false; statusCode: number; error: string; code: string };
       try {
-        const result = await ctx.claims.claim(
-          key,
-          input,
-          maxWaitMs,
+        const result = await measuredClaim(
+          (onStep) => ctx.claims.claim(key, input, maxWaitMs, onStep, client, request.id),
           (step, status, detail) => send('step', { step, status, ...(detail ? { detail } : {}) }),
-          client,
-          request.id,
         );
         outcome = { ok: true, result };
         request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
       } catch (err) {
         if (!(err instanceof ApiError)) request.log.error({ err }, 'claim failed');
+        countClaimRejection(metrics, err);
         outcome =
           err instanceof ApiError
             ? {
