@@ -1,0 +1,425 @@
+/**
+ * Prometheus metrics through the real entrypoints (`npm run worker`, `npm run api` as separate processes, with
+ * METRICS_BEARER): the API's `/metrics`, the worker's `/metrics` (its health server) and the Temporal SDK's
+ * exporter (WORKER_METRICS_PORT) parse as Prometheus text; the claim histogram moves with a claim; refusals and
+ * the rate limit are counted; the instance gauges agree with `/api/pool/counts`; no label holds an instance id
+ * or an agent name. Then the dashboard and the alert rules (ops/): every PromQL query parses and names only
+ * series these endpoints expose, and the rules file has the shape Prometheus loads.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parser } from '@prometheus-io/lezer-promql';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import YAML from 'yaml';
+import { LocalComputeProvider } from '../activities/compute/local';
+import { projectRoot } from '../scripts/temporal-dev';
+import { freePort } from './support/ports';
+import { type Exposition, parseExposition, seriesNames, valueOf } from './support/prometheus';
+import { stopPool } from './support/stop-pool';
+
+const id = randomUUID().slice(0, 8);
+const poolName = `metrics-${id}`;
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convos-metrics-'));
+const apiKey = randomBytes(24).toString('base64url');
+const metricsBearer = randomBytes(16).toString('base64url');
+const processes: ChildProcess[] = [];
+const logs: string[] = [];
+let apiUrl = '';
+let workerUrl = '';
+let sdkUrl = '';
+
+function run(script: 'worker' | 'api', vars: Record<string, string>): ChildProcess {
+  const child = spawn('npm', ['run', '-s', script], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...vars },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on('data', (d: Buffer) => logs.push(d.toString()));
+  processes.push(child);
+  return child;
+}
+
+async function kill(child: ChildProcess, signal: NodeJS.Signals) {
+  const exited = new Promise((r) =>
+    child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
+  );
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {}
+  await exited;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${logs.join('').slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const auth = { authorization: `Bearer ${metricsBearer}` };
+
+/** Scrapes one endpoint: 200, the Prometheus text content type, and text that parses. */
+async function scrape(url: string, headers: Record<string, string> = auth): Promise<Exposition> {
+  const res = await fetch(`${url}/metrics`, { headers });
+  const text = await res.text();
+  expect(res.status, text.slice(0, 300)).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+  return parseExposition(text);
+}
+
+const counts = async () =>
+  (await (await fetch(`${apiUrl}/api/pool/counts`)).json()) as Record<string, number>;
+
+const claim = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  fetch(`${apiUrl}/api/pool/claim`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${apiKey}`,
+      'content-type': 'application/json',
+      'idempotency-key': `metrics-${randomUUID()}`,
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+
+beforeAll(async () => {
+  const [apiPort, healthPort, sdkPort] = [await freePort(), await freePort(), await freePort()];
+  apiUrl = `http://127.0.0.1:${apiPort}`;
+  workerUrl = `http://127.0.0.1:${healthPort}`;
+  sdkUrl = `http://127.0.0.1:${sdkPort}`;
+  const env = {
+    POOL_ENVIRONMENT: 'staging',
+    DATABASE_URL: inject('databaseUrl'),
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE: poolName,
+    POOL_NAME: poolName,
+    POOL_TARGET_IDLE: '1',
+    POOL_MAX_TOTAL: '6',
+    POOL_API_KEY: apiKey,
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    COMPUTE_PROVIDER: 'local',
+    LOCAL_RUNTIME: 'standin',
+    XMTP_ENV: 'off',
+    DATA_DIR: dataDir,
+    API_HOST: '127.0.0.1',
+    API_PORT: String(apiPort),
+    CLAIM_RATE_LIMIT_PER_MINUTE: '3',
+    INSTANCE_HEALTH_INTERVAL_MS: '2000',
+    WORKER_HEALTH_PORT: String(healthPort),
+    WORKER_METRICS_PORT: String(sdkPort),
+    METRICS_BEARER: metricsBearer,
+    LOG_LEVEL: 'warn',
+  };
+  run('worker', env);
+  run('api', env);
+  await waitFor('an idle instance', async () => (await counts()).idle! >= 1, 150_000);
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(processes.map((child) => kill(child, 'SIGTERM')));
+  await new LocalComputeProvider({
+    instancesDir: path.join(dataDir, 'instances'),
+    command: ['true'],
+  }).stopAll();
+  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  await stopPool(new Client({ connection }), poolName);
+  await connection.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+/** Everything the three endpoints expose, scraped once the claim tests ran (for the ops/ checks). */
+const exposed = {
+  api: null as Exposition | null,
+  worker: null as Exposition | null,
+  sdk: null as Exposition | null,
+};
+
+describe('the endpoints', () => {
+  it('/metrics of the API and the worker require METRICS_BEARER when it is set', async () => {
+    for (const url of [apiUrl, workerUrl]) {
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(
+        401,
+      );
+    }
+    // The API's /metrics is no client route: not in the OpenAPI document.
+    const doc = (await (await fetch(`${apiUrl}/api/openapi.json`)).json()) as { paths: object };
+    expect(Object.keys(doc.paths)).not.toContain('/metrics');
+  });
+
+  it('a claim moves the claim histogram: one more bound warm claim, its time in the sum and the buckets', async () => {
+    const series = { outcome: 'bound', warm: 'true' };
+    const before = await scrape(apiUrl);
+    expect(before.families.get('convos_claim_duration_seconds')).toBe('histogram');
+    const count0 = valueOf(before, 'convos_claim_duration_seconds_count', series);
+    const sum0 = valueOf(before, 'convos_claim_duration_seconds_sum', series);
+    const inf0 = valueOf(before, 'convos_claim_duration_seconds_bucket', { ...series, le: '+Inf' });
+
+    const res = await claim({ agentName: 'Metric Claim' });
+    const body = (await res.json()) as { warm: boolean; instanceId: string };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.warm).toBe(true);
+
+    const after = await scrape(apiUrl);
+    expect(valueOf(after, 'convos_claim_duration_seconds_count', series)).toBe(count0 + 1);
+    expect(valueOf(after, 'convos_claim_duration_seconds_bucket', { ...series, le: '+Inf' })).toBe(inf0 + 1);
+    expect(valueOf(after, 'convos_claim_duration_seconds_sum', series)).toBeGreaterThan(sum0);
+    // Every series carries the pool; nothing is in flight or waiting once the claim answered.
+    const sample = after.samples.find((s) => s.name === 'convos_claim_duration_seconds_count');
+    expect(sample?.labels.pool).toBe(poolName);
+    expect(valueOf(after, 'convos_claims_in_flight')).toBe(0);
+    expect(valueOf(after, 'convos_claims_waiting')).toBe(0);
+    // No label value is an instance id or the agent's name.
+    const values = after.samples.flatMap((s) => Object.values(s.labels));
+    expect(values).not.toContain(body.instanceId);
+    expect(values.some((v) => v.includes('Metric Claim'))).toBe(false);
+  });
+
+  it('counts refusals by reason and the rate limit (per client)', async () => {
+    const before = await scrape(apiUrl);
+    const refused = (e: Exposition, reason: string) => valueOf(e, 'convos_claims_refused_total', { reason });
+    // Unknown template, no API key, then one client over its limit (3 a minute): the fourth is a 429.
+    expect((await claim({ templateSlug: 'no-such-template' })).status).toBe(400);
+    expect((await claim({}, { authorization: 'Bearer nope' })).status).toBe(401);
+    const flood: number[] = [];
+    for (let i = 0; i < 4; i += 1)
+      flood.push(
+        (await claim({ templateSlug: 'no-such-template' }, { 'x-client-id': `flood-${id}` })).status,
+      );
+    expect(flood).toEqual([400, 400, 400, 429]);
+
+    const after = await scrape(apiUrl);
+    expect(refused(after, 'unknown_template')).toBe(refused(before, 'unknown_template') + 4);
+    expect(refused(after, 'unauthorized')).toBe(refused(before, 'unauthorized') + 1);
+    expect(valueOf(after, 'convos_claims_rate_limited_total', { limit: 'client' })).toBe(
+      valueOf(before, 'convos_claims_rate_limited_total', { limit: 'client' }) + 1,
+    );
+    // Refused before the claim service: the histogram did not move.
+    expect(valueOf(after, 'convos_claim_duration_seconds_count')).toBe(
+      valueOf(before, 'convos_claim_duration_seconds_count'),
+    );
+  });
+
+  it('the instance gauges agree with /api/pool/counts; the breaker and targets come from the pool', async () => {
+    let last = '';
+    await waitFor(
+      'the gauges to match the counts',
+      async () => {
+        const [metrics, live] = [await scrape(apiUrl), await counts()];
+        const gauges = Object.fromEntries(
+          Object.keys(live).map((status) => [status, valueOf(metrics, 'convos_instances', { status })]),
+        );
+        last = JSON.stringify({ gauges, live });
+        return JSON.stringify(gauges) === JSON.stringify(live);
+      },
+      20_000,
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message.split('\n')[0]}: ${last}`);
+    });
+    const metrics = await scrape(apiUrl);
+    expect(valueOf(metrics, 'convos_instances', { status: 'claimed' })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(metrics, 'convos_pool_up')).toBe(1);
+    expect(valueOf(metrics, 'convos_pool_breaker_open')).toBe(0);
+    expect(valueOf(metrics, 'convos_pool_target_idle')).toBe(1);
+    expect(valueOf(metrics, 'convos_pool_max_total')).toBe(6);
+    expect(metrics.families.has('convos_webhook_deliveries_total')).toBe(true);
+    expect(metrics.families.has('process_resident_memory_bytes')).toBe(true);
+  });
+
+  it("the worker's /metrics counts provider calls by provider and step, and the health sweeper", async () => {
+    await waitFor(
+      'a health check counted',
+      async () => valueOf(await scrape(workerUrl), 'convos_health_checks_total', { result: 'ready' }) > 0,
+      20_000,
+    );
+    const worker = await scrape(workerUrl);
+    // At least the two instances (the claimed one and its replacement) were created through the provider.
+    expect(
+      valueOf(worker, 'convos_provider_calls_total', { provider: 'local', step: 'create' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      valueOf(worker, 'convos_provider_call_duration_seconds_count', { provider: 'local', step: 'create' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(worker.families.get('convos_provider_errors_total')).toBe('counter');
+    expect(valueOf(worker, 'convos_health_sweep_passes_total', { outcome: 'ok' })).toBeGreaterThan(0);
+    expect(valueOf(worker, 'convos_reconcile_runs_total', { outcome: 'failed' })).toBe(0);
+    expect(worker.samples.find((s) => s.name === 'convos_provider_calls_total')?.labels.pool).toBe(poolName);
+    // The API's series are not the worker's: separate processes, separate registries.
+    expect(worker.families.has('convos_claim_duration_seconds')).toBe(false);
+  });
+
+  it("the Temporal SDK's exporter serves temporal_* series of this worker on WORKER_METRICS_PORT", async () => {
+    const sdk = await scrape(sdkUrl, {});
+    for (const name of [
+      'temporal_workflow_task_execution_latency',
+      'temporal_activity_execution_latency',
+      'temporal_worker_task_slots_available',
+      'temporal_request',
+    ])
+      expect([...sdk.families.keys()], name).toContain(name);
+    const polled = sdk.samples.find((s) => s.name === 'temporal_num_pollers');
+    expect(polled?.labels.task_queue).toBe(poolName);
+    expect(polled?.labels.pool).toBe(poolName);
+
+    exposed.api = await scrape(apiUrl);
+    exposed.worker = await scrape(workerUrl);
+    exposed.sdk = sdk;
+    if (process.env.METRICS_DUMP)
+      fs.writeFileSync(
+        process.env.METRICS_DUMP,
+        JSON.stringify(
+          Object.fromEntries(Object.entries(exposed).map(([k, e]) => [k, Object.fromEntries(e!.families)])),
+          null,
+          1,
+        ),
+      );
+  });
+});
+
+// ── ops/: the dashboard and the alert rules ─────────────────────────────────────────────────────────────────
+
+const opsDir = path.join(projectRoot, 'ops');
+const dashboard = JSON.parse(fs.readFileSync(path.join(opsDir, 'grafana', 'convos-agents.json'), 'utf8'));
+const rules = YAML.parse(fs.readFileSync(path.join(opsDir, 'prometheus', 'alerts.yml'), 'utf8'));
+
+interface Query {
+  where: string;
+  expr: string;
+}
+
+/** Every PromQL query of the dashboard: panel targets (rows' panels too) and query variables. */
+function dashboardQueries(): Query[] {
+  const queries: Query[] = [];
+  const walk = (panels: Array<Record<string, unknown>>) => {
+    for (const panel of panels) {
+      for (const target of (panel.targets as Array<{ expr?: string }> | undefined) ?? [])
+        if (target.expr) queries.push({ where: `panel "${panel.title}"`, expr: target.expr });
+      if (Array.isArray(panel.panels)) walk(panel.panels as Array<Record<string, unknown>>);
+    }
+  };
+  walk(dashboard.panels);
+  for (const v of dashboard.templating?.list ?? []) {
+    if (v.type !== 'query') continue;
+    const q = typeof v.query === 'string' ? v.query : v.query?.query;
+    // label_values(metric, label): the metric must exist too.
+    const m = /^label_values\(\s*([^,]+),/.exec(q ?? '');
+    queries.push({ where: `variable ${v.name}`, expr: m ? m[1]! : q });
+  }
+  return queries;
+}
+
+function alertRules(): Array<Record<string, unknown>> {
+  return (rules.groups as Array<{ rules: Array<Record<string, unknown>> }>).flatMap((g) => g.rules);
+}
+
+/** Grafana's variables replaced by something PromQL parses ($pool, $__rate_interval, ...). */
+const withoutVariables = (expr: string) =>
+  expr.replaceAll(/\$__(rate_)?interval|\$__range/g, '5m').replaceAll(/\$\{?[a-zA-Z_]+(:[a-z]+)?\}?/g, 'x');
+
+/** The metric names a PromQL expression selects (a parse error fails). */
+function metricNames(expr: string): string[] {
+  const text = withoutVariables(expr);
+  const tree = parser.parse(text);
+  const names: string[] = [];
+  let error: number | null = null;
+  tree.iterate({
+    enter(node) {
+      if (node.type.isError) error ??= node.from;
+      if (node.name === 'VectorSelector') {
+        const ident = node.node.getChild('Identifier');
+        if (ident) names.push(text.slice(ident.from, ident.to));
+        // {__name__="x"} selectors
+        const m = /__name__\s*=\s*"([^"]+)"/.exec(text.slice(node.from, node.to));
+        if (m) names.push(m[1]!);
+      }
+    },
+  });
+  if (error !== null) throw new Error(`PromQL does not parse at ${error}: ${expr}`);
+  return names;
+}
+
+describe('ops/: the dashboard and the alert rules', () => {
+  it('the alert rules file has the shape Prometheus loads, and the alerts the runbook needs', () => {
+    expect(Array.isArray(rules.groups)).toBe(true);
+    for (const group of rules.groups) {
+      expect(typeof group.name).toBe('string');
+      expect(Array.isArray(group.rules) && group.rules.length > 0).toBe(true);
+    }
+    const names = new Set<string>();
+    for (const rule of alertRules()) {
+      expect(Object.keys(rule).sort()).toEqual(
+        expect.arrayContaining(['alert', 'annotations', 'expr', 'for', 'labels']),
+      );
+      for (const key of Object.keys(rule))
+        expect(['alert', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations']).toContain(key);
+      expect(rule.alert).toMatch(/^[A-Z][A-Za-z0-9]+$/);
+      expect(names.has(rule.alert as string), `${rule.alert} twice`).toBe(false);
+      names.add(rule.alert as string);
+      expect(rule.for).toMatch(/^\d+[smh]$/);
+      expect(['critical', 'warning', 'info']).toContain((rule.labels as { severity?: string }).severity);
+      const annotations = rule.annotations as Record<string, string>;
+      expect(annotations.summary, `${rule.alert} summary`).toBeTruthy();
+      expect(annotations.description, `${rule.alert} description`).toBeTruthy();
+    }
+    for (const needed of [
+      'ConvosPoolBreakerOpen',
+      'ConvosPoolNoIdleInstances',
+      'ConvosClaimLatencyHigh',
+      'ConvosInstancesFailed',
+      'ConvosProviderErrorSpike',
+      'ConvosSweeperErrors',
+    ])
+      expect(names, needed).toContain(needed);
+  });
+
+  it('the dashboard is a Grafana dashboard with a Prometheus data source variable and panels', () => {
+    expect(dashboard.title).toBeTruthy();
+    expect(dashboard.uid).toMatch(/^[a-z0-9-]{1,40}$/);
+    expect(dashboard.panels.length).toBeGreaterThan(8);
+    const variables = (dashboard.templating?.list ?? []) as Array<{ name: string; type: string }>;
+    expect(variables.find((v) => v.type === 'datasource')).toBeTruthy();
+    expect(variables.map((v) => v.name)).toContain('pool');
+    const ids = new Set<number>();
+    for (const panel of dashboard.panels as Array<{ id: number; title: string; type: string }>) {
+      expect(ids.has(panel.id), `panel id ${panel.id} twice`).toBe(false);
+      ids.add(panel.id);
+      expect(panel.title).toBeTruthy();
+    }
+  });
+
+  it('every query of the dashboard and the alerts parses and names only series the endpoints expose', () => {
+    expect(exposed.api && exposed.worker && exposed.sdk, 'the endpoints were scraped above').toBeTruthy();
+    const known = new Set([
+      ...seriesNames(exposed.api!),
+      ...seriesNames(exposed.worker!),
+      ...seriesNames(exposed.sdk!),
+    ]);
+    const queries = [
+      ...dashboardQueries(),
+      ...alertRules().map((r) => ({ where: `alert ${r.alert}`, expr: r.expr as string })),
+    ];
+    expect(queries.length).toBeGreaterThan(15);
+    const missing: string[] = [];
+    for (const { where, expr } of queries) {
+      const names = metricNames(expr);
+      expect(names.length, `${where} selects no series: ${expr}`).toBeGreaterThan(0);
+      for (const name of names) if (!known.has(name)) missing.push(`${where}: ${name}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('the name check fails for a series that does not exist (the check can fail)', () => {
+    expect(metricNames('sum(rate(convos_no_such_series_total[5m])) > 0')).toEqual([
+      'convos_no_such_series_total',
+    ]);
+    expect(() => metricNames('sum(rate(convos_claims_refused_total[5m]) > ')).toThrow(/does not parse/);
+  });
+});
