@@ -18,7 +18,7 @@ import YAML from 'yaml';
 import { LocalComputeProvider } from '../activities/compute/local';
 import { projectRoot } from '../scripts/temporal-dev';
 import { freePort } from './support/ports';
-import { type Exposition, parseExposition, seriesNames, valueOf } from './support/prometheus';
+import { type Exposition, parseExposition, sampleValue, seriesNames } from './support/prometheus';
 import { stopPool } from './support/stop-pool';
 
 const id = randomUUID().slice(0, 8);
@@ -159,9 +159,9 @@ describe('the endpoints', () => {
     const series = { outcome: 'bound', warm: 'true' };
     const before = await scrape(apiUrl);
     expect(before.families.get('convos_claim_duration_seconds')).toBe('histogram');
-    const count0 = valueOf(before, 'convos_claim_duration_seconds_count', series);
-    const sum0 = valueOf(before, 'convos_claim_duration_seconds_sum', series);
-    const inf0 = valueOf(before, 'convos_claim_duration_seconds_bucket', { ...series, le: '+Inf' });
+    const count0 = sampleValue(before, 'convos_claim_duration_seconds_count', series);
+    const sum0 = sampleValue(before, 'convos_claim_duration_seconds_sum', series);
+    const inf0 = sampleValue(before, 'convos_claim_duration_seconds_bucket', { ...series, le: '+Inf' });
 
     const res = await claim({ agentName: 'Metric Claim' });
     const body = (await res.json()) as { warm: boolean; instanceId: string };
@@ -169,14 +169,16 @@ describe('the endpoints', () => {
     expect(body.warm).toBe(true);
 
     const after = await scrape(apiUrl);
-    expect(valueOf(after, 'convos_claim_duration_seconds_count', series)).toBe(count0 + 1);
-    expect(valueOf(after, 'convos_claim_duration_seconds_bucket', { ...series, le: '+Inf' })).toBe(inf0 + 1);
-    expect(valueOf(after, 'convos_claim_duration_seconds_sum', series)).toBeGreaterThan(sum0);
+    expect(sampleValue(after, 'convos_claim_duration_seconds_count', series)).toBe(count0 + 1);
+    expect(sampleValue(after, 'convos_claim_duration_seconds_bucket', { ...series, le: '+Inf' })).toBe(
+      inf0 + 1,
+    );
+    expect(sampleValue(after, 'convos_claim_duration_seconds_sum', series)).toBeGreaterThan(sum0);
     // Every series carries the pool; nothing is in flight or waiting once the claim answered.
     const sample = after.samples.find((s) => s.name === 'convos_claim_duration_seconds_count');
     expect(sample?.labels.pool).toBe(poolName);
-    expect(valueOf(after, 'convos_claims_in_flight')).toBe(0);
-    expect(valueOf(after, 'convos_claims_waiting')).toBe(0);
+    expect(sampleValue(after, 'convos_claims_in_flight')).toBe(0);
+    expect(sampleValue(after, 'convos_claims_waiting')).toBe(0);
     // No label value is an instance id or the agent's name.
     const values = after.samples.flatMap((s) => Object.values(s.labels));
     expect(values).not.toContain(body.instanceId);
@@ -185,7 +187,8 @@ describe('the endpoints', () => {
 
   it('counts refusals by reason and the rate limit (per client)', async () => {
     const before = await scrape(apiUrl);
-    const refused = (e: Exposition, reason: string) => valueOf(e, 'convos_claims_refused_total', { reason });
+    const refused = (e: Exposition, reason: string) =>
+      sampleValue(e, 'convos_claims_refused_total', { reason });
     // Unknown template, no API key, then one client over its limit (3 a minute): the fourth is a 429.
     expect((await claim({ templateSlug: 'no-such-template' })).status).toBe(400);
     expect((await claim({}, { authorization: 'Bearer nope' })).status).toBe(401);
@@ -199,12 +202,12 @@ describe('the endpoints', () => {
     const after = await scrape(apiUrl);
     expect(refused(after, 'unknown_template')).toBe(refused(before, 'unknown_template') + 4);
     expect(refused(after, 'unauthorized')).toBe(refused(before, 'unauthorized') + 1);
-    expect(valueOf(after, 'convos_claims_rate_limited_total', { limit: 'client' })).toBe(
-      valueOf(before, 'convos_claims_rate_limited_total', { limit: 'client' }) + 1,
+    expect(sampleValue(after, 'convos_claims_rate_limited_total', { limit: 'client' })).toBe(
+      sampleValue(before, 'convos_claims_rate_limited_total', { limit: 'client' }) + 1,
     );
     // Refused before the claim service: the histogram did not move.
-    expect(valueOf(after, 'convos_claim_duration_seconds_count')).toBe(
-      valueOf(before, 'convos_claim_duration_seconds_count'),
+    expect(sampleValue(after, 'convos_claim_duration_seconds_count')).toBe(
+      sampleValue(before, 'convos_claim_duration_seconds_count'),
     );
   });
 
@@ -215,7 +218,7 @@ describe('the endpoints', () => {
       async () => {
         const [metrics, live] = [await scrape(apiUrl), await counts()];
         const gauges = Object.fromEntries(
-          Object.keys(live).map((status) => [status, valueOf(metrics, 'convos_instances', { status })]),
+          Object.keys(live).map((status) => [status, sampleValue(metrics, 'convos_instances', { status })]),
         );
         last = JSON.stringify({ gauges, live });
         return JSON.stringify(gauges) === JSON.stringify(live);
@@ -225,11 +228,11 @@ describe('the endpoints', () => {
       throw new Error(`${(err as Error).message.split('\n')[0]}: ${last}`);
     });
     const metrics = await scrape(apiUrl);
-    expect(valueOf(metrics, 'convos_instances', { status: 'claimed' })).toBeGreaterThanOrEqual(1);
-    expect(valueOf(metrics, 'convos_pool_up')).toBe(1);
-    expect(valueOf(metrics, 'convos_pool_breaker_open')).toBe(0);
-    expect(valueOf(metrics, 'convos_pool_target_idle')).toBe(1);
-    expect(valueOf(metrics, 'convos_pool_max_total')).toBe(6);
+    expect(sampleValue(metrics, 'convos_instances', { status: 'claimed' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(metrics, 'convos_pool_up')).toBe(1);
+    expect(sampleValue(metrics, 'convos_pool_breaker_open')).toBe(0);
+    expect(sampleValue(metrics, 'convos_pool_target_idle')).toBe(1);
+    expect(sampleValue(metrics, 'convos_pool_max_total')).toBe(6);
     expect(metrics.families.has('convos_webhook_deliveries_total')).toBe(true);
     expect(metrics.families.has('process_resident_memory_bytes')).toBe(true);
   });
@@ -237,20 +240,23 @@ describe('the endpoints', () => {
   it("the worker's /metrics counts provider calls by provider and step, and the health sweeper", async () => {
     await waitFor(
       'a health check counted',
-      async () => valueOf(await scrape(workerUrl), 'convos_health_checks_total', { result: 'ready' }) > 0,
+      async () => sampleValue(await scrape(workerUrl), 'convos_health_checks_total', { result: 'ready' }) > 0,
       20_000,
     );
     const worker = await scrape(workerUrl);
     // At least the two instances (the claimed one and its replacement) were created through the provider.
     expect(
-      valueOf(worker, 'convos_provider_calls_total', { provider: 'local', step: 'create' }),
+      sampleValue(worker, 'convos_provider_calls_total', { provider: 'local', step: 'create' }),
     ).toBeGreaterThanOrEqual(2);
     expect(
-      valueOf(worker, 'convos_provider_call_duration_seconds_count', { provider: 'local', step: 'create' }),
+      sampleValue(worker, 'convos_provider_call_duration_seconds_count', {
+        provider: 'local',
+        step: 'create',
+      }),
     ).toBeGreaterThanOrEqual(2);
     expect(worker.families.get('convos_provider_errors_total')).toBe('counter');
-    expect(valueOf(worker, 'convos_health_sweep_passes_total', { outcome: 'ok' })).toBeGreaterThan(0);
-    expect(valueOf(worker, 'convos_reconcile_runs_total', { outcome: 'failed' })).toBe(0);
+    expect(sampleValue(worker, 'convos_health_sweep_passes_total', { outcome: 'ok' })).toBeGreaterThan(0);
+    expect(sampleValue(worker, 'convos_reconcile_runs_total', { outcome: 'failed' })).toBe(0);
     expect(worker.samples.find((s) => s.name === 'convos_provider_calls_total')?.labels.pool).toBe(poolName);
     // The API's series are not the worker's: separate processes, separate registries.
     expect(worker.families.has('convos_claim_duration_seconds')).toBe(false);

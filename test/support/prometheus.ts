@@ -105,7 +105,11 @@ export function seriesNames(exposition: Exposition): Set<string> {
 }
 
 /** The value of the one sample of `name` whose labels include `labels` (summed if several match; 0 if none). */
-export function valueOf(exposition: Exposition, name: string, labels: Record<string, string> = {}): number {
+export function sampleValue(
+  exposition: Exposition,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
   return exposition.samples
     .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
