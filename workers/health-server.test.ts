@@ -1,4 +1,5 @@
 /** The worker's probe server: liveness always, readiness from what it is told, 404/405 for anything else. */
+import { Counter, Registry } from 'prom-client';
 import { afterEach, expect, it } from 'vitest';
 import { type HealthServer, startHealthServer } from './health-server';
 
@@ -55,4 +56,37 @@ it('says which variable to change when its port is taken', async () => {
   await expect(startHealthServer({ host: '127.0.0.1', port, unready: async () => [] })).rejects.toThrow(
     /in use: give each worker on this host its own WORKER_HEALTH_PORT, or 0 for none/,
   );
+});
+
+it('serves /metrics from the registry it is given: 503 until it exists, then the text; the bearer when set', async () => {
+  let registry: Registry | null = null;
+  server = await startHealthServer({
+    host: '127.0.0.1',
+    port: 0,
+    unready: async () => [],
+    metrics: { registry: () => registry, bearer: 'scrape-token' },
+  });
+  const scrape = (token?: string) =>
+    fetch(`${server!.url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  expect((await scrape()).status).toBe(401);
+  expect((await scrape('scrape-token-x')).status).toBe(401);
+  expect((await scrape('scrape-token')).status).toBe(503);
+
+  registry = new Registry();
+  new Counter({ name: 'convos_test_total', help: 'a test counter', registers: [registry] }).inc(3);
+  const res = await scrape('scrape-token');
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe(registry.contentType);
+  expect(await res.text()).toContain('convos_test_total 3');
+});
+
+it('serves /metrics without a bearer when none is set', async () => {
+  const registry = new Registry();
+  server = await startHealthServer({
+    host: '127.0.0.1',
+    port: 0,
+    unready: async () => [],
+    metrics: { registry: () => registry, bearer: null },
+  });
+  expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
 });
