@@ -235,6 +235,28 @@ function hashTree(dir: string, extra: string): string {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** How many content-hash tags of the runtime image stay on the machine (each shares most layers with the next). */
+const KEEP_TAGS = 3;
+
+/**
+ * Removes all but the newest KEEP_TAGS content-hash tags, so repeated builds do not fill the disk. `docker rmi`
+ * without force refuses an image a container uses, so a running instance's image stays.
+ */
+function pruneOldTags(current: string, log: (line: string) => void) {
+  const listed = spawnSync('docker', ['images', IMAGE_REPOSITORY, '--format', '{{.Tag}}\t{{.CreatedAt}}'], {
+    encoding: 'utf8',
+  });
+  const tags = (listed.stdout ?? '')
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([tag]) => tag && /^[0-9a-f]{16}$/.test(tag) && `${IMAGE_REPOSITORY}:${tag}` !== current)
+    .sort((a, b) => String(b[1]).localeCompare(String(a[1])))
+    .map(([tag]) => `${IMAGE_REPOSITORY}:${tag}`);
+  for (const old of tags.slice(KEEP_TAGS - 1)) {
+    if (spawnSync('docker', ['rmi', old], { stdio: 'ignore' }).status === 0) log(`removed the old ${old}`);
+  }
+}
+
 export async function buildRuntimeImage(
   opts: { log?: (line: string) => void; refreshBase?: boolean } = {},
 ): Promise<BuildResult> {
@@ -271,6 +293,7 @@ export async function buildRuntimeImage(
       });
     }
     run('docker', ['tag', tag, `${IMAGE_REPOSITORY}:latest`]);
+    pruneOldTags(tag, log);
     return { tag, base, cached, seconds: (Date.now() - started) / 1000 };
   } finally {
     fs.rmSync(context, { recursive: true, force: true });

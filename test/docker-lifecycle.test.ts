@@ -36,7 +36,7 @@ const docker = (...args: string[]) =>
 /** What the tests read of `docker inspect`. */
 interface Inspected {
   State: { Running: boolean; Health?: { Status: string } };
-  Config: { User: string; Labels: Record<string, string> };
+  Config: { User: string; Hostname: string; Labels: Record<string, string> };
   HostConfig: { Memory: number; MemorySwap: number; NanoCpus: number; CapDrop: string[] };
   Mounts: Array<{ Type: string; Name: string; Destination: string }>;
   NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }>> };
@@ -68,8 +68,8 @@ const events = (id: string) =>
 
 /** Resident memory of everything in the container (host `ps` through `docker top`), MB. */
 function containerRss(name: string): number {
-  const lines = docker('top', name, '-o', 'rss').split('\n').slice(1);
-  return lines.reduce((sum, line) => sum + (Number(line.trim()) || 0), 0) / 1024;
+  const lines = docker('top', name, '-o', 'pid,rss').split('\n').slice(1);
+  return lines.reduce((sum, line) => sum + (Number(line.trim().split(/\s+/)[1]) || 0), 0) / 1024;
 }
 
 async function chat(chatUrl: string, message: string): Promise<{ status: number; reply?: string }> {
@@ -130,6 +130,7 @@ describe('an instance in its own container', () => {
       'convos-agents.instance': id,
     });
     expect(info.Config.User).toBe('agent');
+    expect(info.Config.Hostname).toBe(id.slice(0, 63));
     expect(info.HostConfig.Memory).toBe(MEMORY_MB * 1024 * 1024);
     expect(info.HostConfig.MemorySwap).toBe(MEMORY_MB * 1024 * 1024);
     expect(info.HostConfig.NanoCpus).toBe(CPUS * 1e9);
@@ -200,6 +201,7 @@ describe('an instance in its own container', () => {
       const id = claimed!.instanceId;
       const name = provider.containerName(id, stack.poolName);
       const volumeBefore = inspect(name).Mounts[0]!.Name;
+      const killedAt = Date.now();
       docker('kill', name);
       await stack.waitFor(
         'crash detected and recovered',
@@ -222,6 +224,9 @@ describe('an instance in its own container', () => {
       const info = inspect(name);
       expect(info.State.Running).toBe(true);
       expect(info.Mounts[0]!.Name).toBe(volumeBefore);
+      // The same hostname as before: OpenClaw reclaims the killed gateway's state lease at once.
+      expect(info.Config.Hostname).toBe(id.slice(0, 63));
+      console.log(`docker: killed → claimed again in ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
       // The provision record and the chat secret live on the volume: the same chat link works again.
       const row = (await stack.database.db.select().from(instances).where(eq(instances.id, id)))[0]!;
       const chatUrl = claimed!.chatUrl!.replace(/^http:\/\/127\.0\.0\.1:\d+/, row.url!);
@@ -256,11 +261,12 @@ describe('an instance in its own container', () => {
       expect(await provider.list(stack.poolName)).toContain(orphan.instanceId);
       expect((await stack.api('POST', '/api/pool/reconcile')).status).toBe(202);
       await stack.waitFor(
-        'orphan removed',
-        async () => !exists('container', provider.containerName(orphan.instanceId, stack.poolName)),
+        'orphan container and volume removed',
+        async () =>
+          !exists('container', provider.containerName(orphan.instanceId, stack.poolName)) &&
+          !exists('volume', provider.volumeName(orphan.instanceId, stack.poolName)),
         60_000,
       );
-      expect(exists('volume', provider.volumeName(orphan.instanceId, stack.poolName))).toBe(false);
       expect(exists('container', provider.containerName(foreign.instanceId, foreign.poolName))).toBe(true);
       expect(await provider.list(stack.poolName)).not.toContain(orphan.instanceId);
     } finally {

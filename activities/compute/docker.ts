@@ -222,6 +222,10 @@ export class DockerComputeProvider implements ComputeProvider {
     try {
       await this.request('POST', `/containers/create?name=${encodeURIComponent(name)}`, {
         Image: this.opts.image,
+        // A stable hostname: OpenClaw's state leases record pid + host, and reclaim a dead owner's lease only
+        // on the same host, so a container made anew from the volume (restart) must keep it, or its gateway
+        // waits out the lease (5 min) before it starts.
+        Hostname: spec.instanceId.slice(0, 63),
         Env: this.env(spec, port),
         Labels: labels,
         ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} },
