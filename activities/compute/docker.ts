@@ -62,6 +62,15 @@ class DockerApiError extends Error {
     // Method, path (a container or volume name, never a secret) and the daemon's short message.
     super(`docker ${method} ${path.split('?')[0]}: ${status} ${reason}`.slice(0, 500));
   }
+
+  /** The same error with every one of `values` (the instance's environment) replaced, should the daemon quote one. */
+  redacted(values: string[]): DockerApiError {
+    let message = this.message;
+    for (const value of values) if (value.length >= 4) message = message.split(value).join('[redacted]');
+    const out = new DockerApiError(this.status, '', '', '');
+    out.message = message;
+    return out;
+  }
 }
 
 export function defaultDockerSocket(env = process.env): string {
@@ -253,7 +262,10 @@ export class DockerComputeProvider implements ComputeProvider {
         throw new ComputeRejectedError(
           `docker: image ${this.opts.image} not found (build it with npm run image:build): ${err.message}`,
         );
-      throw err;
+      // Other 4xx (an invalid setting): retrying cannot fix it.
+      if (err instanceof DockerApiError && err.status >= 400 && err.status < 500)
+        throw new ComputeRejectedError(err.redacted(Object.values(spec.env)).message);
+      throw err instanceof DockerApiError ? err.redacted(Object.values(spec.env)) : err;
     }
   }
 
