@@ -88,6 +88,8 @@ beforeAll(async () => {
   provider = real;
   const create = real.create.bind(real);
   real.create = async (spec) => {
+    // The instance's token reaches the container only: the post-run scan checks histories and logs for it.
+    if (spec.env.INSTANCE_TOKEN) recordSecrets(spec.env.INSTANCE_TOKEN);
     const handle = await create(spec);
     if (!createdAt.has(spec.instanceId)) createdAt.set(spec.instanceId, Date.now());
     return handle;
@@ -188,6 +190,7 @@ describe('an instance in its own container', () => {
     expect(res.status).toBe(200);
     const claim = await json<ClaimBody>(res);
     expect(claim.chatUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/chat\/[^/]+$/);
+    recordSecrets(claim.chatUrl!.split('/chat/')[1]!);
     const answer = await chat(claim.chatUrl!, 'Hello?');
     expect(answer.status).toBe(200);
     expect(answer.reply).toMatch(/No language model is configured/);
