@@ -37,7 +37,13 @@ const docker = (...args: string[]) =>
 interface Inspected {
   State: { Running: boolean; Health?: { Status: string } };
   Config: { User: string; Hostname: string; Labels: Record<string, string> };
-  HostConfig: { Memory: number; MemorySwap: number; NanoCpus: number; CapDrop: string[] };
+  HostConfig: {
+    Memory: number;
+    MemorySwap: number;
+    NanoCpus: number;
+    CapDrop: string[];
+    ReadonlyRootfs: boolean;
+  };
   Mounts: Array<{ Type: string; Name: string; Destination: string }>;
   NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }>> };
 }
@@ -137,6 +143,7 @@ describe('an instance in its own container', () => {
     expect(info.HostConfig.MemorySwap).toBe(MEMORY_MB * 1024 * 1024);
     expect(info.HostConfig.NanoCpus).toBe(CPUS * 1e9);
     expect(info.HostConfig.CapDrop).toEqual(['ALL']);
+    expect(info.HostConfig.ReadonlyRootfs).toBe(true);
     expect(info.Mounts).toEqual([
       expect.objectContaining({
         Type: 'volume',

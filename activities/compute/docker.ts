@@ -2,8 +2,8 @@
  * The container compute provider (`COMPUTE_PROVIDER=docker`): each instance runs the runtime image
  * (`npm run image:build`) in its own container on this machine's Docker daemon, spoken to over the Engine API
  * on its unix socket (node:http, no client library). What the process provider cannot give: each instance
- * has its own filesystem, process table and network namespace, a memory and CPU limit, no capabilities, and
- * its control port published on the host's loopback only.
+ * has its own filesystem (the image read-only), process table and network namespace, a memory and CPU limit,
+ * no capabilities, and its control port published on the host's loopback only.
  *
  * Names are deterministic (`convos-<pool>-<instanceId>`, its volume `…-data`), so every call adopts what
  * exists: a create that lost its answer finds its container, a destroy of something gone is done. State lives
@@ -249,6 +249,9 @@ export class DockerComputeProvider implements ComputeProvider {
           PidsLimit: 1024,
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
+          // The image is read-only; the runtime writes to its volume and to /tmp (tsx's cache) only.
+          ReadonlyRootfs: true,
+          Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
           ExtraHosts: [`${HOST_ALIAS}:host-gateway`],
           // No restart policy: the pool notices a dead runtime (isRunning) and restarts it itself.
           RestartPolicy: { Name: 'no' },
