@@ -168,13 +168,18 @@ export const EnvSchema = Type.Object({
   // ── compute ───────────────────────────────────────────────────────────────────────────────────────────
   COMPUTE_PROVIDER: text(
     'local',
-    'where instances run: `local` (one process per instance on this machine) or `railway` (a project per instance)',
+    'where instances run: `local` (one process per instance on this machine), `docker` (one container per instance on this machine) or `railway` (a project per instance)',
   ),
   LOCAL_RUNTIME: oneOf(['openclaw', 'standin'] as const, {
     default: 'openclaw',
     description:
       'what the local provider runs: `openclaw` (the real runtime, with or without a model) or `standin` (the contract stand-in, for tests and load benchmarks)',
   }),
+  DOCKER_RUNTIME_IMAGE: optional(
+    'the runtime image of the docker provider (unset: `convos-agents-runtime:latest`, what `npm run image:build` tags); setting it, or COMPUTE_PROVIDER=docker, enables the provider',
+  ),
+  DOCKER_MEMORY_MB: int(2048, 256, 1_048_576, 'memory limit of each instance container (MB, no swap)'),
+  DOCKER_CPUS: num(1, 0.1, 256, 'CPU limit of each instance container (fractions allowed)'),
   RAILWAY_API_TOKEN: optional('Railway account/workspace token; required for COMPUTE_PROVIDER=railway', {
     secret: true,
   }),
@@ -426,6 +431,8 @@ export interface Config {
   codec: { corsOrigins: string[] };
   /** Third-party providers; each is enabled only when its key is set (docs/providers.md). */
   providers: ProvidersConfig;
+  /** The container provider on this machine's Docker daemon (COMPUTE_PROVIDER=docker or DOCKER_RUNTIME_IMAGE set). */
+  docker: { image: string; memoryMb: number; cpus: number } | null;
 }
 
 export interface ProvidersConfig {
@@ -600,7 +607,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       stepMaxAttempts: v.INSTANCE_STEP_MAX_ATTEMPTS,
       maxHistoryEvents: v.INSTANCE_MAX_HISTORY_EVENTS,
     },
-    // `local` or `railway` (tests register their own stand-in provider under another name).
+    // `local`, `docker` or `railway` (tests register their own stand-in provider under another name).
     computeProvider: v.COMPUTE_PROVIDER,
     xmtpEnv: v.XMTP_ENV,
     model: v.MODEL,
@@ -636,5 +643,13 @@ export function configOf(v: EnvVars, env: Env): Config {
         .filter(Boolean),
     },
     providers: providersConfig(v),
+    docker:
+      v.COMPUTE_PROVIDER === 'docker' || v.DOCKER_RUNTIME_IMAGE
+        ? {
+            image: v.DOCKER_RUNTIME_IMAGE ?? 'convos-agents-runtime:latest',
+            memoryMb: v.DOCKER_MEMORY_MB,
+            cpus: v.DOCKER_CPUS,
+          }
+        : null,
   };
 }
