@@ -144,7 +144,13 @@ function decodeToken(token: string): number | null {
 }
 
 export async function startAgentMailStandin(
-  options: { apiKey?: string; defaultDomain?: string; verifiedDomains?: string[] } = {},
+  options: {
+    apiKey?: string;
+    defaultDomain?: string;
+    verifiedDomains?: string[];
+    /** The secret every created webhook gets (default: a new random `whsec_…` each, as AgentMail does). */
+    webhookSecret?: string;
+  } = {},
 ): Promise<AgentMailStandin> {
   const apiKey = options.apiKey ?? `am_${randomBytes(24).toString('hex')}`;
   const defaultDomain = options.defaultDomain ?? 'agentmail.to';
@@ -180,7 +186,7 @@ export async function startAgentMailStandin(
         event_types: b.event_types as string[],
         inbox_ids: Array.isArray(b.inbox_ids) ? (b.inbox_ids as string[]) : null,
         client_id: clientId,
-        secret: `whsec_${randomBytes(24).toString('base64')}`,
+        secret: options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64')}`,
         enabled: true,
         created_at: now,
         updated_at: now,
