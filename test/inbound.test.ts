@@ -133,7 +133,6 @@ beforeAll(async () => {
     .from(phoneNumbers)
     .where(and(eq(phoneNumbers.instanceId, instanceId), eq(phoneNumbers.status, 'assigned')));
   number = numberRow!.phoneNumber;
-  recordSecrets(number);
 }, 120_000);
 afterAll(async () => {
   await stack?.stop();
