@@ -208,6 +208,13 @@ export const EnvSchema = Type.Object({
   ),
   TELNYX_MAX_POOLED_NUMBERS: int(5, 0, 10_000, 'released numbers kept for reuse'),
   TELNYX_BASE_URL: text('https://api.telnyx.com/v2', 'the Telnyx API endpoint'),
+  AGENTMAIL_WEBHOOK_SECRET: optional(
+    "the AgentMail webhook's signing secret (`whsec_…`, from `npm run webhooks:setup`); unset: inbound email is off",
+    { secret: true },
+  ),
+  TELNYX_PUBLIC_KEY: optional(
+    "the Telnyx account's public key (base64), which verifies its webhooks; unset: inbound SMS is off",
+  ),
   WALLET_KEYS: oneOf(['on', 'off'] as const, {
     default: 'on',
     description: 'a wallet key per instance, generated locally',
@@ -341,6 +348,13 @@ export function parseEnv(env: Env = process.env): EnvVars {
   }
   if (out.TELNYX_API_KEY && !out.TELNYX_MESSAGING_PROFILE_ID)
     problems.push('TELNYX_API_KEY needs TELNYX_MESSAGING_PROFILE_ID');
+  if (
+    out.AGENTMAIL_WEBHOOK_SECRET &&
+    !/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/.test(String(out.AGENTMAIL_WEBHOOK_SECRET))
+  )
+    problems.push('AGENTMAIL_WEBHOOK_SECRET must be the webhook secret AgentMail gave (whsec_ and base64)');
+  if (out.TELNYX_PUBLIC_KEY && Buffer.from(String(out.TELNYX_PUBLIC_KEY), 'base64').length !== 32)
+    problems.push('TELNYX_PUBLIC_KEY must be the base64 of a 32-byte Ed25519 public key');
   if (out.PAYLOAD_ENCRYPTION_OLD_KEYS && !out.PAYLOAD_ENCRYPTION_KEY)
     problems.push('PAYLOAD_ENCRYPTION_OLD_KEYS needs PAYLOAD_ENCRYPTION_KEY');
   for (const origin of String(out.CODEC_CORS_ORIGINS ?? '')
@@ -433,6 +447,8 @@ export interface Config {
   providers: ProvidersConfig;
   /** The container provider on this machine's Docker daemon (COMPUTE_PROVIDER=docker or DOCKER_RUNTIME_IMAGE set). */
   docker: { image: string; memoryMb: number; cpus: number } | null;
+  /** Verifying the providers' webhooks (inbound email and SMS); each route answers 404 while unset. */
+  webhooks: { agentmailSecret: string | null; telnyxPublicKey: string | null };
 }
 
 export interface ProvidersConfig {
@@ -651,5 +667,9 @@ export function configOf(v: EnvVars, env: Env): Config {
             cpus: v.DOCKER_CPUS,
           }
         : null,
+    webhooks: {
+      agentmailSecret: v.AGENTMAIL_WEBHOOK_SECRET ?? null,
+      telnyxPublicKey: v.TELNYX_PUBLIC_KEY ?? null,
+    },
   };
 }
