@@ -14,6 +14,7 @@ import { drainInstanceUpdate } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { createHealthSweeperActivities } from './health-sweeper';
+import { createInboundActivities } from './inbound';
 import { activityContext } from './providers/activity-context';
 import { providerCall } from './providers/failures';
 import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
@@ -204,6 +205,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createReconcileActivities(deps),
     // checkHealth (one check, while starting) and sweepHealth (the sweeper's shards).
     ...createHealthSweeperActivities(deps),
+    // deliverInbound, dropInbound (inbound email and SMS to the runtime).
+    ...createInboundActivities(deps),
   };
 }
 

@@ -25,6 +25,7 @@ import { metricsRoutes } from './routes/metrics';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
+import { webhookRoutes } from './routes/webhooks';
 import { ErrorBody } from './schemas';
 
 /** An incoming `X-Request-Id` the API adopts: a plain token (anything else gets a fresh id instead). */
@@ -117,6 +118,7 @@ export async function buildApp(
   await app.register(selfRoutes, ctx);
   await app.register(poolRoutes, ctx);
   await app.register(codecRoutes, ctx);
+  await app.register(webhookRoutes, ctx);
   // One claim service per API replica: it is the lease owner in the claims ledger.
   const claims = new ClaimService({
     db: ctx.db,

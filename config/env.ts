@@ -168,13 +168,18 @@ export const EnvSchema = Type.Object({
   // ── compute ───────────────────────────────────────────────────────────────────────────────────────────
   COMPUTE_PROVIDER: text(
     'local',
-    'where instances run: `local` (one process per instance on this machine) or `railway` (a project per instance)',
+    'where instances run: `local` (one process per instance on this machine), `docker` (one container per instance on this machine) or `railway` (a project per instance)',
   ),
   LOCAL_RUNTIME: oneOf(['openclaw', 'standin'] as const, {
     default: 'openclaw',
     description:
       'what the local provider runs: `openclaw` (the real runtime, with or without a model) or `standin` (the contract stand-in, for tests and load benchmarks)',
   }),
+  DOCKER_RUNTIME_IMAGE: optional(
+    'the runtime image of the docker provider (unset: `convos-agents-runtime:latest`, what `npm run image:build` tags); setting it, or COMPUTE_PROVIDER=docker, enables the provider',
+  ),
+  DOCKER_MEMORY_MB: int(2048, 256, 1_048_576, 'memory limit of each instance container (MB, no swap)'),
+  DOCKER_CPUS: num(1, 0.1, 256, 'CPU limit of each instance container (fractions allowed)'),
   RAILWAY_API_TOKEN: optional('Railway account/workspace token; required for COMPUTE_PROVIDER=railway', {
     secret: true,
   }),
@@ -203,6 +208,13 @@ export const EnvSchema = Type.Object({
   ),
   TELNYX_MAX_POOLED_NUMBERS: int(5, 0, 10_000, 'released numbers kept for reuse'),
   TELNYX_BASE_URL: text('https://api.telnyx.com/v2', 'the Telnyx API endpoint'),
+  AGENTMAIL_WEBHOOK_SECRET: optional(
+    "the AgentMail webhook's signing secret (`whsec_…`, from `npm run webhooks:setup`); unset: inbound email is off",
+    { secret: true },
+  ),
+  TELNYX_PUBLIC_KEY: optional(
+    "the Telnyx account's public key (base64), which verifies its webhooks; unset: inbound SMS is off",
+  ),
   WALLET_KEYS: oneOf(['on', 'off'] as const, {
     default: 'on',
     description: 'a wallet key per instance, generated locally',
@@ -352,6 +364,13 @@ export function parseEnv(env: Env = process.env): EnvVars {
   }
   if (out.TELNYX_API_KEY && !out.TELNYX_MESSAGING_PROFILE_ID)
     problems.push('TELNYX_API_KEY needs TELNYX_MESSAGING_PROFILE_ID');
+  if (
+    out.AGENTMAIL_WEBHOOK_SECRET &&
+    !/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/.test(String(out.AGENTMAIL_WEBHOOK_SECRET))
+  )
+    problems.push('AGENTMAIL_WEBHOOK_SECRET must be the webhook secret AgentMail gave (whsec_ and base64)');
+  if (out.TELNYX_PUBLIC_KEY && Buffer.from(String(out.TELNYX_PUBLIC_KEY), 'base64').length !== 32)
+    problems.push('TELNYX_PUBLIC_KEY must be the base64 of a 32-byte Ed25519 public key');
   if (out.PAYLOAD_ENCRYPTION_OLD_KEYS && !out.PAYLOAD_ENCRYPTION_KEY)
     problems.push('PAYLOAD_ENCRYPTION_OLD_KEYS needs PAYLOAD_ENCRYPTION_KEY');
   for (const origin of String(out.CODEC_CORS_ORIGINS ?? '')
@@ -447,6 +466,10 @@ export interface Config {
   codec: { corsOrigins: string[] };
   /** Third-party providers; each is enabled only when its key is set (docs/providers.md). */
   providers: ProvidersConfig;
+  /** The container provider on this machine's Docker daemon (COMPUTE_PROVIDER=docker or DOCKER_RUNTIME_IMAGE set). */
+  docker: { image: string; memoryMb: number; cpus: number } | null;
+  /** Verifying the providers' webhooks (inbound email and SMS); each route answers 404 while unset. */
+  webhooks: { agentmailSecret: string | null; telnyxPublicKey: string | null };
 }
 
 export interface ProvidersConfig {
@@ -621,7 +644,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       stepMaxAttempts: v.INSTANCE_STEP_MAX_ATTEMPTS,
       maxHistoryEvents: v.INSTANCE_MAX_HISTORY_EVENTS,
     },
-    // `local` or `railway` (tests register their own stand-in provider under another name).
+    // `local`, `docker` or `railway` (tests register their own stand-in provider under another name).
     computeProvider: v.COMPUTE_PROVIDER,
     xmtpEnv: v.XMTP_ENV,
     model: v.MODEL,
@@ -660,5 +683,17 @@ export function configOf(v: EnvVars, env: Env): Config {
         .filter(Boolean),
     },
     providers: providersConfig(v),
+    docker:
+      v.COMPUTE_PROVIDER === 'docker' || v.DOCKER_RUNTIME_IMAGE
+        ? {
+            image: v.DOCKER_RUNTIME_IMAGE ?? 'convos-agents-runtime:latest',
+            memoryMb: v.DOCKER_MEMORY_MB,
+            cpus: v.DOCKER_CPUS,
+          }
+        : null,
+    webhooks: {
+      agentmailSecret: v.AGENTMAIL_WEBHOOK_SECRET ?? null,
+      telnyxPublicKey: v.TELNYX_PUBLIC_KEY ?? null,
+    },
   };
 }

@@ -19,3 +19,5 @@ export interface InstanceSecrets {
   put(instanceId: string, name: string, value: string): Promise<void>;
   delete(instanceId: string, name: string): Promise<void>;
 }
+/** The secret-store name of an inbound email's or SMS's content, until the runtime took it. */
+export const inboundSecretName = (provider: string, eventId: string) => `inbound:${provider}:${eventId}`;

@@ -11,3 +11,6 @@ export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
 export const reconcileScheduleId = (poolName: string) => `reconcile-${poolName}`;
 /** A pool's health sweeper workflow (one long-running activity per shard of its live instances). */
 export const healthSweeperWorkflowId = (poolName: string) => `health-${poolName}`;
+/** The delivery of one inbound email or SMS to its instance (one per provider event: the id dedupes). */
+export const inboundDeliveryWorkflowId = (provider: string, eventId: string) =>
+  `inbound-${provider}-${eventId}`;

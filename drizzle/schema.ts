@@ -184,3 +184,33 @@ export const instanceRecipients = pgTable(
   },
   (t) => [primaryKey({ columns: [t.instanceId, t.channel, t.address] })],
 );
+
+/**
+ * Inbound emails and SMS the providers' webhooks delivered (docs/providers.md, "Inbound"): one row per
+ * provider event, which is what deduplicates the providers' at-least-once deliveries. The content (sender,
+ * subject, text) is not here: it waits in the secret store, encrypted, until it reached the runtime.
+ */
+export const inboundEvents = pgTable(
+  'inbound_events',
+  {
+    /** `agentmail` or `telnyx`. */
+    provider: text('provider').notNull(),
+    /** The provider's event id (AgentMail `event_id`, Telnyx `data.id`). */
+    eventId: text('event_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    /** `email` or `sms`. */
+    channel: text('channel').notNull(),
+    /** `pending` → `delivered` (the runtime took it) or `dropped` (the instance went away first). */
+    status: text('status').notNull().default('pending'),
+    /** The newest signed timestamp accepted for it: a delivery signed no later is a replay. */
+    signedAt: ts('signed_at').notNull(),
+    receivedAt: ts('received_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+    /** Why it was dropped (never the content). */
+    reason: text('reason'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.provider, t.eventId] }),
+    index('inbound_events_instance_idx').on(t.instanceId, t.receivedAt),
+  ],
+);

@@ -3,21 +3,20 @@
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { installIsStale, markInstalled } from './install-state.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 function ensureInstalled(dir) {
   const lock = path.join(dir, 'package-lock.json');
-  const stamp = path.join(dir, 'node_modules', '.package-lock.json');
   if (!fs.existsSync(path.join(dir, 'package.json'))) return;
-  const stale =
-    !fs.existsSync(stamp) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(stamp).mtimeMs);
-  if (!stale) return;
+  if (!installIsStale(dir)) return;
   console.log(`installing dependencies in ${path.relative(root, dir) || '.'} …`);
   execSync(fs.existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', {
     cwd: dir,
     stdio: 'inherit',
   });
+  markInstalled(dir);
 }
 
 ensureInstalled(root);

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, inject, it } from 'vitest';
+// @ts-expect-error: plain JavaScript (it runs before anything is installed), no declarations
+import { installIsStale } from '../scripts/install-state.mjs';
 import { projectRoot } from '../scripts/temporal-dev';
 import { freePort } from './support/ports';
 
@@ -18,9 +20,7 @@ let child: ChildProcess | null = null;
 
 /** `npm start` reinstalls stale dependencies first; mid-run that would pull node_modules from under the suite. */
 function assertInstalled(dir: string) {
-  const lock = path.join(dir, 'package-lock.json');
-  const stamp = path.join(dir, 'node_modules', '.package-lock.json');
-  if (!fs.existsSync(stamp) || fs.statSync(lock).mtimeMs > fs.statSync(stamp).mtimeMs)
+  if (installIsStale(dir))
     throw new Error(`dependencies in ${dir} are stale: run npm ci there before npm test`);
 }
 

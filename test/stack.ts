@@ -108,6 +108,8 @@ export interface Stack {
    */
   declare(overrides?: Partial<PoolSettings>): Promise<PoolSettingsReport | null>;
   stopWorker(): Promise<void>;
+  /** A new worker in this process (after `stopWorker`: a worker restart). */
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -228,13 +230,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const { temporal, database } = system;
 
   let worker: RunningWorker | null = null;
-  if (!opts.noWorker) {
-    worker = await system.startWorker(
+  const newWorker = () =>
+    system.startWorker(
       opts.workflowBundlePath
         ? { workflowBundle: { code: fs.readFileSync(opts.workflowBundlePath, 'utf8') } }
         : {},
     );
-  }
+  if (!opts.noWorker) worker = await newWorker();
   const api = await system.startApi({ apiKey, host: '127.0.0.1', port: 0 });
   const apiUrl = api.url;
 
@@ -292,6 +294,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return system.ensurePool({ ...declared, ...overrides });
     },
     stopWorker,
+    async startWorker() {
+      worker = await newWorker();
+    },
     async stop() {
       // Record every secret this stack handed out; the post-run checks scan all histories for them.
       const seen = (await (await fetch(`${standinUrl}/_standin/secrets`)).json()) as string[];

@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/env';
+import { DockerComputeProvider } from './docker';
 import { LocalComputeProvider } from './local';
 import { type DiscoveredModelServer, discoverModelServer } from './model-discovery';
 import { RailwayComputeProvider } from './railway';
@@ -44,6 +45,11 @@ export function buildComputeProviders(config: Config, env = process.env): Record
       ...localRuntime(env),
     });
     providers[local.name] = local;
+  }
+  if (config.docker) {
+    // One container per instance on this machine's Docker daemon (docs/providers.md#docker).
+    const docker = new DockerComputeProvider(config.docker);
+    providers[docker.name] = docker;
   }
   const railway = config.providers.railway;
   if (railway) {

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type ChatDeps, ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage } from './chat-page.ts';
 import { HttpError } from './http-errors.ts';
 import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
+import { type InboundRequest, validateInboundRequest } from './inbound.ts';
 import { ProvisionConflict, type ProvisionRequest, type ProvisionResult } from './provision-store.ts';
 import { safeEqual } from './secrets.ts';
 import { validateProvisionRequest } from './validate.ts';
@@ -17,6 +18,8 @@ export interface ControlServerDeps {
   health(): Health;
   provision(request: ProvisionRequest): Promise<ProvisionResult>;
   selfDestruct(): Promise<{ status: number; body: unknown }>;
+  /** An inbound email or SMS (POST /pool/inbound): recorded durably, deduplicated by eventId. */
+  inbound?: (request: InboundRequest) => { accepted: true; duplicate: boolean };
   chatSecret: string;
   chat: ChatDeps;
   /** A chat page message was received, or its reply sent (feeds Health.lastActivityAt). */
@@ -52,6 +55,7 @@ export function createControlServer(deps: ControlServerDeps): Server {
         '/pool/health': 'GET',
         '/pool/provision': 'POST',
         '/pool/self-destruct': 'POST',
+        '/pool/inbound': 'POST',
       };
       const allowed = routes[path];
       if (!allowed) throw new HttpError(404, 'not_found', 'no such endpoint');
@@ -68,6 +72,12 @@ export function createControlServer(deps: ControlServerDeps): Server {
         throw new HttpError(405, 'method_not_allowed', `use ${allowed}`);
       }
       if (path === '/pool/health') return send(res, 200, deps.health());
+      if (path === '/pool/inbound') {
+        if (!deps.inbound) throw new HttpError(404, 'not_found', 'no such endpoint');
+        const parsed = validateInboundRequest(await readJson(req));
+        if (typeof parsed === 'string') throw new HttpError(400, 'invalid_request', parsed);
+        return send(res, 200, deps.inbound(parsed));
+      }
       if (path === '/pool/provision') {
         const parsed = validateProvisionRequest(await readJson(req));
         if (typeof parsed === 'string') throw new HttpError(400, 'invalid_request', parsed);

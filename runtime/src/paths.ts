@@ -20,6 +20,8 @@ export interface StatePaths {
   /** The convos plugin's XMTP identities, DB keys and DB files. */
   convos: string;
   provisionRecord: string;
+  /** Inbound emails and SMS from the pool, until the agent took them (src/inbound.ts). */
+  inbound: string;
   /** The last conversation activity (`/pool/health.lastActivityAt`). */
   activity: string;
   logs: string;
@@ -34,6 +36,7 @@ export function statePaths(stateDir: string): StatePaths {
     workspace: path.join(stateDir, 'workspace'),
     convos: path.join(stateDir, 'convos'),
     provisionRecord: path.join(stateDir, 'provision.json'),
+    inbound: path.join(stateDir, 'inbound.json'),
     activity: path.join(stateDir, 'activity.json'),
     logs: path.join(stateDir, 'logs'),
   };

@@ -26,7 +26,7 @@ export class ProvisionConflict extends Error {
   }
 }
 
-function writeAtomic(file: string, data: string): void {
+export function writeAtomic(file: string, data: string): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data, { mode: 0o600 });

@@ -6,10 +6,12 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import { ActivityClock } from './activity.ts';
 import { ChannelClient, ChannelError, type ChannelState } from './channel-client.ts';
+import { sendChatMessage } from './chat-page.ts';
 import { createControlServer, type Health } from './control-server.ts';
 import type { ModelConfig, RuntimeEnv } from './env.ts';
 import { GatewaySupervisor } from './gateway-supervisor.ts';
 import { HttpError } from './http-errors.ts';
+import { InboundQueue } from './inbound.ts';
 import { isInviteError, parseInviteUrl } from './invite/index.ts';
 import { NO_MODEL_ID, type NoModelServer, startNoModelServer } from './no-model.ts';
 import {
@@ -286,13 +288,28 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     }
   };
 
+  // Inbound email and SMS: a turn of the agent in its own `inbound` session, where it can act with its
+  // tools (send_email, send_sms). Not yet posted into the claimed Convos group's session: that needs a
+  // route of the convos plugin (docs/runtime.md, "Inbound email and SMS").
+  const chatDeps = { gatewayUrl: supervisor.baseUrl, gatewayToken, agentName: () => profile().agentName };
+  const inbound = new InboundQueue(
+    paths.inbound,
+    async (text) => {
+      if (supervisor.state !== 'ready') throw new Error('the gateway is not ready');
+      await sendChatMessage(chatDeps, 'inbound-events', text);
+      activity.record();
+    },
+    log,
+  );
+
   const server = createControlServer({
     instanceToken: env.instanceToken,
     health,
     provision,
     selfDestruct,
+    inbound: (request) => inbound.accept(request),
     chatSecret,
-    chat: { gatewayUrl: supervisor.baseUrl, gatewayToken, agentName: () => profile().agentName },
+    chat: chatDeps,
     recordActivity: () => activity.record(),
     log,
   });
@@ -306,11 +323,13 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
 
   await supervisor.start();
   if (channelEnabled) void pollChannel();
+  inbound.start();
 
   return {
     url: `http://${env.host === '0.0.0.0' ? '127.0.0.1' : env.host}:${env.port}`,
     async stop() {
       if (channelTimer) clearTimeout(channelTimer);
+      inbound.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (outbound) {

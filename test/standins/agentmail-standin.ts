@@ -9,10 +9,20 @@
  *   POST   /v0/inboxes/{inbox_id}/messages/send {to, subject?, text?, html?, cc?, bcc?}
  *          → 200 {message_id, thread_id}; an `Idempotency-Key` seen before returns the first send
  *            (409 if the body differs)
+ *   POST   /v0/webhooks {url, event_types, inbox_ids?, client_id?} → 200 Webhook with its `secret` (whsec_…);
+ *          a client_id seen before returns that webhook
+ *   GET    /v0/webhooks → 200 {count, webhooks}; GET|PATCH|DELETE /v0/webhooks/{webhook_id}
  * Errors are `{name, message}` (`{name: 'ValidationError', errors}` for 400); a missing or wrong Bearer
  * key is 401. An address already taken is 403 `IsTakenError`.
+ *
+ * Inbound mail: `receive(inboxId, {from, subject, text})` posts a `message.received` event
+ * (https://docs.agentmail.to/events) to every enabled webhook subscribed to it, signed as Svix signs
+ * (https://docs.svix.com/receiving/verifying-payloads/how-manual): `svix-id` (the message id, the same on every
+ * retry), `svix-timestamp` (Unix seconds, new on each attempt), `svix-signature` = `v1,` + base64 of
+ * HMAC-SHA256 over `${id}.${timestamp}.${body}` keyed with the base64 part of the webhook's `whsec_` secret.
+ * Signed here with node:crypto, independently of the `svix` package the API verifies with.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import {
   Inventory,
   type JsonRequest,
@@ -45,6 +55,33 @@ export interface SentMessage {
   text: string | null;
 }
 
+export interface StandinWebhook {
+  webhook_id: string;
+  url: string;
+  event_types: string[];
+  inbox_ids: string[] | null;
+  client_id: string | null;
+  secret: string;
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One signed delivery the stand-in made (or can make again). */
+export interface SignedDelivery {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  /** The answer of our endpoint (0: unreachable). */
+  status: number;
+}
+
+/** Svix's signature header value for `body` (one `v1,<base64>`). */
+export function svixSignature(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
 export interface AgentMailStandin extends ProviderServer {
   /** What the adapter's `baseUrl` option takes (`<url>/v0`). */
   baseUrl: string;
@@ -52,6 +89,21 @@ export interface AgentMailStandin extends ProviderServer {
   inventory: Inventory<StandinInbox>;
   /** Every message sent, in order. */
   sent: SentMessage[];
+  webhooks: Map<string, StandinWebhook>;
+  /**
+   * An email arrives at `inboxId`: a `message.received` event posted, signed, to every matching webhook.
+   * Answers the event and each delivery (so a test can send one again, or tampered).
+   */
+  receive(
+    inboxId: string,
+    mail: { from: string; fromName?: string; subject: string; text: string },
+  ): Promise<{ eventId: string; svixId: string; body: string; deliveries: SignedDelivery[] }>;
+  /** Posts `body` to `url` with Svix headers (`timestamp` default now; `secret` default the webhook's). */
+  deliver(
+    url: string,
+    body: string,
+    opts: { svixId: string; secret: string; timestamp?: number; headers?: Record<string, string> },
+  ): Promise<SignedDelivery>;
 }
 
 const USERNAME = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
@@ -92,7 +144,13 @@ function decodeToken(token: string): number | null {
 }
 
 export async function startAgentMailStandin(
-  options: { apiKey?: string; defaultDomain?: string; verifiedDomains?: string[] } = {},
+  options: {
+    apiKey?: string;
+    defaultDomain?: string;
+    verifiedDomains?: string[];
+    /** The secret every created webhook gets (default: a new random `whsec_…` each, as AgentMail does). */
+    webhookSecret?: string;
+  } = {},
 ): Promise<AgentMailStandin> {
   const apiKey = options.apiKey ?? `am_${randomBytes(24).toString('hex')}`;
   const defaultDomain = options.defaultDomain ?? 'agentmail.to';
@@ -101,7 +159,120 @@ export async function startAgentMailStandin(
   const inventory = new Inventory<StandinInbox>();
   const sent: SentMessage[] = [];
   const sends = new Map<string, { body: string; response: JsonResponse }>();
+  const webhooks = new Map<string, StandinWebhook>();
   let seq = 0;
+
+  const EVENT_TYPES = new Set(['message.received', 'message.sent', 'message.delivered', 'message.bounced']);
+  const webhookView = (w: StandinWebhook) => ({ ...w });
+  const webhookRoute = (req: JsonRequest, parts: string[]): JsonResponse => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const checkTypes = (v: unknown) =>
+      Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'string' && EVENT_TYPES.has(t));
+    if (parts.length === 3) {
+      if (req.method === 'GET') {
+        const all = [...webhooks.values()].map(webhookView);
+        return { status: 200, body: { count: all.length, webhooks: all } };
+      }
+      if (req.method !== 'POST') return fail(405, 'MethodNotAllowedError', 'Method not allowed');
+      if (typeof b.url !== 'string' || !/^https?:\/\//.test(b.url)) return invalid('url', 'Expected a URL');
+      if (!checkTypes(b.event_types)) return invalid('event_types', 'Expected a list of event types');
+      const clientId = typeof b.client_id === 'string' ? b.client_id : null;
+      const existing = clientId ? [...webhooks.values()].find((w) => w.client_id === clientId) : undefined;
+      if (existing) return { status: 200, body: webhookView(existing) };
+      const now = new Date().toISOString();
+      const hook: StandinWebhook = {
+        webhook_id: `wh_${randomBytes(8).toString('hex')}`,
+        url: b.url,
+        event_types: b.event_types as string[],
+        inbox_ids: Array.isArray(b.inbox_ids) ? (b.inbox_ids as string[]) : null,
+        client_id: clientId,
+        secret: options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64')}`,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+      };
+      webhooks.set(hook.webhook_id, hook);
+      return { status: 200, body: webhookView(hook) };
+    }
+    const hook = webhooks.get(parts[3] ?? '');
+    if (!hook || parts.length !== 4) return fail(404, 'NotFoundError', 'Webhook not found');
+    if (req.method === 'GET') return { status: 200, body: webhookView(hook) };
+    if (req.method === 'DELETE') {
+      webhooks.delete(hook.webhook_id);
+      return { status: 204 };
+    }
+    if (req.method === 'PATCH') {
+      if (b.url !== undefined) {
+        if (typeof b.url !== 'string' || !/^https?:\/\//.test(b.url)) return invalid('url', 'Expected a URL');
+        hook.url = b.url;
+      }
+      if (b.event_types !== undefined) {
+        if (!checkTypes(b.event_types)) return invalid('event_types', 'Expected a list of event types');
+        hook.event_types = b.event_types as string[];
+      }
+      hook.updated_at = new Date().toISOString();
+      return { status: 200, body: webhookView(hook) };
+    }
+    return fail(405, 'MethodNotAllowedError', 'Method not allowed');
+  };
+
+  const deliver: AgentMailStandin['deliver'] = async (url, body, opts) => {
+    const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
+    const headers = {
+      'content-type': 'application/json',
+      'svix-id': opts.svixId,
+      'svix-timestamp': String(timestamp),
+      'svix-signature': svixSignature(opts.secret, opts.svixId, timestamp, body),
+      ...opts.headers,
+    };
+    let status = 0;
+    try {
+      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(15_000) });
+      status = res.status;
+      await res.body?.cancel();
+    } catch {
+      status = 0;
+    }
+    return { url, body, headers, status };
+  };
+
+  const receive: AgentMailStandin['receive'] = async (inboxId, mail) => {
+    const inbox = inventory.items.get(inboxId);
+    if (!inbox) throw new Error(`agentmail stand-in: no inbox ${inboxId}`);
+    const eventId = `evt_${randomBytes(10).toString('hex')}`;
+    const svixId = `msg_${randomBytes(12).toString('hex')}`;
+    const messageId = `<${randomUUID()}@example.com>`;
+    const threadId = randomUUID();
+    const now = new Date().toISOString();
+    const body = JSON.stringify({
+      type: 'event',
+      event_type: 'message.received',
+      event_id: eventId,
+      message: {
+        inbox_id: inbox.inbox_id,
+        thread_id: threadId,
+        message_id: messageId,
+        labels: ['received', 'unread'],
+        timestamp: now,
+        from: [{ name: mail.fromName ?? '', email: mail.from }],
+        to: [{ name: inbox.display_name ?? '', email: inbox.email }],
+        subject: mail.subject,
+        preview: mail.text.slice(0, 100),
+        text: mail.text,
+        size: mail.text.length,
+        created_at: now,
+        updated_at: now,
+      },
+      thread: { inbox_id: inbox.inbox_id, thread_id: threadId, message_count: 1, subject: mail.subject },
+    });
+    const deliveries: SignedDelivery[] = [];
+    for (const hook of webhooks.values()) {
+      if (!hook.enabled || !hook.event_types.includes('message.received')) continue;
+      if (hook.inbox_ids && !hook.inbox_ids.includes(inbox.inbox_id)) continue;
+      deliveries.push(await deliver(hook.url, body, { svixId, secret: hook.secret }));
+    }
+    return { eventId, svixId, body, deliveries };
+  };
 
   const createInbox = (req: JsonRequest): JsonResponse => {
     const b = (req.body ?? {}) as Record<string, unknown>;
@@ -211,6 +382,7 @@ export async function startAgentMailStandin(
 
     const parts = req.path.replace(/\/+$/, '').split('/').map(decodeURIComponent);
     // ['', 'v0', 'inboxes', inbox_id?, 'messages'?, 'send'?]
+    if (parts[1] === 'v0' && parts[2] === 'webhooks') return webhookRoute(req, parts);
     if (parts[1] !== 'v0' || parts[2] !== 'inboxes') return fail(404, 'NotFoundError', 'Route not found');
     if (parts.length === 3) {
       if (req.method === 'POST') return createInbox(req);
@@ -234,5 +406,5 @@ export async function startAgentMailStandin(
   };
 
   const server = await startProviderServer(handler);
-  return { ...server, baseUrl: `${server.url}/v0`, apiKey, inventory, sent };
+  return { ...server, baseUrl: `${server.url}/v0`, apiKey, inventory, sent, webhooks, receive, deliver };
 }

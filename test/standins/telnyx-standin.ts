@@ -6,8 +6,14 @@
  * messaging profile, and sent messages recorded. Numbers to buy come from an injectable `stock`; only numbers
  * returned by a search can be ordered (as at Telnyx). `inventory` holds the numbers we own, named after the
  * order's customer_reference, so a test can prove no instance ever got two numbers ordered.
+ *
+ * Messaging profiles (`GET|PATCH /v2/messaging_profiles/{id}`) keep a `webhook_url`. `receiveSms(to, …)`
+ * posts a `message.received` event (https://developers.telnyx.com/api-reference/callbacks/inbound-message)
+ * to the webhook_url of the number's profile, signed as Telnyx signs: `telnyx-timestamp` (Unix seconds) and
+ * `telnyx-signature-ed25519` = base64 Ed25519 signature over `${timestamp}|${body}` with the account's key,
+ * whose public half (`publicKey`, base64 of the raw 32 bytes, as the portal shows it) verifies it.
  */
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
 import {
   Inventory,
   type JsonRequest,
@@ -77,6 +83,20 @@ export interface TelnyxStandinOptions {
   inheritCustomerReference?: boolean;
 }
 
+/** One signed webhook delivery the stand-in made. */
+export interface TelnyxDelivery {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  /** The answer of our endpoint (0: unreachable). */
+  status: number;
+}
+
+/** The `telnyx-signature-ed25519` value for `body` signed at `timestamp` with `privateKey`. */
+export function telnyxSignature(privateKey: KeyObject, timestamp: number, body: string): string {
+  return sign(null, Buffer.from(`${timestamp}|${body}`, 'utf8'), privateKey).toString('base64');
+}
+
 export interface TelnyxStandin extends ProviderServer {
   /** What the adapter's `baseUrl` option takes (`<url>/v2`). */
   baseUrl: string;
@@ -88,6 +108,22 @@ export interface TelnyxStandin extends ProviderServer {
   stock: string[];
   /** The next `n` orders end in `failure` (nothing bought). */
   failNextOrders(n: number): void;
+  /** The account's public key (base64 of the raw Ed25519 key): `TELNYX_PUBLIC_KEY`. */
+  publicKey: string;
+  privateKey: KeyObject;
+  /** Each messaging profile's webhook_url (null: none set). */
+  profileWebhooks: Map<string, string | null>;
+  /** An SMS arrives at our number `to`: a signed `message.received` to its profile's webhook_url. */
+  receiveSms(
+    to: string,
+    sms: { from: string; text: string },
+  ): Promise<{ eventId: string; delivery: TelnyxDelivery | null }>;
+  /** Posts `body` to `url` signed at `timestamp` (default now) with `privateKey` (default the account's). */
+  deliver(
+    url: string,
+    body: string,
+    opts?: { timestamp?: number; privateKey?: KeyObject; headers?: Record<string, string> },
+  ): Promise<TelnyxDelivery>;
   /** Puts a number we already own into the inventory (seeding the pool or the sweeper's view). */
   hold(
     phoneNumber: string,
@@ -133,6 +169,10 @@ export async function startTelnyxStandin(opts: TelnyxStandinOptions = {}): Promi
   const searched = new Set<string>();
   const pollsLeft = new Map<string, number>();
   let failOrders = 0;
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  // The raw 32 bytes are the last 32 of the SPKI DER.
+  const publicKeyBase64 = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
+  const profileWebhooks = new Map<string, string | null>([...profiles].map((p) => [p, null]));
   let nextId = 1_293_384_261_075_731_000n;
 
   const newNumber = (
@@ -381,6 +421,33 @@ export async function startTelnyxStandin(opts: TelnyxStandinOptions = {}): Promi
       }
     }
 
+    const profileMatch = /^\/messaging_profiles\/([^/]+)$/.exec(path);
+    if (profileMatch) {
+      const id = profileMatch[1]!;
+      if (!profiles.has(id)) return notFound();
+      if (method === 'PATCH') {
+        const url = body.webhook_url;
+        if (url !== undefined && url !== null && (typeof url !== 'string' || !/^https?:\/\//.test(url))) {
+          return invalid('webhook_url must be a URL', '10015', 'Invalid webhook_url');
+        }
+        if (url !== undefined) profileWebhooks.set(id, (url as string | null) || null);
+      } else if (method !== 'GET') return notFound();
+      return {
+        status: 200,
+        body: {
+          data: {
+            record_type: 'messaging_profile',
+            id,
+            name: `profile ${id}`,
+            enabled: true,
+            webhook_url: profileWebhooks.get(id) ?? null,
+            webhook_failover_url: null,
+            webhook_api_version: '2',
+          },
+        },
+      };
+    }
+
     if (method === 'POST' && path === '/messages') {
       const { from, to, text } = body;
       if (typeof to !== 'string' || !e164.test(to)) {
@@ -426,9 +493,72 @@ export async function startTelnyxStandin(opts: TelnyxStandinOptions = {}): Promi
     return notFound();
   };
 
+  const deliver: TelnyxStandin['deliver'] = async (url, payload, o = {}) => {
+    const timestamp = o.timestamp ?? Math.floor(Date.now() / 1000);
+    const headers = {
+      'content-type': 'application/json',
+      'telnyx-timestamp': String(timestamp),
+      'telnyx-signature-ed25519': telnyxSignature(o.privateKey ?? privateKey, timestamp, payload),
+      ...o.headers,
+    };
+    let status = 0;
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers,
+        body: payload,
+        signal: AbortSignal.timeout(15_000),
+      });
+      status = res.status;
+      await res.body?.cancel();
+    } catch {
+      status = 0;
+    }
+    return { url, body: payload, headers, status };
+  };
+
+  const receiveSms: TelnyxStandin['receiveSms'] = async (to, sms) => {
+    const number = byNumber(to);
+    if (!number) throw new Error(`telnyx stand-in: ${to} is not one of our numbers`);
+    const eventId = randomUUID();
+    const at = now();
+    const payload = JSON.stringify({
+      data: {
+        record_type: 'event',
+        id: eventId,
+        event_type: 'message.received',
+        occurred_at: at,
+        payload: {
+          record_type: 'message',
+          direction: 'inbound',
+          id: randomUUID(),
+          type: 'SMS',
+          messaging_profile_id: number.messaging_profile_id,
+          from: { phone_number: sms.from, carrier: 'T-MOBILE USA, INC.', line_type: 'Wireless' },
+          to: [{ phone_number: to, status: 'webhook_delivered', carrier: 'TELNYX LLC', line_type: 'VoIP' }],
+          cc: [],
+          text: sms.text,
+          media: [],
+          encoding: 'GSM-7',
+          parts: 1,
+          tags: [],
+          received_at: at,
+        },
+      },
+      meta: { attempt: 1, delivered_to: '' },
+    });
+    const url = number.messaging_profile_id ? profileWebhooks.get(number.messaging_profile_id) : null;
+    return { eventId, delivery: url ? await deliver(url, payload) : null };
+  };
+
   const server = await startProviderServer(handler);
   return {
     ...server,
+    publicKey: publicKeyBase64,
+    privateKey,
+    profileWebhooks,
+    receiveSms,
+    deliver,
     baseUrl: `${server.url}/v2`,
     apiKey,
     inventory,

@@ -4,6 +4,10 @@
  * different second request), with a configurable boot delay and fault injection, but runs no agent. The
  * end-to-end tests and the benchmarks run on it; the local provider runs it with `LOCAL_RUNTIME=standin`.
  *
+ * `POST /pool/inbound` (an inbound email or SMS, contracts/runtime.ts `InboundRequest`): idempotent by
+ * `eventId`; every event taken is recorded once in the instance's `inbound` (its conversation, as far as a
+ * test can see), repeats answer `duplicate: true` and are only counted.
+ *
  * Two modes:
  * - single instance (PORT, INSTANCE_ID, INSTANCE_TOKEN set): routes at `/pool/*`, as the local provider runs it;
  * - shared (`STANDIN_SHARED=1`): one process serves many instances at `/i/<id>/pool/*`, registered through
@@ -31,6 +35,20 @@ export interface StandinFaults {
   provisionDelayMs?: number;
   /** Provision answers 400, as the real runtime does for a request it refuses (before recording anything). */
   refuseProvision?: boolean;
+  /** `/pool/inbound` answers 503 this many times before taking events (-1: always). */
+  inboundFailures?: number;
+  /** `/pool/inbound` takes the event, then waits this long before answering (a worker may die meanwhile). */
+  inboundDelayMs?: number;
+}
+
+/** An inbound event as the conversation got it (the fields of contracts/runtime.ts `InboundRequest`). */
+export interface StandinInbound {
+  eventId: string;
+  channel: string;
+  from: string;
+  subject: string | null;
+  text: string;
+  receivedAt: string;
 }
 
 interface InstanceRecord {
@@ -40,6 +58,10 @@ interface InstanceRecord {
   faults: StandinFaults;
   provisioned: { requestId: string; fingerprint: string; result: Record<string, unknown> } | null;
   provisionCalls: number;
+  /** Inbound events in the order the conversation got them, each once. */
+  inbound: StandinInbound[];
+  /** Every `/pool/inbound` request, repeats included. */
+  inboundCalls: number;
   /** When the last message went through the instance's conversation (ISO), as the runtime's health reports. */
   lastActivityAt: string | null;
 }
@@ -161,6 +183,37 @@ async function provision(
   send(res, 200, result);
 }
 
+async function inbound(inst: InstanceRecord, req: http.IncomingMessage, res: http.ServerResponse) {
+  let body: Record<string, unknown>;
+  try {
+    body = (await readJson(req)) as Record<string, unknown>;
+  } catch {
+    return send(res, 400, { error: 'body is not JSON', code: 'invalid_json' });
+  }
+  inst.inboundCalls++;
+  const { eventId, channel, from, subject, text, receivedAt } = body ?? {};
+  if (
+    typeof eventId !== 'string' ||
+    !/^[A-Za-z0-9._:-]{1,200}$/.test(eventId) ||
+    (channel !== 'email' && channel !== 'sms') ||
+    typeof from !== 'string' ||
+    typeof text !== 'string' ||
+    typeof receivedAt !== 'string' ||
+    (subject !== null && typeof subject !== 'string')
+  ) {
+    return send(res, 400, { error: 'not an inbound event', code: 'invalid_request' });
+  }
+  const failures = inst.faults.inboundFailures ?? 0;
+  if (failures === -1 || inst.inboundCalls <= failures) {
+    return send(res, 503, { error: 'injected inbound failure', code: 'not_ready' });
+  }
+  const duplicate = inst.inbound.some((e) => e.eventId === eventId);
+  if (!duplicate) inst.inbound.push({ eventId, channel, from, subject: subject ?? null, text, receivedAt });
+  if (!duplicate) inst.lastActivityAt = new Date().toISOString();
+  if (inst.faults.inboundDelayMs) await new Promise((r) => setTimeout(r, inst.faults.inboundDelayMs));
+  send(res, 200, { accepted: true, duplicate });
+}
+
 async function route(
   st: StandinState,
   inst: InstanceRecord | undefined,
@@ -169,7 +222,7 @@ async function route(
   res: http.ServerResponse,
 ) {
   if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
-  if (rest !== '/pool/health' && rest !== '/pool/provision')
+  if (rest !== '/pool/health' && rest !== '/pool/provision' && rest !== '/pool/inbound')
     return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
   if (!authorized(req, inst.token)) return send(res, 401, { error: 'bad token', code: 'UNAUTHORIZED' });
   if (rest === '/pool/health' && req.method === 'GET') {
@@ -177,6 +230,7 @@ async function route(
     return send(res, 200, health(st, inst));
   }
   if (rest === '/pool/provision' && req.method === 'POST') return provision(st, inst, req, res);
+  if (rest === '/pool/inbound' && req.method === 'POST') return inbound(inst, req, res);
   send(res, 405, { error: 'method not allowed', code: 'METHOD_NOT_ALLOWED' });
 }
 
@@ -198,6 +252,8 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
         id: i.id,
         provisioned: i.provisioned,
         provisionCalls: i.provisionCalls,
+        inbound: i.inbound,
+        inboundCalls: i.inboundCalls,
       })),
     );
   }
@@ -213,6 +269,8 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
         faults: { ...st.defaults, ...body.faults },
         provisioned: null,
         provisionCalls: 0,
+        inbound: [],
+        inboundCalls: 0,
         lastActivityAt: null,
       });
     } else {
@@ -262,6 +320,8 @@ export function createStandinServer(opts: {
       faults: opts.single.faults,
       provisioned: null,
       provisionCalls: 0,
+      inbound: [],
+      inboundCalls: 0,
       lastActivityAt: null,
     });
   }
