@@ -23,6 +23,7 @@ import { inboundDeliveryWorkflowId } from '../../contracts/workflow-ids';
 import { inboundEvents, instanceResources, instances, phoneNumbers } from '../../drizzle/schema';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
+import { recordWebhookDelivery } from '../metrics';
 import { errorResponses } from '../schemas';
 import {
   type Refused,
@@ -145,6 +146,30 @@ const Accepted = Type.Object({
 });
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+  // Every delivery's answer, counted (`convos_webhook_deliveries_total{provider,outcome}`, docs/operators.md).
+  const registry = ctx.metrics;
+  if (registry) {
+    app.addHook('onResponse', async (request, reply) => {
+      const url = request.routeOptions.url ?? '';
+      const provider = url.endsWith('/agentmail')
+        ? 'agentmail'
+        : url.endsWith('/telnyx')
+          ? 'telnyx'
+          : 'other';
+      const code = reply.statusCode;
+      const outcome =
+        code < 300
+          ? 'accepted'
+          : code === 409
+            ? 'duplicate'
+            : code === 401
+              ? 'unauthorized'
+              : code < 500
+                ? 'rejected'
+                : 'failed';
+      recordWebhookDelivery(registry, provider, outcome);
+    });
+  }
   const { db, temporal, config, secrets } = ctx;
   // The signature covers the exact bytes: these routes keep the raw body (this plugin only).
   app.removeContentTypeParser('application/json');
