@@ -24,7 +24,7 @@ import {
   normalizeRecipients,
 } from '../claims';
 import type { ApiContext } from '../context';
-import { ApiError } from '../errors';
+import { ApiError, unavailable } from '../errors';
 import { checkJoinUrl } from '../join-url';
 import { findTemplate } from '../queries';
 import { errorResponses } from '../schemas';
@@ -164,7 +164,9 @@ export const claimRoutes: FastifyPluginAsyncTypebox<ApiContext & { claims: Claim
         );
         outcome = { ok: true, result };
         request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
-      } catch (err) {
+      } catch (thrown) {
+        // Temporal or the database unavailable: a 503 with Retry-After, as in a plain response.
+        const err = unavailable(thrown) ?? thrown;
         if (!(err instanceof ApiError)) request.log.error({ err }, 'claim failed');
         outcome =
           err instanceof ApiError
