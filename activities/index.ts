@@ -3,14 +3,15 @@
  * Workflows import only the *type* `Activities`.
  */
 import { randomBytes } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import { FailureType } from '../contracts/failures';
 import { CHAT_URL, INSTANCE_TOKEN, INVITE_URL, joinUrlSecretName } from '../contracts/secrets';
-import { instanceWorkflowId } from '../contracts/workflow-ids';
+import { instanceWorkflowId, poolWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { instanceRecipients, instanceResources } from '../drizzle/schema';
-import { drainInstanceUpdate } from '../workflows/messages';
+import { drainInstanceUpdate, instanceChangedSignal } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { createHealthSweeperActivities } from './health-sweeper';
@@ -42,8 +43,23 @@ export function createActivities(deps: ActivityDeps) {
     return p;
   };
 
-  const instanceToken = (instanceId: string) =>
-    deps.secrets.getOrCreate(instanceId, INSTANCE_TOKEN, () => randomBytes(32).toString('base64url'));
+  /**
+   * Instance tokens this worker has read, in its memory only (like the health sweeper's): a token never changes
+   * while its instance lives (created once, deleted with the instance), so a claim's provision needs no
+   * secret-store read on the hot path. Bounded: the oldest entries go first.
+   */
+  const tokens = new Map<string, string>();
+  const rememberToken = (instanceId: string, token: string) => {
+    tokens.delete(instanceId);
+    tokens.set(instanceId, token);
+    if (tokens.size > 20_000) tokens.delete(tokens.keys().next().value!);
+    return token;
+  };
+  const instanceToken = async (instanceId: string) =>
+    rememberToken(
+      instanceId,
+      await deps.secrets.getOrCreate(instanceId, INSTANCE_TOKEN, () => randomBytes(32).toString('base64url')),
+    );
 
   /** The runtime's environment: shared settings, its own id and token, and its own resources' credentials. */
   const runtimeSpec = async (instanceId: string, poolName: string) => ({
@@ -78,6 +94,20 @@ export function createActivities(deps: ActivityDeps) {
       await writeTransition(deps.db, record).catch((err) => {
         throw classifyDatabaseError(err);
       });
+      if (record.reportToPool) {
+        // After the row is written, as the workflow's own signal would be; a retry repeats it (the pool ignores
+        // a seq it has seen). The pool between runs or gone: nothing to tell (the sweeper re-syncs members).
+        await deps.temporal.workflow
+          .getHandle(poolWorkflowId(record.poolName))
+          .signal(instanceChangedSignal, {
+            instanceId: record.instanceId,
+            status: record.to,
+            seq: record.seq,
+          })
+          .catch((err) => {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          });
+      }
     },
 
     /** Creates (or adopts, after a lost response) the instance's compute with its own token. */
@@ -125,6 +155,7 @@ export function createActivities(deps: ActivityDeps) {
           and(eq(instanceResources.instanceId, input.instanceId), eq(instanceResources.kind, 'compute')),
         );
       await deps.secrets.deleteAll(input.instanceId);
+      tokens.delete(input.instanceId);
       // The recipients its claimant allowed are personal data: they go with the instance.
       await deps.db.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, input.instanceId));
     },
@@ -139,9 +170,11 @@ export function createActivities(deps: ActivityDeps) {
       url: string;
       request: ClaimRequest;
     }): Promise<ClaimBinding> {
-      const token = await deps.secrets.get(input.instanceId, INSTANCE_TOKEN);
+      const token =
+        tokens.get(input.instanceId) ?? (await deps.secrets.get(input.instanceId, INSTANCE_TOKEN));
       if (!token)
         throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);
+      rememberToken(input.instanceId, token);
       const { request } = input;
       // The claim's request id (from the API) in the worker's log: one id across both processes.
       const log = activityContext()?.log;

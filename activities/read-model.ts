@@ -40,6 +40,8 @@ export interface TransitionRecord {
    * the same claim): recorded in the same transaction, before this one.
    */
   earlier?: AuditEvent[];
+  /** Once written, report the transition to the pool (`instanceChanged`, with `seq`) instead of the workflow. */
+  reportToPool?: boolean;
 }
 
 export interface AuditEvent {
@@ -74,32 +76,32 @@ export async function writeTransition(db: Db, t: TransitionRecord): Promise<void
     updatedAt: new Date(t.at),
   };
   const set = Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
-  await db.transaction(async (tx) => {
-    await tx
-      .insert(instances)
-      .values({
-        id: t.instanceId,
-        pool: t.poolName,
-        createdAt: new Date(t.at),
-        ...set,
-      } as typeof instances.$inferInsert)
-      .onConflictDoUpdate({ target: instances.id, set, setWhere: sql`${instances.seq} < ${t.seq}` });
-    await tx
-      .insert(instanceEvents)
-      .values(
-        [...(t.earlier ?? []), t].map((e) => ({
-          instanceId: t.instanceId,
-          eventKey: String(e.seq),
-          fromStatus: e.from,
-          toStatus: e.to,
-          actor: e.actor,
-          reason: e.reason,
-          details: e.details ?? {},
-          at: new Date(e.at),
-        })),
-      )
-      .onConflictDoNothing();
-  });
+  const row = db
+    .insert(instances)
+    .values({
+      id: t.instanceId,
+      pool: t.poolName,
+      createdAt: new Date(t.at),
+      ...set,
+    } as typeof instances.$inferInsert)
+    .onConflictDoUpdate({ target: instances.id, set, setWhere: sql`${instances.seq} < ${t.seq}` });
+  const events = db
+    .insert(instanceEvents)
+    .values(
+      [...(t.earlier ?? []), t].map((e) => ({
+        instanceId: t.instanceId,
+        eventKey: String(e.seq),
+        fromStatus: e.from,
+        toStatus: e.to,
+        actor: e.actor,
+        reason: e.reason,
+        details: e.details ?? {},
+        at: new Date(e.at),
+      })),
+    )
+    .onConflictDoNothing();
+  // One statement, so one round trip and atomic without a transaction (BEGIN and COMMIT were two more).
+  await db.execute(sql.join([sql`with row_written as (`, row.getSQL(), sql`) `, events.getSQL()]));
 }
 
 /**

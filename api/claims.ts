@@ -20,7 +20,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
-import { and, asc, eq, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, lt, or, sql } from 'drizzle-orm';
 import { ClaimFailure } from '../contracts/failures';
 import { CHAT_URL, INVITE_URL, type InstanceSecrets, joinUrlSecretName } from '../contracts/secrets';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
@@ -28,7 +28,7 @@ import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { claimUpdate } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
-import { ApiError } from './errors';
+import { ApiError, isTemporalUnavailable } from './errors';
 
 export interface ClaimInput {
   agentName: string;
@@ -71,9 +71,14 @@ export async function replaceRecipients(db: Db, instanceId: string, list: Allowe
     ...list.email.map((address) => ({ instanceId, channel: 'email', address })),
     ...list.sms.map((address) => ({ instanceId, channel: 'sms', address })),
   ];
+  if (rows.length === 0) {
+    // Nobody allowed (most claims): one statement, no transaction.
+    await db.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, instanceId));
+    return;
+  }
   await db.transaction(async (tx) => {
     await tx.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, instanceId));
-    if (rows.length) await tx.insert(instanceRecipients).values(rows).onConflictDoNothing();
+    await tx.insert(instanceRecipients).values(rows).onConflictDoNothing();
   });
 }
 
@@ -134,8 +139,14 @@ export interface ClaimSettings {
 const LEASE_MS = 15_000;
 const RESERVATION_MS = 30_000;
 const POLL_MS = 100;
-/** Re-asks of an instance that did not answer before the claim gives up with 503 CLAIM_PENDING. */
-const MAX_UNANSWERED = 5;
+/**
+ * How long a claim keeps asking an instance that has not answered its Update yet (a starved or restarting
+ * worker, Temporal restarting), at least: past the caller's deadline when that is shorter, so a claim with a
+ * short `maxWaitMs` is not cut off the moment it reached an instance. Then 503 CLAIM_PENDING.
+ */
+const UPDATE_MIN_WAIT_MS = 10_000;
+/** Pause before asking an unanswered instance again (same Update id). */
+const REASK_MS = 250;
 /** gRPC RESOURCE_EXHAUSTED: Temporal refuses an 11th in-flight Update on one workflow. */
 const GRPC_RESOURCE_EXHAUSTED = 8;
 
@@ -182,6 +193,24 @@ class ClaimLedger {
 
   /** Inserts a new key with our lease; false when the key exists. Anonymous claims count against the budget. */
   async insert(key: string, fingerprint: string, client: ClaimClient): Promise<boolean> {
+    const row = {
+      key,
+      fingerprint,
+      status: 'pending',
+      leaseOwner: this.owner,
+      leaseUntil: leaseFromNow(),
+      clientId: client.clientId,
+      anonymous: client.anonymous,
+    };
+    if (!client.anonymous) {
+      // One statement, no transaction: nothing else to keep consistent with it (one round trip, not three).
+      const inserted = await this.db
+        .insert(claims)
+        .values(row)
+        .onConflictDoNothing()
+        .returning({ key: claims.key });
+      return inserted.length > 0;
+    }
     return this.db.transaction(async (tx) => {
       if (client.anonymous) {
         // One lock for the budget, so replicas never admit more than it between them.
@@ -202,15 +231,7 @@ class ClaimLedger {
       }
       const inserted = await tx
         .insert(claims)
-        .values({
-          key,
-          fingerprint,
-          status: 'pending',
-          leaseOwner: this.owner,
-          leaseUntil: leaseFromNow(),
-          clientId: client.clientId,
-          anonymous: client.anonymous,
-        })
+        .values(row)
         .onConflictDoNothing()
         .returning({ key: claims.key });
       return inserted.length > 0;
@@ -295,28 +316,53 @@ class ClaimLedger {
   }
 }
 
-/** Atomically reserves the longest-idle unreserved instance of the pool; null when there is none. */
-async function reserveIdle(db: Db, poolName: string, key: string, tried: string[]): Promise<string | null> {
-  const candidate = db
-    .select({ id: instances.id })
-    .from(instances)
-    .where(
-      and(
-        eq(instances.pool, poolName),
-        eq(instances.status, 'idle'),
-        or(isNull(instances.reservedUntil), lt(instances.reservedUntil, sql`now()`)),
-        tried.length ? notInArray(instances.id, tried) : undefined,
-      ),
+/**
+ * In one statement: reserves the longest-idle unreserved instance of the pool (`FOR UPDATE SKIP LOCKED`) and
+ * records it on the claim's row — only while `owner` holds the key's lease, so a taker asks it first and a
+ * holder that lost its lease reserves nothing. `lost`: the lease is gone; `null`: no idle instance.
+ */
+async function reserveAndRecord(
+  db: Db,
+  poolName: string,
+  key: string,
+  owner: string,
+  tried: string[],
+): Promise<string | null | 'lost'> {
+  const notTried = tried.length
+    ? sql`and i.id not in (${sql.join(
+        tried.map((t) => sql`${t}`),
+        sql`, `,
+      )})`
+    : sql``;
+  const rows = (await db.execute(sql`
+    with held as (
+      select c.key from claims c
+      where c.key = ${key} and c.lease_owner = ${owner} and c.lease_until > now()
+      for update
+    ), picked as (
+      select i.id from instances i
+      where i.pool = ${poolName} and i.status = 'idle'
+        and (i.reserved_until is null or i.reserved_until < now()) ${notTried}
+        and exists (select 1 from held)
+      order by i.idle_at asc
+      limit 1
+      for update skip locked
+    ), reserved as (
+      update instances set reserved_by = ${key},
+        reserved_until = now() + ${RESERVATION_MS} * interval '1 millisecond'
+      where id = (select id from picked)
+      returning id
+    ), recorded as (
+      update claims set instance_id = (select id from reserved), attempts = attempts + 1, updated_at = now()
+      where key in (select key from held) and exists (select 1 from reserved)
+      returning key
     )
-    .orderBy(asc(instances.idleAt))
-    .limit(1)
-    .for('update', { skipLocked: true });
-  const rows = await db
-    .update(instances)
-    .set({ reservedBy: key, reservedUntil: sql`now() + ${RESERVATION_MS} * interval '1 millisecond'` })
-    .where(eq(instances.id, sql`(${candidate})`))
-    .returning({ id: instances.id });
-  return rows[0]?.id ?? null;
+    select (select count(*) from held)::int as held, (select id from reserved) as id,
+      (select count(*) from recorded)::int as recorded
+  `)) as unknown as Array<{ held: number; id: string | null; recorded: number }>;
+  const row = rows[0];
+  if (!row || row.held === 0) return 'lost';
+  return row.id ?? null;
 }
 
 /** An instance that refused a claim is free for the next one at once. */
@@ -328,7 +374,7 @@ async function releaseReservation(db: Db, instanceId: string, key: string): Prom
 }
 
 /** What a failed claim Update means for the search. */
-type UpdateOutcome = 'refused' | 'provision-failed' | 'unanswered' | 'not-idle';
+type UpdateOutcome = 'refused' | 'provision-failed' | 'unanswered' | 'not-idle' | 'busy';
 
 function classifyUpdateError(err: unknown): UpdateOutcome | null {
   if (err instanceof WorkflowUpdateFailedError) {
@@ -337,11 +383,13 @@ function classifyUpdateError(err: unknown): UpdateOutcome | null {
     if (type === ClaimFailure.provisionFailed) return 'provision-failed';
     return 'not-idle'; // the validator refused: claimed, drained, destroying
   }
-  // The instance may have accepted the claim (a starved or restarting worker answers late).
+  // The instance may have accepted the claim (a starved or restarting worker answers late), or Temporal is
+  // unreachable or restarting: ask it again, same Update id.
   if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return 'unanswered';
   if (err instanceof WorkflowNotFoundError) return 'not-idle';
   const e = err as { code?: number; name?: string };
-  if (e?.code === GRPC_RESOURCE_EXHAUSTED || e?.name === 'ResourceExhausted') return 'not-idle';
+  if (e?.code === GRPC_RESOURCE_EXHAUSTED || e?.name === 'ResourceExhausted') return 'busy';
+  if (isTemporalUnavailable(err)) return 'unanswered';
   return null;
 }
 
@@ -505,37 +553,64 @@ export class ClaimService {
     const tried: string[] = [];
     let lastProvisionError: string | null = null;
     let warm = true;
-    let unanswered = 0;
+    // Until when an instance that has not answered is asked again; set on the first ask of each instance.
+    let askUntil = 0;
+    // Whether the instance being asked may hold our Update already (an earlier holder's, or one unanswered).
+    let maybeAdmitted = askFirst !== null;
     // An earlier holder of this key may have reached an instance: ask it first (same Update id).
     let next = askFirst;
     onStep('reserve', 'active');
     for (;;) {
       // The deadline bounds the search; a provision already under way is never cut off.
       if (tried.length > 0 && Date.now() >= deadline && next === null) break;
-      const instanceId = next ?? (await reserveIdle(this.deps.db, this.deps.poolName, key, tried));
+      const reask = next !== null && tried.includes(next);
+      const asked = next;
       next = null;
+      if (leaseLost()) throw new LeaseLost();
+      let instanceId: string | null;
+      if (asked !== null) {
+        instanceId = asked;
+        if (!reask) await this.ledger.recordInstance(key, asked);
+      } else {
+        // Reserved and recorded on our claim row in one round trip (fenced by our lease).
+        const reserved = await reserveAndRecord(
+          this.deps.db,
+          this.deps.poolName,
+          key,
+          this.ledger.owner,
+          tried,
+        );
+        if (reserved === 'lost') throw new LeaseLost();
+        instanceId = reserved;
+      }
       if (!instanceId) {
         if (Date.now() >= deadline) break;
         warm = false;
         await sleep(POLL_MS);
         continue;
       }
-      if (leaseLost()) throw new LeaseLost();
-      await this.ledger.recordInstance(key, instanceId);
-      if (!tried.includes(instanceId)) tried.push(instanceId);
-      if (input.joinUrl) await this.deps.secrets.put(instanceId, joinUrlSecretName(key), input.joinUrl);
-      onStep('reserve', 'ok', instanceId);
-      onStep('provision', 'active', instanceId);
+      if (!reask) {
+        if (!tried.includes(instanceId)) tried.push(instanceId);
+        if (input.joinUrl) await this.deps.secrets.put(instanceId, joinUrlSecretName(key), input.joinUrl);
+        askUntil = Math.max(deadline, Date.now() + UPDATE_MIN_WAIT_MS);
+        onStep('reserve', 'ok', instanceId);
+        onStep('provision', 'active', instanceId);
+      }
       try {
-        const result = await this.deps.temporal.workflow
-          .getHandle(instanceWorkflowId(instanceId))
-          .executeUpdate(claimUpdate, { updateId: key, args: [request] });
+        // The RPC is bounded by `askUntil`: a worker that never answers ends in 503 CLAIM_PENDING, not a hang.
+        const result = await this.deps.temporal.withDeadline(askUntil, () =>
+          this.deps.temporal.workflow
+            .getHandle(instanceWorkflowId(instanceId))
+            .executeUpdate(claimUpdate, { updateId: key, args: [request] }),
+        );
         onStep('provision', 'ok', instanceId);
         onStep('conversation', 'ok', result.conversationId ?? result.status);
         return { result: { ...result, warm } };
       } catch (err) {
-        const outcome = classifyUpdateError(err);
+        let outcome = classifyUpdateError(err);
         if (outcome === null) throw err;
+        // Too many Updates in flight on the instance: another instance, unless it may hold ours already.
+        if (outcome === 'busy') outcome = maybeAdmitted ? 'unanswered' : 'not-idle';
         if (input.joinUrl && outcome !== 'unanswered') {
           await this.deps.secrets.delete(instanceId, joinUrlSecretName(key));
         }
@@ -549,10 +624,11 @@ export class ClaimService {
           lastProvisionError = (err as WorkflowUpdateFailedError).cause?.message ?? 'provisioning failed';
           onStep('provision', 'fail', lastProvisionError);
         } else if (outcome === 'unanswered') {
-          // Ask the same instance again with the same Update id, whatever the deadline, so the claim is never
-          // half-bound.
-          unanswered += 1;
-          if (unanswered > MAX_UNANSWERED) {
+          // Ask the same instance again with the same Update id until `askUntil`, never another one: it may
+          // hold the claim already. Then 503: the ledger keeps the instance, so a retry of the key asks it
+          // again first and gets the binding.
+          maybeAdmitted = true;
+          if (Date.now() + REASK_MS >= askUntil) {
             throw new ApiError(
               503,
               'CLAIM_PENDING',
@@ -560,9 +636,12 @@ export class ClaimService {
               { 'retry-after': '5' },
             );
           }
+          await sleep(REASK_MS);
+          if (leaseLost()) throw new LeaseLost();
           next = instanceId;
           continue;
         }
+        maybeAdmitted = false;
         onStep('reserve', 'active');
       }
     }

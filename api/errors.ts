@@ -27,11 +27,46 @@ const fastifyCodes: Record<string, string> = {
 /** gRPC codes that mean "Temporal cannot serve this now": unavailable, deadline, resource exhausted, aborted. */
 const TRANSIENT_GRPC = new Set([4, 8, 10, 14]);
 
+/** Temporal unreachable, overloaded or past the call's deadline (the gRPC error, or a client error wrapping it). */
+export function isTemporalUnavailable(err: unknown): boolean {
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(grpc) && TRANSIENT_GRPC.has(grpc.code);
+}
+
+/** postgres.js's own codes for a connection that failed, closed or timed out. */
+const DB_CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
 /**
- * A Temporal condition a client can do nothing about but retry: the pool workflow does not exist yet (a worker
- * creates it when it starts) or Temporal is unreachable or overloaded. 503 with Retry-After, never 500.
+ * Postgres cannot serve this now: the connection failed (refused, reset, closed, timed out), SQLSTATE class 08
+ * (connection exception), 57P01–57P03 (admin or crash shutdown, cannot connect now) or 53 (insufficient
+ * resources: too many connections). Looks through drizzle's wrapper (`cause`) and an AggregateError.
  */
-function unavailable(err: unknown): ApiError | null {
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 4) return false;
+  const e = err as { code?: unknown; errno?: unknown; cause?: unknown; errors?: unknown };
+  const code = typeof e.code === 'string' ? e.code : typeof e.errno === 'string' ? e.errno : '';
+  if (DB_CONNECTION_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || /^57P0[123]$/.test(code)) return true;
+  if (/^53[0-9A-Z]{3}$/.test(code)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isDatabaseUnavailable(x, depth + 1))) return true;
+  return isDatabaseUnavailable(e.cause, depth + 1);
+}
+
+/**
+ * A condition a client can do nothing about but retry: the pool workflow does not exist yet (a worker creates it
+ * when it starts), Temporal is unreachable or overloaded, or the database is. 503 with Retry-After, never 500.
+ */
+export function unavailable(err: unknown): ApiError | null {
   if (err instanceof WorkflowNotFoundError && /^pool-/.test(err.workflowId))
     return new ApiError(
       503,
@@ -41,9 +76,12 @@ function unavailable(err: unknown): ApiError | null {
         'retry-after': '5',
       },
     );
-  const grpc = err instanceof ServiceError ? err.cause : err;
-  if (isGrpcServiceError(grpc) && TRANSIENT_GRPC.has(grpc.code))
+  if (isTemporalUnavailable(err))
     return new ApiError(503, 'TEMPORAL_UNAVAILABLE', 'the workflow service is unavailable; retry later', {
+      'retry-after': '5',
+    });
+  if (isDatabaseUnavailable(err))
+    return new ApiError(503, 'DATABASE_UNAVAILABLE', 'the database is unavailable; retry later', {
       'retry-after': '5',
     });
   return null;

@@ -25,7 +25,7 @@ import {
   type StepListener,
 } from '../claims';
 import type { ApiContext } from '../context';
-import { ApiError } from '../errors';
+import { ApiError, unavailable } from '../errors';
 import { checkJoinUrl } from '../join-url';
 import { type ApiMetrics, claimOutcomeOf, countClaimRejection } from '../metrics';
 import { findTemplate } from '../queries';
@@ -199,7 +199,9 @@ export const claimRoutes: FastifyPluginAsyncTypebox<
         );
         outcome = { ok: true, result };
         request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
-      } catch (err) {
+      } catch (thrown) {
+        // Temporal or the database unavailable: a 503 with Retry-After, as in a plain response.
+        const err = unavailable(thrown) ?? thrown;
         if (!(err instanceof ApiError)) request.log.error({ err }, 'claim failed');
         countClaimRejection(metrics, err);
         outcome =

@@ -23,4 +23,10 @@ export const Patch = {
    * (./health.ts). Before: a `checkHealth` activity and a timer every `healthIntervalMs`.
    */
   healthSweeper: 'health-sweeper',
+  /**
+   * A claim's `claimed` is reported to the pool by its read-model write (the `recordTransition` local activity
+   * signals the pool through the client once the row is written): no signal command, so no second workflow
+   * task on the instance for the signal's outcome (./record.ts). Before: a `SignalExternalWorkflowExecution`.
+   */
+  claimedReportedByWrite: 'claimed-reported-by-write',
 } as const;

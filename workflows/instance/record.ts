@@ -62,8 +62,11 @@ export function transition(
     return;
   }
   publishStatus(ctx, to, searchAttributes);
-  if (to !== 'claiming') notifyPool(ctx, to);
-  writeReadModel(ctx, from, to, change, details);
+  // A claim's outcome is on the claim's critical path: its report to the pool goes with the read-model write
+  // (a local activity already running) instead of a signal command and the workflow task that follows it.
+  const reportByWrite = from === 'claiming' && to === 'claimed' && patched(Patch.claimedReportedByWrite);
+  if (to !== 'claiming' && !reportByWrite) notifyPool(ctx, to);
+  writeReadModel(ctx, from, to, change, details, reportByWrite);
 }
 
 /** An illegal transition is a bug: it fails a strict (test) instance, and is logged everywhere else. */
@@ -116,6 +119,7 @@ function writeReadModel(
   to: InstanceStatus,
   change: StatusChange,
   details: Record<string, unknown> | undefined,
+  reportToPool = false,
 ) {
   const { state } = ctx;
   const earlier = ctx.deferredClaiming.event ? [ctx.deferredClaiming.event] : undefined;
@@ -146,6 +150,7 @@ function writeReadModel(
       ...(to === 'destroyed' ? { destroyedAt: now() } : {}),
     },
     details,
+    ...(reportToPool ? { reportToPool: true } : {}),
   })
     .catch((err) => {
       // Only a write the database refuses for its data gets here; the workflow goes on regardless (it is

@@ -1,0 +1,181 @@
+/**
+ * The engine's floor, measured on the claim benchmark's own stack (same dev server, same Postgres, same stand-in,
+ * same process), right before the claims: a bare Update to a parked workflow and a claim-shaped one
+ * (./floor-workflows.ts), each to a fresh workflow (as a claim goes to a fresh idle instance), alone and with
+ * 20 in flight, with the CPU the stack burned per Update measured the same way as for claims.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import type { Stack } from '../test/stack';
+import { profileStart, profileStop } from './cpu-profile';
+import { bareUpdate, type FloorActivities, type ShapedRequest, shapedUpdate } from './floor-workflows';
+import { type LatencySummary, runLanes, sleep, summarize } from './lib';
+
+export interface FloorRun {
+  alone: LatencySummary;
+  concurrent: LatencySummary;
+  cpuMsPerOp: { alone: number; concurrent: number };
+}
+
+export interface FloorBench {
+  bare: FloorRun;
+  shaped: FloorRun;
+}
+
+interface Meter {
+  start(): Promise<void>;
+  stopWithParts(): Promise<{ total: number; node: number; children: number; postgres: number }>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The floor worker's tuning: the product worker's (workers/create-worker.ts). */
+const WORKER_TUNING = {
+  maxCachedWorkflows: 2000,
+  maxConcurrentActivityTaskExecutions: 200,
+  maxConcurrentLocalActivityExecutions: 200,
+  stickyQueueScheduleToStartTimeout: '3s',
+} as const;
+
+async function registerStandin(stack: Stack, n: number): Promise<Array<{ url: string; token: string }>> {
+  const out: Array<{ url: string; token: string }> = [];
+  for (let i = 0; i < n; i++) {
+    const id = `floor-${randomUUID()}`;
+    const token = randomUUID();
+    const res = await fetch(`${stack.standinUrl}/_standin/instances`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instanceId: id, token }),
+    });
+    if (!res.ok) throw new Error(`stand-in registration answered ${res.status}`);
+    out.push({ url: `${stack.standinUrl}/i/${id}`, token });
+  }
+  return out;
+}
+
+export async function benchFloor(
+  stack: Stack,
+  counts: { warmup: number; alone: number; concurrent: number; lanes: number },
+  meter: Meter,
+  log: (msg: string) => void,
+): Promise<FloorBench> {
+  const total = counts.warmup + counts.alone + counts.concurrent;
+  const taskQueue = `floor-${randomUUID().slice(0, 8)}`;
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: path.join(here, 'floor-workflows.ts'),
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+  });
+  const activities: FloorActivities = {
+    async floorProvision(input: ShapedRequest) {
+      const res = await fetch(`${input.url}/pool/provision`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${input.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          requestId: input.key,
+          agentName: input.agentName,
+          instructions: input.instructions,
+        }),
+        signal: AbortSignal.timeout(90_000),
+      });
+      const body = (await res.json()) as { status: string; conversationId: string | null };
+      if (!res.ok) throw new Error(`provision answered ${res.status}`);
+      return { status: body.status, conversationId: body.conversationId };
+    },
+  };
+  const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: stack.config.temporal.namespace,
+    taskQueue,
+    workflowBundle: { code: bundle.code },
+    activities,
+    ...WORKER_TUNING,
+  });
+  const client = stack.temporal;
+  const run = worker.runUntil(async () => {
+    const runtimes = await registerStandin(stack, total);
+    /** Starts `n` parked workflows and waits until every one has run its first task (cached, parked). */
+    const park = async (prefix: string, n: number) => {
+      const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+      await runLanes(n, 20, (i) =>
+        client.workflow.start('floorWorkflow', { taskQueue, workflowId: ids[i]!, args: [ids[i]!] }),
+      );
+      for (const id of ids) {
+        for (;;) {
+          const h = await client.workflow.getHandle(id).fetchHistory();
+          if ((h.events?.length ?? 0) >= 4) break;
+          await sleep(50);
+        }
+      }
+      return ids;
+    };
+    const measure = async (
+      what: string,
+      ids: string[],
+      op: (workflowId: string, i: number) => Promise<unknown>,
+    ): Promise<FloorRun> => {
+      let next = 0;
+      const one = async () => {
+        const i = next++;
+        await op(ids[i]!, i);
+      };
+      for (let i = 0; i < counts.warmup; i++) await one();
+      await meter.start();
+      const a = await runLanes(counts.alone, 1, one);
+      const cpuAlone = (await meter.stopWithParts()).total;
+      await meter.start();
+      await profileStart();
+      const c = await runLanes(counts.concurrent, counts.lanes, one);
+      const parts = await meter.stopWithParts();
+      await profileStop(`floor-${what.split(' ')[0]}-concurrent`);
+      const cpuConc = parts.total;
+      const per = (x: number) => Math.round((x * 1000) / counts.concurrent);
+      log(
+        `floor ${what} x${counts.lanes} CPU per Update: node ${per(parts.node)}, temporal ${per(parts.children)}, ` +
+          `postgres ${per(parts.postgres)} ms`,
+      );
+      const result = {
+        alone: summarize(a.map((r) => r.ms)),
+        concurrent: summarize(c.map((r) => r.ms)),
+        cpuMsPerOp: {
+          alone: Math.round((cpuAlone * 1000) / counts.alone),
+          concurrent: Math.round((cpuConc * 1000) / counts.concurrent),
+        },
+      };
+      log(
+        `floor ${what}: alone p50 ${result.alone.p50} ms, x${counts.lanes} p50 ${result.concurrent.p50} ms; ` +
+          `${result.cpuMsPerOp.alone} / ${result.cpuMsPerOp.concurrent} CPU-ms per Update`,
+      );
+      return result;
+    };
+    const run = randomUUID().slice(0, 8);
+    const bareIds = await park(`floor-bare-${run}`, total);
+    const shapedIds = await park(`floor-shaped-${run}`, total);
+    await sleep(1000);
+    const bare = await measure('bare Update', bareIds, (id, i) =>
+      client.workflow.getHandle(id).executeUpdate(bareUpdate, { updateId: `bare-${run}-${i}`, args: ['x'] }),
+    );
+    const shaped = await measure('claim-shaped Update', shapedIds, (id, i) => {
+      const key = `shaped-${run}-${i}`;
+      return client.workflow.getHandle(id).executeUpdate(shapedUpdate, {
+        updateId: key,
+        args: [{ key, ...runtimes[i]!, agentName: 'Bench', instructions: 'be brief' }],
+      });
+    });
+    // Parked workflows would keep the floor worker's cache busy: end them.
+    await runLanes([...bareIds, ...shapedIds].length, 20, (i) =>
+      client.workflow
+        .getHandle([...bareIds, ...shapedIds][i]!)
+        .terminate('floor measured')
+        .catch(() => {}),
+    );
+    return { bare, shaped };
+  });
+  try {
+    return await run;
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
