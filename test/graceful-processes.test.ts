@@ -127,6 +127,7 @@ beforeAll(async () => {
     API_PORT: String(apiPort),
     API_SHUTDOWN_DELAY_MS: '1500',
     WORKER_HEALTH_PORT: String(healthPort),
+    WORKER_METRICS_PORT: '0',
     INSTANCE_HEALTH_INTERVAL_MS: '2000',
     LOG_LEVEL: 'info',
   };

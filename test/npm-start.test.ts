@@ -67,12 +67,18 @@ afterAll(async () => {
 it('starts the whole stack, serves a claim, stops on Ctrl-C and resumes on the next start', async () => {
   for (const dir of [projectRoot, path.join(projectRoot, 'site'), path.join(projectRoot, 'runtime')])
     assertInstalled(dir);
-  const [port, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, uiPort, apiPort, metricsPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const env = {
     DATA_DIR: dataDir,
     TEMPORAL_DEV_PORT: String(port),
     TEMPORAL_DEV_UI_PORT: String(uiPort),
     API_PORT: String(apiPort),
+    WORKER_METRICS_PORT: String(metricsPort),
     SITE: 'off',
     // The process wiring is what this test is about; the real runtime has its own tests (real-runtime).
     LOCAL_RUNTIME: 'standin',
@@ -91,6 +97,13 @@ it('starts the whole stack, serves a claim, stops on Ctrl-C and resumes on the n
     Codec?: { Endpoint?: string };
   };
   expect(uiSettings.Codec?.Endpoint).toBe(`${api}/api/codec`);
+  // Metrics: the API's own and the Temporal SDK's (its worker runs in this process).
+  expect(await (await fetch(`${api}/metrics`)).text()).toContain('convos_claim_duration_seconds');
+  await waitFor(
+    "the Temporal SDK's metrics",
+    async () => (await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).includes('temporal_'),
+    30_000,
+  );
 
   await waitFor(
     'an idle instance',
@@ -110,7 +123,8 @@ it('starts the whole stack, serves a claim, stops on Ctrl-C and resumes on the n
   const { instanceId } = (await claim.json()) as { instanceId: string };
 
   expect(['0', 'SIGINT']).toContain(await stop(first));
-  expect(output).toMatch(/stopping…[\s\S]*\] stopped/);
+  // npm dies of the signal at once; the stack's own process finishes its shutdown after it.
+  await waitFor('the stack to stop', async () => /stopping…[\s\S]*\] stopped/.test(output), 60_000);
   // Everything is down: the API and the dev server no longer answer.
   await expect(fetch(`${api}/api/pool/counts`)).rejects.toThrow();
   await expect(fetch(`http://127.0.0.1:${uiPort}/api/v1/settings`)).rejects.toThrow();
@@ -131,5 +145,5 @@ it('starts the whole stack, serves a claim, stops on Ctrl-C and resumes on the n
     60_000,
   );
   expect(['0', 'SIGINT']).toContain(await stop(second));
-  expect(output).toMatch(/\] stopped/);
+  await waitFor('the stack to stop again', async () => /\] stopped/.test(output), 60_000);
 }, 600_000);

@@ -110,6 +110,8 @@ beforeAll(async () => {
     API_HOST: '127.0.0.1',
     INSTANCE_HEALTH_INTERVAL_MS: '2000',
     LOG_LEVEL: 'warn',
+    // Two workers on one host: the SDK's metrics port would be taken by the first (the metrics test covers it).
+    WORKER_METRICS_PORT: '0',
     PAYLOAD_ENCRYPTION_KEY: inject('payloadEncryptionKey'),
   };
   workers = [run('worker', env), run('worker', env)];
