@@ -78,7 +78,7 @@ it('answers 503 with Retry-After while the worker is starved, never 500; retries
   // any of these keys; the read model agrees.
   const inventory = (await stack.compute.inventory()).filter((i) => i.provisioned);
   const keyOf = new Map(inventory.map((i) => [i.id, i.provisioned!.requestId]));
-  bodies.forEach((b, i) => expect(keyOf.get(b.instanceId)).toBe(keys[i]));
+  for (const [i, b] of bodies.entries()) expect(keyOf.get(b.instanceId)).toBe(keys[i]);
   const provisionedKeys = [...keyOf.values()].filter((k) => keys.includes(k));
   expect(provisionedKeys.length).toBe(keys.length);
   await stack.waitFor(
