@@ -44,6 +44,19 @@ describe('declared settings', () => {
     expect(shown.overridden).toEqual([]);
     expect(shown.settings.instanceTimings).toEqual(TEST_TIMINGS);
 
+    // The health sweeper runs a shard per 500 instances of maxTotal, and follows an operator's change of it.
+    const sweeper = stack.temporal.workflow.getHandle(`health-${stack.poolName}`);
+    // Shards running now (a cancelled one stays pending until its next recorded heartbeat).
+    const CANCEL_REQUESTED = 3;
+    const shards = async () =>
+      ((await sweeper.describe()).raw.pendingActivities ?? []).filter((a) => a.state !== CANCEL_REQUESTED)
+        .length;
+    await stack.waitFor('one shard', async () => (await shards()) === 1);
+    expect((await stack.api('PUT', '/api/pool/target', { targetIdle: 2, maxTotal: 1100 })).status).toBe(200);
+    await stack.waitFor('three shards', async () => (await shards()) === 3, 30_000);
+    expect((await stack.api('PUT', '/api/pool/target', { targetIdle: 2, maxTotal: 10 })).status).toBe(200);
+    await stack.waitFor('one shard again', async () => (await shards()) === 1, 30_000);
+
     // An operator raises the target at run time; a worker restart declaring the same as before keeps it.
     expect((await stack.api('PUT', '/api/pool/target', { targetIdle: 3 })).status).toBe(200);
     const restart = await stack.declare({ targetIdle: 2 });

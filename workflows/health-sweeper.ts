@@ -6,6 +6,7 @@
  * timeout. Its cost is fixed per shard: one activity an hour plus one recorded heartbeat a minute.
  */
 import {
+  ActivityCancellationType,
   CancellationScope,
   condition,
   continueAsNew,
@@ -29,6 +30,9 @@ const { sweepHealth } = proxyActivities<Activities>({
   // Twice the heartbeat cadence: a dead worker's shard is retried on another worker within 2 minutes.
   heartbeatTimeout: 2 * SWEEP_HEARTBEAT_EVERY_MS,
   retry: { initialInterval: '1s', maximumInterval: '30s' },
+  // New settings take effect at once: the old shards learn of their cancellation at their next recorded
+  // heartbeat (up to a minute), and checking a runtime twice meanwhile is harmless.
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
 });
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

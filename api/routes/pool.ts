@@ -2,7 +2,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { poolWorkflowId, reconcileScheduleId } from '../../contracts/workflow-ids';
-import { drainUpdate, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
+import { ensureHealthSweeper } from '../../workers/ensure-pool';
+import { drainUpdate, getPoolStateQuery, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
 import { apiKeyGuard } from '../auth';
 import type { ApiContext } from '../context';
 import { poolCounts } from '../queries';
@@ -67,7 +68,15 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
         },
       },
     },
-    (request) => pool().executeUpdate(setTargetUpdate, { args: [request.body] }),
+    async (request) => {
+      const applied = await pool().executeUpdate(setTargetUpdate, { args: [request.body] });
+      // The health sweeper's shards follow maxTotal (a shard per HEALTH_SWEEPER_SHARD_SIZE instances).
+      if (request.body.maxTotal !== undefined) {
+        const state = await pool().query(getPoolStateQuery);
+        await ensureHealthSweeper(temporal, config, state.settings);
+      }
+      return applied;
+    },
   );
 
   app.post(
