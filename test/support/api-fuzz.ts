@@ -16,7 +16,8 @@
 import { type Schema, satisfies } from './json-schema-check';
 import type { RawRequest } from './raw-http';
 
-export type AuthKind = 'public' | 'apiKey' | 'instance';
+/** `signature`: a provider's webhook, authenticated by a signature over the body (the fuzzer never signs). */
+export type AuthKind = 'public' | 'apiKey' | 'instance' | 'signature';
 
 export interface Route {
   method: string;
@@ -53,6 +54,7 @@ type OpenApiDoc = {
   components?: { schemas?: Record<string, Schema> };
 };
 type OpenApiOperation = {
+  tags?: string[];
   parameters?: Array<{ in: string; name: string; schema: Schema; required?: boolean }>;
   requestBody?: { required?: boolean; content?: Record<string, { schema: Schema }> };
   responses?: Record<string, unknown>;
@@ -90,7 +92,13 @@ export function routesFromOpenApi(doc: OpenApiDoc): Route[] {
           .filter((p) => p.in === 'header')
           .map((p) => ({ name: p.name.toLowerCase(), schema: resolve(p.schema), required: !!p.required })),
         body: bodySchema ? { schema: resolve(bodySchema), required: !!op.requestBody?.required } : null,
-        auth: statuses.includes(403) ? 'instance' : statuses.includes(401) ? 'apiKey' : 'public',
+        auth: op.tags?.includes('webhooks')
+          ? 'signature'
+          : statuses.includes(403)
+            ? 'instance'
+            : statuses.includes(401)
+              ? 'apiKey'
+              : 'public',
         statuses,
       });
       for (const p of parameters) {
@@ -345,7 +353,13 @@ export function expect(req: FuzzRequest, creds: Credentials, knownIds: Set<strin
     params[name] = decoded;
   }
 
-  // 2. Credentials.
+  // 2. Credentials. A webhook without its provider's signature is refused, whatever else it holds: a 4xx
+  // the route documents (not configured, unsigned, badly signed, replayed, too large, not JSON), nothing else.
+  if (route.auth === 'signature')
+    return refuse(
+      'auth',
+      route.statuses.filter((s) => s >= 400 && s < 500),
+    );
   const headers = receivedHeaders(req, creds);
   const auth = credentialsValid(route, headers.get('authorization'), creds);
   if (auth !== 'ok') return refuse('auth', [auth]);
