@@ -175,7 +175,9 @@ export class GatewaySupervisor {
         await this.opts.warmUp();
         this.log(`[runtime] gateway warm-up done in ${Date.now() - started} ms`);
       } catch (err) {
-        this.log(`[runtime] gateway warm-up failed after ${Date.now() - started} ms: ${(err as Error).message}`);
+        this.log(
+          `[runtime] gateway warm-up failed after ${Date.now() - started} ms: ${(err as Error).message}`,
+        );
       }
       this.scheduleProbe(0);
       return;

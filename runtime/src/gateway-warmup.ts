@@ -21,7 +21,11 @@ export function warmupSessionKey(): string {
 }
 
 /** Runs one warm-up turn; resolves with its duration in ms, rejects when the gateway does not answer 200. */
-export async function runWarmupTurn(gatewayUrl: string, gatewayToken: string, timeoutMs = 180_000): Promise<number> {
+export async function runWarmupTurn(
+  gatewayUrl: string,
+  gatewayToken: string,
+  timeoutMs = 180_000,
+): Promise<number> {
   const started = Date.now();
   const res = await fetch(`${gatewayUrl}/v1/chat/completions`, {
     method: 'POST',

@@ -105,7 +105,8 @@ export function buildOpenClawConfig({
   warmupBaseUrl,
 }: OpenClawConfigInput): Record<string, unknown> {
   const { providers, primary } = modelConfig(env);
-  if (warmupBaseUrl) providers[WARMUP_PROVIDER_ID] = openAiCompatibleProvider(warmupBaseUrl, NO_MODEL_ID, 'none');
+  if (warmupBaseUrl)
+    providers[WARMUP_PROVIDER_ID] = openAiCompatibleProvider(warmupBaseUrl, NO_MODEL_ID, 'none');
   const channelEnabled = env.xmtpEnv !== 'off';
   // plugins.allow is exclusive: only these load. Fewer plugins = faster boot, less memory, and no
   // browser/file-transfer/computer-use surface on an instance strangers talk to.
