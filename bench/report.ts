@@ -23,6 +23,22 @@ export interface BenchResults {
   fill?: Stamp & FillBench;
   memory?: Stamp & MemoryBench;
   actions?: Stamp & ActionsBench;
+  firstReply?: Stamp & FirstReplyBench;
+}
+
+/** runtime/scripts/first-reply.ts's summary: real runtimes, instant model stand-in, times in ms. */
+export interface FirstReplyBench {
+  claims: number;
+  bootMsP50: number;
+  bootMsMax: number;
+  provisionMsP50: number;
+  firstReplyMsP50: number;
+  firstReplyMsMax: number;
+  /** The second and third message of every claim. */
+  laterReplyMsP50: number;
+  /** VmRSS summed over the runtime's process tree after the three replies. */
+  rssMbP50: number;
+  processesP50: number;
 }
 
 export interface ActionsBench {
@@ -222,6 +238,22 @@ export function renderTable(r: BenchResults): string {
       yes(m.peakMb <= 1229),
     ]);
   }
+  if (r.firstReply) {
+    const f = r.firstReply;
+    const load = f.load ? ` (load ${f.load.before} → max ${f.load.max})` : '';
+    rows.push([
+      `first reply after a claim, real OpenClaw + instant model, p50 over ${f.claims} claims${load}`,
+      `p50 ${ms(f.firstReplyMsP50)} (max ${ms(f.firstReplyMsMax)}); later replies p50 ${ms(f.laterReplyMsP50)}`,
+      '≤ 1 s',
+      yes(f.firstReplyMsP50 <= 1000),
+    ]);
+    rows.push([
+      `boot to idle (spawn → health ready, warm-up included), p50 over ${f.claims}${load}`,
+      `p50 ${ms(f.bootMsP50)} (max ${ms(f.bootMsMax)}); RSS ${f.rssMbP50} MB over ${f.processesP50} processes`,
+      '≤ 20 s on an idle machine',
+      yes(f.bootMsP50 <= 20_000),
+    ]);
+  }
   const header = ['benchmark', 'measured', 'target', 'met'];
   const lines = [header, header.map(() => '---'), ...rows].map((cols) => `| ${cols.join(' | ')} |`);
   return lines.join('\n');
@@ -239,7 +271,7 @@ function renderProfile(title: string, p: ClaimProfile): string {
 }
 
 export function renderResults(r: BenchResults): string {
-  const all: Array<Stamp | undefined> = [r.claim, r.burst, r.fill, r.memory];
+  const all: Array<Stamp | undefined> = [r.claim, r.burst, r.fill, r.memory, r.firstReply];
   const stamps = all
     .filter((x): x is Stamp => x !== undefined)
     .map((x) => x.measuredAt.slice(0, 16).replace('T', ' '));
@@ -252,7 +284,7 @@ export function renderResults(r: BenchResults): string {
     '',
     renderTable(r),
   ];
-  const loads = (['claim', 'burst', 'fill', 'memory'] as const)
+  const loads = (['claim', 'burst', 'fill', 'memory', 'firstReply'] as const)
     .filter((k) => r[k]?.load)
     .map((k) => `${k} ${r[k]!.load!.before} → max ${r[k]!.load!.max}`);
   if (loads.length) {

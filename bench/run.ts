@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — the targets of docs/architecture.md measured on the local stack, each benchmark in a fresh
  * stack (its own Temporal dev server and Postgres database), results printed and written to
- * docs/benchmarks.md. `npm run bench -- <name>` runs one of: claim, burst, fill, memory.
+ * docs/benchmarks.md. `npm run bench -- <name>` runs one of: claim, burst, fill, memory, actions, firstReply.
  *
  * Everything (Temporal, Postgres, worker, API, stand-in and the load generator) shares one machine, so
  * the numbers include the load generator's own CPU; that is how the targets are meant (local dev server).
@@ -41,6 +41,7 @@ import {
   type BurstBench,
   type ClaimBench,
   type FillBench,
+  type FirstReplyBench,
   type MemoryBench,
   renderTable,
   writeDocs,
@@ -690,12 +691,41 @@ async function benchActions(): Promise<ActionsBench> {
   );
 }
 
+/**
+ * Benchmark 7: the first reply after a claim, on real runtimes (real OpenClaw gateway, XMTP off) with an
+ * instant OpenAI-compatible model stand-in, so every millisecond is framework time. Each of the claims boots
+ * a fresh instance (boot to idle = spawn → `/pool/health` ready, the gateway's warm-up turn included), is
+ * provisioned, then gets three chat messages. The runtime's own script does the work
+ * (runtime/scripts/first-reply.ts: the runtime is its own package with its own Node 24); no pool stack is
+ * involved, since neither the claim path nor Temporal is in what is measured.
+ */
+async function benchFirstReply(): Promise<FirstReplyBench> {
+  const claims = Number(process.env.BENCH_FIRST_REPLY_CLAIMS ?? 10);
+  const runtimeDir = path.join(projectRoot, 'runtime');
+  const node = path.join(runtimeDir, 'node_modules', 'node', 'bin', 'node');
+  const child = spawn(node, ['--import', 'tsx', 'scripts/first-reply.ts', String(claims)], {
+    cwd: runtimeDir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const line of d.toString().split('\n').filter(Boolean)) log(`firstReply: ${line}`);
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const last = out.trim().split('\n').at(-1) ?? '';
+  if (code !== 0 || !last.startsWith('{"summary"'))
+    throw new Error(`runtime/scripts/first-reply.ts exited ${code}`);
+  return (JSON.parse(last) as { summary: FirstReplyBench }).summary;
+}
+
 const BENCHES = {
   actions: benchActions,
   claim: benchClaim,
   burst: benchBurst,
   fill: benchFill,
   memory: benchMemory,
+  firstReply: benchFirstReply,
 } as const;
 type BenchName = keyof typeof BENCHES;
 

@@ -30,6 +30,12 @@ export interface GatewaySupervisorOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   probeIntervalMs?: number;
+  /**
+   * Runs once after every gateway start, once /readyz answers and before the gateway counts as ready
+   * (gateway-warmup.ts: a throwaway turn, so the first real message does not pay for lazy loading). A
+   * failure is logged and the gateway becomes ready anyway: a cold first reply beats an unclaimable instance.
+   */
+  warmUp?: () => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -45,6 +51,8 @@ export class GatewaySupervisor {
   private ready = false;
   private failedProbes = 0;
   private down = false;
+  /** The child whose warm-up is running or done (warm-up runs once per gateway process). */
+  private warmedChild: ChildProcess | null = null;
   /** Number of times the gateway process was started (for tests and logs). */
   starts = 0;
   readonly baseUrl: string;
@@ -157,6 +165,23 @@ export class GatewaySupervisor {
       }
     }
     if (this.stopping) return;
+    if (ok && !this.ready && this.opts.warmUp && this.child && this.warmedChild !== this.child) {
+      // Answering, not yet warm: stay `starting` until the warm-up turn is done, then probe again.
+      const child = this.child;
+      this.warmedChild = child;
+      const started = Date.now();
+      this.log(`[runtime] gateway answering (${started - this.startedAt} ms after start); warming up`);
+      try {
+        await this.opts.warmUp();
+        this.log(`[runtime] gateway warm-up done in ${Date.now() - started} ms`);
+      } catch (err) {
+        this.log(
+          `[runtime] gateway warm-up failed after ${Date.now() - started} ms: ${(err as Error).message}`,
+        );
+      }
+      this.scheduleProbe(0);
+      return;
+    }
     if (ok && !this.ready) {
       this.log(`[runtime] gateway ready (${Date.now() - this.startedAt} ms after start)`);
       this.fastCrashes = 0;

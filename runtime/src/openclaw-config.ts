@@ -4,6 +4,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RuntimeEnv } from './env.ts';
+import { NO_MODEL_ID } from './no-model.ts';
 import { convosExtensionDir, instanceToolsExtensionDir, type StatePaths, skillsDir } from './paths.ts';
 
 /** Environment variable names the config references (the gateway env provides them). */
@@ -14,11 +15,38 @@ export const OUTBOUND_URL_ENV = 'CONVOS_OUTBOUND_URL';
 export const MODEL_KEY_ENV = 'CONVOS_MODEL_API_KEY';
 
 export const CUSTOM_PROVIDER_ID = 'model';
+/**
+ * The provider of the warm-up turn (gateway-warmup.ts): the runtime's own loopback no-model endpoint, so
+ * warming the agent while the instance is `starting` never calls (or pays for) the real model.
+ */
+export const WARMUP_PROVIDER_ID = 'warmup';
 
 export interface OpenClawConfigInput {
   env: RuntimeEnv;
   paths: StatePaths;
   gatewayPort: number;
+  /** Base URL (with /v1) of the loopback no-model endpoint the warm-up turn uses; none: no warm-up provider. */
+  warmupBaseUrl?: string;
+}
+
+function openAiCompatibleProvider(baseUrl: string, model: string, apiKey: string): Record<string, unknown> {
+  return {
+    baseUrl,
+    apiKey,
+    api: 'openai-completions',
+    timeoutSeconds: 300,
+    models: [
+      {
+        id: model,
+        name: model,
+        reasoning: false,
+        input: ['text'],
+        cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+        contextWindow: 128000,
+        maxTokens: 8192,
+      },
+    ],
+  };
 }
 
 /** The provider block and the `<provider>/<model>` reference for the agent. */
@@ -33,24 +61,12 @@ function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; pri
     throw new Error('no model: start the no-model endpoint and configure it instead');
   return {
     providers: {
-      [CUSTOM_PROVIDER_ID]: {
-        baseUrl: model.baseUrl,
-        // Keyless local servers still need a non-empty key in the request.
-        apiKey: model.apiKey ? `\${${MODEL_KEY_ENV}}` : 'none',
-        api: 'openai-completions',
-        timeoutSeconds: 300,
-        models: [
-          {
-            id: model.model,
-            name: model.model,
-            reasoning: false,
-            input: ['text'],
-            cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
-            contextWindow: 128000,
-            maxTokens: 8192,
-          },
-        ],
-      },
+      // Keyless local servers still need a non-empty key in the request.
+      [CUSTOM_PROVIDER_ID]: openAiCompatibleProvider(
+        model.baseUrl,
+        model.model,
+        model.apiKey ? `\${${MODEL_KEY_ENV}}` : 'none',
+      ),
     },
     primary: `${CUSTOM_PROVIDER_ID}/${model.model}`,
   };
@@ -86,8 +102,11 @@ export function buildOpenClawConfig({
   env,
   paths,
   gatewayPort,
+  warmupBaseUrl,
 }: OpenClawConfigInput): Record<string, unknown> {
   const { providers, primary } = modelConfig(env);
+  if (warmupBaseUrl)
+    providers[WARMUP_PROVIDER_ID] = openAiCompatibleProvider(warmupBaseUrl, NO_MODEL_ID, 'none');
   const channelEnabled = env.xmtpEnv !== 'off';
   // plugins.allow is exclusive: only these load. Fewer plugins = faster boot, less memory, and no
   // browser/file-transfer/computer-use surface on an instance strangers talk to.
@@ -119,6 +138,9 @@ export function buildOpenClawConfig({
       port: gatewayPort,
       auth: { mode: 'token', token: `\${${GATEWAY_TOKEN_ENV}}` },
       http: { endpoints: { chatCompletions: { enabled: true } } },
+      // Nobody opens the operator UI of an instance (the gateway never leaves loopback), and serving it
+      // costs a background hash of its assets right after start, which competed with the first turns.
+      controlUi: { enabled: false },
     },
     // Instances are replaced, not updated in place; no phoning home at boot.
     update: { checkOnStart: false },

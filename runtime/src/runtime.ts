@@ -10,6 +10,7 @@ import { sendChatMessage } from './chat-page.ts';
 import { createControlServer, type Health } from './control-server.ts';
 import type { ModelConfig, RuntimeEnv } from './env.ts';
 import { GatewaySupervisor } from './gateway-supervisor.ts';
+import { runWarmupTurn } from './gateway-warmup.ts';
 import { HttpError } from './http-errors.ts';
 import { InboundQueue } from './inbound.ts';
 import { isInviteError, parseInviteUrl } from './invite/index.ts';
@@ -116,17 +117,17 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
 
   // Without a model the gateway talks to our own loopback stand-in whose only answer says how to set one:
   // a real agent (chat page, channel, health all normal), never a made-up reply.
-  let noModel: NoModelServer | null = null;
+  // The same endpoint is the model of the warm-up turn (gateway-warmup.ts), so it always runs.
+  const noModel: NoModelServer = await startNoModelServer();
   let gatewayModel: ModelConfig = env.model;
   if (env.model.kind === 'none') {
-    noModel = await startNoModelServer();
     gatewayModel = { kind: 'openai-compatible', baseUrl: noModel.url, apiKey: null, model: NO_MODEL_ID };
     log('[runtime] no model configured: every reply says how to set OPENROUTER_API_KEY or MODEL_BASE_URL');
   }
   const gatewayEnv: RuntimeEnv = { ...env, model: gatewayModel };
 
   const gatewayPort = env.gatewayPort ?? (await freeLoopbackPort());
-  writeOpenClawConfig({ env: gatewayEnv, paths, gatewayPort });
+  writeOpenClawConfig({ env: gatewayEnv, paths, gatewayPort, warmupBaseUrl: noModel.url });
 
   const secrets = [gatewayToken, chatSecret, env.instanceToken];
   if (env.model.kind === 'openrouter') secrets.push(env.model.apiKey);
@@ -172,6 +173,9 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     logDir: paths.logs,
     marker: { name: 'OPENCLAW_STATE_DIR', value: paths.openclaw },
     redact: secrets,
+    warmUp: async () => {
+      await runWarmupTurn(`http://127.0.0.1:${gatewayPort}`, gatewayToken);
+    },
     log,
   });
 
@@ -338,7 +342,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
         await new Promise<void>((resolve) => o.close(() => resolve()));
       }
       await supervisor.stop();
-      await noModel?.close();
+      await noModel.close();
       activity.flush();
     },
   };

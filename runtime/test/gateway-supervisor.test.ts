@@ -33,7 +33,11 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
-async function supervisor(mode: 'crash' | 'serve', extraEnv: Record<string, string> = {}) {
+async function supervisor(
+  mode: 'crash' | 'serve',
+  extraEnv: Record<string, string> = {},
+  warmUp?: () => Promise<void>,
+) {
   const dir = mkdtempSync(path.join(tmpdir(), 'supervisor-'));
   const port = await freePort();
   const pidFile = path.join(dir, 'pids.json');
@@ -58,6 +62,7 @@ async function supervisor(mode: 'crash' | 'serve', extraEnv: Record<string, stri
     backoffBaseMs: 20,
     backoffMaxMs: 100,
     probeIntervalMs: 50,
+    ...(warmUp ? { warmUp } : {}),
     log: (l) => lines.push(l),
   });
   cleanups.push(async () => {
@@ -93,6 +98,32 @@ describe('GatewaySupervisor', () => {
     expect(sup.starts).toBe(2);
     // The first gateway's helper (own process group) must not survive its gateway.
     await waitFor(() => !isAlive(first.helper), 3_000);
+  });
+
+  it('stays starting until the warm-up is done, warms every new gateway once, and is ready even when warming fails', async () => {
+    let release: () => void = () => {};
+    let calls = 0;
+    const { sup, pids, lines } = await supervisor('serve', {}, async () => {
+      calls += 1;
+      if (calls === 1) await new Promise<void>((r) => (release = r));
+      else throw new Error('no warm-up today');
+    });
+    await sup.start();
+    await waitFor(() => calls === 1, 10_000);
+    await new Promise((r) => setTimeout(r, 300)); // several probe intervals: answering, still not ready
+    expect(sup.state).toBe('starting');
+    release();
+    await waitFor(() => sup.state === 'ready', 5_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls).toBe(1); // once per gateway process, not per probe
+    const first = pids();
+    process.kill(first.gateway, 'SIGKILL');
+    await waitFor(() => sup.state !== 'ready', 5_000);
+    await waitFor(() => sup.state === 'ready' && pids().gateway !== first.gateway, 10_000);
+    expect(calls).toBe(2);
+    expect(lines.some((l) => l.includes('gateway warm-up failed') && l.includes('no warm-up today'))).toBe(
+      true,
+    );
   });
 
   it('tolerates one missed probe but reports a wedged (alive, unready) gateway as not ready', async () => {
