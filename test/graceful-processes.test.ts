@@ -8,63 +8,33 @@
  *
  * Provisioning is slowed to 4 s by the runtime stand-in's faults file (tools/runtime-standin/server.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { LocalComputeProvider } from '../activities/compute/local';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
-import { projectRoot } from '../scripts/temporal-dev';
 import { claimUpdate } from '../workflows/messages';
 import { freePort } from './support/ports';
-import { stopPool } from './support/stop-pool';
+import { type NpmProcess, outputOf as output, splitPool } from './support/split-pool';
 
-const id = randomUUID().slice(0, 8);
-const poolName = `graceful-${id}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convos-graceful-'));
-const apiKey = randomBytes(24).toString('base64url');
-const secretsKey = randomBytes(32).toString('base64');
+const pool = splitPool('graceful', {
+  POOL_TARGET_IDLE: '2',
+  POOL_MAX_TOTAL: '4',
+  API_SHUTDOWN_DELAY_MS: '1500',
+  WORKER_METRICS_PORT: '0',
+  LOG_LEVEL: 'info',
+});
+const { poolName, dataDir, apiKey, secretsKey } = pool;
+const id = poolName.slice('graceful-'.length);
 const PROVISION_DELAY_MS = 4_000;
 let apiUrl = '';
 let workerHealthUrl = '';
-
-interface Proc {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-const procs: Proc[] = [];
-let worker: Proc;
-let api: Proc;
+let worker: NpmProcess;
+let api: NpmProcess;
 let temporal: Client;
 
-function run(script: 'worker' | 'api', env: Record<string, string>): Proc {
-  const child = spawn('npm', ['run', '-s', script], {
-    cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const proc: Proc = {
-    child,
-    stdout: [],
-    stderr: [],
-    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (d: Buffer) => proc.stdout.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => proc.stderr.push(d.toString()));
-  procs.push(proc);
-  return proc;
-}
-
-const output = (p: Proc) => p.stdout.join('') + p.stderr.join('');
-const tail = () => procs.map((p) => output(p).slice(-2500)).join('\n---\n');
 /** The process's stdout, line by line, each parsed as JSON (null: not a JSON object). */
-const jsonLines = (p: Proc) =>
+const jsonLines = (p: NpmProcess) =>
   p.stdout
     .join('')
     .split('\n')
@@ -78,14 +48,8 @@ const jsonLines = (p: Proc) =>
       }
     });
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${tail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs: number) =>
+  pool.waitFor(what, check, timeoutMs, 100);
 
 const counts = async () =>
   (await (await fetch(`${apiUrl}/api/pool/counts`)).json()) as Record<string, number>;
@@ -109,49 +73,15 @@ beforeAll(async () => {
   const healthPort = await freePort();
   apiUrl = `http://127.0.0.1:${apiPort}`;
   workerHealthUrl = `http://127.0.0.1:${healthPort}`;
-  const env = {
-    POOL_ENVIRONMENT: 'staging',
-    DATABASE_URL: inject('databaseUrl'),
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: poolName,
-    POOL_NAME: poolName,
-    POOL_TARGET_IDLE: '2',
-    POOL_MAX_TOTAL: '4',
-    POOL_API_KEY: apiKey,
-    SECRETS_KEY: secretsKey,
-    COMPUTE_PROVIDER: 'local',
-    LOCAL_RUNTIME: 'standin',
-    XMTP_ENV: 'off',
-    DATA_DIR: dataDir,
-    API_HOST: '127.0.0.1',
-    API_PORT: String(apiPort),
-    API_SHUTDOWN_DELAY_MS: '1500',
-    WORKER_HEALTH_PORT: String(healthPort),
-    WORKER_METRICS_PORT: '0',
-    INSTANCE_HEALTH_INTERVAL_MS: '2000',
-    LOG_LEVEL: 'info',
-  };
-  worker = run('worker', env);
-  api = run('api', env);
+  Object.assign(pool.env, { API_PORT: String(apiPort), WORKER_HEALTH_PORT: String(healthPort) });
+  worker = pool.run('worker');
+  api = pool.run('api');
   temporal = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
 }, 30_000);
 
 afterAll(async () => {
-  for (const { child } of procs) {
-    try {
-      if (child.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
-    } catch {}
-  }
-  await Promise.all(procs.map((p) => p.exited));
-  await new LocalComputeProvider({
-    instancesDir: path.join(dataDir, 'instances'),
-    command: ['true'],
-  }).stopAll();
-  if (temporal) {
-    await stopPool(temporal, poolName);
-    await temporal.connection.close();
-  }
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await temporal?.connection.close();
+  await pool.stop();
 }, 60_000);
 
 it('the worker is live at once, not ready while it starts, and ready once it polls', async () => {
@@ -297,7 +227,7 @@ it("both processes log JSON lines only; the claim's request id is in both; no se
   expect(jsonLines(api).map((l) => l?.msg)).toEqual(expect.arrayContaining(['draining', 'drained']));
   expect(jsonLines(worker).map((l) => l?.msg)).toEqual(expect.arrayContaining(['draining', 'drained']));
 
-  const all = procs.map(output).join('\n');
+  const all = [worker, api].map(output).join('\n');
   expect(typeof claimBody.chatUrl).toBe('string');
   for (const secret of [apiKey, secretsKey, claimBody.chatUrl as string]) expect(all).not.toContain(secret);
 });

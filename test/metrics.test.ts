@@ -6,63 +6,29 @@
  * or an agent name. Then the dashboard and the alert rules (ops/): every PromQL query parses and names only
  * series these endpoints expose, and the rules file has the shape Prometheus loads.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { LocalComputeProvider } from '../activities/compute/local';
 import { projectRoot } from '../scripts/temporal-dev';
 import { freePort } from './support/ports';
 import { type Exposition, parseExposition, sampleValue, seriesNames } from './support/prometheus';
-import { stopPool } from './support/stop-pool';
+import { splitPool } from './support/split-pool';
 
-const id = randomUUID().slice(0, 8);
-const poolName = `metrics-${id}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convos-metrics-'));
-const apiKey = randomBytes(24).toString('base64url');
 const metricsBearer = randomBytes(16).toString('base64url');
-const processes: ChildProcess[] = [];
-const logs: string[] = [];
+const pool = splitPool('metrics', {
+  POOL_TARGET_IDLE: '1',
+  POOL_MAX_TOTAL: '6',
+  CLAIM_RATE_LIMIT_PER_MINUTE: '3',
+  METRICS_BEARER: metricsBearer,
+});
+const { poolName, apiKey } = pool;
+const waitFor = pool.waitFor;
 let apiUrl = '';
 let workerUrl = '';
 let sdkUrl = '';
-
-function run(script: 'worker' | 'api', vars: Record<string, string>): ChildProcess {
-  const child = spawn('npm', ['run', '-s', script], {
-    cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...vars },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  for (const stream of [child.stdout, child.stderr])
-    stream?.on('data', (d: Buffer) => logs.push(d.toString()));
-  processes.push(child);
-  return child;
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals) {
-  const exited = new Promise((r) =>
-    child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
-  );
-  try {
-    if (child.pid) process.kill(-child.pid, signal);
-  } catch {}
-  await exited;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${logs.join('').slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const auth = { authorization: `Bearer ${metricsBearer}` };
 
@@ -95,45 +61,17 @@ beforeAll(async () => {
   apiUrl = `http://127.0.0.1:${apiPort}`;
   workerUrl = `http://127.0.0.1:${healthPort}`;
   sdkUrl = `http://127.0.0.1:${sdkPort}`;
-  const env = {
-    POOL_ENVIRONMENT: 'staging',
-    DATABASE_URL: inject('databaseUrl'),
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: poolName,
-    POOL_NAME: poolName,
-    POOL_TARGET_IDLE: '1',
-    POOL_MAX_TOTAL: '6',
-    POOL_API_KEY: apiKey,
-    SECRETS_KEY: randomBytes(32).toString('base64'),
-    COMPUTE_PROVIDER: 'local',
-    LOCAL_RUNTIME: 'standin',
-    XMTP_ENV: 'off',
-    DATA_DIR: dataDir,
-    API_HOST: '127.0.0.1',
+  Object.assign(pool.env, {
     API_PORT: String(apiPort),
-    CLAIM_RATE_LIMIT_PER_MINUTE: '3',
-    INSTANCE_HEALTH_INTERVAL_MS: '2000',
     WORKER_HEALTH_PORT: String(healthPort),
     WORKER_METRICS_PORT: String(sdkPort),
-    METRICS_BEARER: metricsBearer,
-    LOG_LEVEL: 'warn',
-  };
-  run('worker', env);
-  run('api', env);
+  });
+  pool.run('worker');
+  pool.run('api');
   await waitFor('an idle instance', async () => (await counts()).idle! >= 1, 150_000);
 }, 180_000);
 
-afterAll(async () => {
-  await Promise.all(processes.map((child) => kill(child, 'SIGTERM')));
-  await new LocalComputeProvider({
-    instancesDir: path.join(dataDir, 'instances'),
-    command: ['true'],
-  }).stopAll();
-  const connection = await Connection.connect({ address: inject('temporalAddress') });
-  await stopPool(new Client({ connection }), poolName);
-  await connection.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => pool.stop(), 60_000);
 
 /** Everything the three endpoints expose, scraped once the claim tests ran (for the ops/ checks). */
 const exposed = {
@@ -195,7 +133,7 @@ describe('the endpoints', () => {
     const flood: number[] = [];
     for (let i = 0; i < 4; i += 1)
       flood.push(
-        (await claim({ templateSlug: 'no-such-template' }, { 'x-client-id': `flood-${id}` })).status,
+        (await claim({ templateSlug: 'no-such-template' }, { 'x-client-id': `flood-${poolName}` })).status,
       );
     expect(flood).toEqual([400, 400, 400, 429]);
 
@@ -278,15 +216,6 @@ describe('the endpoints', () => {
     exposed.api = await scrape(apiUrl);
     exposed.worker = await scrape(workerUrl);
     exposed.sdk = sdk;
-    if (process.env.METRICS_DUMP)
-      fs.writeFileSync(
-        process.env.METRICS_DUMP,
-        JSON.stringify(
-          Object.fromEntries(Object.entries(exposed).map(([k, e]) => [k, Object.fromEntries(e!.families)])),
-          null,
-          1,
-        ),
-      );
   });
 });
 

@@ -6,53 +6,24 @@
  * changed in the environment is in force after the workers restart; with payload encryption on, no agent name
  * is in any history Temporal stores.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { LocalComputeProvider } from '../activities/compute/local';
-import { projectRoot } from '../scripts/temporal-dev';
 import { historyBytes, recordEncryptedPlaintexts } from './support/payload-histories';
 import { freePort } from './support/ports';
-import { stopPool } from './support/stop-pool';
+import { type NpmProcess, splitPool } from './support/split-pool';
 
-const id = randomUUID().slice(0, 8);
-const poolName = `prod-${id}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convos-prod-shape-'));
-const apiKey = randomBytes(24).toString('base64url');
+const pool = splitPool('prod', {
+  POOL_TARGET_IDLE: '1',
+  POOL_MAX_TOTAL: '12',
+  // Two workers on one host: the SDK's metrics port would be taken by the first (the metrics test covers it).
+  WORKER_METRICS_PORT: '0',
+  PAYLOAD_ENCRYPTION_KEY: inject('payloadEncryptionKey'),
+});
+const { poolName, apiKey } = pool;
+const id = poolName.slice('prod-'.length);
 const apiUrls: string[] = [];
-const processes: ChildProcess[] = [];
-const logs: string[] = [];
-let env: Record<string, string> = {};
-
-function run(script: 'worker' | 'api', vars: Record<string, string>): ChildProcess {
-  const child = spawn('npm', ['run', '-s', script], {
-    cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...vars },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  for (const stream of [child.stdout, child.stderr])
-    stream?.on('data', (d: Buffer) => logs.push(d.toString()));
-  processes.push(child);
-  return child;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise((r) =>
-    child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
-  );
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals) {
-  try {
-    if (child.pid) process.kill(-child.pid, signal);
-  } catch {}
-  await exited(child);
-}
+const waitFor = pool.waitFor;
 
 const api = (
   base: string,
@@ -80,59 +51,18 @@ interface Info {
 }
 const info = async (base = apiUrls[0]!) => (await (await fetch(`${base}/api/pool/info`)).json()) as Info;
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${logs.join('').slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-let workers: ChildProcess[] = [];
+let workers: NpmProcess[] = [];
 
 beforeAll(async () => {
   const ports = [await freePort(), await freePort()];
-  env = {
-    POOL_ENVIRONMENT: 'staging',
-    DATABASE_URL: inject('databaseUrl'),
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: poolName,
-    POOL_NAME: poolName,
-    POOL_TARGET_IDLE: '1',
-    POOL_MAX_TOTAL: '12',
-    POOL_API_KEY: apiKey,
-    SECRETS_KEY: randomBytes(32).toString('base64'),
-    COMPUTE_PROVIDER: 'local',
-    LOCAL_RUNTIME: 'standin',
-    XMTP_ENV: 'off',
-    DATA_DIR: dataDir,
-    API_HOST: '127.0.0.1',
-    INSTANCE_HEALTH_INTERVAL_MS: '2000',
-    LOG_LEVEL: 'warn',
-    // Two workers on one host: the SDK's metrics port would be taken by the first (the metrics test covers it).
-    WORKER_METRICS_PORT: '0',
-    PAYLOAD_ENCRYPTION_KEY: inject('payloadEncryptionKey'),
-  };
-  workers = [run('worker', env), run('worker', env)];
+  workers = [pool.run('worker'), pool.run('worker')];
   for (const port of ports) {
-    run('api', { ...env, API_PORT: String(port) });
+    pool.run('api', { API_PORT: String(port) });
     apiUrls.push(`http://127.0.0.1:${port}`);
   }
 }, 30_000);
 
-afterAll(async () => {
-  await Promise.all(processes.map((child) => kill(child, 'SIGTERM')));
-  // The local provider's runtimes outlive the worker by design: stop them, and the pool, here.
-  await new LocalComputeProvider({
-    instancesDir: path.join(dataDir, 'instances'),
-    command: ['true'],
-  }).stopAll();
-  const connection = await Connection.connect({ address: inject('temporalAddress') });
-  await stopPool(new Client({ connection }), poolName);
-  await connection.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => pool.stop(), 60_000);
 
 it('two workers and two APIs bring up a pool that warms, takes a new target and serves claims', async () => {
   await waitFor('an idle instance', async () => (await counts()).idle! >= 1, 150_000);
@@ -163,8 +93,8 @@ it('claims through both APIs bind exactly once while a worker is SIGKILLed', asy
     );
   const inFlight = Promise.all(keys.map((_, i) => claim(i, i)));
   await new Promise((r) => setTimeout(r, 100));
-  await kill(workers[0]!, 'SIGKILL');
-  workers[0] = run('worker', env);
+  await pool.kill(workers[0]!, 'SIGKILL');
+  workers[0] = pool.run('worker');
   const responses = await inFlight;
   const bodies = (await Promise.all(responses.map((r) => r.json()))) as {
     instanceId: string;
@@ -197,9 +127,9 @@ it('claims through both APIs bind exactly once while a worker is SIGKILLed', asy
 it('a setting changed in the environment is in force once the workers restart', async () => {
   const before = await info();
   expect(before.config?.settings.targetIdle).toBe(4);
-  for (const worker of workers) await kill(worker, 'SIGTERM');
-  env = { ...env, POOL_TARGET_IDLE: '2', POOL_MAX_TOTAL: '14' };
-  workers = [run('worker', env), run('worker', env)];
+  for (const worker of workers) await pool.kill(worker, 'SIGTERM');
+  Object.assign(pool.env, { POOL_TARGET_IDLE: '2', POOL_MAX_TOTAL: '14' });
+  workers = [pool.run('worker'), pool.run('worker')];
   // The declaration changed (1 → 2), so it replaces the operator's 4; maxTotal follows too.
   await waitFor(
     'the new settings in force',

@@ -5,40 +5,19 @@
  * retries with the same keys bind, each exactly once: one instance per key, one key per instance, in the
  * read model and at the runtime stand-in alike.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { instances } from '../drizzle/schema';
 import { type Stack, startStack } from './stack';
-import { type ClaimBody, type ErrorBody, json, newKey, shared } from './support/helpers';
+import { type ClaimBody, type ErrorBody, forkWorker, json, newKey, shared } from './support/helpers';
 
 let stack: Stack;
 let worker: ChildProcess | null = null;
 
-function startWorker(): Promise<ChildProcess> {
-  const child = fork(path.join(import.meta.dirname, 'support', 'worker-process.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      DATABASE_URL: inject('databaseUrl'),
-      BUNDLE_PATH: inject('workflowBundlePath'),
-      TASK_QUEUE: stack.taskQueue,
-      STANDIN_URL: stack.standinUrl,
-      SECRETS_KEY: stack.secretsKey,
-    },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
-
 beforeAll(async () => {
   stack = await startStack(shared({ targetIdle: 20, maxTotal: 40, noWorker: true }));
-  worker = await startWorker();
+  worker = await forkWorker(stack);
   await stack.waitFor('20 idle', async () => (await stack.counts()).idle === 20, 90_000);
 }, 120_000);
 afterAll(async () => {

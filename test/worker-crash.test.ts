@@ -2,38 +2,17 @@
  * The worker is SIGKILLed in the middle of claims and started again: every claim is bound exactly once
  * (or fails cleanly), retries of each key return the same binding, and nothing is left half-claimed.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Stack, startStack } from './stack';
-import { type ClaimBody, json, newKey, shared } from './support/helpers';
+import { type ClaimBody, forkWorker, json, newKey, shared } from './support/helpers';
 
 let stack: Stack;
 let worker: ChildProcess | null = null;
 
-function startWorker(): Promise<ChildProcess> {
-  const child = fork(path.join(import.meta.dirname, 'support', 'worker-process.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      DATABASE_URL: inject('databaseUrl'),
-      BUNDLE_PATH: inject('workflowBundlePath'),
-      TASK_QUEUE: stack.taskQueue,
-      STANDIN_URL: stack.standinUrl,
-      SECRETS_KEY: stack.secretsKey,
-    },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
-
 beforeAll(async () => {
   stack = await startStack(shared({ targetIdle: 20, maxTotal: 60, noWorker: true }));
-  worker = await startWorker();
+  worker = await forkWorker(stack);
   await stack.waitFor('20 idle', async () => (await stack.counts()).idle === 20, 120_000);
 });
 afterAll(async () => {
@@ -56,7 +35,7 @@ it('binds each claim exactly once across worker SIGKILLs', async () => {
     await new Promise((r) => setTimeout(r, 150));
     worker!.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
-    worker = await startWorker();
+    worker = await forkWorker(stack);
   }
   const responses = await inFlight;
   const bodies = await Promise.all(responses.map((r) => json<ClaimBody>(r)));

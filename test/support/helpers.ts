@@ -1,5 +1,7 @@
 /** Small helpers shared by the end-to-end suites. */
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { expect, inject } from 'vitest';
 import type { ClaimResponse } from '../../api/claims';
 import type { Stack, StackOptions } from '../stack';
@@ -39,4 +41,28 @@ export async function claimOne(stack: Stack, name: string): Promise<ClaimBody> {
   );
   expect(res.status).toBe(200);
   return json<ClaimBody>(res);
+}
+
+/**
+ * The stack's worker in its own process (test/support/worker-process.ts: the production worker on the stand-in
+ * compute), so a test can SIGKILL or SIGSTOP it; resolves once it polls.
+ */
+export function forkWorker(stack: Stack): Promise<ChildProcess> {
+  const child = fork(path.join(import.meta.dirname, 'worker-process.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      DATABASE_URL: inject('databaseUrl'),
+      BUNDLE_PATH: inject('workflowBundlePath'),
+      TASK_QUEUE: stack.taskQueue,
+      STANDIN_URL: stack.standinUrl,
+      SECRETS_KEY: stack.secretsKey,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
+  });
 }
