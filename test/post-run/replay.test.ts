@@ -25,10 +25,11 @@ it('replays every exported history without non-determinism', async () => {
     if (started?.workflowType?.name) types.add(started.workflowType.name);
     return { workflowId: file.split('__')[0]!, history };
   });
-  // The run must have exercised all four workflows, with enough histories to mean something.
+  // The run must have exercised every workflow, with enough histories to mean something.
   expect(files.length).toBeGreaterThan(50);
   expect([...types].sort()).toEqual([
     'healthSweeperWorkflow',
+    'inboundDeliveryWorkflow',
     'instanceWorkflow',
     'poolWorkflow',
     'reconcileWorkflow',
