@@ -31,6 +31,17 @@ const header = (headers: Headers, name: string): string | null => {
 
 const refuse = (reason: Refused['reason'], message: string): Refused => ({ ok: false, reason, message });
 
+/**
+ * A verified signature whose timestamp is within the tolerance (checked after the signature: the timestamp is
+ * only worth reading once it is signed).
+ */
+function fresh(timestamp: string, nowMs: number, deliveryId: string | null): Verified | Refused {
+  const seconds = Number(timestamp);
+  if (Math.abs(nowMs / 1000 - seconds) > SIGNATURE_TOLERANCE_SECONDS)
+    return refuse('stale', 'the signature timestamp is outside the 5-minute tolerance');
+  return { ok: true, timestamp: seconds, deliveryId };
+}
+
 /** The endpoint secret's key: the base64 after `whsec_`. */
 function svixKey(secret: string): Buffer {
   const key = Buffer.from(secret.trim().replace(/^whsec_/, ''), 'base64');
@@ -62,9 +73,7 @@ export function verifySvix(
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
   if (!valid) return refuse('bad-signature', 'no valid signature for this body');
-  if (Math.abs(nowMs / 1000 - Number(timestamp)) > SIGNATURE_TOLERANCE_SECONDS)
-    return refuse('stale', 'the signature timestamp is outside the 5-minute tolerance');
-  return { ok: true, timestamp: Number(timestamp), deliveryId: id };
+  return fresh(timestamp, nowMs, id);
 }
 
 /** The DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw 32-byte key follows. */
@@ -98,9 +107,5 @@ export function verifyTelnyx(
     valid = false;
   }
   if (!valid) return refuse('bad-signature', 'no valid signature for this body');
-  // Checked after the signature, like Svix: the timestamp is only worth reading once it is signed.
-  const seconds = Number(timestamp);
-  if (Math.abs(nowMs / 1000 - seconds) > SIGNATURE_TOLERANCE_SECONDS)
-    return refuse('stale', 'the signature timestamp is outside the 5-minute tolerance');
-  return { ok: true, timestamp: seconds, deliveryId: null };
+  return fresh(timestamp, nowMs, null);
 }
