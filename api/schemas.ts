@@ -79,3 +79,16 @@ export const PoolConfig = Type.Object(
   },
   { description: 'the settings in force; null while the pool workflow does not exist' },
 );
+
+/** One skill of a template and whether it can be delivered here (contracts/template-skills.ts). */
+export const SkillAvailabilityList = Type.Array(
+  Type.Object({
+    skill: Type.String(),
+    available: Type.Boolean(),
+    reason: Nullable(Type.String({ description: 'why not, when not available' })),
+  }),
+  {
+    description:
+      "each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not",
+  },
+);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { sql } from 'drizzle-orm';
+import { isTemplateSkill } from '../contracts/template-skills';
 import type { Db } from '../drizzle/client';
 import { templates } from '../drizzle/schema';
 
@@ -39,6 +40,12 @@ export function loadCatalog(file = catalogPath): Catalog {
   for (const t of data.templates) {
     if (slugs.has(t.slug)) throw new Error(`catalog ${file}: duplicate slug ${t.slug}`);
     slugs.add(t.slug);
+    // A skill is a promise: only those the skill contract defines (and the runtime's test checks) are listed.
+    const unknown = t.skills.filter((s) => !isTemplateSkill(s));
+    if (unknown.length > 0)
+      throw new Error(
+        `catalog ${file}: template ${t.slug} lists unknown skills ${unknown.join(', ')} (contracts/template-skills.ts)`,
+      );
   }
   return data;
 }

@@ -15,6 +15,7 @@ import {
   TEMPLATE_SLUG_PATTERN,
   TEXT_PATTERN,
 } from '../../contracts/claim';
+import { type SkillAvailability, skillAvailability } from '../../contracts/template-skills';
 import { apiKeyGuard } from '../auth';
 import {
   type ClaimClient,
@@ -29,7 +30,8 @@ import { ApiError, unavailable } from '../errors';
 import { checkJoinUrl } from '../join-url';
 import { type ApiMetrics, claimOutcomeOf, countClaimRejection } from '../metrics';
 import { findTemplate } from '../queries';
-import { errorResponses } from '../schemas';
+import { errorResponses, SkillAvailabilityList } from '../schemas';
+import { deploymentMissing, instanceMissing } from '../skill-availability';
 import { AllowedRecipients } from './self';
 
 const DEFAULT_AGENT_NAME = 'Assistant';
@@ -85,6 +87,7 @@ const ClaimResponseBody = Type.Object({
   warm: Type.Boolean(),
   status: Type.String(),
   chatUrl: Type.Optional(Type.String()),
+  skillAvailability: SkillAvailabilityList,
 });
 
 export const claimRoutes: FastifyPluginAsyncTypebox<
@@ -171,12 +174,33 @@ export const claimRoutes: FastifyPluginAsyncTypebox<
         anonymous: request.headers['x-client-anonymous'] === 'true',
       };
 
+      /**
+       * The claim answer: the binding plus what this agent can do of its template's skills, from the resources
+       * its start created (an instance started before a provider was configured has none). The read is
+       * best-effort: the agent is already bound, so a failing read falls back to the deployment's providers.
+       */
+      const answer = async (result: ClaimResponse) => {
+        const skills = template?.skills ?? [];
+        const missing =
+          skills.length === 0
+            ? deploymentMissing(ctx.config)
+            : await instanceMissing(ctx.db, result.instanceId).catch((err: unknown) => {
+                request.log.warn(
+                  { err, instanceId: result.instanceId },
+                  'skill availability: resources unread',
+                );
+                return deploymentMissing(ctx.config);
+              });
+        const availability: SkillAvailability[] = skillAvailability(skills, missing);
+        return { ...result, skillAvailability: availability };
+      };
+
       if (!request.headers.accept?.includes('text/event-stream')) {
         const result = await measuredClaim((onStep) =>
           ctx.claims.claim(key, input, maxWaitMs, onStep, client, request.id),
         );
         request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
-        return result;
+        return answer(result);
       }
 
       // Server-sent events: progress steps, then the outcome; the HTTP status is 200 from the start.
@@ -190,14 +214,14 @@ export const claimRoutes: FastifyPluginAsyncTypebox<
       const send = (event: string, data: unknown) =>
         raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       let outcome:
-        | { ok: true; result: ClaimResponse }
+        | { ok: true; result: ClaimResponse & { skillAvailability: SkillAvailability[] } }
         | { ok: false; statusCode: number; error: string; code: string };
       try {
         const result = await measuredClaim(
           (onStep) => ctx.claims.claim(key, input, maxWaitMs, onStep, client, request.id),
           (step, status, detail) => send('step', { step, status, ...(detail ? { detail } : {}) }),
         );
-        outcome = { ok: true, result };
+        outcome = { ok: true, result: await answer(result) };
         request.log.info({ instanceId: result.instanceId, warm: result.warm }, 'claim bound');
       } catch (thrown) {
         // Temporal or the database unavailable: a 503 with Retry-After, as in a plain response.

@@ -1,13 +1,15 @@
 /** Public routes (no auth): pool counts and info, the template catalog (the probes: ./health.ts). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { skillAvailability } from '../../contracts/template-skills';
 import { poolWorkflowId } from '../../contracts/workflow-ids';
 import { getPoolStateQuery } from '../../workflows/messages';
 import type { PoolState } from '../../workflows/types';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { findTemplate, listTemplates, poolCounts } from '../queries';
-import { Counts, errorResponses, Nullable, PoolConfig } from '../schemas';
+import { Counts, errorResponses, Nullable, PoolConfig, SkillAvailabilityList } from '../schemas';
+import { deploymentMissing } from '../skill-availability';
 
 const TemplateSummary = Type.Object({
   slug: Type.String(),
@@ -16,6 +18,7 @@ const TemplateSummary = Type.Object({
   category: Type.String(),
   emoji: Type.String(),
   skills: Type.Array(Type.String()),
+  skillAvailability: SkillAvailabilityList,
 });
 
 export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
@@ -91,7 +94,13 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
   app.get(
     '/api/pool/templates',
     { schema: { tags: ['public'], response: { 200: Type.Array(TemplateSummary) } } },
-    () => listTemplates(db),
+    async () => {
+      const missing = deploymentMissing(config);
+      return (await listTemplates(db)).map((t) => ({
+        ...t,
+        skillAvailability: skillAvailability(t.skills, missing),
+      }));
+    },
   );
 
   app.get(
@@ -109,7 +118,10 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
     async (request) => {
       const template = await findTemplate(db, request.params.slug);
       if (!template) throw new ApiError(404, 'NOT_FOUND', `no template "${request.params.slug}"`);
-      return template;
+      return {
+        ...template,
+        skillAvailability: skillAvailability(template.skills, deploymentMissing(config)),
+      };
     },
   );
 };

@@ -34,7 +34,11 @@ const TEMPLATE = {
   description: 'Plans trips.',
   category: 'Travel',
   emoji: '🧳',
-  skills: ['itineraries'],
+  skills: ['planning', 'web-search'],
+  skillAvailability: [
+    { skill: 'planning', available: true, reason: null },
+    { skill: 'web-search', available: false, reason: 'web search is not set up for these agents' },
+  ],
   instructions: 'Plan trips.',
 };
 const COUNTS = { starting: 0, idle: 2, claiming: 0, claimed: 1, crashed: 0, failed: 1, destroying: 0 };

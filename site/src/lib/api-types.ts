@@ -264,6 +264,13 @@ export interface paths {
                             category: string;
                             emoji: string;
                             skills: string[];
+                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
+                            skillAvailability: {
+                                skill: string;
+                                available: boolean;
+                                /** @description why not, when not available */
+                                reason: string | null;
+                            }[];
                         }[];
                     };
                 };
@@ -308,6 +315,13 @@ export interface paths {
                             category: string;
                             emoji: string;
                             skills: string[];
+                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
+                            skillAvailability: {
+                                skill: string;
+                                available: boolean;
+                                /** @description why not, when not available */
+                                reason: string | null;
+                            }[];
                             instructions: string;
                         };
                     };
@@ -1943,6 +1957,13 @@ export interface paths {
                             warm: boolean;
                             status: string;
                             chatUrl?: string;
+                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
+                            skillAvailability: {
+                                skill: string;
+                                available: boolean;
+                                /** @description why not, when not available */
+                                reason: string | null;
+                            }[];
                         };
                     };
                 };
