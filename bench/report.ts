@@ -24,6 +24,22 @@ export interface BenchResults {
   memory?: Stamp & MemoryBench;
   actions?: Stamp & ActionsBench;
   firstReply?: Stamp & FirstReplyBench;
+  scale?: Stamp & ScaleBench;
+}
+
+/** The pool at scale over two worker processes (issue 13.5). */
+export interface ScaleBench {
+  idle: number;
+  fillSeconds: number;
+  claimAlone: LatencySummary;
+  claimConcurrent: LatencySummary;
+  liveWorkflows: number;
+  workers: number;
+  workerRssMb: number[];
+  workerPeakRssMb: number[];
+  killed: number;
+  killedDetectedSeconds: number;
+  killedReplacedSeconds: number;
 }
 
 /** runtime/scripts/first-reply.ts's summary: real runtimes, instant model stand-in, times in ms. */
@@ -256,6 +272,35 @@ export function renderTable(r: BenchResults): string {
       yes(f.bootMsP50 <= 20_000),
     ]);
   }
+  if (r.scale) {
+    const c = r.scale;
+    const load = c.load ? ` (load ${c.load.before} → max ${c.load.max})` : '';
+    rows.push([
+      `scale: pool fill 0 → ${c.idle} idle over ${c.workers} workers${load}`,
+      `${c.fillSeconds} s`,
+      '—',
+      '—',
+    ]);
+    rows.push([
+      `scale: claim at ${c.idle} idle, normal health settings`,
+      `alone p50 ${ms(c.claimAlone.p50)} (p99 ${ms(c.claimAlone.p99)}); 20 concurrent p50 ${ms(c.claimConcurrent.p50)} (p99 ${ms(c.claimConcurrent.p99)})`,
+      '—',
+      '—',
+    ]);
+    const perThousand = c.workerRssMb.map((m) => Math.round((m * 1000) / (c.liveWorkflows / c.workers)));
+    rows.push([
+      `scale: worker RSS with ${c.liveWorkflows} live instance workflows over ${c.workers} workers`,
+      `${c.workerRssMb.join(' MB, ')} MB settled (peak ${c.workerPeakRssMb.join(' MB, ')} MB): ${perThousand.join(', ')} MB per 1,000`,
+      '≤ 600 MB per 1,000',
+      yes(perThousand.every((m) => m <= 600)),
+    ]);
+    rows.push([
+      `scale: ${c.killed} runtimes killed at once (normal health settings)`,
+      `all acted on in ${c.killedDetectedSeconds} s, all replaced (idle back to ${c.idle}) in ${c.killedReplacedSeconds} s`,
+      'acted on ≤ 60 s',
+      yes(c.killedDetectedSeconds <= 60),
+    ]);
+  }
   const header = ['benchmark', 'measured', 'target', 'met'];
   const lines = [header, header.map(() => '---'), ...rows].map((cols) => `| ${cols.join(' | ')} |`);
   return lines.join('\n');
@@ -273,7 +318,15 @@ function renderProfile(title: string, p: ClaimProfile): string {
 }
 
 export function renderResults(r: BenchResults): string {
-  const all: Array<Stamp | undefined> = [r.claim, r.burst, r.fill, r.memory, r.firstReply];
+  const all: Array<Stamp | undefined> = [
+    r.claim,
+    r.burst,
+    r.fill,
+    r.memory,
+    r.firstReply,
+    r.actions,
+    r.scale,
+  ];
   const stamps = all
     .filter((x): x is Stamp => x !== undefined)
     .map((x) => x.measuredAt.slice(0, 16).replace('T', ' '));
@@ -286,7 +339,7 @@ export function renderResults(r: BenchResults): string {
     '',
     renderTable(r),
   ];
-  const loads = (['claim', 'burst', 'fill', 'memory', 'firstReply'] as const)
+  const loads = (['claim', 'burst', 'fill', 'memory', 'firstReply', 'actions', 'scale'] as const)
     .filter((k) => r[k]?.load)
     .map((k) => `${k} ${r[k]!.load!.before} → max ${r[k]!.load!.max}`);
   if (loads.length) {

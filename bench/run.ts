@@ -45,6 +45,7 @@ import {
   type FirstReplyBench,
   type MemoryBench,
   renderTable,
+  type ScaleBench,
   writeDocs,
 } from './report';
 import type { WorkerChildSettings } from './worker-child';
@@ -551,6 +552,21 @@ function startWorkerChild(settings: WorkerChildSettings): Promise<ChildProcess> 
   });
 }
 
+/** SIGTERM, then SIGKILL after 10 s. */
+function stopChild(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Benchmark 5: RSS of the worker process alone with 1,000 live (idle) instance workflows. */
 async function benchMemory(): Promise<MemoryBench> {
   const target = 1000;
@@ -602,17 +618,7 @@ async function benchMemory(): Promise<MemoryBench> {
           fillSeconds: Math.round(fillSeconds * 10) / 10,
         };
       } finally {
-        child.kill('SIGTERM');
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            child.kill('SIGKILL');
-            resolve();
-          }, 10_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        await stopChild(child);
       }
     },
   );
@@ -707,6 +713,123 @@ async function benchActions(): Promise<ActionsBench> {
 }
 
 /**
+ * Benchmark 8 (issue 13.5): the pool at scale, the worker split over two processes as production runs it. Two
+ * worker children on one task queue (each RSS sampled), normal health settings, in order:
+ * fill 0 → `BENCH_SCALE_IDLE` (1,000) idle; claim latency at that size (40 alone, 200 with 20 in flight) while
+ * the pool refills behind the claims; growth to 2× live instance workflows (the claimed ones stay, the pool
+ * refills the idle ones) and each worker's RSS with them; then 50 runtimes killed at once (their stand-in
+ * stops answering) and the time until all 50 were acted on and the idle count is back.
+ */
+async function benchScale(): Promise<ScaleBench> {
+  const idle = Number(process.env.BENCH_SCALE_IDLE ?? 1000);
+  const killed = 50;
+  const concurrentClaims = 200;
+  const aloneClaims = 40;
+  return withStack(
+    {
+      noWorker: true,
+      targetIdle: 0,
+      maxTotal: 2 * idle + 200,
+      timings: { ...NORMAL_HEALTH, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+    },
+    async (stack) => {
+      const settings: WorkerChildSettings = {
+        databaseUrl: stack.config.databaseUrl!,
+        temporalAddress: stack.config.temporal.address,
+        taskQueue: stack.taskQueue,
+        poolName: stack.poolName,
+        secretsKey: stack.secretsKey,
+        standinUrl: stack.standinUrl,
+        bundlePath: await ensureBundle(),
+      };
+      const workers = [await startWorkerChild(settings), await startWorkerChild(settings)];
+      const peaks = workers.map((w) => rssOf(w.pid!));
+      const sample = () => {
+        for (const [i, w] of workers.entries()) peaks[i] = Math.max(peaks[i]!, rssOf(w.pid!));
+      };
+      const rows = async (status: string) =>
+        (
+          await stack.database.db
+            .select({ id: instances.id })
+            .from(instances)
+            .where(and(eq(instances.pool, stack.poolName), eq(instances.status, status)))
+        ).map((r) => r.id);
+      try {
+        await sleep(3000);
+        const t0 = performance.now();
+        await setTarget(stack, idle);
+        await waitIdle(stack, idle, 30 * 60_000, sample);
+        const fillSeconds = (performance.now() - t0) / 1000;
+        log(`scale: fill 0 → ${idle} idle over two workers in ${fillSeconds.toFixed(1)} s`);
+        await sleep(20_000); // the sweeper's first passes over all of them
+
+        const claimOnce = async (tag: string, i: number) => {
+          const outcome = await claim(stack, `scale-${tag}-${i}-${randomUUID()}`);
+          if (outcome.status !== 200) throw new Error(`claim answered ${outcome.status}: ${outcome.error}`);
+        };
+        const alone = await runLanes(aloneClaims, 1, (i) => claimOnce('alone', i));
+        const concurrent = await runLanes(concurrentClaims, CONCURRENCY, (i) => claimOnce('lanes', i));
+        const claimAlone = summarize(alone.map((r) => r.ms));
+        const claimConcurrent = summarize(concurrent.map((r) => r.ms));
+        log(
+          `scale: claim at ${idle} idle: alone p50 ${claimAlone.p50} ms, 20 concurrent p50 ${claimConcurrent.p50} ms`,
+        );
+
+        // Grow to 2× live: claim until `idle` are claimed; the pool keeps `idle` idle behind them.
+        const more = idle - aloneClaims - concurrentClaims;
+        if (more > 0) await runLanes(more, CONCURRENCY, (i) => claimOnce('grow', i));
+        await waitIdle(stack, idle, 30 * 60_000, sample);
+        await until(`${idle} claimed`, async () => (await rows('claimed')).length >= idle, 5 * 60_000);
+        const settleSamples: number[][] = workers.map(() => []);
+        for (let i = 0; i < 20; i++) {
+          await sleep(1000);
+          for (const [j, w] of workers.entries()) settleSamples[j]!.push(rssOf(w.pid!));
+        }
+        sample();
+        const live = (await rows('idle')).length + (await rows('claimed')).length;
+        const settledMb = settleSamples.map((s) => mb(s.at(-1)!));
+        log(`scale: ${live} live instance workflows; worker RSS ${settledMb.join(' MB, ')} MB`);
+
+        // 50 runtimes die at once: all acted on (left idle), and the idle count back to the target.
+        const victims = (await rows('idle')).slice(0, killed);
+        const k0 = performance.now();
+        await Promise.all(victims.map((id) => stack.compute.setFaults(id, { down: true })));
+        await until(
+          `${killed} killed runtimes acted on`,
+          async () => {
+            const stillIdle = new Set(await rows('idle'));
+            return victims.every((id) => !stillIdle.has(id));
+          },
+          10 * 60_000,
+          500,
+        );
+        const detectSeconds = (performance.now() - k0) / 1000;
+        await waitIdle(stack, idle, 10 * 60_000, sample);
+        const replaceSeconds = (performance.now() - k0) / 1000;
+        log(
+          `scale: ${killed} killed runtimes acted on in ${detectSeconds.toFixed(1)} s, replaced in ${replaceSeconds.toFixed(1)} s`,
+        );
+        return {
+          idle,
+          fillSeconds: round1(fillSeconds),
+          claimAlone,
+          claimConcurrent,
+          liveWorkflows: live,
+          workers: workers.length,
+          workerRssMb: settledMb,
+          workerPeakRssMb: peaks.map(mb),
+          killed,
+          killedDetectedSeconds: round1(detectSeconds),
+          killedReplacedSeconds: round1(replaceSeconds),
+        };
+      } finally {
+        await Promise.all(workers.map((w) => stopChild(w)));
+      }
+    },
+  );
+}
+
+/**
  * Benchmark 7: the first reply after a claim, on real runtimes (real OpenClaw gateway, XMTP off) with an
  * instant OpenAI-compatible model stand-in, so every millisecond is framework time. Each of the claims boots
  * a fresh instance (boot to idle = spawn → `/pool/health` ready, the gateway's warm-up turn included), is
@@ -741,6 +864,7 @@ const BENCHES = {
   fill: benchFill,
   memory: benchMemory,
   firstReply: benchFirstReply,
+  scale: benchScale,
 } as const;
 type BenchName = keyof typeof BENCHES;
 

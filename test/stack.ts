@@ -51,6 +51,8 @@ export interface StackOptions {
   /** The stack's own dev server (no `temporalAddress`) serves its metrics on this port (`action`: billing). */
   temporalMetricsPort?: number;
   databaseUrl?: string;
+  /** Where a fresh database is created (no `databaseUrl`): a test's own cluster instead of the machine's. */
+  postgresAdminUrl?: string;
   workflowBundlePath?: string;
   targetIdle?: number;
   maxTotal?: number;
@@ -113,8 +115,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+async function freshDatabase(
+  adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `convos_stack_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
@@ -178,7 +181,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
   let databaseUrl = opts.databaseUrl;
   if (!databaseUrl) {
-    const fresh = await freshDatabase();
+    const fresh = await freshDatabase(opts.postgresAdminUrl);
     databaseUrl = fresh.url;
     cleanups.push(fresh.drop);
   }

@@ -45,15 +45,16 @@ export async function claimOne(stack: Stack, name: string): Promise<ClaimBody> {
 
 /**
  * The stack's worker in its own process (test/support/worker-process.ts: the production worker on the stand-in
- * compute), so a test can SIGKILL or SIGSTOP it; resolves once it polls.
+ * compute, failing `computeFailureRate` of its calls), so a test can SIGKILL or SIGSTOP it; resolves once it polls.
  */
-export function forkWorker(stack: Stack): Promise<ChildProcess> {
+export function forkWorker(stack: Stack, opts: { computeFailureRate?: number } = {}): Promise<ChildProcess> {
   const child = fork(path.join(import.meta.dirname, 'worker-process.ts'), [], {
     execArgv: ['--import', 'tsx'],
     env: {
       ...process.env,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      DATABASE_URL: inject('databaseUrl'),
+      TEMPORAL_ADDRESS: stack.config.temporal.address,
+      DATABASE_URL: stack.config.databaseUrl!,
+      COMPUTE_FAILURE_RATE: String(opts.computeFailureRate ?? 0),
       BUNDLE_PATH: inject('workflowBundlePath'),
       TASK_QUEUE: stack.taskQueue,
       STANDIN_URL: stack.standinUrl,

@@ -22,7 +22,11 @@ const system = await openSystem({
     COMPUTE_PROVIDER: 'standin',
   },
   log: { level: 'error' },
-  compute: { standin: new StandinComputeProvider(env('STANDIN_URL')) },
+  compute: {
+    standin: new StandinComputeProvider(env('STANDIN_URL'), {
+      failureRate: Number(process.env.COMPUTE_FAILURE_RATE ?? 0),
+    }),
+  },
   resources: () => ({ enabled: {}, disabled: [] }),
   runtimeEnv: { XMTP_ENV: 'off' },
 });

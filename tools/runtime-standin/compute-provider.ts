@@ -25,13 +25,28 @@ export class StandinComputeProvider implements ComputeProvider {
   /** Creates that have returned (a test waits for a slow one to land before judging what is left). */
   createsFinished = 0;
   destroyCalls = 0;
+  /**
+   * A flaky provider: this share of create and destroy calls fails, half of them before reaching the provider
+   * and half after it acted (a lost response: the retry must adopt what the first call made).
+   */
+  failureRate: number;
 
   constructor(
     readonly baseUrl: string,
-    opts: { name?: string; faults?: () => StandinFaults | undefined } = {},
+    opts: { name?: string; faults?: () => StandinFaults | undefined; failureRate?: number } = {},
   ) {
     this.name = opts.name ?? 'standin';
     this.faults = opts.faults ?? (() => undefined);
+    this.failureRate = opts.failureRate ?? 0;
+  }
+
+  /** Runs `act` under the failure rate: null, or where the injected failure strikes. */
+  private async flaky<T>(what: string, act: () => Promise<T>): Promise<T> {
+    const roll = Math.random();
+    if (roll < this.failureRate / 2) throw new Error(`injected ${what} failure (before the provider acted)`);
+    const result = await act();
+    if (roll < this.failureRate) throw new Error(`injected ${what} failure (response lost)`);
+    return result;
   }
   private readonly faults: () => StandinFaults | undefined;
 
@@ -56,11 +71,13 @@ export class StandinComputeProvider implements ComputeProvider {
       this.createFailures -= 1;
       throw new Error('injected compute failure');
     }
-    await this.call('POST', '/_standin/instances', {
-      instanceId: spec.instanceId,
-      token: spec.env.INSTANCE_TOKEN,
-      faults: this.faults(),
-    });
+    await this.flaky('compute', () =>
+      this.call('POST', '/_standin/instances', {
+        instanceId: spec.instanceId,
+        token: spec.env.INSTANCE_TOKEN,
+        faults: this.faults(),
+      }),
+    );
     this.createsFinished += 1;
     return { ref: spec.instanceId, url: `${this.baseUrl}/i/${spec.instanceId}` };
   }
@@ -76,7 +93,7 @@ export class StandinComputeProvider implements ComputeProvider {
       this.destroyFailures -= 1;
       throw new Error('injected destroy failure');
     }
-    await this.call('DELETE', `/_standin/instances/${instanceId}`);
+    await this.flaky('destroy', () => this.call('DELETE', `/_standin/instances/${instanceId}`));
   }
 
   async list(): Promise<string[]> {
