@@ -746,6 +746,14 @@ describe('fuzz: the operator console', () => {
       ),
       fc.record({ action: fc.constant('reconcile') }),
       fc.record({ action: fc.constantFrom('kill', 'dismiss', 'retry'), id: fc.constantFrom('i-1', 'i-404') }),
+      fc.record({
+        action: fc.constant('llm-limit'),
+        id: fc.constantFrom('i-1', 'i-404'),
+        monthlyLimitUsd: fc.oneof(
+          fc.integer({ min: 1, max: 100_000 }).map(String),
+          fc.constantFrom('0.01', '12.5', '99999.99'),
+        ),
+      }),
     );
     const number = fc.oneof(
       fc.integer({ min: -5, max: 20_000 }).map(String),
@@ -762,7 +770,10 @@ describe('fuzz: the operator console', () => {
       { weight: 1, arbitrary: fc.record({ set: fc.constant('action'), value: hostile }) },
       {
         weight: 2,
-        arbitrary: fc.record({ set: fc.constantFrom('count', 'targetIdle', 'maxTotal'), value: number }),
+        arbitrary: fc.record({
+          set: fc.constantFrom('count', 'targetIdle', 'maxTotal', 'monthlyLimitUsd'),
+          value: fc.oneof(number, fc.constantFrom('100000.01', '0.001', '1e3', '5.', '.5')),
+        }),
       },
       {
         weight: 1,
