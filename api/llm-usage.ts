@@ -107,7 +107,8 @@ export class LlmUsageCache {
 
   private read<T>(fetch: () => Promise<T>, drop: () => void): Entry<T> {
     const at = this.now();
-    const value = withDeadline(fetch(), this.deadlineMs).then(
+    // Through a promise, so an adapter that throws at once is an unavailable answer too, never a 500.
+    const value = withDeadline(Promise.resolve().then(fetch), this.deadlineMs).then(
       (v): Fetched<T> => ({ available: true, fetchedAt: new Date(at).toISOString(), ...v }),
       (err): Fetched<T> => {
         drop();
