@@ -15,10 +15,12 @@ import { ClaimService } from './claims';
 import type { ApiContext } from './context';
 import { ApiError, registerErrorHandling } from './errors';
 import { clientErrorResponse, registerInputGuard } from './input-guard';
+import { LlmUsageCache } from './llm-usage';
 import { apiMetrics, cached, registerPoolGauges } from './metrics';
 import { poolCounts } from './queries';
 import { claimRoutes } from './routes/claim';
 import { codecRoutes } from './routes/codec';
+import { costRoutes } from './routes/costs';
 import { type ApiLifecycle, healthRoutes } from './routes/health';
 import { instanceRoutes } from './routes/instances';
 import { metricsRoutes } from './routes/metrics';
@@ -114,7 +116,10 @@ export async function buildApp(
   });
   await app.register(metricsRoutes, { registry, bearer: ctx.config.metricsBearer });
   await app.register(publicRoutes, ctx);
-  await app.register(instanceRoutes, ctx);
+  // One usage cache per API process, shared by the instance detail and the fleet totals.
+  const llmUsage = ctx.llmKeys ? new LlmUsageCache(ctx.llmKeys) : null;
+  await app.register(instanceRoutes, { ...ctx, llmUsage });
+  await app.register(costRoutes, { ...ctx, llmUsage });
   await app.register(selfRoutes, ctx);
   await app.register(poolRoutes, ctx);
   await app.register(codecRoutes, ctx);

@@ -92,3 +92,25 @@ export const SkillAvailabilityList = Type.Array(
       "each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not",
   },
 );
+
+/** Something read from a provider for the console: the facts, or why they are missing right now. */
+export const Unavailable = Type.Object({
+  available: Type.Literal(false),
+  reason: Type.String({ description: 'why the provider could not be read (no body, no secret)' }),
+});
+
+export const LlmKeyUsage = Type.Union(
+  [
+    Type.Object({
+      available: Type.Literal(true),
+      usageUsd: Type.Number({ description: 'spent since the last reset' }),
+      limitUsd: Nullable(Type.Number({ description: 'the cap; null: none' })),
+      remainingUsd: Nullable(Type.Number()),
+      limitReset: Nullable(Type.String({ description: 'daily, weekly, monthly; null: never resets' })),
+      disabled: Type.Boolean(),
+      fetchedAt: Type.String({ format: 'date-time', description: 'when it was read (kept ~60 s)' }),
+    }),
+    Unavailable,
+  ],
+  { description: "the instance's own LLM key against its cap" },
+);

@@ -25,7 +25,29 @@ export interface SmsSender {
   sendSms(from: string, message: { to: string; text: string }): Promise<{ messageId: string }>;
 }
 
-/** Per-instance LLM keys, for operators raising a cap (`PUT /api/pool/instances/:id/llm-limit`). */
+/** What one instance's LLM key has spent against its cap, as the key provider reports it (USD). */
+export interface LlmKeyUsage {
+  usageUsd: number;
+  /** null: the key has no cap. */
+  limitUsd: number | null;
+  remainingUsd: number | null;
+  /** daily, weekly, monthly, or null (the cap never resets). */
+  limitReset: string | null;
+  disabled: boolean;
+}
+
+/** The account's credits at the LLM key provider (USD): what was bought and what all keys spent. */
+export interface LlmCredits {
+  totalUsd: number;
+  usedUsd: number;
+}
+
+/**
+ * Per-instance LLM keys for operators: raising a cap (`PUT /api/pool/instances/:id/llm-limit`), reading a
+ * key's usage (the instance detail) and the account's credits (`GET /api/pool/costs`).
+ */
 export interface LlmKeyAdmin {
   raiseLimit(ref: string, limitUsd: number): Promise<{ ref: string; limitUsd: number }>;
+  usage(ref: string): Promise<LlmKeyUsage>;
+  credits(): Promise<LlmCredits>;
 }

@@ -8,6 +8,7 @@
  * secret is lost), and create deletes it before making a fresh one.
  */
 import { ProviderUnavailableError } from '../../contracts/provider-errors';
+import type { LlmCredits, LlmKeyUsage } from '../../contracts/resources';
 import { HttpClient, ignoreNotFound } from './http';
 import {
   type CreatedResource,
@@ -120,7 +121,39 @@ export class OpenRouterKeys implements ResourceProvider {
   /** One key's facts (no secret). */
   async describe(ref: string): Promise<OpenRouterKey> {
     const res = await this.http.request<{ data: OpenRouterKey }>('GET', `/keys/${encodeURIComponent(ref)}`);
+    if (!res?.data || typeof res.data !== 'object') {
+      throw new ProviderUnavailableError('openrouter GET /keys/{hash}: answer without the key', null);
+    }
     return res.data;
+  }
+
+  /** What a key spent against its cap (`GET /keys/{hash}`: usage, limit, limit_remaining, limit_reset). */
+  async usage(ref: string): Promise<LlmKeyUsage> {
+    const k = await this.describe(ref);
+    const limit = usd(k.limit);
+    return {
+      usageUsd: usd(k.usage) ?? 0,
+      limitUsd: limit,
+      // Older answers may lack limit_remaining: it is the cap minus what was spent, never below zero.
+      remainingUsd:
+        usd(k.limit_remaining) ?? (limit === null ? null : Math.max(0, limit - (usd(k.usage) ?? 0))),
+      limitReset: typeof k.limit_reset === 'string' ? k.limit_reset : null,
+      disabled: k.disabled === true,
+    };
+  }
+
+  /** The account's credits (`GET /credits`, management key): bought and used by every key. */
+  async credits(): Promise<LlmCredits> {
+    const res = await this.http.request<{ data?: { total_credits?: unknown; total_usage?: unknown } }>(
+      'GET',
+      '/credits',
+    );
+    const total = usd(res?.data?.total_credits);
+    const used = usd(res?.data?.total_usage);
+    if (total === null || used === null) {
+      throw new ProviderUnavailableError('openrouter GET /credits: answer without the totals', null);
+    }
+    return { totalUsd: total, usedUsd: used };
   }
 
   private deleteKey(hash: string): Promise<void> {
@@ -148,6 +181,11 @@ export class OpenRouterKeys implements ResourceProvider {
     }
     return [...byHash.values()];
   }
+}
+
+/** A dollar amount from an answer, or null when it is missing or not a number. */
+function usd(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 function assertLimit(limitUsd: number): void {

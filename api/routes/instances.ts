@@ -6,23 +6,24 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { and, eq } from 'drizzle-orm';
 import { LIVE_STATUSES } from '../../contracts/instance-status';
 import { INVITE_URL } from '../../contracts/secrets';
 import { instanceWorkflowId } from '../../contracts/workflow-ids';
-import { instanceEvents, instanceResources } from '../../drizzle/schema';
+import { instanceEvents } from '../../drizzle/schema';
 import { destroySignal, getStateQuery, retrySignal } from '../../workflows/messages';
 import type { InstanceStatus, StatusChange } from '../../workflows/types';
 import { apiKeyGuard } from '../auth';
 import { normalizeRecipients, recipientsOf, replaceRecipients } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
-import { agentSummary, findInstance, instanceDetail, liveInstances } from '../queries';
+import type { WithLlmUsage } from '../llm-usage';
+import { activeLlmKey, agentSummary, findInstance, instanceDetail, liveInstances } from '../queries';
 import {
   AgentSummary,
   errorResponses,
   InstanceIdParams,
   InstanceStatus as InstanceStatusSchema,
+  LlmKeyUsage,
   Ok,
 } from '../schemas';
 import { AllowedRecipients } from './self';
@@ -60,6 +61,10 @@ const InstanceDetail = Type.Composite([
         releasedAt: Type.Union([Type.String(), Type.Null()]),
       }),
     ),
+    usage: Type.Union([LlmKeyUsage, Type.Null()], {
+      description:
+        'what its own LLM key spent against its cap (read from the provider, kept ~60 s); null: it holds no key of its own',
+    }),
     events: Type.Array(
       Type.Object({
         at: Type.String(),
@@ -72,7 +77,7 @@ const InstanceDetail = Type.Composite([
   }),
 ]);
 
-export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
+export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext & WithLlmUsage> = async (app, ctx) => {
   const { db, temporal } = ctx;
 
   /** The workflow's own status (authoritative); null when the workflow has finished or never existed. */
@@ -129,9 +134,15 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         },
       },
       async (request) => {
-        const detail = await instanceDetail(db, request.params.id);
-        if (!detail) throw new ApiError(404, 'NOT_FOUND', `no instance ${request.params.id}`);
-        return { ...detail, inviteUrl: await ctx.secrets.get(request.params.id, INVITE_URL) };
+        const { id } = request.params;
+        const detail = await instanceDetail(db, id);
+        if (!detail) throw new ApiError(404, 'NOT_FOUND', `no instance ${id}`);
+        const key = detail.resources.find((r) => r.kind === 'llmKey' && r.status === 'active');
+        const [inviteUrl, usage] = await Promise.all([
+          ctx.secrets.get(id, INVITE_URL),
+          key && ctx.llmUsage ? ctx.llmUsage.usage(key.ref) : null,
+        ]);
+        return { ...detail, inviteUrl, usage };
       },
     );
 
@@ -217,23 +228,15 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       async (request) => {
         const { id } = request.params;
         await requireInstance(id);
-        const [key] = await db
-          .select()
-          .from(instanceResources)
-          .where(
-            and(
-              eq(instanceResources.instanceId, id),
-              eq(instanceResources.kind, 'llmKey'),
-              eq(instanceResources.status, 'active'),
-            ),
-          );
-        if (!ctx.llmKeys || !key)
+        const ref = await activeLlmKey(db, id);
+        if (!ctx.llmKeys || !ref)
           throw new ApiError(409, 'NO_LLM_KEY', 'this instance has no LLM key of its own to raise');
         const { monthlyLimitUsd } = request.body;
         let result: { limitUsd: number };
         try {
-          result = await ctx.llmKeys.raiseLimit(key.ref, monthlyLimitUsd);
+          result = await ctx.llmKeys.raiseLimit(ref, monthlyLimitUsd);
         } catch (err) {
+          ctx.llmUsage?.forget(ref);
           request.log.warn({ err: (err as Error).name }, 'raising an LLM key cap failed');
           throw new ApiError(
             502,
@@ -241,6 +244,8 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
             'the LLM key provider did not accept the new cap; retry later',
           );
         }
+        // The next look at its usage shows the new cap, not the one kept from before.
+        ctx.llmUsage?.forget(ref);
         // The cap is changed at this point: a failed audit write is logged, not turned into an error.
         await db
           .insert(instanceEvents)

@@ -1,7 +1,7 @@
-// Operator console against the real stack: login, replenish, kill, instance detail, CSRF, logout.
+// Operator console against the real stack: login, replenish (streamed), kill, instance detail, CSRF, logout.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { agents, counts, ensureIdle, launch, newPage, shot, siteUrl, waitFor } from './helpers';
+import { agents, ensureIdle, launch, newPage, shot, siteUrl, waitFor } from './helpers';
 
 let browser: Browser;
 let page: Page;
@@ -42,15 +42,22 @@ describe('operator console', () => {
     expect(await page.locator('[data-counts] li').count()).toBe(7);
   });
 
-  it('replenishes the pool', async () => {
-    const before = await counts();
+  it('replenishes the pool, following each new instance until it is ready', async () => {
     await page.fill('#rep-n', '2');
-    await Promise.all([page.waitForLoadState('load'), page.click('form[data-action="replenish"] button')]);
-    expect(await page.locator('[data-flash]').textContent()).toMatch(/Started 2 new instance/);
-    const after = await counts();
-    expect(after.idle + after.starting).toBeGreaterThanOrEqual(
-      Math.min(before.idle + before.starting + 1, 2),
-    );
+    await page.click('form[data-action="replenish"] button');
+    const summary = page.locator('[data-progress-summary]');
+    await page.locator('[data-pool-progress][data-done="ok"]').waitFor({ timeout: 90_000 });
+    expect(await summary.textContent()).toBe('2 of 2 ready, 0 failed.');
+    const ids = await page
+      .locator('[data-progress-list] li')
+      .evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-progress-id'), e.getAttribute('data-state')]),
+      );
+    expect(ids).toHaveLength(2);
+    for (const [id, state] of ids) {
+      expect(state).toBe('ready');
+      expect(['idle', 'claiming', 'claimed']).toContain((await agents()).find((a) => a.id === id)?.status);
+    }
     await shot(page, 'admin');
   });
 

@@ -64,6 +64,20 @@ const AGENT = {
   lastError: 'provision failed',
 };
 
+const HELD = { inUse: 1, pooled: 2, other: 0 };
+const COSTS = {
+  credits: {
+    available: true,
+    totalUsd: 100,
+    usedUsd: 2,
+    remainingUsd: 98,
+    fetchedAt: '2025-01-01T00:00:00.000Z',
+  },
+  keys: HELD,
+  inboxes: HELD,
+  numbers: { ...HELD, spare: 0 },
+};
+
 export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeApi> {
   const requests: ApiRequest[] = [];
   const violations: string[] = [];
@@ -114,7 +128,7 @@ export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeAp
       Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
     const templateRoute = method === 'GET' ? /^\/api\/pool\/templates\/(.*)$/.exec(path) : null;
-    const instanceRoute = /^\/api\/pool\/(instances|crashed)\/([^/]*)(\/retry)?$/.exec(path);
+    const instanceRoute = /^\/api\/pool\/(instances|crashed)\/([^/]*)(\/retry|\/llm-limit)?$/.exec(path);
     if (method === 'GET' && path === '/api/pool/counts') return send(200, COUNTS);
     if (method === 'GET' && path === '/api/pool/info') return send(200, INFO);
     if (method === 'GET' && path === '/api/pool/templates') {
@@ -127,25 +141,38 @@ export async function startFakeApi(apiKey = 'fake-operator-key'): Promise<FakeAp
         ? send(200, TEMPLATE)
         : error(404, 'NOT_FOUND', 'Unknown template');
     }
+    if (method === 'GET' && path === '/api/pool/costs') {
+      if (!needAuth()) return;
+      return send(200, COSTS);
+    }
     if (method === 'GET' && path === '/api/pool/agents') {
       if (!needAuth()) return;
       return send(200, { claimed: [], crashed: [], idle: [], starting: [], failed: [AGENT] });
     }
     if (instanceRoute) {
       if (!needAuth()) return;
-      const [, kind, id = '', retry] = instanceRoute;
+      const [, kind, id = '', sub] = instanceRoute;
+      const retry = sub === '/retry';
+      const limit = sub === '/llm-limit';
       if (!INSTANCE_ID_RE.test(id)) violation('instance id outside the safe alphabet');
       const known = id === AGENT.id;
       const ok =
-        (method === 'GET' && kind === 'instances' && !retry) ||
-        (method === 'DELETE' && !retry) ||
-        (method === 'POST' && kind === 'instances' && retry);
+        (method === 'GET' && kind === 'instances' && !sub) ||
+        (method === 'DELETE' && !sub) ||
+        (method === 'POST' && kind === 'instances' && retry) ||
+        (method === 'PUT' && kind === 'instances' && limit);
       if (!ok) {
         violation('no such route');
         return error(404, 'NOT_FOUND', 'Route not found');
       }
+      if (limit) {
+        const cap = obj.monthlyLimitUsd;
+        if (typeof cap !== 'number' || !(cap > 0) || cap > 100_000 || Object.keys(obj).length !== 1)
+          violation(`monthlyLimitUsd outside (0, 100000]: ${body}`);
+      }
       if (!known) return error(404, 'NOT_FOUND', 'Unknown instance');
-      if (method === 'GET') return send(200, { ...AGENT, resources: [], events: [] });
+      if (limit) return send(200, { instanceId: id, monthlyLimitUsd: obj.monthlyLimitUsd });
+      if (method === 'GET') return send(200, { ...AGENT, resources: [], events: [], usage: null });
       return send(202, { ok: true });
     }
     if (method === 'POST' && (path === '/api/pool/replenish' || path === '/api/pool/drain')) {

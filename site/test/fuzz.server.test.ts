@@ -746,6 +746,14 @@ describe('fuzz: the operator console', () => {
       ),
       fc.record({ action: fc.constant('reconcile') }),
       fc.record({ action: fc.constantFrom('kill', 'dismiss', 'retry'), id: fc.constantFrom('i-1', 'i-404') }),
+      fc.record({
+        action: fc.constant('llm-limit'),
+        id: fc.constantFrom('i-1', 'i-404'),
+        monthlyLimitUsd: fc.oneof(
+          fc.integer({ min: 1, max: 100_000 }).map(String),
+          fc.constantFrom('0.01', '12.5', '99999.99'),
+        ),
+      }),
     );
     const number = fc.oneof(
       fc.integer({ min: -5, max: 20_000 }).map(String),
@@ -762,7 +770,10 @@ describe('fuzz: the operator console', () => {
       { weight: 1, arbitrary: fc.record({ set: fc.constant('action'), value: hostile }) },
       {
         weight: 2,
-        arbitrary: fc.record({ set: fc.constantFrom('count', 'targetIdle', 'maxTotal'), value: number }),
+        arbitrary: fc.record({
+          set: fc.constantFrom('count', 'targetIdle', 'maxTotal', 'monthlyLimitUsd'),
+          value: fc.oneof(number, fc.constantFrom('100000.01', '0.001', '1e3', '5.', '.5')),
+        }),
       },
       {
         weight: 1,
@@ -872,6 +883,118 @@ describe('fuzz: the operator console', () => {
     );
     expect(outcomes.done).toBeGreaterThan(15 * SCALE);
     expect(outcomes.refused).toBeGreaterThan(30 * SCALE);
+    expect(await loggedIn(admin.session)).toBe(true);
+  });
+
+  it('POST /admin/pool-stream and /admin/environment: a session and its token, then valid values only; never 5xx', async () => {
+    const outcomes = { streamed: 0, switched: 0, refused: 0, invalid: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('/admin/pool-stream', '/admin/environment'),
+        fc.record({
+          // Mostly valid values (so both sides of each rule are reached), else near misses and hostile strings.
+          action: fc.oneof(
+            { weight: 6, arbitrary: fc.constantFrom('replenish', 'drain') },
+            { weight: 1, arbitrary: fc.constantFrom('target', 'kill', '') },
+            { weight: 1, arbitrary: hostile },
+          ),
+          count: fc.oneof(
+            { weight: 6, arbitrary: fc.integer({ min: 1, max: 20 }).map(String) },
+            { weight: 1, arbitrary: fc.constantFrom('0', '21', '2.5', '', ' 3 ', '1e1', 'NaN') },
+            { weight: 1, arbitrary: hostile },
+          ),
+          environment: fc.oneof(
+            { weight: 6, arbitrary: fc.constant('default') },
+            { weight: 1, arbitrary: fc.constantFrom('nope', 'DEFAULT', '', '../default') },
+            { weight: 1, arbitrary: hostile },
+          ),
+        }),
+        fc.constantFrom('right', 'right', 'right', 'wrong', 'missing', 'nosession'),
+        async (target, f, token) => {
+          const list: Array<[string, string]> = Object.entries(f);
+          if (token === 'right' || token === 'nosession') list.push(['csrf', admin.csrf]);
+          if (token === 'wrong') list.push(['csrf', `${admin.csrf.slice(1)}x`]);
+          const form = formBody(list, false);
+          const before = api.requests.length;
+          const res = await withApiWatch(() =>
+            send({
+              method: 'POST',
+              target,
+              headers: headersOf({
+                Origin: site.url,
+                'Content-Type': form.type,
+                Cookie: token === 'nosession' ? undefined : `convos_admin=${admin.session}`,
+              }),
+              body: form.body,
+            }),
+          );
+          const what = `${target} ${JSON.stringify(list).slice(0, 300)} token=${token}`;
+          expectSane(res, what);
+          const calls = api.requests.slice(before);
+          if (form.body.length > 4096) {
+            // Past the console forms' 4 KiB cap: refused before it is read.
+            expect(res.status, what).toBe(413);
+            expect(calls, what).toEqual([]);
+            outcomes.invalid += 1;
+            return;
+          }
+          if (!formIsClean(list)) {
+            // A control character in any field: refused before the gate and before the API.
+            expect(res.status, what).toBe(400);
+            expect(calls, what).toEqual([]);
+            outcomes.invalid += 1;
+            return;
+          }
+          if (token !== 'right') {
+            expect(res.status, what).toBe(token === 'nosession' ? 401 : 403);
+            expect(calls, what).toEqual([]);
+            outcomes.refused += 1;
+            return;
+          }
+          if (target === '/admin/pool-stream') {
+            const n = Number(f.count);
+            const valid =
+              (f.action === 'replenish' || f.action === 'drain') &&
+              f.count.trim() !== '' &&
+              Number.isInteger(n) &&
+              n >= 1 &&
+              n <= 20;
+            expect(res.status, what).toBe(valid ? 200 : 400);
+            if (!valid) {
+              expect(calls, what).toEqual([]);
+              outcomes.invalid += 1;
+              return;
+            }
+            expect(res.headers['content-type'], what).toContain('text/event-stream');
+            expect(res.body.toString(), what).toContain('event: complete');
+            expect(calls[0], what).toMatchObject({ method: 'POST', path: `/api/pool/${f.action}` });
+            outcomes.streamed += 1;
+          } else {
+            // The fuzzed site has one environment, "default"; nothing of this reaches the API.
+            const valid = f.environment === 'default';
+            expect(res.status, what).toBe(valid ? 303 : 400);
+            expect(calls, what).toEqual([]);
+            if (valid) {
+              expect(
+                res.cookies.some((c) => c.startsWith('convos_env=default;')),
+                what,
+              ).toBe(true);
+              outcomes.switched += 1;
+            } else {
+              expect(
+                res.cookies.some((c) => c.startsWith('convos_env=')),
+                what,
+              ).toBe(false);
+              outcomes.invalid += 1;
+            }
+          }
+        },
+      ),
+      runs(120),
+    );
+    expect(outcomes.streamed).toBeGreaterThan(3 * SCALE);
+    expect(outcomes.switched).toBeGreaterThan(3 * SCALE);
+    expect(outcomes.refused).toBeGreaterThan(10 * SCALE);
     expect(await loggedIn(admin.session)).toBe(true);
   });
 

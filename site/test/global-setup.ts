@@ -16,6 +16,10 @@ declare module 'vitest' {
     chatSiteUrl: string;
     chatApiUrl: string;
     chatApiKey: string;
+    /** The OpenRouter stand-in of the XMTP dev pool (its test controls), or ''. */
+    openrouterUrl: string;
+    /** The main site's environments (SITE_ENVIRONMENTS): the dev pool first, then the chat pool; or []. */
+    environments: string[];
   }
 }
 
@@ -26,6 +30,7 @@ interface StackInfo {
   apiUrl: string;
   apiKey: string;
   joinUrl?: string;
+  openrouterUrl?: string;
 }
 
 function startStackProcess(mode: 'dev' | 'off'): Promise<StackInfo & { proc: ChildProcess }> {
@@ -84,7 +89,18 @@ export default async function setup(project: TestProject) {
       },
     );
     if (build.status !== 0) throw new Error('astro build failed');
-    const main = await startSite(info.apiUrl, info.apiKey);
+    // The main site steers both pools (the console's environment switcher); public pages use the first.
+    const environments = chatInfo
+      ? [
+          { name: 'xmtp-dev', apiUrl: info.apiUrl, apiKey: info.apiKey },
+          { name: 'no-xmtp', apiUrl: chatInfo.apiUrl, apiKey: chatInfo.apiKey },
+        ]
+      : [];
+    const main = await startSite(
+      info.apiUrl,
+      info.apiKey,
+      environments.length ? { SITE_ENVIRONMENTS: JSON.stringify(environments) } : {},
+    );
     sites.push(main.proc);
     const chat = chatInfo ? await startSite(chatInfo.apiUrl, chatInfo.apiKey) : undefined;
     if (chat) sites.push(chat.proc);
@@ -95,6 +111,11 @@ export default async function setup(project: TestProject) {
     project.provide('chatSiteUrl', chat?.url ?? '');
     project.provide('chatApiUrl', chatInfo?.apiUrl ?? '');
     project.provide('chatApiKey', chatInfo?.apiKey ?? '');
+    project.provide('openrouterUrl', info.openrouterUrl ?? '');
+    project.provide(
+      'environments',
+      environments.map((e) => e.name),
+    );
   } catch (err) {
     await teardown();
     throw err;

@@ -199,6 +199,30 @@ describe('OpenRouterKeys', () => {
     await expect(keys.raiseLimit(created.ref, Number.NaN)).rejects.toThrow(/positive/);
   });
 
+  it("reads a key's usage against its cap and the account's credits", async () => {
+    const created = await keys.create(ctx('p1', 'reader'));
+    standin.inventory.items.get(created.ref)!.usage = 1.5;
+    expect(await keys.usage(created.ref)).toEqual({
+      usageUsd: 1.5,
+      limitUsd: 5,
+      remainingUsd: 3.5,
+      limitReset: 'monthly',
+      disabled: false,
+    });
+    expect(standin.requests).toContain(`GET /api/v1/keys/${created.ref}`);
+    // Spent by deleted keys stays spent.
+    const other = await keys.create(ctx('p1', 'gone'));
+    standin.inventory.items.get(other.ref)!.usage = 0.25;
+    await keys.destroy(ctx('p1', 'gone'), other.ref);
+    expect(await keys.credits()).toEqual({ totalUsd: 100, usedUsd: 1.75 });
+
+    await expect(keys.usage('0'.repeat(64))).rejects.toBeInstanceOf(ProviderNotFoundError);
+    standin.faults.failNext(/^GET \/api\/v1\/credits$/, '5xx');
+    await expect(keys.credits()).rejects.toBeInstanceOf(ProviderUnavailableError);
+    standin.faults.failNext(/^GET \/api\/v1\/keys\//, '429');
+    await expect(keys.usage(created.ref)).rejects.toBeInstanceOf(ProviderRateLimitedError);
+  });
+
   it('a wrong management key is a non-retryable rejection that never shows the key', async () => {
     const wrongKey = `sk-or-v1-${'f'.repeat(64)}`;
     const bad = new OpenRouterKeys({

@@ -7,6 +7,10 @@
  *   PATCH  /api/v1/keys/{hash} {name?, disabled?, limit?, limit_reset?} → 200 {data: Key} | 404
  *   DELETE /api/v1/keys/{hash}                   → 200 {deleted: true} | 404
  *   GET    /api/v1/key  (Bearer = a created key) → 200 {data: {label, limit, usage, …}}: proves a key works
+ *   GET    /api/v1/credits                       → 200 {data: {total_credits, total_usage}} (management key)
+ * Test controls (never faulted): PUT /_standin/keys/{hash}/usage {usage} sets what a key has spent (tests
+ * in another process, such as the site's browser tests, cannot reach `inventory`); PUT /_standin/credits
+ * {total_credits} sets what the account bought.
  * Errors are `{error: {code, message}}` with the same HTTP status; management routes want the management
  * key as Bearer (else 401). Like the real API, names are not unique and the key string is only returned by
  * the POST that creates it.
@@ -50,6 +54,8 @@ export interface OpenRouterStandin extends ProviderServer {
    * key (its secret is shown only once), so creations may repeat; two live at once never may.
    */
   maxLiveNamed(): number;
+  /** What the account bought (USD; `GET /credits` total_credits). */
+  totalCredits: number;
 }
 
 const RESETS = ['daily', 'weekly', 'monthly'] as const;
@@ -91,13 +97,14 @@ function validReset(v: unknown): v is StandinKey['limit_reset'] | undefined {
 }
 
 export async function startOpenRouterStandin(
-  options: { managementKey?: string; pageSize?: number } = {},
+  options: { managementKey?: string; pageSize?: number; totalCredits?: number } = {},
 ): Promise<OpenRouterStandin> {
   const managementKey = options.managementKey ?? `sk-or-v1-${hex(32)}`;
   const pageSize = options.pageSize ?? 100;
   const inventory = new Inventory<StandinKey>();
   let seq = 0;
   let maxLive = 0;
+  const account = { totalCredits: options.totalCredits ?? 100, retiredUsage: 0 };
 
   const bearer = (req: JsonRequest) => /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
 
@@ -115,9 +122,37 @@ export async function startOpenRouterStandin(
       };
     }
 
-    if (!path.startsWith('/api/v1/keys')) return error(404, 'Not Found');
+    const control = /^\/_standin\/keys\/([^/]+)\/usage$/.exec(path);
+    if (req.method === 'PUT' && control) {
+      const item = inventory.items.get(decodeURIComponent(control[1] ?? ''));
+      const usage = (req.body as { usage?: unknown } | null)?.usage;
+      if (!item) return error(404, 'API key not found');
+      if (typeof usage !== 'number' || !Number.isFinite(usage) || usage < 0) return error(400, 'usage');
+      item.usage = usage;
+      return { status: 200, body: { data: view(item) } };
+    }
+    if (req.method === 'PUT' && path === '/_standin/credits') {
+      const total = (req.body as { total_credits?: unknown } | null)?.total_credits;
+      if (typeof total !== 'number' || !Number.isFinite(total) || total < 0)
+        return error(400, 'total_credits');
+      account.totalCredits = total;
+      return { status: 200, body: { ok: true } };
+    }
+
+    const isCredits = path === '/api/v1/credits';
+    if (!path.startsWith('/api/v1/keys') && !isCredits) return error(404, 'Not Found');
     if (!token) return error(401, 'No auth credentials found');
     if (token !== managementKey) return error(401, 'Invalid management key');
+
+    if (isCredits) {
+      if (req.method !== 'GET') return error(405, 'Method Not Allowed');
+      // Usage of deleted keys stays spent.
+      const live = inventory.list().reduce((sum, k) => sum + k.usage, 0);
+      return {
+        status: 200,
+        body: { data: { total_credits: account.totalCredits, total_usage: account.retiredUsage + live } },
+      };
+    }
 
     if (path === '/api/v1/keys') {
       if (req.method === 'GET') {
@@ -168,6 +203,7 @@ export async function startOpenRouterStandin(
     if (!item) return error(404, 'API key not found');
     if (req.method === 'GET') return { status: 200, body: { data: view(item) } };
     if (req.method === 'DELETE') {
+      account.retiredUsage += item.usage;
       inventory.remove(hash);
       return { status: 200, body: { deleted: true } };
     }
@@ -199,5 +235,11 @@ export async function startOpenRouterStandin(
     inventory,
     keysNamed: (name) => inventory.list().filter((k) => k.name === name),
     maxLiveNamed: () => maxLive,
+    get totalCredits() {
+      return account.totalCredits;
+    },
+    set totalCredits(v: number) {
+      account.totalCredits = v;
+    },
   };
 }

@@ -2,6 +2,7 @@
 import type { AstroCookies } from 'astro';
 import { ApiError, call } from './api';
 import { jsonError } from './body';
+import type { SiteEnvironment } from './config';
 import { checkCsrf, type Session, sessionFromCookies } from './sessions';
 import { INSTANCE_ID_RE } from './validate';
 
@@ -63,27 +64,53 @@ function instanceId(v: string | null): string {
   return encodeURIComponent(v);
 }
 
-/** Runs one console action against the API; returns a human summary or throws ApiError. */
-export async function runAction(form: FormFields): Promise<string> {
+/** A cap in USD as the API takes it: more than 0, at most 100000, cents at most. */
+function usdAmount(v: string | null): number {
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d{1,6}(\.\d{1,2})?$/.test(v.trim()) || !(n > 0) || n > 100_000) {
+    throw new ApiError(400, 'BAD_INPUT', 'Monthly cap must be an amount in USD above 0 and at most 100000.');
+  }
+  return n;
+}
+
+export type PoolChange = 'replenish' | 'drain';
+
+/** Replenish or drain `count` instances; answers the ids started / being drained. */
+export async function changePool(env: SiteEnvironment, kind: PoolChange, n: number): Promise<string[]> {
+  const r = await call<{ started?: string[]; draining?: string[] }>(`/api/pool/${kind}`, {
+    method: 'POST',
+    auth: true,
+    body: { count: n },
+    env,
+  });
+  return (kind === 'replenish' ? r.started : r.draining) ?? [];
+}
+
+/** The replenish/drain form's count. */
+export const poolChangeCount = (form: FormFields): number => count(form.get('count'), 1, 20, 'Count');
+
+/** Runs one console action against the environment's API; returns a human summary or throws ApiError. */
+export async function runAction(form: FormFields, env: SiteEnvironment): Promise<string> {
   const action = form.get('action');
+  const api = <T>(path: string, opts: Parameters<typeof call>[1]) => call<T>(path, { ...opts, env });
   switch (action) {
     case 'replenish': {
-      const n = count(form.get('count'), 1, 20, 'Count');
-      const r = await call<{ started?: string[] }>('/api/pool/replenish', {
-        method: 'POST',
-        auth: true,
-        body: { count: n },
-      });
-      return `Started ${r.started?.length ?? n} new instance(s).`;
+      const started = await changePool(env, 'replenish', poolChangeCount(form));
+      return `Started ${started.length} new instance(s).`;
     }
     case 'drain': {
-      const n = count(form.get('count'), 1, 20, 'Count');
-      const r = await call<{ draining?: string[] }>('/api/pool/drain', {
-        method: 'POST',
+      const draining = await changePool(env, 'drain', poolChangeCount(form));
+      return `Draining ${draining.length} idle/starting instance(s).`;
+    }
+    case 'llm-limit': {
+      const id = instanceId(form.get('id'));
+      const monthlyLimitUsd = usdAmount(form.get('monthlyLimitUsd'));
+      const r = await api<{ monthlyLimitUsd: number }>(`/api/pool/instances/${id}/llm-limit`, {
+        method: 'PUT',
         auth: true,
-        body: { count: n },
+        body: { monthlyLimitUsd },
       });
-      return `Draining ${r.draining?.length ?? 0} idle/starting instance(s).`;
+      return `Monthly LLM cap of ${decodeURIComponent(id)} set to ${r.monthlyLimitUsd} USD.`;
     }
     case 'target': {
       const targetIdle = count(form.get('targetIdle'), 0, 1000, 'Target idle');
@@ -91,7 +118,7 @@ export async function runAction(form: FormFields): Promise<string> {
       const body: { targetIdle: number; maxTotal?: number } = { targetIdle };
       if (typeof rawMax === 'string' && rawMax.trim() !== '')
         body.maxTotal = count(rawMax, 1, 10000, 'Max total');
-      const r = await call<{ targetIdle: number; maxTotal: number }>('/api/pool/target', {
+      const r = await api<{ targetIdle: number; maxTotal: number }>('/api/pool/target', {
         method: 'PUT',
         auth: true,
         body,
@@ -99,21 +126,21 @@ export async function runAction(form: FormFields): Promise<string> {
       return `Target set: ${r.targetIdle} idle, at most ${r.maxTotal} in total.`;
     }
     case 'reconcile':
-      await call('/api/pool/reconcile', { method: 'POST', auth: true });
+      await api('/api/pool/reconcile', { method: 'POST', auth: true });
       return 'Reconcile started.';
     case 'kill': {
       const id = instanceId(form.get('id'));
-      await call(`/api/pool/instances/${id}`, { method: 'DELETE', auth: true });
+      await api(`/api/pool/instances/${id}`, { method: 'DELETE', auth: true });
       return `Instance ${decodeURIComponent(id)} is being destroyed.`;
     }
     case 'dismiss': {
       const id = instanceId(form.get('id'));
-      await call(`/api/pool/crashed/${id}`, { method: 'DELETE', auth: true });
+      await api(`/api/pool/crashed/${id}`, { method: 'DELETE', auth: true });
       return `Instance ${decodeURIComponent(id)} dismissed; it is being cleaned up.`;
     }
     case 'retry': {
       const id = instanceId(form.get('id'));
-      await call(`/api/pool/instances/${id}/retry`, { method: 'POST', auth: true });
+      await api(`/api/pool/instances/${id}/retry`, { method: 'POST', auth: true });
       return `Retrying instance ${decodeURIComponent(id)} from its failed step.`;
     }
     default:

@@ -536,6 +536,29 @@ export interface paths {
                                 createdAt: string;
                                 releasedAt: string | null;
                             }[];
+                            /** @description what its own LLM key spent against its cap (read from the provider, kept ~60 s); null: it holds no key of its own */
+                            usage: ({
+                                /** @enum {boolean} */
+                                available: true;
+                                /** @description spent since the last reset */
+                                usageUsd: number;
+                                /** @description the cap; null: none */
+                                limitUsd: number | null;
+                                remainingUsd: number | null;
+                                /** @description daily, weekly, monthly; null: never resets */
+                                limitReset: string | null;
+                                disabled: boolean;
+                                /**
+                                 * Format: date-time
+                                 * @description when it was read (kept ~60 s)
+                                 */
+                                fetchedAt: string;
+                            } | {
+                                /** @enum {boolean} */
+                                available: false;
+                                /** @description why the provider could not be read (no body, no secret) */
+                                reason: string;
+                            }) | (never | null);
                             events: {
                                 at: string;
                                 /** @enum {string|null} */
@@ -978,6 +1001,99 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Credits left at the LLM key provider, and the keys, inboxes and numbers in use and pooled. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description the LLM key provider's account; null: no LLM key provider is configured */
+                            credits: {
+                                /** @enum {boolean} */
+                                available: true;
+                                /** @description credits bought */
+                                totalUsd: number;
+                                /** @description spent by every key of the account */
+                                usedUsd: number;
+                                /** @description credits left: bought minus spent */
+                                remainingUsd: number;
+                                /**
+                                 * Format: date-time
+                                 * @description when it was read (kept ~60 s)
+                                 */
+                                fetchedAt: string;
+                            } | {
+                                /** @enum {boolean} */
+                                available: false;
+                                /** @description why the provider could not be read (no body, no secret) */
+                                reason: string;
+                            } | (never | null);
+                            keys: {
+                                /** @description held by claimed (or being claimed) instances */
+                                inUse: number;
+                                /** @description held by starting and idle instances */
+                                pooled: number;
+                                /** @description held by crashed, failed or destroying instances, until released */
+                                other: number;
+                            };
+                            inboxes: {
+                                /** @description held by claimed (or being claimed) instances */
+                                inUse: number;
+                                /** @description held by starting and idle instances */
+                                pooled: number;
+                                /** @description held by crashed, failed or destroying instances, until released */
+                                other: number;
+                            };
+                            numbers: {
+                                /** @description held by claimed (or being claimed) instances */
+                                inUse: number;
+                                /** @description held by starting and idle instances */
+                                pooled: number;
+                                /** @description held by crashed, failed or destroying instances, until released */
+                                other: number;
+                                /** @description released numbers kept for the next instance */
+                                spare: number;
+                            };
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;

@@ -1,6 +1,14 @@
 // Server-side client for the pool API. Holds the operator key; never import this from browser code.
-import { config } from './config';
-import type { AgentGroups, Counts, InstanceDetail, PoolInfo, Template, TemplateSummary } from './types';
+import { config, type SiteEnvironment } from './config';
+import type {
+  AgentGroups,
+  Costs,
+  Counts,
+  InstanceDetail,
+  PoolInfo,
+  Template,
+  TemplateSummary,
+} from './types';
 
 export class ApiError extends Error {
   constructor(
@@ -19,17 +27,27 @@ interface CallOptions {
   auth?: boolean;
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** Which pool's API (the console's environment); default: the first configured one. */
+  env?: SiteEnvironment;
 }
 
-export function apiHeaders(auth: boolean, extra: Record<string, string> = {}): Record<string, string> {
+/** The first configured environment: the one public pages and the console login use. */
+export const defaultEnvironment = (): SiteEnvironment => config().environments[0] as SiteEnvironment;
+
+export function apiHeaders(
+  auth: boolean,
+  extra: Record<string, string> = {},
+  env: SiteEnvironment = defaultEnvironment(),
+): Record<string, string> {
   const h: Record<string, string> = { accept: 'application/json', ...extra };
-  if (auth) h.authorization = `Bearer ${config().apiKey}`;
+  if (auth) h.authorization = `Bearer ${env.apiKey}`;
   return h;
 }
 
 export async function call<T>(path: string, opts: CallOptions = {}): Promise<T> {
-  const { apiUrl } = config();
-  const headers = apiHeaders(opts.auth ?? false, opts.headers);
+  const env = opts.env ?? defaultEnvironment();
+  const { apiUrl } = env;
+  const headers = apiHeaders(opts.auth ?? false, opts.headers, env);
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
@@ -95,8 +113,12 @@ export async function getTemplate(slug: string): Promise<Template | null> {
   }
 }
 
-export const getCounts = () => call<Counts>('/api/pool/counts', { timeoutMs: 5_000 });
-export const getInfo = () => call<PoolInfo>('/api/pool/info', { timeoutMs: 5_000 });
-export const getAgents = () => call<AgentGroups>('/api/pool/agents', { auth: true });
-export const getInstance = (id: string) =>
-  call<InstanceDetail>(`/api/pool/instances/${encodeURIComponent(id)}`, { auth: true });
+export const getCounts = (env?: SiteEnvironment) =>
+  call<Counts>('/api/pool/counts', { timeoutMs: 5_000, ...(env ? { env } : {}) });
+export const getInfo = (env?: SiteEnvironment) =>
+  call<PoolInfo>('/api/pool/info', { timeoutMs: 5_000, ...(env ? { env } : {}) });
+// The console's reads: always of the environment it shows.
+export const getAgents = (env: SiteEnvironment) => call<AgentGroups>('/api/pool/agents', { auth: true, env });
+export const getCosts = (env: SiteEnvironment) => call<Costs>('/api/pool/costs', { auth: true, env });
+export const getInstance = (env: SiteEnvironment, id: string) =>
+  call<InstanceDetail>(`/api/pool/instances/${encodeURIComponent(id)}`, { auth: true, env });

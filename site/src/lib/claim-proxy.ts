@@ -2,8 +2,8 @@
 // The browser sees a stable event shape whatever the API sends:
 //   step     {step: 'reserve'|'provision'|'conversation', status: 'active'|'ok'|'fail'}
 //   complete {ok: true, result, qr} | {ok: false, status, code, error, retryAfter?}
-import { apiHeaders } from './api';
-import { config } from './config';
+import { apiHeaders, defaultEnvironment } from './api';
+import { config, type SiteEnvironment } from './config';
 import { qrDataUrl } from './qr';
 import { formatSse, SseParser } from './sse';
 import type { ClaimRequest, ClaimResult } from './types';
@@ -77,6 +77,7 @@ export function proxyClaim(
   idempotencyKey: string,
   signal: AbortSignal,
   visitor: Record<string, string> = {},
+  env: SiteEnvironment = defaultEnvironment(),
 ): Response {
   const enc = new TextEncoder();
   const stream = new ReadableStream<Uint8Array>({
@@ -89,14 +90,18 @@ export function proxyClaim(
         send('complete', o);
       };
       try {
-        const res = await fetch(`${config().apiUrl}/api/pool/claim`, {
+        const res = await fetch(`${env.apiUrl}/api/pool/claim`, {
           method: 'POST',
-          headers: apiHeaders(true, {
-            accept: 'text/event-stream',
-            'content-type': 'application/json',
-            'idempotency-key': idempotencyKey,
-            ...visitor,
-          }),
+          headers: apiHeaders(
+            true,
+            {
+              accept: 'text/event-stream',
+              'content-type': 'application/json',
+              'idempotency-key': idempotencyKey,
+              ...visitor,
+            },
+            env,
+          ),
           body: JSON.stringify({ maxWaitMs: config().claimMaxWaitMs, ...body }),
           signal,
         });

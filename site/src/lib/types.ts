@@ -22,6 +22,8 @@ export type PoolInfo = Ok<'/api/pool/info', 'get'>;
 export type AgentGroups = Ok<'/api/pool/agents', 'get'>;
 export type Agent = AgentGroups['idle'][number];
 export type InstanceDetail = Ok<'/api/pool/instances/{id}', 'get'>;
+export type LlmUsage = NonNullable<InstanceDetail['usage']>;
+export type Costs = Ok<'/api/pool/costs', 'get'>;
 export type ClaimRequest = Body<'/api/pool/claim', 'post'>;
 export type ClaimResult = Ok<'/api/pool/claim', 'post'>;
 

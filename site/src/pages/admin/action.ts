@@ -1,9 +1,11 @@
-// Console actions (replenish, drain, target, kill, dismiss, retry) posted from HTML forms.
+// Console actions (replenish, drain, target, kill, dismiss, retry, LLM cap) posted from HTML forms, run
+// against the console's environment.
 // Answers 303 back to the console with a flash message, or JSON when the caller asks for it.
 import type { APIRoute } from 'astro';
 import { backTo, flash, requireSessionAndCsrf, runAction } from '../../lib/admin';
 import { ApiError } from '../../lib/api';
 import { jsonError, readFormLimited } from '../../lib/body';
+import { consoleEnvironment } from '../../lib/environment';
 
 export const POST: APIRoute = async ({ request, cookies, redirect }) => {
   const read = await readFormLimited(request);
@@ -14,7 +16,7 @@ export const POST: APIRoute = async ({ request, cookies, redirect }) => {
   const wantsJson = (request.headers.get('accept') ?? '').includes('application/json');
   const back = backTo(form.get('back'));
   try {
-    const message = await runAction(form);
+    const message = await runAction(form, consoleEnvironment(cookies));
     if (wantsJson)
       return new Response(JSON.stringify({ ok: true, message }), {
         headers: { 'content-type': 'application/json' },
