@@ -34,11 +34,11 @@ export const MAIL_FILENAME_MAX = 255;
  */
 export const MAIL_ID_PATTERN = String.raw`^(?!\.+$)[A-Za-z0-9<>@._+=~!$&'*^{|}:-]{1,255}$`;
 /** A page token as the pool hands it out: the provider's own token, base64url-encoded (so opaque and URL-safe). */
-export const MAIL_PAGE_TOKEN_PATTERN = String.raw`^[A-Za-z0-9_-]{1,1400}$`;
+export const MAIL_PAGE_TOKEN_PATTERN = '^[A-Za-z0-9_-]{1,1400}$';
 /** One label to filter by (AgentMail's system labels: `received`, `sent`, `unread`, …; or one of ours). */
-export const MAIL_LABEL_PATTERN = String.raw`^[A-Za-z0-9._:-]{1,64}$`;
+export const MAIL_LABEL_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 /** `limit` in a query string: 1–50. */
-export const MAIL_LIMIT_PATTERN = String.raw`^(?:[1-9]|[1-4][0-9]|50)$`;
+export const MAIL_LIMIT_PATTERN = '^(?:[1-9]|[1-4][0-9]|50)$';
 
 export const MAIL_PATTERN_RULES: Record<string, string> = {
   [MAIL_ID_PATTERN]:
