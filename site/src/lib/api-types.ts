@@ -971,6 +971,571 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/pool/self/mail/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One page of the instance's own inbox, newest first: senders, subjects, previews, labels and attachment metadata, no bodies. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description 1–50, default 20 */
+                    limit?: string;
+                    pageToken?: string;
+                    /** @description only these, e.g. `unread` or `received` */
+                    label?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                messageId: string;
+                                threadId: string;
+                                from: string;
+                                to: string[];
+                                cc: string[];
+                                subject: string | null;
+                                preview: string | null;
+                                labels: string[];
+                                /** @description ISO 8601 */
+                                timestamp: string;
+                                attachments: {
+                                    attachmentId: string;
+                                    filename: string | null;
+                                    contentType: string | null;
+                                    /** @description bytes */
+                                    size: number;
+                                    inline: boolean;
+                                }[];
+                            }[];
+                            /** @description pass back as pageToken for the next page */
+                            nextPageToken: string | null;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/mail/messages/{messageId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One message of the instance's own inbox with its plain text (cut to 20 000 characters) and attachment metadata. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    messageId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            messageId: string;
+                            threadId: string;
+                            from: string;
+                            to: string[];
+                            cc: string[];
+                            subject: string | null;
+                            preview: string | null;
+                            labels: string[];
+                            /** @description ISO 8601 */
+                            timestamp: string;
+                            attachments: {
+                                attachmentId: string;
+                                filename: string | null;
+                                contentType: string | null;
+                                /** @description bytes */
+                                size: number;
+                                inline: boolean;
+                            }[];
+                            /** @description plain text, at most 20 000 characters (4 000 in a thread) */
+                            text: string | null;
+                            /** @description the text was cut */
+                            truncated: boolean;
+                            inReplyTo: string | null;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/mail/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One page of the instance's own threads, latest activity first, without bodies. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description 1–50, default 20 */
+                    limit?: string;
+                    pageToken?: string;
+                    /** @description only these, e.g. `unread` or `received` */
+                    label?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                threadId: string;
+                                subject: string | null;
+                                preview: string | null;
+                                senders: string[];
+                                recipients: string[];
+                                labels: string[];
+                                messageCount: number;
+                                lastMessageId: string | null;
+                                /** @description ISO 8601, of its latest message */
+                                timestamp: string;
+                                attachments: {
+                                    attachmentId: string;
+                                    filename: string | null;
+                                    contentType: string | null;
+                                    /** @description bytes */
+                                    size: number;
+                                    inline: boolean;
+                                }[];
+                            }[];
+                            /** @description pass back as pageToken for the next page */
+                            nextPageToken: string | null;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/mail/threads/{threadId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One thread of the instance's own inbox: its latest 25 messages oldest first, each with its text cut to 4 000 characters. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    threadId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            threadId: string;
+                            subject: string | null;
+                            preview: string | null;
+                            senders: string[];
+                            recipients: string[];
+                            labels: string[];
+                            messageCount: number;
+                            lastMessageId: string | null;
+                            /** @description ISO 8601, of its latest message */
+                            timestamp: string;
+                            attachments: {
+                                attachmentId: string;
+                                filename: string | null;
+                                contentType: string | null;
+                                /** @description bytes */
+                                size: number;
+                                inline: boolean;
+                            }[];
+                            /** @description oldest first; at most the latest 25 */
+                            messages: {
+                                messageId: string;
+                                threadId: string;
+                                from: string;
+                                to: string[];
+                                cc: string[];
+                                subject: string | null;
+                                preview: string | null;
+                                labels: string[];
+                                /** @description ISO 8601 */
+                                timestamp: string;
+                                attachments: {
+                                    attachmentId: string;
+                                    filename: string | null;
+                                    contentType: string | null;
+                                    /** @description bytes */
+                                    size: number;
+                                    inline: boolean;
+                                }[];
+                                /** @description plain text, at most 20 000 characters (4 000 in a thread) */
+                                text: string | null;
+                                /** @description the text was cut */
+                                truncated: boolean;
+                                inReplyTo: string | null;
+                            }[];
+                            /** @description older messages were left out */
+                            truncated: boolean;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/pool/self-destruct": {
         parameters: {
             query?: never;
