@@ -54,6 +54,9 @@ export async function buildApp(
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: 64 * 1024,
+    // A path parameter may be a message id (an RFC 5322 Message-ID, up to 255 characters, contracts/mail.ts),
+    // percent-encoded up to three times as long; past this, 414.
+    routerOptions: { maxParamLength: 800 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     clientErrorHandler: (err, socket) => {
       if (socket.writable) socket.end(clientErrorResponse(err));

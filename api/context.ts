@@ -2,6 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/env';
+import type { InboxReader } from '../contracts/mail';
 import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources';
 import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
@@ -17,6 +18,11 @@ export interface ApiContext {
    * those routes answer 409 `EMAIL_NOT_ENABLED` / `SMS_NOT_ENABLED`.
    */
   senders?: { email?: EmailSender; sms?: SmsSender };
+  /**
+   * Reading an instance's own inbox with the pool's org-wide key (`/api/pool/self/mail/…`). Absent → those
+   * routes answer 409 `EMAIL_NOT_ENABLED`.
+   */
+  mail?: InboxReader;
   /**
    * The process's Prometheus registry (`GET /metrics`; built in `system/`). Absent → the app makes its own
    * (a test's app never shares counts with another).

@@ -5,6 +5,7 @@
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { PATTERN_RULES } from '../contracts/claim';
+import { MAIL_PATTERN_RULES } from '../contracts/mail';
 
 export class ApiError extends Error {
   constructor(
@@ -90,7 +91,9 @@ export function unavailable(err: unknown): ApiError | null {
 /** Ajv's message, except that a pattern is named by its rule in words rather than shown as a regex. */
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
-  const rule = first?.keyword === 'pattern' ? PATTERN_RULES[String(first.params.pattern)] : undefined;
+  const pattern = String(first?.params.pattern);
+  const rule =
+    first?.keyword === 'pattern' ? (PATTERN_RULES[pattern] ?? MAIL_PATTERN_RULES[pattern]) : undefined;
   if (!first || !rule) return err.message;
   const field = first.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'value';
   return `${field} ${rule}`;

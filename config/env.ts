@@ -250,6 +250,12 @@ export const EnvSchema = Type.Object({
   SELF_SMS_PER_HOUR: int(20, 0, 10_000, 'SMS one instance may send through the pool per rolling hour'),
   SELF_EMAIL_POOL_PER_HOUR: int(200, 0, 1_000_000, 'emails all instances together may send per rolling hour'),
   SELF_SMS_POOL_PER_HOUR: int(200, 0, 1_000_000, 'SMS all instances together may send per rolling hour'),
+  SELF_MAIL_READS_PER_HOUR: int(
+    120,
+    0,
+    100_000,
+    'reads of its own inbox (lists, messages, threads) one instance may make through the pool per rolling hour',
+  ),
   API_SHUTDOWN_DELAY_MS: int(
     0,
     0,
@@ -438,6 +444,8 @@ export interface Config {
     /** Across all instances of the pool: emails / SMS the proxy sends in any rolling hour. */
     selfEmailPoolPerHour: number;
     selfSmsPoolPerHour: number;
+    /** Per instance: reads of its own inbox through the pool (each list, message or thread) in any rolling hour. */
+    selfMailReadsPerHour: number;
     /** SIGTERM: readiness 503 for this long while still serving (a load balancer takes the replica out). */
     shutdownDelayMs: number;
     /** SIGTERM: the whole drain's deadline, after which the process exits anyway. */
@@ -660,6 +668,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       selfSmsPerHour: v.SELF_SMS_PER_HOUR,
       selfEmailPoolPerHour: v.SELF_EMAIL_POOL_PER_HOUR,
       selfSmsPoolPerHour: v.SELF_SMS_POOL_PER_HOUR,
+      selfMailReadsPerHour: v.SELF_MAIL_READS_PER_HOUR,
       shutdownDelayMs: v.API_SHUTDOWN_DELAY_MS,
       shutdownGraceMs: v.API_SHUTDOWN_GRACE_MS,
     },

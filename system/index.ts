@@ -25,6 +25,7 @@ import { type ApiLifecycle, checksSettled, temporalReachable } from '../api/rout
 import { seedCatalog } from '../catalog/seed';
 import { type Config, configOf, type Env, type EnvVars, type LogLevel, parseEnv } from '../config/env';
 import { connectClient } from '../config/temporal';
+import type { InboxReader } from '../contracts/mail';
 import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources';
 import { type Database, type Db, openDatabase } from '../drizzle/client';
 import { createWorker } from '../workers/create-worker';
@@ -147,10 +148,11 @@ export interface System extends Settings {
   close(): Promise<void>;
 }
 
-/** The API's view of the resource adapters: the ones that can send or raise a cap. */
+/** The API's view of the resource adapters: the ones that can send, read an inbox or raise a cap. */
 function apiAdapters(resources: ResourceProviders) {
   const { inbox, phone, llmKey } = resources.enabled;
   return {
+    mail: inbox && 'listMessages' in inbox ? (inbox as unknown as InboxReader) : undefined,
     senders: {
       ...(inbox && 'sendEmail' in inbox ? { email: inbox as unknown as EmailSender } : {}),
       ...(phone && 'sendSms' in phone ? { sms: phone as unknown as SmsSender } : {}),
@@ -212,7 +214,9 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     const secrets = new SecretStore(db, secretKeys.current, secretKeys.old);
     const built = opts.resources ? null : buildProviders(config, db);
     const resources = opts.resources?.(db) ?? built!.resources;
-    const adapters = built ? { senders: built.senders, llmKeys: built.llmKeys } : apiAdapters(resources);
+    const adapters = built
+      ? { senders: built.senders, mail: built.mail, llmKeys: built.llmKeys }
+      : apiAdapters(resources);
     const compute = opts.compute ?? buildComputeProviders(config, env);
     let runtimeEnv = opts.runtimeEnv ?? runtimeEnvironment(config, env);
     // The local model server, probed once when the worker (the only user of runtimeEnv) starts.
@@ -257,6 +261,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           apiKey,
           metrics,
           senders: opts.senders ?? adapters.senders,
+          ...(adapters.mail ? { mail: adapters.mail } : {}),
           ...(adapters.llmKeys ? { llmKeys: adapters.llmKeys } : {}),
         };
       },

@@ -92,6 +92,7 @@ beforeAll(async () => {
       template: '/api/openapi.json',
       params: [],
       headerParams: [],
+      queryParams: [],
       body: null,
       auth: 'public',
       statuses: [200],

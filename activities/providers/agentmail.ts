@@ -1,6 +1,6 @@
 /**
  * AgentMail: one inbox per instance (https://docs.agentmail.to/api-reference), deleted on destroy; and
- * sending from an instance's inbox with the org-wide key, for the pool's email proxy.
+ * sending from and reading an instance's inbox with the org-wide key, for the pool's email proxy.
  *
  * Creation is idempotent on AgentMail's side: `client_id` is its idempotency key for creates (the same
  * client_id returns the existing inbox, 200, and creates nothing). We use the resource name as client_id,
@@ -8,12 +8,32 @@
  * readable by `list` even when the address's username had to be shortened.
  */
 import { createHash } from 'node:crypto';
+import type {
+  InboxReader,
+  MailListQuery,
+  MailMessage,
+  MailMessageSummary,
+  MailPage,
+  MailThread,
+  MailThreadSummary,
+} from '../../contracts/mail';
 import {
   ProviderConflictError,
   ProviderRejectedError,
   ProviderUnavailableError,
 } from '../../contracts/provider-errors';
 import type { EmailSender } from '../../contracts/resources';
+import {
+  message,
+  messageSummary,
+  page,
+  providerPageToken,
+  type RawMessage,
+  type RawPage,
+  type RawThread,
+  thread,
+  threadSummary,
+} from './agentmail-mail';
 import { HttpClient, ignoreNotFound } from './http';
 import {
   type CreatedResource,
@@ -83,7 +103,7 @@ export function inboxResourceName(inbox: AgentMailInbox): string | null {
   return display || null;
 }
 
-export class AgentMailInboxes implements ResourceProvider, EmailSender {
+export class AgentMailInboxes implements ResourceProvider, EmailSender, InboxReader {
   readonly kind = 'inbox' as const;
   readonly name = 'agentmail';
   private readonly http: HttpClient;
@@ -170,6 +190,50 @@ export class AgentMailInboxes implements ResourceProvider, EmailSender {
     return { messageId: res.message_id };
   }
 
+  /** `GET /inboxes/{inbox_id}/messages`: one page, newest first, without bodies. */
+  async listMessages(inboxId: string, query: MailListQuery): Promise<MailPage<MailMessageSummary>> {
+    const res = await this.http.request<RawPage>('GET', `${this.inboxPath(inboxId)}/messages`, {
+      query: listQuery(query),
+    });
+    return page(
+      res,
+      (res?.messages ?? []).map((m) => messageSummary(inboxId, m)),
+    );
+  }
+
+  /** `GET /inboxes/{inbox_id}/messages/{message_id}`: one message with its text. */
+  async getMessage(inboxId: string, messageId: string): Promise<MailMessage> {
+    const res = await this.http.request<RawMessage>(
+      'GET',
+      `${this.inboxPath(inboxId)}/messages/${encodeURIComponent(messageId)}`,
+    );
+    return message(inboxId, res);
+  }
+
+  /** `GET /inboxes/{inbox_id}/threads`: one page, latest activity first. */
+  async listThreads(inboxId: string, query: MailListQuery): Promise<MailPage<MailThreadSummary>> {
+    const res = await this.http.request<RawPage>('GET', `${this.inboxPath(inboxId)}/threads`, {
+      query: listQuery(query),
+    });
+    return page(
+      res,
+      (res?.threads ?? []).map((t) => threadSummary(inboxId, t)),
+    );
+  }
+
+  /** `GET /inboxes/{inbox_id}/threads/{thread_id}`: the thread with its messages. */
+  async getThread(inboxId: string, threadId: string): Promise<MailThread> {
+    const res = await this.http.request<RawThread>(
+      'GET',
+      `${this.inboxPath(inboxId)}/threads/${encodeURIComponent(threadId)}`,
+    );
+    return thread(inboxId, res);
+  }
+
+  private inboxPath(inboxId: string): string {
+    return `/inboxes/${encodeURIComponent(inboxId)}`;
+  }
+
   private deleteInbox(inboxId: string): Promise<void> {
     return ignoreNotFound(() => this.http.request('DELETE', `/inboxes/${encodeURIComponent(inboxId)}`));
   }
@@ -187,4 +251,17 @@ export class AgentMailInboxes implements ResourceProvider, EmailSender {
     }
     return all;
   }
+}
+
+/**
+ * The query of a list: `limit`, `page_token` (AgentMail's own, decoded from ours) and one label. One label
+ * only: AgentMail's SDKs send a list of labels differently (Python repeats the parameter, Go joins with
+ * commas, Node sends JSON); the first two agree on `labels=<one>`.
+ */
+function listQuery(query: MailListQuery): Record<string, string | number | undefined> {
+  return {
+    limit: query.limit,
+    page_token: query.pageToken === undefined ? undefined : providerPageToken(query.pageToken),
+    labels: query.label,
+  };
 }

@@ -3,6 +3,7 @@
  * its key is disabled, and the reason is recorded on every instance that would have used it.
  */
 import { type Config, disabledReason } from '../../config/env';
+import type { InboxReader } from '../../contracts/mail';
 import type { EmailSender, SmsSender } from '../../contracts/resources';
 import type { Db } from '../../drizzle/client';
 import type { ResourceProviders } from '../resources';
@@ -16,6 +17,8 @@ export interface BuiltProviders {
   resources: ResourceProviders;
   /** Org-wide senders the pool uses on an instance's behalf (the self-service proxy). */
   senders: { email?: EmailSender; sms?: SmsSender };
+  /** Reading an instance's own inbox on its behalf (the self-service read routes). */
+  mail?: InboxReader;
   /** The LLM key adapter, for operators raising an instance's cap. */
   llmKeys?: OpenRouterKeys;
 }
@@ -66,6 +69,7 @@ export function buildProviders(config: Config, db: Db): BuiltProviders {
       disabled,
     },
     senders: { ...(agentmail ? { email: agentmail } : {}), ...(telnyx ? { sms: telnyx } : {}) },
+    ...(agentmail ? { mail: agentmail } : {}),
     ...(openrouter ? { llmKeys: openrouter } : {}),
   };
 }

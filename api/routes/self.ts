@@ -1,6 +1,6 @@
 /**
  * Instance self-service, authenticated by the instance's own token (never the API key): self-destruct, and
- * the email/SMS proxy. AgentMail and Telnyx keys are org-wide, so instances never hold them: the pool sends
+ * the email/SMS proxy (reading its own inbox: `self-mail.ts`). AgentMail and Telnyx keys are org-wide, so instances never hold them: the pool sends
  * on the instance's behalf, always from that instance's own inbox or number (looked up here, never taken
  * from the body), only while it is claimed, only to recipients its claimant allowed (so a prompt injection
  * cannot make it a relay), and at most N per rolling hour per instance and M across the pool.
@@ -17,16 +17,16 @@ import {
   PHONE_NUMBER_PATTERN,
 } from '../../contracts/claim';
 import { ProviderError, ProviderRateLimitedError } from '../../contracts/provider-errors';
-import type { ResourceMetadata } from '../../contracts/resources';
 import { instanceWorkflowId } from '../../contracts/workflow-ids';
-import { instanceEvents, instanceResources, instances } from '../../drizzle/schema';
+import { instanceEvents, instances } from '../../drizzle/schema';
 import { destroySignal } from '../../workflows/messages';
 import { instanceGuard } from '../auth';
 import { isRecipientAllowed } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
-import { findInstance } from '../queries';
 import { errorResponses, Ok } from '../schemas';
+import { type Channel, LABEL, notEnabled, ownAddress, requireClaimed } from '../self-instance';
+import { selfMailRoutes } from './self-mail';
 
 const HOUR_MS = 3600_000;
 
@@ -77,9 +77,6 @@ export const SelfSmsBody = Type.Object(
 
 const Sent = Type.Object({ ok: Type.Boolean(), messageId: Type.String() });
 
-type Channel = 'email' | 'sms';
-const LABEL: Record<Channel, string> = { email: 'email', sms: 'SMS' };
-
 /**
  * What the audit trail keeps of a recipient: the email's domain, or the number with its middle masked.
  * Recipients are third parties and the trail is kept forever and shown to operators; the provider's
@@ -94,6 +91,8 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
   const { db, temporal, config } = ctx;
   app.decorateRequest('instanceId', null);
   app.addHook('onRequest', instanceGuard(ctx.secrets));
+  // Reading the instance's own inbox: behind the same guard.
+  await app.register(selfMailRoutes, ctx);
 
   app.post(
     '/api/pool/self-destruct',
@@ -106,45 +105,9 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     },
   );
 
-  async function requireClaimed(instanceId: string, channel: Channel): Promise<void> {
-    const row = await findInstance(db, instanceId);
-    if (row?.status !== 'claimed') {
-      throw new ApiError(
-        409,
-        'NOT_CLAIMED',
-        `instance is ${row?.status ?? 'unknown'}; only a claimed instance may send ${LABEL[channel]}`,
-      );
-    }
-  }
-
-  const notEnabled = (channel: Channel, why: string) =>
-    new ApiError(409, channel === 'email' ? 'EMAIL_NOT_ENABLED' : 'SMS_NOT_ENABLED', why);
-
   function enabled<T>(sender: T | undefined, channel: Channel): T {
     if (!sender) throw notEnabled(channel, `${LABEL[channel]} is not enabled on this pool`);
     return sender;
-  }
-
-  /** The instance's own inbox id or phone number, from its active resource row. */
-  async function ownAddress(instanceId: string, channel: Channel): Promise<string> {
-    const [resource] = await db
-      .select()
-      .from(instanceResources)
-      .where(
-        and(
-          eq(instanceResources.instanceId, instanceId),
-          eq(instanceResources.kind, channel === 'email' ? 'inbox' : 'phone'),
-          eq(instanceResources.status, 'active'),
-        ),
-      );
-    // The start saga's row (activities/resources.ts): the inbox id is the ref; the number is a fact.
-    const address =
-      channel === 'email' ? resource?.ref : (resource?.metadata as ResourceMetadata)?.facts?.phoneNumber;
-    if (typeof address !== 'string' || !address) {
-      const what = channel === 'email' ? 'inbox' : 'phone number';
-      throw notEnabled(channel, `this instance has no ${what}, so ${LABEL[channel]} is not enabled for it`);
-    }
-    return address;
   }
 
   const retryAfterOf = (recent: Array<{ at: Date }>, limit: number) => {
@@ -342,9 +305,9 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     },
     async (request, reply) => {
       const id = request.instanceId as string;
-      await requireClaimed(id, 'email');
+      await requireClaimed(db, id, 'send email');
       const email = enabled(ctx.senders?.email, 'email');
-      const inboxId = await ownAddress(id, 'email');
+      const inboxId = await ownAddress(db, id, 'email');
       const { to, subject, text } = request.body;
       const result = await send(id, 'email', to, () => email.sendEmail(inboxId, { to, subject, text }));
       return reply.code(202).send(result);
@@ -364,9 +327,9 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     },
     async (request, reply) => {
       const id = request.instanceId as string;
-      await requireClaimed(id, 'sms');
+      await requireClaimed(db, id, 'send SMS');
       const sms = enabled(ctx.senders?.sms, 'sms');
-      const from = await ownAddress(id, 'sms');
+      const from = await ownAddress(db, id, 'sms');
       const { to, text } = request.body;
       const result = await send(id, 'sms', to, () => sms.sendSms(from, { to, text }));
       return reply.code(202).send(result);

@@ -1,12 +1,19 @@
 // Email and SMS for the agent, sent by the pool on this instance's behalf (the org-wide AgentMail and
-// Telnyx keys stay in the pool). The gateway is LLM-driven, so it never holds the instance token (which
-// also authorizes self-destruct): its `send_email` / `send_sms` tools call this small server on loopback
-// with the gateway token it already has, and this server forwards to the pool's self-service proxy
-// (`POST ${POOL_API_URL}/api/pool/self/email|sms`) with the instance's credentials. The pool picks the
-// sender (the instance's own inbox/number) and enforces its own hourly limit; this side validates,
-// enforces the per-agent cap, and never retries (a retry could send twice).
+// Telnyx keys stay in the pool), and its own inbox, read through the pool the same way. The gateway is
+// LLM-driven, so it never holds the instance token (which also authorizes self-destruct): its `send_email`
+// / `send_sms` / `email_*` tools call this small server on loopback with the gateway token it already has,
+// and this server forwards to the pool's self-service routes (`POST ${POOL_API_URL}/api/pool/self/email|sms`,
+// `GET …/api/pool/self/mail/…`) with the instance's credentials. The pool picks the sender and the inbox
+// (the instance's own) and enforces its own hourly limits; this side validates, enforces the per-agent
+// send cap, and never retries a send (a retry could send twice).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { controlCharacterProblem } from '../../contracts/claim.ts';
+import {
+  MAIL_ID_PATTERN,
+  MAIL_LABEL_PATTERN,
+  MAIL_PAGE_MAX,
+  MAIL_PAGE_TOKEN_PATTERN,
+} from '../../contracts/mail.ts';
 import { HttpError } from './http-errors.ts';
 import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
 import { RateLimit } from './rate-limit.ts';
@@ -69,6 +76,63 @@ export function validateSmsArgs(args: unknown): SmsArgs | string {
   return { to: a.to.trim(), text: a.text };
 }
 
+/** What the agent may read of its own inbox: a page of messages or threads, or one of them by id. */
+export interface MailListArgs {
+  read: 'messages' | 'threads';
+  limit?: number;
+  pageToken?: string;
+  label?: string;
+}
+export type MailArgs = MailListArgs | { read: 'message' | 'thread'; id: string };
+
+const MAIL_ID_RE = new RegExp(MAIL_ID_PATTERN, 'u');
+const MAIL_TOKEN_RE = new RegExp(MAIL_PAGE_TOKEN_PATTERN, 'u');
+const MAIL_LABEL_RE = new RegExp(MAIL_LABEL_PATTERN, 'u');
+
+/** The pool's rules for ids, tokens and limits (contracts/mail.ts), checked here so the agent hears why at once. */
+export function validateMailArgs(args: unknown): MailArgs | string {
+  const a = (args ?? {}) as Record<string, unknown>;
+  const read = a.read;
+  if (read === 'message' || read === 'thread') {
+    const extra = Object.keys(a).filter((k) => k !== 'read' && k !== 'id');
+    if (extra.length) return `unknown field ${extra[0]}: only your own inbox can be read`;
+    if (typeof a.id !== 'string' || !MAIL_ID_RE.test(a.id))
+      return `id must be a ${read} id exactly as your inbox listed it`;
+    return { read, id: a.id };
+  }
+  if (read !== 'messages' && read !== 'threads') return 'read must be messages, message, threads or thread';
+  const extra = Object.keys(a).filter((k) => !['read', 'limit', 'pageToken', 'label'].includes(k));
+  if (extra.length) return `unknown field ${extra[0]}: only your own inbox can be read`;
+  const out: MailListArgs = { read };
+  if (a.limit !== undefined) {
+    if (typeof a.limit !== 'number' || !Number.isInteger(a.limit) || a.limit < 1 || a.limit > MAIL_PAGE_MAX)
+      return `limit must be a whole number from 1 to ${MAIL_PAGE_MAX}`;
+    out.limit = a.limit;
+  }
+  if (a.pageToken !== undefined) {
+    if (typeof a.pageToken !== 'string' || !MAIL_TOKEN_RE.test(a.pageToken))
+      return 'pageToken must be the next-page token of a previous list';
+    out.pageToken = a.pageToken;
+  }
+  if (a.label !== undefined) {
+    if (typeof a.label !== 'string' || !MAIL_LABEL_RE.test(a.label))
+      return 'label must be one label, e.g. unread';
+    out.label = a.label;
+  }
+  return out;
+}
+
+/** The pool's path for a read (ids percent-encoded: a Message-ID holds `<`, `>` and `@`). */
+export function mailPath(args: MailArgs): string {
+  if ('id' in args) return `/api/pool/self/mail/${args.read}s/${encodeURIComponent(args.id)}`;
+  const query = new URLSearchParams();
+  if (args.limit !== undefined) query.set('limit', String(args.limit));
+  if (args.pageToken !== undefined) query.set('pageToken', args.pageToken);
+  if (args.label !== undefined) query.set('label', args.label);
+  const qs = query.toString();
+  return `/api/pool/self/mail/${args.read}${qs ? `?${qs}` : ''}`;
+}
+
 export interface OutboundDeps {
   /** The bearer the gateway's tools present (the gateway token). */
   gatewayToken: string;
@@ -119,10 +183,53 @@ export function createOutboundServer(deps: OutboundDeps): Server {
     sms: deps.limits?.sms ?? new RateLimit(AGENT_SENDS_PER_HOUR, HOUR),
   };
 
+  /**
+   * `POST /mail` `{read, …}` (MailArgs) → 200 `{ ok: true, result }` with the pool's answer, or `{ error,
+   * code }`: 400 invalid, 409 not enabled, the pool's 4xx passed through with its sentence (404 no such
+   * message, 409 not claimed, 429 its hourly limit), 503 with Retry-After when the provider is down, 502
+   * pool failure/unreachable. Reads change nothing, so a caller may retry; this side does not.
+   */
+  async function readMail(body: unknown, res: ServerResponse): Promise<void> {
+    const args = validateMailArgs(body);
+    if (typeof args === 'string') throw new HttpError(400, 'invalid_request', args);
+    if (!deps.channels.email)
+      throw new HttpError(409, 'not_enabled', 'email is not enabled on this instance');
+    let poolRes: Response;
+    try {
+      poolRes = await doFetch(`${deps.poolApiUrl}${mailPath(args)}`, {
+        headers: { authorization: `Bearer ${deps.instanceId}:${deps.instanceToken}` },
+        signal: AbortSignal.timeout(POOL_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable';
+      deps.log?.(`[runtime] inbox read: pool ${reason}`);
+      throw new HttpError(502, 'pool_unreachable', `the pool is ${reason}; try again later`);
+    }
+    if (poolRes.ok) {
+      const result = await poolRes.json().catch(() => null);
+      if (result === null) throw new HttpError(502, 'pool_refused', 'the pool answered without a result');
+      return send(res, 200, { ok: true, result });
+    }
+    const { message } = await poolError(poolRes);
+    deps.log?.(`[runtime] inbox read refused by the pool (${poolRes.status})`);
+    if (poolRes.status === 401 || poolRes.status === 403)
+      throw new HttpError(502, 'pool_refused', "the pool refused this instance's credentials");
+    if (poolRes.status === 503) {
+      const retryAfter = poolRes.headers.get('retry-after');
+      if (retryAfter && /^\d{1,6}$/.test(retryAfter)) res.setHeader('retry-after', retryAfter);
+      throw new HttpError(503, 'provider_unavailable', message);
+    }
+    throw new HttpError(
+      poolRes.status >= 400 && poolRes.status < 500 ? poolRes.status : 502,
+      'pool_refused',
+      message,
+    );
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req);
-    if (path !== '/email' && path !== '/sms') throw new HttpError(404, 'not_found', 'no such endpoint');
-    const channel: Channel = path === '/email' ? 'email' : 'sms';
+    if (path !== '/email' && path !== '/sms' && path !== '/mail')
+      throw new HttpError(404, 'not_found', 'no such endpoint');
     if (!isLoopback(req)) throw new HttpError(403, 'loopback_only', 'accepted from loopback only');
     const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!match || !safeEqual(match[1] as string, deps.gatewayToken))
@@ -132,6 +239,8 @@ export function createOutboundServer(deps: OutboundDeps): Server {
       throw new HttpError(405, 'method_not_allowed', 'use POST');
     }
     const body = await readJson(req);
+    if (path === '/mail') return readMail(body, res);
+    const channel: Channel = path === '/email' ? 'email' : 'sms';
     const args = channel === 'email' ? validateEmailArgs(body) : validateSmsArgs(body);
     if (typeof args === 'string') throw new HttpError(400, 'invalid_request', args);
     if (!deps.channels[channel])

@@ -267,3 +267,169 @@ describe('AgentMailInboxes', () => {
     expectNoSecrets(seen, [standin.apiKey]);
   });
 });
+
+describe('AgentMailInboxes reading an inbox', () => {
+  it("lists an inbox's messages newest first, without bodies, page by page and by label", async () => {
+    const inbox = (await inboxes.create(ctx('p1', 'reader'))).ref;
+    const other = (await inboxes.create(ctx('p1', 'neighbour'))).ref;
+    const first = await standin.receive(inbox, {
+      from: 'ann@example.com',
+      fromName: 'Ann',
+      subject: 'Invoice',
+      text: 'See attached.',
+      attachments: [{ filename: 'invoice.pdf', contentType: 'application/pdf', size: 48_213 }],
+    });
+    await standin.receive(other, { from: 'eve@example.com', subject: 'Not yours', text: 'hidden' });
+    const sent = await inboxes.sendEmail(inbox, { to: 'bob@example.com', subject: 'Hi', text: 'Hello' });
+    const reply = await standin.receive(inbox, {
+      from: 'ann@example.com',
+      subject: 'Re: Invoice',
+      text: 'Also this.',
+      threadId: first.message.thread_id,
+    });
+
+    const all = await inboxes.listMessages(inbox, { limit: 10 });
+    expect(all.nextPageToken).toBeNull();
+    expect(all.items.map((m) => m.messageId)).toEqual([
+      reply.message.message_id,
+      sent.messageId,
+      first.message.message_id,
+    ]);
+    expect(all.items[2]).toEqual({
+      messageId: first.message.message_id,
+      threadId: first.message.thread_id,
+      from: 'Ann <ann@example.com>',
+      to: [inbox],
+      cc: [],
+      subject: 'Invoice',
+      preview: 'See attached.',
+      labels: ['received', 'unread'],
+      timestamp: first.message.timestamp,
+      attachments: [
+        {
+          attachmentId: expect.stringMatching(/^att_/),
+          filename: 'invoice.pdf',
+          contentType: 'application/pdf',
+          size: 48_213,
+          inline: false,
+        },
+      ],
+    });
+    expect(JSON.stringify(all)).not.toContain('hidden');
+    expect(all.items[0]).not.toHaveProperty('text');
+
+    // One at a time: our token (the provider's, encoded) leads through every message exactly once.
+    const seen: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await inboxes.listMessages(inbox, { limit: 1, ...(pageToken ? { pageToken } : {}) });
+      expect(page.items).toHaveLength(1);
+      if (page.nextPageToken) expect(page.nextPageToken).toMatch(/^[A-Za-z0-9_-]+$/);
+      seen.push(...page.items.map((m) => m.messageId));
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken);
+    expect(seen).toEqual(all.items.map((m) => m.messageId));
+
+    const unread = await inboxes.listMessages(inbox, { limit: 10, label: 'unread' });
+    expect(unread.items.map((m) => m.messageId)).toEqual([
+      reply.message.message_id,
+      first.message.message_id,
+    ]);
+    expect(standin.requests).toContain(`GET /v0/inboxes/${encodeURIComponent(inbox)}/messages`);
+  });
+
+  it('reads a message and a thread of its inbox only; the text falls back to the HTML and is cut', async () => {
+    const inbox = (await inboxes.create(ctx('p1', 'reader'))).ref;
+    const other = (await inboxes.create(ctx('p1', 'neighbour'))).ref;
+    const html = await standin.receive(inbox, {
+      from: 'ann@example.com',
+      subject: 'Newsletter',
+      text: '',
+      html: '<html><head><style>p{}</style></head><body><p>Hello &amp; welcome</p><script>x()</script>Bye&#33;</body></html>',
+    });
+    const long = await standin.receive(inbox, {
+      from: 'ann@example.com',
+      subject: 'Long',
+      text: 'x'.repeat(25_000),
+    });
+    const theirs = await standin.receive(other, {
+      from: 'eve@example.com',
+      subject: 'Theirs',
+      text: 'secret',
+    });
+
+    const read = await inboxes.getMessage(inbox, html.message.message_id);
+    expect(read).toMatchObject({ subject: 'Newsletter', text: 'Hello & welcome\nBye!', truncated: false });
+    const cut = await inboxes.getMessage(inbox, long.message.message_id);
+    expect(cut.text).toHaveLength(20_000);
+    expect(cut.truncated).toBe(true);
+    await expect(inboxes.getMessage(inbox, theirs.message.message_id)).rejects.toBeInstanceOf(
+      ProviderNotFoundError,
+    );
+    await expect(inboxes.getThread(inbox, theirs.message.thread_id)).rejects.toBeInstanceOf(
+      ProviderNotFoundError,
+    );
+
+    // A thread longer than 25 messages: its latest 25, oldest first, each cut shorter.
+    let last = long;
+    for (let i = 0; i < 26; i++) {
+      last = await standin.receive(inbox, {
+        from: 'ann@example.com',
+        subject: 'Re: Long',
+        text: `reply ${i} ${'y'.repeat(5_000)}`,
+        threadId: long.message.thread_id,
+      });
+    }
+    const t = await inboxes.getThread(inbox, long.message.thread_id);
+    expect(t).toMatchObject({ threadId: long.message.thread_id, messageCount: 27, truncated: true });
+    expect(t.messages).toHaveLength(25);
+    expect(t.messages.at(-1)?.messageId).toBe(last.message.message_id);
+    expect(t.messages[0]?.text?.startsWith('reply 1 ')).toBe(true);
+    expect(t.messages.every((m) => (m.text?.length ?? 0) <= 4_000 && m.truncated)).toBe(true);
+
+    const threads = await inboxes.listThreads(inbox, { limit: 10 });
+    expect(threads.items.map((x) => x.threadId)).toEqual([long.message.thread_id, html.message.thread_id]);
+    expect(threads.items[0]).toMatchObject({ messageCount: 27, lastMessageId: last.message.message_id });
+  });
+
+  it('refuses an answer about another inbox than the one asked for, whatever the provider says', async () => {
+    const inbox = (await inboxes.create(ctx('p1', 'reader'))).ref;
+    const other = (await inboxes.create(ctx('p1', 'neighbour'))).ref;
+    const theirs = await standin.receive(other, {
+      from: 'eve@example.com',
+      subject: 'Theirs',
+      text: 'secret',
+    });
+    // A provider that answered under the wrong path: our adapter checks the inbox_id it got back.
+    const misrouting: typeof fetch = (input, init) =>
+      fetch(String(input).replace(encodeURIComponent(inbox), encodeURIComponent(other)), init);
+    const confused = new AgentMailInboxes({
+      apiKey: standin.apiKey,
+      baseUrl: standin.baseUrl,
+      fetch: misrouting,
+    });
+    await expect(confused.getMessage(inbox, theirs.message.message_id)).rejects.toBeInstanceOf(
+      ProviderNotFoundError,
+    );
+    await expect(confused.getThread(inbox, theirs.message.thread_id)).rejects.toBeInstanceOf(
+      ProviderNotFoundError,
+    );
+    await expect(confused.listMessages(inbox, { limit: 5 })).rejects.toBeInstanceOf(ProviderNotFoundError);
+  });
+
+  it('classifies read faults like every call: 5xx and timeouts unavailable, 429 with its wait', async () => {
+    const inbox = (await inboxes.create(ctx('p1', 'reader'))).ref;
+    standin.faults.failNext(/GET .*\/messages$/, '5xx');
+    await expect(inboxes.listMessages(inbox, { limit: 5 })).rejects.toBeInstanceOf(ProviderUnavailableError);
+    standin.faults.failNext(/GET .*\/threads$/, '429');
+    const limited = await inboxes.listThreads(inbox, { limit: 5 }).catch((e: unknown) => e);
+    expect(limited).toBeInstanceOf(ProviderRateLimitedError);
+    expect((limited as ProviderRateLimitedError).retryAfterMs).toBe(1000);
+    standin.faults.failNext(/GET .*\/messages$/, 'timeout');
+    await expect(inboxes.listMessages(inbox, { limit: 5 })).rejects.toBeInstanceOf(ProviderUnavailableError);
+    await expect(inboxes.listMessages(inbox, { limit: 5 })).resolves.toEqual({
+      items: [],
+      nextPageToken: null,
+    });
+  });
+});

@@ -9,13 +9,22 @@
  *   POST   /v0/inboxes/{inbox_id}/messages/send {to, subject?, text?, html?, cc?, bcc?}
  *          → 200 {message_id, thread_id}; an `Idempotency-Key` seen before returns the first send
  *            (409 if the body differs)
+ *   GET    /v0/inboxes/{inbox_id}/messages?limit&page_token&labels (repeated; all must match)
+ *          → 200 {count, limit, next_page_token?, messages: MessageItem[]} newest first, without bodies
+ *   GET    /v0/inboxes/{inbox_id}/messages/{message_id} → 200 Message (with text/html) | 404
+ *   GET    /v0/inboxes/{inbox_id}/threads?limit&page_token&labels → 200 {count, limit, next_page_token?,
+ *          threads: ThreadItem[]} latest activity first
+ *   GET    /v0/inboxes/{inbox_id}/threads/{thread_id} → 200 Thread with its messages oldest first | 404
+ *          (messages and threads of another inbox are not found under this one's path)
  *   POST   /v0/webhooks {url, event_types, inbox_ids?, client_id?} → 200 Webhook with its `secret` (whsec_…);
  *          a client_id seen before returns that webhook
  *   GET    /v0/webhooks → 200 {count, webhooks}; GET|PATCH|DELETE /v0/webhooks/{webhook_id}
  * Errors are `{name, message}` (`{name: 'ValidationError', errors}` for 400); a missing or wrong Bearer
  * key is 401. An address already taken is 403 `IsTakenError`.
  *
- * Inbound mail: `receive(inboxId, {from, subject, text})` posts a `message.received` event
+ * Inbound mail: `receive(inboxId, {from, subject, text, html?, threadId?, attachments?})` files the message in
+ * the inbox (labels `received`, `unread`; a reply when `threadId` names one of its threads) and posts a
+ * `message.received` event
  * (https://docs.agentmail.to/events) to every enabled webhook subscribed to it, signed as Svix signs
  * (https://docs.svix.com/receiving/verifying-payloads/how-manual): `svix-id` (the message id, the same on every
  * retry), `svix-timestamp` (Unix seconds, new on each attempt), `svix-signature` = `v1,` + base64 of
@@ -55,6 +64,47 @@ export interface SentMessage {
   text: string | null;
 }
 
+/** A message an inbox holds, as `GET …/messages/{message_id}` answers it (AgentMail's `Message`). */
+export interface StandinMessage {
+  inbox_id: string;
+  thread_id: string;
+  message_id: string;
+  labels: string[];
+  timestamp: string;
+  from: string;
+  to: string[];
+  cc?: string[];
+  subject?: string;
+  preview?: string;
+  text?: string;
+  html?: string;
+  extracted_text?: string;
+  attachments?: Array<{
+    attachment_id: string;
+    filename?: string;
+    size: number;
+    content_type?: string;
+    content_disposition?: string;
+  }>;
+  in_reply_to?: string;
+  size: number;
+  updated_at: string;
+  created_at: string;
+  /** Order of arrival (the page cursor); not on the wire. */
+  seq: number;
+}
+
+export interface InboundMail {
+  from: string;
+  fromName?: string;
+  subject: string;
+  text: string;
+  html?: string;
+  /** A reply in this thread of the inbox (else a new thread). */
+  threadId?: string;
+  attachments?: Array<{ filename: string; contentType: string; size: number; inline?: boolean }>;
+}
+
 export interface StandinWebhook {
   webhook_id: string;
   url: string;
@@ -90,14 +140,22 @@ export interface AgentMailStandin extends ProviderServer {
   /** Every message sent, in order. */
   sent: SentMessage[];
   webhooks: Map<string, StandinWebhook>;
+  /** What each inbox holds (received and sent), by inbox id, in order of arrival. */
+  mail: Map<string, StandinMessage[]>;
   /**
-   * An email arrives at `inboxId`: a `message.received` event posted, signed, to every matching webhook.
-   * Answers the event and each delivery (so a test can send one again, or tampered).
+   * An email arrives at `inboxId`: filed in the inbox, and a `message.received` event posted, signed, to every
+   * matching webhook. Answers the event, the message and each delivery (so a test can send one again, or tampered).
    */
   receive(
     inboxId: string,
-    mail: { from: string; fromName?: string; subject: string; text: string },
-  ): Promise<{ eventId: string; svixId: string; body: string; deliveries: SignedDelivery[] }>;
+    mail: InboundMail,
+  ): Promise<{
+    eventId: string;
+    svixId: string;
+    body: string;
+    message: StandinMessage;
+    deliveries: SignedDelivery[];
+  }>;
   /** Posts `body` to `url` with Svix headers (`timestamp` default now; `secret` default the webhook's). */
   deliver(
     url: string,
@@ -160,7 +218,17 @@ export async function startAgentMailStandin(
   const sent: SentMessage[] = [];
   const sends = new Map<string, { body: string; response: JsonResponse }>();
   const webhooks = new Map<string, StandinWebhook>();
+  const mail = new Map<string, StandinMessage[]>();
   let seq = 0;
+  let messageSeq = 0;
+
+  const file = (message: Omit<StandinMessage, 'seq'>): StandinMessage => {
+    const stored = { ...message, seq: ++messageSeq };
+    const held = mail.get(message.inbox_id) ?? [];
+    held.push(stored);
+    mail.set(message.inbox_id, held);
+    return stored;
+  };
 
   const EVENT_TYPES = new Set(['message.received', 'message.sent', 'message.delivered', 'message.bounced']);
   const webhookView = (w: StandinWebhook) => ({ ...w });
@@ -236,14 +304,47 @@ export async function startAgentMailStandin(
     return { url, body, headers, status };
   };
 
-  const receive: AgentMailStandin['receive'] = async (inboxId, mail) => {
+  const receive: AgentMailStandin['receive'] = async (inboxId, inbound) => {
     const inbox = inventory.items.get(inboxId);
     if (!inbox) throw new Error(`agentmail stand-in: no inbox ${inboxId}`);
     const eventId = `evt_${randomBytes(10).toString('hex')}`;
     const svixId = `msg_${randomBytes(12).toString('hex')}`;
     const messageId = `<${randomUUID()}@example.com>`;
-    const threadId = randomUUID();
+    const held = mail.get(inbox.inbox_id) ?? [];
+    const earlier = inbound.threadId ? held.filter((m) => m.thread_id === inbound.threadId) : [];
+    if (inbound.threadId && earlier.length === 0)
+      throw new Error(`agentmail stand-in: no thread ${inbound.threadId} in ${inboxId}`);
+    const threadId = inbound.threadId ?? randomUUID();
     const now = new Date().toISOString();
+    const message = file({
+      inbox_id: inbox.inbox_id,
+      thread_id: threadId,
+      message_id: messageId,
+      labels: ['received', 'unread'],
+      timestamp: now,
+      from: inbound.fromName ? `${inbound.fromName} <${inbound.from}>` : inbound.from,
+      to: [inbox.email],
+      subject: inbound.subject,
+      preview: inbound.text.slice(0, 100),
+      text: inbound.text,
+      ...(inbound.html ? { html: inbound.html } : {}),
+      extracted_text: inbound.text,
+      ...(inbound.attachments
+        ? {
+            attachments: inbound.attachments.map((a) => ({
+              attachment_id: `att_${randomBytes(8).toString('hex')}`,
+              filename: a.filename,
+              size: a.size,
+              content_type: a.contentType,
+              content_disposition: a.inline ? 'inline' : 'attachment',
+            })),
+          }
+        : {}),
+      ...(earlier.length ? { in_reply_to: (earlier.at(-1) as StandinMessage).message_id } : {}),
+      size: inbound.text.length,
+      created_at: now,
+      updated_at: now,
+    });
     const body = JSON.stringify({
       type: 'event',
       event_type: 'message.received',
@@ -254,16 +355,21 @@ export async function startAgentMailStandin(
         message_id: messageId,
         labels: ['received', 'unread'],
         timestamp: now,
-        from: [{ name: mail.fromName ?? '', email: mail.from }],
+        from: [{ name: inbound.fromName ?? '', email: inbound.from }],
         to: [{ name: inbox.display_name ?? '', email: inbox.email }],
-        subject: mail.subject,
-        preview: mail.text.slice(0, 100),
-        text: mail.text,
-        size: mail.text.length,
+        subject: inbound.subject,
+        preview: inbound.text.slice(0, 100),
+        text: inbound.text,
+        size: inbound.text.length,
         created_at: now,
         updated_at: now,
       },
-      thread: { inbox_id: inbox.inbox_id, thread_id: threadId, message_count: 1, subject: mail.subject },
+      thread: {
+        inbox_id: inbox.inbox_id,
+        thread_id: threadId,
+        message_count: earlier.length + 1,
+        subject: inbound.subject,
+      },
     });
     const deliveries: SignedDelivery[] = [];
     for (const hook of webhooks.values()) {
@@ -271,7 +377,7 @@ export async function startAgentMailStandin(
       if (hook.inbox_ids && !hook.inbox_ids.includes(inbox.inbox_id)) continue;
       deliveries.push(await deliver(hook.url, body, { svixId, secret: hook.secret }));
     }
-    return { eventId, svixId, body, deliveries };
+    return { eventId, svixId, body, message, deliveries };
   };
 
   const createInbox = (req: JsonRequest): JsonResponse => {
@@ -367,12 +473,129 @@ export async function startAgentMailStandin(
       text: typeof b.text === 'string' ? b.text : null,
     };
     sent.push(message);
+    const now = new Date().toISOString();
+    file({
+      inbox_id: inbox.inbox_id,
+      thread_id: message.threadId,
+      message_id: message.messageId,
+      labels: ['sent'],
+      timestamp: now,
+      from: inbox.display_name ? `${inbox.display_name} <${inbox.email}>` : inbox.email,
+      to,
+      ...(cc.length ? { cc } : {}),
+      ...(message.subject !== null ? { subject: message.subject } : {}),
+      ...(message.text !== null ? { preview: message.text.slice(0, 100), text: message.text } : {}),
+      ...(typeof b.html === 'string' ? { html: b.html } : {}),
+      size: (message.text ?? '').length,
+      created_at: now,
+      updated_at: now,
+    });
     const response: JsonResponse = {
       status: 200,
       body: { message_id: message.messageId, thread_id: message.threadId },
     };
     if (typeof key === 'string') sends.set(key, { body: fingerprint, response });
     return response;
+  };
+
+  /** A page of `items` (newest first by seq) after the request's cursor, filtered by every `labels` value. */
+  const pageOf = <T extends { seq: number }>(
+    req: JsonRequest,
+    all: T[],
+    labelsOf: (item: T) => string[],
+  ): { page: T[]; limit: number; next?: string } | JsonResponse => {
+    const limitParam = req.query.get('limit');
+    const limit = limitParam === null ? DEFAULT_LIMIT : Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1) return invalid('limit', 'Expected a positive integer');
+    const tokenParam = req.query.get('page_token');
+    const before = tokenParam === null ? Number.POSITIVE_INFINITY : decodeToken(tokenParam);
+    if (before === null) return invalid('page_token', 'Invalid page token');
+    const wanted = req.query.getAll('labels');
+    const rest = all
+      .filter((i) => i.seq < before && wanted.every((l) => labelsOf(i).includes(l)))
+      .sort((a, b) => b.seq - a.seq);
+    const page = rest.slice(0, limit);
+    const last = page.at(-1);
+    return { page, limit, ...(rest.length > limit && last ? { next: encodeToken(last.seq) } : {}) };
+  };
+
+  const wire = ({ seq: _seq, ...m }: StandinMessage) => m;
+  const item = ({ text: _t, html: _h, extracted_text: _e, ...m }: ReturnType<typeof wire>) => m;
+
+  const threadsOf = (inboxId: string) => {
+    const byThread = new Map<string, StandinMessage[]>();
+    for (const m of mail.get(inboxId) ?? []) {
+      const list = byThread.get(m.thread_id) ?? [];
+      list.push(m);
+      byThread.set(m.thread_id, list);
+    }
+    return [...byThread.values()].map((messages) => {
+      const first = messages[0] as StandinMessage;
+      const last = messages.at(-1) as StandinMessage;
+      return {
+        seq: last.seq,
+        messages,
+        item: {
+          inbox_id: inboxId,
+          thread_id: first.thread_id,
+          labels: [...new Set(messages.flatMap((m) => m.labels))],
+          timestamp: last.timestamp,
+          senders: [...new Set(messages.map((m) => m.from))],
+          recipients: [...new Set(messages.flatMap((m) => m.to))],
+          ...(first.subject !== undefined ? { subject: first.subject } : {}),
+          ...(last.preview !== undefined ? { preview: last.preview } : {}),
+          attachments: messages.flatMap((m) => m.attachments ?? []),
+          last_message_id: last.message_id,
+          message_count: messages.length,
+          size: messages.reduce((n, m) => n + m.size, 0),
+          updated_at: last.updated_at,
+          created_at: first.created_at,
+        },
+      };
+    });
+  };
+
+  const mailRoute = (req: JsonRequest, inbox: StandinInbox, parts: string[]): JsonResponse => {
+    if (req.method !== 'GET') return fail(405, 'MethodNotAllowedError', 'Method not allowed');
+    const held = mail.get(inbox.inbox_id) ?? [];
+    if (parts[4] === 'messages' && parts.length === 5) {
+      const r = pageOf(req, held, (m) => m.labels);
+      if ('status' in r) return r;
+      return {
+        status: 200,
+        body: {
+          count: r.page.length,
+          limit: r.limit,
+          ...(r.next ? { next_page_token: r.next } : {}),
+          messages: r.page.map((m) => item(wire(m))),
+        },
+      };
+    }
+    if (parts[4] === 'messages' && parts.length === 6) {
+      const found = held.find((m) => m.message_id === parts[5]);
+      if (!found) return fail(404, 'NotFoundError', 'Message not found');
+      return { status: 200, body: wire(found) };
+    }
+    const threads = threadsOf(inbox.inbox_id);
+    if (parts[4] === 'threads' && parts.length === 5) {
+      const r = pageOf(req, threads, (t) => t.item.labels);
+      if ('status' in r) return r;
+      return {
+        status: 200,
+        body: {
+          count: r.page.length,
+          limit: r.limit,
+          ...(r.next ? { next_page_token: r.next } : {}),
+          threads: r.page.map((t) => t.item),
+        },
+      };
+    }
+    if (parts[4] === 'threads' && parts.length === 6) {
+      const found = threads.find((t) => t.item.thread_id === parts[5]);
+      if (!found) return fail(404, 'NotFoundError', 'Thread not found');
+      return { status: 200, body: { ...found.item, messages: found.messages.map(wire) } };
+    }
+    return fail(404, 'NotFoundError', 'Route not found');
   };
 
   const handler = (req: JsonRequest): JsonResponse => {
@@ -402,9 +625,21 @@ export async function startAgentMailStandin(
     if (parts.length === 6 && parts[4] === 'messages' && parts[5] === 'send' && req.method === 'POST') {
       return sendMessage(req, inbox);
     }
+    if (parts.length <= 6 && (parts[4] === 'messages' || parts[4] === 'threads'))
+      return mailRoute(req, inbox, parts);
     return fail(404, 'NotFoundError', 'Route not found');
   };
 
   const server = await startProviderServer(handler);
-  return { ...server, baseUrl: `${server.url}/v0`, apiKey, inventory, sent, webhooks, receive, deliver };
+  return {
+    ...server,
+    baseUrl: `${server.url}/v0`,
+    apiKey,
+    inventory,
+    sent,
+    webhooks,
+    mail,
+    receive,
+    deliver,
+  };
 }

@@ -3,7 +3,7 @@
  * a request as bytes on the wire, and an oracle that says, from the document and docs/api.md alone, which
  * answers a request may get. The oracle follows the order in which a request is refused:
  *
- *   1. the URL (an undecodable percent-encoding is 400, a path parameter over 100 characters 414),
+ *   1. the URL (an undecodable percent-encoding is 400, a path parameter over 800 characters 414),
  *   2. the credentials (401 for the API key; 401 or 403 for an instance's own token),
  *   3. the body as bytes (415 not JSON, 413 over 64 KiB — 4 MiB for the codec endpoint —, 400 empty or not JSON),
  *   4. control characters and lone surrogates in any string the client sent (400 naming the field),
@@ -25,6 +25,8 @@ export interface Route {
   template: string;
   params: Array<{ name: string; schema: Schema }>;
   headerParams: Array<{ name: string; schema: Schema; required: boolean }>;
+  /** A route that declares query parameters refuses any other and any repeated one (docs/api.md). */
+  queryParams: Array<{ name: string; schema: Schema; required: boolean }>;
   body: { schema: Schema; required: boolean } | null;
   auth: AuthKind;
   /** Statuses the document lists for the route. */
@@ -36,8 +38,8 @@ export const BODY_LIMIT = 64 * 1024;
 export const CODEC_BODY_LIMIT = 4 * 1024 * 1024;
 export const bodyLimit = (route: Route) =>
   route.template.startsWith('/api/codec/') ? CODEC_BODY_LIMIT : BODY_LIMIT;
-/** find-my-way's default `maxParamLength`: a longer path parameter is refused before anything else. */
-export const MAX_PARAM_LENGTH = 100;
+/** The API's `maxParamLength` (docs/api.md): a longer (decoded) path parameter is refused before anything else. */
+export const MAX_PARAM_LENGTH = 800;
 /** The headers the API reads (docs/api.md, issue 9): the guard checks these and only these. */
 export const READ_HEADERS = [
   'authorization',
@@ -91,6 +93,9 @@ export function routesFromOpenApi(doc: OpenApiDoc): Route[] {
         headerParams: parameters
           .filter((p) => p.in === 'header')
           .map((p) => ({ name: p.name.toLowerCase(), schema: resolve(p.schema), required: !!p.required })),
+        queryParams: parameters
+          .filter((p) => p.in === 'query')
+          .map((p) => ({ name: p.name, schema: resolve(p.schema), required: !!p.required })),
         body: bodySchema ? { schema: resolve(bodySchema), required: !!op.requestBody?.required } : null,
         auth: op.tags?.includes('webhooks')
           ? 'signature'
@@ -102,7 +107,7 @@ export function routesFromOpenApi(doc: OpenApiDoc): Route[] {
         statuses,
       });
       for (const p of parameters) {
-        if (!['path', 'header'].includes(p.in))
+        if (!['path', 'header', 'query'].includes(p.in))
           throw new Error(
             `${method} ${template}: parameters in ${p.in} are not modelled; extend api-fuzz.ts`,
           );
@@ -421,6 +426,15 @@ export function expect(req: FuzzRequest, creds: Credentials, knownIds: Set<strin
   for (const { name, schema, required } of route.headerParams) {
     const value = headers.get(name);
     if (value === undefined ? required : !satisfies(schema, value)) return refuse('schema', [400]);
+  }
+  if (route.queryParams.length > 0) {
+    const declared = new Set(route.queryParams.map((p) => p.name));
+    if (query.some(([key]) => !declared.has(key))) return refuse('schema', [400]);
+    for (const { name, schema, required } of route.queryParams) {
+      const values = query.filter(([key]) => key === name).map(([, value]) => value);
+      if (values.length > 1) return refuse('schema', [400]);
+      if (values.length === 0 ? required : !satisfies(schema, values[0])) return refuse('schema', [400]);
+    }
   }
   if (route.body) {
     if (body === undefined ? route.body.required : !satisfies(route.body.schema, body))

@@ -264,13 +264,6 @@ export interface paths {
                             category: string;
                             emoji: string;
                             skills: string[];
-                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
-                            skillAvailability: {
-                                skill: string;
-                                available: boolean;
-                                /** @description why not, when not available */
-                                reason: string | null;
-                            }[];
                         }[];
                     };
                 };
@@ -315,13 +308,6 @@ export interface paths {
                             category: string;
                             emoji: string;
                             skills: string[];
-                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
-                            skillAvailability: {
-                                skill: string;
-                                available: boolean;
-                                /** @description why not, when not available */
-                                reason: string | null;
-                            }[];
                             instructions: string;
                         };
                     };
@@ -536,29 +522,6 @@ export interface paths {
                                 createdAt: string;
                                 releasedAt: string | null;
                             }[];
-                            /** @description what its own LLM key spent against its cap (read from the provider, kept ~60 s); null: it holds no key of its own */
-                            usage: ({
-                                /** @enum {boolean} */
-                                available: true;
-                                /** @description spent since the last reset */
-                                usageUsd: number;
-                                /** @description the cap; null: none */
-                                limitUsd: number | null;
-                                remainingUsd: number | null;
-                                /** @description daily, weekly, monthly; null: never resets */
-                                limitReset: string | null;
-                                disabled: boolean;
-                                /**
-                                 * Format: date-time
-                                 * @description when it was read (kept ~60 s)
-                                 */
-                                fetchedAt: string;
-                            } | {
-                                /** @enum {boolean} */
-                                available: false;
-                                /** @description why the provider could not be read (no body, no secret) */
-                                reason: string;
-                            }) | (never | null);
                             events: {
                                 at: string;
                                 /** @enum {string|null} */
@@ -1008,17 +971,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/pool/costs": {
+    "/api/pool/self/mail/messages": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** @description Credits left at the LLM key provider, and the keys, inboxes and numbers in use and pooled. */
+        /** @description One page of the instance's own inbox, newest first: senders, subjects, previews, labels and attachment metadata, no bodies. */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description 1–50, default 20 */
+                    limit?: string;
+                    pageToken?: string;
+                    /** @description only these, e.g. `unread` or `received` */
+                    label?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -1032,58 +1001,524 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @description the LLM key provider's account; null: no LLM key provider is configured */
-                            credits: {
-                                /** @enum {boolean} */
-                                available: true;
-                                /** @description credits bought */
-                                totalUsd: number;
-                                /** @description spent by every key of the account */
-                                usedUsd: number;
-                                /** @description credits left: bought minus spent */
-                                remainingUsd: number;
-                                /**
-                                 * Format: date-time
-                                 * @description when it was read (kept ~60 s)
-                                 */
-                                fetchedAt: string;
-                            } | {
-                                /** @enum {boolean} */
-                                available: false;
-                                /** @description why the provider could not be read (no body, no secret) */
-                                reason: string;
-                            } | (never | null);
-                            keys: {
-                                /** @description held by claimed (or being claimed) instances */
-                                inUse: number;
-                                /** @description held by starting and idle instances */
-                                pooled: number;
-                                /** @description held by crashed, failed or destroying instances, until released */
-                                other: number;
-                            };
-                            inboxes: {
-                                /** @description held by claimed (or being claimed) instances */
-                                inUse: number;
-                                /** @description held by starting and idle instances */
-                                pooled: number;
-                                /** @description held by crashed, failed or destroying instances, until released */
-                                other: number;
-                            };
-                            numbers: {
-                                /** @description held by claimed (or being claimed) instances */
-                                inUse: number;
-                                /** @description held by starting and idle instances */
-                                pooled: number;
-                                /** @description held by crashed, failed or destroying instances, until released */
-                                other: number;
-                                /** @description released numbers kept for the next instance */
-                                spare: number;
-                            };
+                            items: {
+                                messageId: string;
+                                threadId: string;
+                                from: string;
+                                to: string[];
+                                cc: string[];
+                                subject: string | null;
+                                preview: string | null;
+                                labels: string[];
+                                /** @description ISO 8601 */
+                                timestamp: string;
+                                attachments: {
+                                    attachmentId: string;
+                                    filename: string | null;
+                                    contentType: string | null;
+                                    /** @description bytes */
+                                    size: number;
+                                    inline: boolean;
+                                }[];
+                            }[];
+                            /** @description pass back as pageToken for the next page */
+                            nextPageToken: string | null;
                         };
                     };
                 };
                 /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/mail/messages/{messageId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One message of the instance's own inbox with its plain text (cut to 20 000 characters) and attachment metadata. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    messageId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            messageId: string;
+                            threadId: string;
+                            from: string;
+                            to: string[];
+                            cc: string[];
+                            subject: string | null;
+                            preview: string | null;
+                            labels: string[];
+                            /** @description ISO 8601 */
+                            timestamp: string;
+                            attachments: {
+                                attachmentId: string;
+                                filename: string | null;
+                                contentType: string | null;
+                                /** @description bytes */
+                                size: number;
+                                inline: boolean;
+                            }[];
+                            /** @description plain text, at most 20 000 characters (4 000 in a thread) */
+                            text: string | null;
+                            /** @description the text was cut */
+                            truncated: boolean;
+                            inReplyTo: string | null;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/mail/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One page of the instance's own threads, latest activity first, without bodies. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description 1–50, default 20 */
+                    limit?: string;
+                    pageToken?: string;
+                    /** @description only these, e.g. `unread` or `received` */
+                    label?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                threadId: string;
+                                subject: string | null;
+                                preview: string | null;
+                                senders: string[];
+                                recipients: string[];
+                                labels: string[];
+                                messageCount: number;
+                                lastMessageId: string | null;
+                                /** @description ISO 8601, of its latest message */
+                                timestamp: string;
+                                attachments: {
+                                    attachmentId: string;
+                                    filename: string | null;
+                                    contentType: string | null;
+                                    /** @description bytes */
+                                    size: number;
+                                    inline: boolean;
+                                }[];
+                            }[];
+                            /** @description pass back as pageToken for the next page */
+                            nextPageToken: string | null;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/mail/threads/{threadId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One thread of the instance's own inbox: its latest 25 messages oldest first, each with its text cut to 4 000 characters. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    threadId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            threadId: string;
+                            subject: string | null;
+                            preview: string | null;
+                            senders: string[];
+                            recipients: string[];
+                            labels: string[];
+                            messageCount: number;
+                            lastMessageId: string | null;
+                            /** @description ISO 8601, of its latest message */
+                            timestamp: string;
+                            attachments: {
+                                attachmentId: string;
+                                filename: string | null;
+                                contentType: string | null;
+                                /** @description bytes */
+                                size: number;
+                                inline: boolean;
+                            }[];
+                            /** @description oldest first; at most the latest 25 */
+                            messages: {
+                                messageId: string;
+                                threadId: string;
+                                from: string;
+                                to: string[];
+                                cc: string[];
+                                subject: string | null;
+                                preview: string | null;
+                                labels: string[];
+                                /** @description ISO 8601 */
+                                timestamp: string;
+                                attachments: {
+                                    attachmentId: string;
+                                    filename: string | null;
+                                    contentType: string | null;
+                                    /** @description bytes */
+                                    size: number;
+                                    inline: boolean;
+                                }[];
+                                /** @description plain text, at most 20 000 characters (4 000 in a thread) */
+                                text: string | null;
+                                /** @description the text was cut */
+                                truncated: boolean;
+                                inReplyTo: string | null;
+                            }[];
+                            /** @description older messages were left out */
+                            truncated: boolean;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2073,13 +2508,6 @@ export interface paths {
                             warm: boolean;
                             status: string;
                             chatUrl?: string;
-                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
-                            skillAvailability: {
-                                skill: string;
-                                available: boolean;
-                                /** @description why not, when not available */
-                                reason: string | null;
-                            }[];
                         };
                     };
                 };
