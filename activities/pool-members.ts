@@ -15,9 +15,12 @@ const RETIRING_LIMIT = 100;
 export interface PoolMemberCounts {
   /** Live rows (not destroyed) by status, every provider. */
   counts: Record<InstanceStatus, number>;
-  /** Idle and starting on the compute provider in force. */
+  /** Idle and starting on the compute provider and runtime version in force. */
   current: { idle: number; starting: number };
-  /** Unclaimed (idle, starting) on another provider: starting ones first, oldest first. */
+  /**
+   * Unclaimed (idle, starting) on another provider or another known runtime version: starting ones first, oldest
+   * first. A row or a declaration without a version (unknown) is never taken for another version.
+   */
   retiring: string[];
   /** Of the ids the pool started and has not seen yet, those the read model has now. */
   seen: string[];
@@ -28,6 +31,8 @@ export function createPoolMemberActivities(deps: { db: Db }) {
     async countPoolMembers(input: {
       poolName: string;
       provider: string;
+      /** The declared runtime version; null: unknown (only the provider decides). */
+      runtimeVersion?: string | null;
       launched: string[];
     }): Promise<PoolMemberCounts> {
       const { db } = deps;
@@ -45,10 +50,14 @@ export function createPoolMemberActivities(deps: { db: Db }) {
         number
       >;
       const current = { idle: 0, starting: 0 };
+      const version = input.runtimeVersion ?? null;
+      const onCurrent = version
+        ? sql`(${instances.provider} = ${input.provider} and (${instances.runtimeVersion} is null or ${instances.runtimeVersion} = ${version}))`
+        : sql`${instances.provider} = ${input.provider}`;
       const rows = await db
         .select({
           status: instances.status,
-          onCurrent: sql<boolean>`${instances.provider} = ${input.provider}`,
+          onCurrent: sql<boolean>`${onCurrent}`,
           n: sql<number>`count(*)::int`,
         })
         .from(instances)
@@ -65,7 +74,7 @@ export function createPoolMemberActivities(deps: { db: Db }) {
         .where(
           and(
             eq(instances.pool, input.poolName),
-            ne(instances.provider, input.provider),
+            sql`not ${onCurrent}`,
             inArray(instances.status, ['idle', 'starting']),
           ),
         )

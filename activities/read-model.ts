@@ -14,6 +14,8 @@ export interface TransitionRecord {
   instanceId: string;
   poolName: string;
   provider: string;
+  /** The runtime version its compute runs (absent: not known to this write). */
+  runtimeVersion?: string | null;
   seq: number;
   from: InstanceStatus | null;
   to: InstanceStatus;
@@ -62,6 +64,7 @@ export async function writeTransition(db: Db, t: TransitionRecord): Promise<void
     status: t.to,
     seq: t.seq,
     provider: t.provider,
+    runtimeVersion: t.runtimeVersion,
     url: f.url,
     agentName: f.agentName,
     templateSlug: f.templateSlug,

@@ -28,6 +28,7 @@ export function agentSummary(row: typeof instances.$inferSelect) {
     createdAt: row.createdAt.toISOString(),
     claimedAt: iso(row.claimedAt),
     lastError: row.lastError,
+    runtimeVersion: row.runtimeVersion,
   };
 }
 

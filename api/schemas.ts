@@ -29,6 +29,11 @@ export const AgentSummary = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   claimedAt: Nullable(Type.String({ format: 'date-time' })),
   lastError: Nullable(Type.String()),
+  runtimeVersion: Nullable(
+    Type.String({
+      description: 'the runtime version its compute runs (image id, source hash); null: unknown',
+    }),
+  ),
 });
 
 export const InstanceIdParams = Type.Object({
@@ -63,6 +68,10 @@ export const PoolSettingsSchema = Type.Object({
   breakerCooldownMs: Int,
   pollIntervalMs: Int,
   reconcileIntervalMs: Type.Optional(Int),
+  runtimeVersion: Type.Optional(
+    Nullable(Type.String({ description: 'the runtime version new instances get; null: unknown' })),
+  ),
+  upgradeBatch: Type.Optional(Int),
 });
 
 /** What is in force, what the environment declared, and where they differ (`PoolSettingsReport`). */
@@ -74,7 +83,8 @@ export const PoolConfig = Type.Object(
       description: 'settings an operator changed at run time that differ from the declaration',
     }),
     retiring: Type.Integer({
-      description: 'idle or starting instances on a compute provider no longer in force, being replaced',
+      description:
+        'idle or starting instances on a compute provider or runtime version no longer in force, being replaced',
     }),
   },
   { description: 'the settings in force; null while the pool workflow does not exist' },

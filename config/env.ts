@@ -126,6 +126,7 @@ export const EnvSchema = Type.Object({
   POOL_TARGET_IDLE: int(2, 0, 1000, 'idle instances to keep warm (applied on start when set)'),
   POOL_MAX_TOTAL: int(20, 1, 10_000, 'upper bound on live instances (applied on start when set)'),
   POOL_BREAKER_THRESHOLD: int(5, 1, MAX, 'consecutive start failures that stop warming'),
+  POOL_UPGRADE_BATCH: int(10, 1, 1000, 'replacements starting at once while older instances retire'),
   POOL_BREAKER_COOLDOWN_MS: int(60_000, 0, MAX, 'wait before one trial start while the breaker is open'),
   RECONCILE_INTERVAL_MS: int(5 * 60_000, 1000, MAX, 'the sweeper schedule'),
   HEALTH_SWEEPER_SHARD_SIZE: int(
@@ -423,6 +424,8 @@ export interface Config {
     targetIdle: number;
     maxTotal: number;
     breakerThreshold: number;
+    /** Replacements starting at once while instances of an older runtime version or provider retire. */
+    upgradeBatch: number;
     breakerCooldownMs: number;
   };
   instanceTimings: InstanceTimings;
@@ -640,6 +643,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       targetIdle: v.POOL_TARGET_IDLE,
       maxTotal: v.POOL_MAX_TOTAL,
       breakerThreshold: v.POOL_BREAKER_THRESHOLD,
+      upgradeBatch: v.POOL_UPGRADE_BATCH,
       breakerCooldownMs: v.POOL_BREAKER_COOLDOWN_MS,
     },
     instanceTimings: {

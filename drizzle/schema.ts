@@ -29,6 +29,8 @@ export const instances = pgTable(
     /** Monotonic write sequence from the workflow: a late retry of an older write never wins. */
     seq: integer('seq').notNull().default(0),
     provider: text('provider').notNull(),
+    /** The runtime version its compute was created with (the provider's image id or source hash); null: unknown. */
+    runtimeVersion: text('runtime_version'),
     /** Where the instance's control server answers (no credentials in it). */
     url: text('url'),
     agentName: text('agent_name'),

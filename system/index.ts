@@ -332,8 +332,16 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
         const bound = typeof address === 'object' && address ? address.port : port;
         return { app, url: `http://${host}:${bound}`, drain };
       },
-      ensurePool(overrides = {}, ensureOpts = {}) {
-        return ensurePool(temporalClient(), config, poolSettings(config, overrides), ensureOpts);
+      async ensurePool(overrides = {}, ensureOpts = {}) {
+        // The version new instances get, as their provider tells it now: a changed one rolls the idle pool.
+        const provider = compute[overrides.computeProvider ?? config.computeProvider];
+        const runtimeVersion = (await provider?.runtimeVersion?.()) ?? null;
+        return ensurePool(
+          temporalClient(),
+          config,
+          poolSettings(config, { runtimeVersion, ...overrides }),
+          ensureOpts,
+        );
       },
       async stopLocalRuntimes() {
         for (const provider of Object.values(compute))

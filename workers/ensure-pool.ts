@@ -30,6 +30,7 @@ export function poolSettings(config: Config, overrides: Partial<PoolSettings> = 
     breakerCooldownMs: config.pool.breakerCooldownMs,
     pollIntervalMs: 30_000,
     reconcileIntervalMs: config.reconcileIntervalMs,
+    upgradeBatch: config.pool.upgradeBatch,
     ...overrides,
   };
 }

@@ -34,7 +34,7 @@ import {
   replenishUpdate,
   setTargetUpdate,
 } from './messages';
-import { ComputeProviderKey, InstanceStatusKey, PoolNameKey } from './search-attributes';
+import { ComputeProviderKey, InstanceStatusKey, PoolNameKey, RuntimeVersionKey } from './search-attributes';
 import {
   INSTANCE_STATUSES,
   type InstanceStatus,
@@ -58,6 +58,8 @@ const { countPoolMembers, listDrainCandidates } = proxyLocalActivities<Activitie
 
 /** A start the pool drained on purpose is not a start failure (the circuit breaker ignores it). */
 const INTENTIONAL_DRAIN_PATCH = 'pool-intentional-drain';
+/** Replacements starting at once while older instances retire, unless declared (POOL_UPGRADE_BATCH). */
+const DEFAULT_UPGRADE_BATCH = 10;
 /** Counts come from the read model; no member map. */
 const COUNTS_FROM_READ_MODEL_PATCH = 'pool-counts-from-read-model';
 /** A start the read model has not shown within this long is forgotten (its workflow never wrote a row). */
@@ -85,6 +87,14 @@ export function validatePoolSettings(next: PoolSettings, poolName: string) {
   int('breakerCooldownMs', next.breakerCooldownMs, 0);
   int('pollIntervalMs', next.pollIntervalMs, 100);
   if (next.reconcileIntervalMs !== undefined) int('reconcileIntervalMs', next.reconcileIntervalMs, 1000);
+  if (next.upgradeBatch !== undefined) int('upgradeBatch', next.upgradeBatch, 1, 1000);
+  const version = next.runtimeVersion;
+  if (
+    version !== undefined &&
+    version !== null &&
+    (typeof version !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(version))
+  )
+    throw new Error('runtimeVersion must be 1..200 visible ASCII characters, or null');
   const timings = next.instanceTimings as unknown as Record<string, unknown> | undefined;
   if (!timings || typeof timings !== 'object') throw new Error('instanceTimings must be an object');
   for (const [key, value] of Object.entries(timings)) int(`instanceTimings.${key}`, value, 0);
@@ -105,13 +115,20 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     // A run that kept a member map hands over to the read model: it already holds every member.
     for (const key of [members, seqs, providers]) for (const id of Object.keys(key)) delete key[id];
   }
-  /** Instances this pool started that the read model did not show yet, with when and on which provider. */
-  const launched: Record<string, { at: number; provider: string }> = { ...input.launched };
+  /** Instances this pool started that the read model did not show yet: when, on which provider and version. */
+  const launched: Record<string, { at: number; provider: string; version?: string | null }> = {
+    ...input.launched,
+  };
   /** The read model at the last decision (read-model runs only). */
   let latest: PoolMemberCounts | null = null;
   /** Started and not yet in the read model: counted as starting. */
-  const unseen = (filter: (provider: string) => boolean = () => true) =>
-    Object.values(launched).filter((l) => filter(l.provider)).length;
+  const unseen = (filter: (l: { provider: string; version?: string | null }) => boolean = () => true) =>
+    Object.values(launched).filter(filter).length;
+  /** What new instances get now: the provider in force and the declared runtime version (null: unknown). */
+  const version = () => settings.runtimeVersion ?? null;
+  /** On the provider and version in force (an unknown version on either side never counts as another one). */
+  const isCurrent = (provider: string, v: string | null | undefined) =>
+    provider === settings.computeProvider && (!v || !version() || v === version());
   let dirty = true;
   let signals = 0;
   /** Retiring members this run has asked to drain already (asking again would only be rejected). */
@@ -136,7 +153,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   const current = () => {
     if (fromReadModel) {
       const c = latest?.current ?? { idle: 0, starting: 0 };
-      return { idle: c.idle, starting: c.starting + unseen((p) => p === settings.computeProvider) };
+      return { idle: c.idle, starting: c.starting + unseen((l) => isCurrent(l.provider, l.version)) };
     }
     const c = counts(onCurrentProvider);
     return { idle: c.idle, starting: c.starting };
@@ -158,6 +175,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     changed,
     retiring: retiring().length,
   });
+  const upgradeBatch = () => settings.upgradeBatch ?? DEFAULT_UPGRADE_BATCH;
   const total = () =>
     fromReadModel
       ? Object.values(latest?.counts ?? {}).reduce((a, b) => a + b, 0) + unseen()
@@ -169,6 +187,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     latest = await countPoolMembers({
       poolName: settings.poolName,
       provider: settings.computeProvider,
+      runtimeVersion: version(),
       launched: Object.keys(launched),
     });
     for (const id of latest.seen) delete launched[id];
@@ -201,8 +220,8 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
       }
       declared = copy(next);
       dirty = true;
-      // The report names what a provider change retires: read it under the provider now in force.
-      if (changed.includes('computeProvider')) await refreshCounts();
+      // The report names what a provider or version change retires: read it under the ones now in force.
+      if (changed.includes('computeProvider') || changed.includes('runtimeVersion')) await refreshCounts();
       return report(changed);
     },
     { validator: (next) => validatePoolSettings(next, settings.poolName) },
@@ -256,7 +275,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     const ids = Array.from({ length: n }, () => uuid4());
     for (const id of ids) {
       if (fromReadModel) {
-        launched[id] = { at: Date.now(), provider: settings.computeProvider };
+        launched[id] = { at: Date.now(), provider: settings.computeProvider, version: version() };
         continue;
       }
       members[id] = 'starting';
@@ -272,6 +291,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
               poolName: settings.poolName,
               computeProvider: settings.computeProvider,
               timings: settings.instanceTimings,
+              ...(version() ? { runtimeVersion: version() } : {}),
             },
           ],
           // Instances outlive the pool's runs (continue-as-new) and the pool itself.
@@ -280,6 +300,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
             { key: InstanceStatusKey, value: 'starting' },
             { key: ComputeProviderKey, value: settings.computeProvider },
             { key: PoolNameKey, value: settings.poolName },
+            ...(version() ? [{ key: RuntimeVersionKey, value: version()! }] : []),
           ],
         }),
       ),
@@ -293,7 +314,11 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
    */
   function deficit(): number {
     const c = current();
-    const want = Math.max(0, settings.targetIdle - c.idle - c.starting);
+    let want = Math.max(0, settings.targetIdle - c.idle - c.starting);
+    // Replacing retiring instances (a new version or provider): a bounded number starting at a time, while the
+    // old ones keep serving claims.
+    if (fromReadModel && retiring().length > 0)
+      want = Math.min(want, Math.max(0, upgradeBatch() - c.starting));
     const room = Math.max(0, settings.maxTotal - total());
     if (!breakerOpen()) return Math.min(want, room);
     const cooled =
@@ -387,7 +412,9 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     await drainInstances({
       candidates: asked,
       count,
-      reason: `compute provider changed to ${settings.computeProvider}`,
+      reason: version()
+        ? `replaced by ${settings.computeProvider} runtime ${version()}`
+        : `compute provider changed to ${settings.computeProvider}`,
     });
   }
 

@@ -10,3 +10,5 @@ export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttribut
 export const TemplateSlugKey = defineSearchAttributeKey('TemplateSlug', SearchAttributeType.KEYWORD);
 export const ComputeProviderKey = defineSearchAttributeKey('ComputeProvider', SearchAttributeType.KEYWORD);
 export const PoolNameKey = defineSearchAttributeKey('PoolName', SearchAttributeType.KEYWORD);
+/** The runtime version an instance runs (an image id, a source hash): what a rolling upgrade is replacing. */
+export const RuntimeVersionKey = defineSearchAttributeKey('RuntimeVersion', SearchAttributeType.KEYWORD);

@@ -72,6 +72,8 @@ export interface InstanceInput {
   poolName: string;
   computeProvider: string;
   timings: InstanceTimings;
+  /** The runtime version its compute is created with (the pool's declared one; absent: unknown). */
+  runtimeVersion?: string | null;
   /** Carried over continue-as-new; absent on the first run. */
   state?: InstanceState;
 }
@@ -105,6 +107,8 @@ export interface InstanceState {
   poolName: string;
   status: InstanceStatus;
   computeProvider: string;
+  /** The runtime version its compute was created with (absent in older histories: unknown). */
+  runtimeVersion?: string | null;
   url: string | null;
   /** What to create besides compute, decided once per instance (so replays and retries agree). */
   plan: ResourcePlanItem[] | null;
@@ -176,6 +180,13 @@ export interface PoolSettings {
    * applies it to the Schedule, and the pool keeps it so that one place shows every setting in force.
    */
   reconcileIntervalMs?: number;
+  /**
+   * The runtime version new instances get (the compute provider's `runtimeVersion`); null or absent: unknown.
+   * Idle and starting instances on another version are replaced, at most `upgradeBatch` starting at a time.
+   */
+  runtimeVersion?: string | null;
+  /** How many replacements start at once while instances of an older version or provider are retired. */
+  upgradeBatch?: number;
 }
 
 /** The pool settings an environment declares; `applySettings` compares them field by field. */
@@ -188,6 +199,8 @@ export const POOL_SETTING_KEYS = [
   'breakerCooldownMs',
   'pollIntervalMs',
   'reconcileIntervalMs',
+  'runtimeVersion',
+  'upgradeBatch',
 ] as const satisfies readonly (keyof PoolSettings)[];
 export type PoolSettingKey = (typeof POOL_SETTING_KEYS)[number];
 
@@ -201,7 +214,7 @@ export interface PoolSettingsReport {
   overridden: PoolSettingKey[];
   /** Settings this application changed (empty when it declared nothing new). */
   changed: PoolSettingKey[];
-  /** Idle or starting instances on a compute provider other than the one in force, being replaced. */
+  /** Idle or starting instances on a compute provider or runtime version other than the one in force, being replaced. */
   retiring: number;
 }
 

@@ -47,10 +47,15 @@ export interface DockerProviderOptions {
 
 interface ContainerInspect {
   Id: string;
+  /** The id of the image it was created from. */
+  Image?: string;
   State: { Status: string; Running: boolean };
   HostConfig: { PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> };
   NetworkSettings: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
 }
+
+/** An image id as a runtime version: `sha256:` and its first 12 hex digits. */
+const versionOf = (imageId: string) => imageId.slice(0, 'sha256:'.length + 12);
 
 class DockerApiError extends Error {
   constructor(
@@ -180,6 +185,28 @@ export class DockerComputeProvider implements ComputeProvider {
     });
   }
 
+  /** The image id `runtimeVersion` resolved: new containers run exactly the version the pool was told. */
+  private pinnedImage: string | null = null;
+
+  /**
+   * The configured image's id (`sha256:` + 12 hex): a tag such as `:latest` moves when `npm run image:build`
+   * builds a new one, and the pool replaces idle instances on the old id. Containers created afterwards are
+   * pinned to this id until the next call. Null when the image is missing (creates will say so).
+   */
+  async runtimeVersion(): Promise<string | null> {
+    try {
+      const { body } = await this.request<{ Id: string }>(
+        'GET',
+        `/images/${encodeURIComponent(this.opts.image)}/json`,
+      );
+      this.pinnedImage = body.Id;
+      return versionOf(body.Id);
+    } catch (err) {
+      if (err instanceof DockerApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
   private async inspect(name: string): Promise<ContainerInspect | null> {
     try {
       return (await this.request<ContainerInspect>('GET', `/containers/${name}/json`)).body;
@@ -195,7 +222,11 @@ export class DockerComputeProvider implements ComputeProvider {
       info.NetworkSettings.Ports?.[key]?.find((b) => b.HostIp === '127.0.0.1')?.HostPort ??
       info.HostConfig.PortBindings?.[key]?.[0]?.HostPort;
     if (!port) throw new Error(`docker: container ${name} publishes no control port`);
-    return { ref: name, url: `http://127.0.0.1:${port}` };
+    return {
+      ref: name,
+      url: `http://127.0.0.1:${port}`,
+      ...(info.Image ? { runtimeVersion: versionOf(info.Image) } : {}),
+    };
   }
 
   private async start(name: string): Promise<ContainerInspect> {
@@ -230,7 +261,7 @@ export class DockerComputeProvider implements ComputeProvider {
     const memory = Math.round(this.opts.memoryMb * 1024 * 1024);
     try {
       await this.request('POST', `/containers/create?name=${encodeURIComponent(name)}`, {
-        Image: this.opts.image,
+        Image: this.pinnedImage ?? this.opts.image,
         // A stable hostname: OpenClaw's state leases record pid + host, and reclaim a dead owner's lease only
         // on the same host, so a container made anew from the volume (restart) must keep it, or its gateway
         // waits out the lease (5 min) before it starts.

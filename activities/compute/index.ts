@@ -19,11 +19,22 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * What the local provider runs per instance: `LOCAL_RUNTIME` — the real runtime (OpenClaw, the default, with
  * or without a model) or, only when asked for, the contract stand-in (`tools/runtime-standin/`).
  */
-export function localRuntime(env: Record<string, string | undefined>): { command: string[]; cwd: string } {
+export function localRuntime(env: Record<string, string | undefined>): {
+  command: string[];
+  cwd: string;
+  sources: string[];
+} {
   const runtime = env.LOCAL_RUNTIME || 'openclaw';
   if (runtime === 'openclaw') {
     // runtime/ is its own package (OpenClaw is 1.2 GB); `node --import tsx` saves a wrapper process per instance.
-    return { command: [process.execPath, '--import', 'tsx', 'src/main.ts'], cwd: path.join(root, 'runtime') };
+    const dir = path.join(root, 'runtime');
+    return {
+      command: [process.execPath, '--import', 'tsx', 'src/main.ts'],
+      cwd: dir,
+      sources: ['src', 'extensions', 'skills', 'workspace', 'package.json', 'package-lock.json'].map((p) =>
+        path.join(dir, p),
+      ),
+    };
   }
   if (runtime === 'standin') {
     // The contract stand-in (a development tool) runs on plain Node 24 (type stripping): fast and light,
@@ -31,6 +42,7 @@ export function localRuntime(env: Record<string, string | undefined>): { command
     return {
       command: [process.execPath, path.join(root, 'tools', 'runtime-standin', 'server.ts')],
       cwd: root,
+      sources: [path.join(root, 'tools', 'runtime-standin'), path.join(root, 'contracts')],
     };
   }
   throw new Error(`LOCAL_RUNTIME must be openclaw or standin, got "${runtime}"`);

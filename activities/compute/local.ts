@@ -12,6 +12,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { sourceVersion } from './source-version';
 import type { ComputeHandle, ComputeProvider, ComputeSpec } from './types';
 
 export interface LocalProviderOptions {
@@ -20,6 +21,8 @@ export interface LocalProviderOptions {
   /** Command that starts one runtime; it gets PORT, STATE_DIR and the spec's env. */
   command: string[];
   cwd?: string;
+  /** The files the runtime runs from: their hash is the runtime version (none: the version is unknown). */
+  sources?: string[];
 }
 
 /**
@@ -42,6 +45,8 @@ interface Launch {
    * `legacyOwner`); null: it could not be read at launch (the process is then never signalled).
    */
   identity?: ProcessIdentity | null;
+  /** The runtime version it was launched with (the sources' hash then). */
+  version?: string;
 }
 
 let bootId: string | null | undefined;
@@ -120,6 +125,20 @@ export class LocalComputeProvider implements ComputeProvider {
   readonly name = 'local';
   constructor(private readonly opts: LocalProviderOptions) {}
 
+  /** The hash of the runtime's sources now (a new process starts from the files as they are). */
+  async runtimeVersion(): Promise<string | null> {
+    return this.opts.sources?.length ? sourceVersion(this.opts.sources) : null;
+  }
+
+  /** The version a process launched now runs (hashed at most once a second: a fill launches many at once). */
+  private versionNow(): string | undefined {
+    if (!this.opts.sources?.length) return undefined;
+    if (!this.versionCache || Date.now() - this.versionCache.at > 1000)
+      this.versionCache = { at: Date.now(), version: sourceVersion(this.opts.sources) };
+    return this.versionCache.version;
+  }
+  private versionCache: { at: number; version: string } | null = null;
+
   private dir(instanceId: string) {
     if (!/^[A-Za-z0-9-]+$/.test(instanceId)) throw new Error(`bad instance id ${instanceId}`);
     return path.resolve(this.opts.instancesDir, instanceId);
@@ -158,13 +177,17 @@ export class LocalComputeProvider implements ComputeProvider {
     }
   }
 
-  private handle(instanceId: string, port: number): ComputeHandle {
-    return { ref: instanceId, url: `http://127.0.0.1:${port}` };
+  private handle(instanceId: string, port: number, version?: string): ComputeHandle {
+    return {
+      ref: instanceId,
+      url: `http://127.0.0.1:${port}`,
+      ...(version ? { runtimeVersion: version } : {}),
+    };
   }
 
   async create(spec: ComputeSpec): Promise<ComputeHandle> {
     const launch = this.readLaunch(spec.instanceId);
-    if (this.owns(spec.instanceId, launch)) return this.handle(spec.instanceId, launch.port);
+    if (this.owns(spec.instanceId, launch)) return this.handle(spec.instanceId, launch.port, launch.version);
     return this.launch(spec, launch?.port);
   }
 
@@ -182,6 +205,7 @@ export class LocalComputeProvider implements ComputeProvider {
     const log = fs.openSync(path.join(dir, 'runtime.log'), 'a', 0o600);
     const [cmd, ...args] = this.opts.command;
     if (!cmd) throw new Error('local compute: empty runtime command');
+    const version = this.versionNow();
     const child: ChildProcess = spawn(cmd, args, {
       cwd: this.opts.cwd,
       detached: true,
@@ -200,9 +224,9 @@ export class LocalComputeProvider implements ComputeProvider {
     child.unref();
     // Read at once: the pid cannot be reused before we read it (the child is ours until it is reaped).
     const pid = child.pid ?? null;
-    const record: Launch = { port, pid, identity: pid ? processIdentity(pid) : null };
+    const record: Launch = { port, pid, identity: pid ? processIdentity(pid) : null, version };
     fs.writeFileSync(path.join(dir, 'launch.json'), JSON.stringify(record), { mode: 0o600 });
-    return this.handle(spec.instanceId, port);
+    return this.handle(spec.instanceId, port, version);
   }
 
   /**

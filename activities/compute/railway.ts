@@ -199,6 +199,11 @@ export class RailwayComputeProvider implements ComputeProvider {
    */
   private readonly placements = new Map<string, Placement>();
 
+  /** The configured image reference: pin a tag or digest per release, and a new one rolls the idle pool. */
+  async runtimeVersion(): Promise<string | null> {
+    return this.opts.image;
+  }
+
   constructor(private readonly opts: RailwayProviderOptions) {
     if (!opts.token) throw new Error('railway: a token is required');
     if (!opts.image) throw new Error('railway: a runtime image is required');

@@ -18,6 +18,8 @@ export interface ComputeHandle {
   ref: string;
   /** Base URL of the instance's control server (`/pool/health`, `/pool/provision`). */
   url: string;
+  /** The runtime version this compute runs, when the provider can tell (see `runtimeVersion`). */
+  runtimeVersion?: string;
 }
 
 export interface ComputeProvider {
@@ -35,6 +37,12 @@ export interface ComputeProvider {
    * tell). A runtime known to be gone fails its health check at once instead of after N misses.
    */
   isRunning?(instanceId: string, poolName: string): Promise<boolean | null>;
+  /**
+   * The runtime version an instance created now gets (an image id, a pinned image reference, a hash of the
+   * runtime's sources), or null when the provider cannot tell. Declared with the pool's settings at every worker
+   * start: idle instances on another version are replaced (docs/architecture.md, "Rolling runtime upgrades").
+   */
+  runtimeVersion?(): Promise<string | null>;
 }
 
 /** A provider refused the request for a reason retrying cannot fix (bad config, validation, auth). */

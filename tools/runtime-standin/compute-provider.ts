@@ -30,6 +30,8 @@ export class StandinComputeProvider implements ComputeProvider {
    * and half after it acted (a lost response: the retry must adopt what the first call made).
    */
   failureRate: number;
+  /** The runtime version it reports (a test changes it to roll the pool); null: unknown. */
+  version: string | null = null;
 
   constructor(
     readonly baseUrl: string,
@@ -38,6 +40,18 @@ export class StandinComputeProvider implements ComputeProvider {
     this.name = opts.name ?? 'standin';
     this.faults = opts.faults ?? (() => undefined);
     this.failureRate = opts.failureRate ?? 0;
+  }
+
+  async runtimeVersion(): Promise<string | null> {
+    return this.version;
+  }
+
+  private handleOf(instanceId: string): ComputeHandle {
+    return {
+      ref: instanceId,
+      url: `${this.baseUrl}/i/${instanceId}`,
+      ...(this.version ? { runtimeVersion: this.version } : {}),
+    };
   }
 
   /** Runs `act` under the failure rate: null, or where the injected failure strikes. */
@@ -79,12 +93,12 @@ export class StandinComputeProvider implements ComputeProvider {
       }),
     );
     this.createsFinished += 1;
-    return { ref: spec.instanceId, url: `${this.baseUrl}/i/${spec.instanceId}` };
+    return this.handleOf(spec.instanceId);
   }
 
   async restart(spec: ComputeSpec): Promise<ComputeHandle> {
     await this.call('PUT', `/_standin/instances/${spec.instanceId}/faults`, {});
-    return { ref: spec.instanceId, url: `${this.baseUrl}/i/${spec.instanceId}` };
+    return this.handleOf(spec.instanceId);
   }
 
   async destroy(instanceId: string): Promise<void> {

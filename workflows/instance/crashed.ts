@@ -27,6 +27,8 @@ export async function runCrashed(ctx: InstanceContext): Promise<void> {
     try {
       const handle = await ctx.providerSteps.restartCompute(ctx.ids);
       state.url = handle.url;
+      // A restart runs the version the provider launches now: a crash-restart is also an upgrade.
+      if (handle.runtimeVersion) state.runtimeVersion = handle.runtimeVersion;
     } catch (err) {
       state.lastError = `restart failed: ${reasonOf(err)}`;
       continue;

@@ -135,6 +135,7 @@ function writeReadModel(
     instanceId: state.instanceId,
     poolName: state.poolName,
     provider: state.computeProvider,
+    ...(state.runtimeVersion ? { runtimeVersion: state.runtimeVersion } : {}),
     seq: state.seq,
     from,
     to,

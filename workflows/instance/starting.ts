@@ -54,6 +54,8 @@ export async function runStarting(ctx: InstanceContext): Promise<void> {
       const handle = await ctx.providerSteps.createCompute(ctx.ids);
       computeEntry.ref = handle.ref;
       state.url = handle.url;
+      // What the provider actually launched (an adopted compute may run another version than was asked).
+      if (handle.runtimeVersion) state.runtimeVersion = handle.runtimeVersion;
       return waitReady(ctx, deadlineAt);
     })
     .then(

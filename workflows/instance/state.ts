@@ -59,6 +59,7 @@ export function initialState(input: InstanceInput): InstanceState {
     poolName: input.poolName,
     status: 'starting',
     computeProvider: input.computeProvider,
+    runtimeVersion: input.runtimeVersion ?? null,
     url: null,
     plan: null,
     resources: [],
