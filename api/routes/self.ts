@@ -18,6 +18,7 @@ import {
 } from '../../contracts/claim';
 import { ProviderError, ProviderRateLimitedError } from '../../contracts/provider-errors';
 import type { ResourceMetadata } from '../../contracts/resources';
+import { SELF_DESTRUCT_REASONS, type SelfDestructReason } from '../../contracts/runtime';
 import { instanceWorkflowId } from '../../contracts/workflow-ids';
 import { instanceEvents, instanceResources, instances } from '../../drizzle/schema';
 import { destroySignal } from '../../workflows/messages';
@@ -75,6 +76,28 @@ export const SelfSmsBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Why the instance asks to go: one of a closed set (the audit trail takes no free text from an instance). */
+export const SelfDestructBody = Type.Object(
+  {
+    reason: Type.Optional(
+      Type.Union(
+        (Object.keys(SELF_DESTRUCT_REASONS) as SelfDestructReason[]).map((r) => Type.Literal(r)),
+        {
+          description:
+            'why the instance asks to be destroyed; the audit trail records it (default requested)',
+        },
+      ),
+    ),
+    instanceId: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'ignored (older runtimes send it; the token names the instance)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const Sent = Type.Object({ ok: Type.Boolean(), messageId: Type.String() });
 
 type Channel = 'email' | 'sms';
@@ -97,11 +120,24 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
 
   app.post(
     '/api/pool/self-destruct',
-    { schema: { tags: ['instance'], response: { 202: Ok, ...errorResponses(401, 403) } } },
+    {
+      schema: {
+        tags: ['instance'],
+        description:
+          'The instance asks to be destroyed: its conversation ended for it (removed, ended, it left) or something on it asked. The reason goes to the audit trail.',
+        body: SelfDestructBody,
+        response: { 202: Ok, ...errorResponses(400, 401, 403) },
+      },
+      // No body at all (curl -X POST, older runtimes) is the default reason.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
     async (request, reply) => {
+      const reason = SELF_DESTRUCT_REASONS[request.body?.reason ?? 'requested'];
       await temporal.workflow
         .getHandle(instanceWorkflowId(request.instanceId as string))
-        .signal(destroySignal, { actor: 'instance', reason: 'self-destruct requested by the instance' });
+        .signal(destroySignal, { actor: 'instance', reason });
       return reply.code(202).send({ ok: true });
     },
   );

@@ -980,6 +980,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description The instance asks to be destroyed: its conversation ended for it (removed, ended, it left) or something on it asked. The reason goes to the audit trail. */
         post: {
             parameters: {
                 query?: never;
@@ -987,7 +988,16 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description why the instance asks to be destroyed; the audit trail records it (default requested) */
+                        reason?: "removed_from_conversation" | "conversation_ended" | "left_conversation" | "requested";
+                        /** @description ignored (older runtimes send it; the token names the instance) */
+                        instanceId?: string;
+                    };
+                };
+            };
             responses: {
                 /** @description Default Response */
                 202: {
@@ -998,6 +1008,15 @@ export interface paths {
                         "application/json": {
                             ok: boolean;
                         };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Every error: a clear message and a machine code */
