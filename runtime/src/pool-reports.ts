@@ -1,6 +1,8 @@
 // What the runtime tells the pool on its own, from what the convos channel reports (its status route):
-// the conversation ended for the agent (removed, exploded, it left) → the pool destroys the instance
-// (`POST ${POOL_API_URL}/api/pool/self-destruct` `{ reason }`). Each report is sent until the pool
+// - a join was accepted (the creator let the agent in) → the claim leaves `pending_acceptance`
+//   (`POST ${POOL_API_URL}/api/pool/self/conversation` `{ requestId, conversationId }`);
+// - the conversation ended for the agent (removed, exploded, it left) → the pool destroys the instance
+//   (`POST ${POOL_API_URL}/api/pool/self-destruct` `{ reason }`). Each report is sent until the pool
 // acknowledges it and then never again (acknowledged keys are kept in the state dir, so a restart does
 // not repeat them); a pool that fails or cannot be reached is retried with backoff, one attempt at a time.
 import { existsSync, readFileSync } from 'node:fs';
@@ -52,8 +54,13 @@ export class PoolReports {
 
   /** What the channel says about the conversation, at each poll: the reports it calls for. */
   observe(conversation: ChannelConversation | null): void {
-    if (!conversation?.exit) return;
-    this.report(`exit:${conversation.requestId}`, '/api/pool/self-destruct', { reason: conversation.exit });
+    if (!conversation) return;
+    const { requestId, conversationId, status, exit } = conversation;
+    // Also for a join accepted within the provision's own wait: the pool answers that one as a repeat.
+    if (status === 'joined' && conversationId) {
+      this.report(`joined:${requestId}`, '/api/pool/self/conversation', { requestId, conversationId });
+    }
+    if (exit) this.report(`exit:${requestId}`, '/api/pool/self-destruct', { reason: exit });
   }
 
   /** Sends `body` to the pool's `path` once for `key` (a repeat while pending or after success is a no-op). */

@@ -1,4 +1,5 @@
-// The runtime tells the pool when the conversation ended for the agent: the convos channel's engine on the
+// The runtime tells the pool when a join was accepted and when the conversation ended for the agent: the
+// convos channel's engine on the
 // in-memory XMTP network, its real /convos/status route, the control server's ChannelClient and PoolReports,
 // against a stand-in of the pool's self-destruct route (which fails on demand). The self-destruct is sent
 // with the reason, once, retried while the pool fails, and never again after the pool took it (also after
@@ -43,7 +44,7 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** The pool's self-destruct route: answers `failures` 503s first, then 202; records every call. */
+/** The pool's self routes: answer `failures` 503s first, then 202; record every call. */
 async function standInPool(failures = 0) {
   const calls: Array<{ path: string; auth: string | undefined; body: unknown }> = [];
   let left = failures;
@@ -138,8 +139,11 @@ describe('the runtime tells the pool that the conversation ended', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'pool-reports-')), 'pool-reports.json');
     const { group, gatewayUrl, agentInbox } = await agentInAGroup();
     const runtime = runtimeSide(gatewayUrl, pool.url, file);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(pool.calls).toEqual([]);
+
+    // The join was accepted within the provision's wait: reported anyway (the pool takes it as a repeat).
+    await eventually(() => runtime.reports.isDone('joined:claim-1'), 5000);
+    const exits = () => pool.calls.filter((c) => c.path === '/api/pool/self-destruct');
+    expect(exits()).toEqual([]);
 
     await group.removeMembers([agentInbox]);
     await eventually(() => runtime.reports.isDone('exit:claim-1'), 5000);
@@ -148,10 +152,10 @@ describe('the runtime tells the pool that the conversation ended', () => {
       auth: `Bearer inst-1:${INSTANCE_TOKEN}`,
       body: { reason: 'removed_from_conversation' },
     };
-    // Two 503s, then the pool took it: three calls, all the same, one at a time.
-    expect(pool.calls).toEqual([expected, expected, expected]);
+    // The pool failed twice (on the join's report), then took everything; each report arrived once.
+    expect(exits()).toEqual([expected]);
     await new Promise((r) => setTimeout(r, 200));
-    expect(pool.calls).toHaveLength(3);
+    expect(pool.calls).toHaveLength(4);
     expect(runtime.lines.filter((l) => l.includes('retrying'))).toHaveLength(2);
     expect(runtime.lines.join('\n')).not.toContain(INSTANCE_TOKEN);
 
@@ -160,7 +164,50 @@ describe('the runtime tells the pool that the conversation ended', () => {
     const again = runtimeSide(gatewayUrl, pool.url, file);
     await new Promise((r) => setTimeout(r, 200));
     expect(again.reports.isDone('exit:claim-1')).toBe(true);
-    expect(pool.calls).toHaveLength(3);
+    expect(pool.calls).toHaveLength(4);
+  });
+
+  it('a join accepted after the provision answered waiting_for_acceptance: reported once, with the conversation id', async () => {
+    const pool = await standInPool(1);
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'pool-reports-')), 'pool-reports.json');
+    const net = new FakeNetwork();
+    const hostDir = await tempStateDir('pr-host-away');
+    const host = makeService(net, hostDir, new RecordingAgent('Host', () => false));
+    const created = await host.provision({ requestId: 'host', agentName: 'Host', instructions: '' });
+    await host.stop(); // the creator is away
+    const svc = makeService(net, await tempStateDir('pr-joiner'), new RecordingAgent('Bob'));
+    cleanups.push(() => svc.stop());
+    const first = await svc.provision({
+      requestId: 'claim-9',
+      agentName: 'Bob',
+      instructions: '',
+      joinUrl: created.inviteUrl ?? '',
+    });
+    expect(first.status).toBe('waiting_for_acceptance');
+    const status = statusHandler({
+      token: () => GATEWAY_TOKEN,
+      current: () => svc,
+      ensure: async () => svc,
+      disabledReason: () => undefined,
+      log: () => {},
+    });
+    const gatewayUrl = await listen(createServer((req, res) => void status(req, res)));
+    const runtime = runtimeSide(gatewayUrl, pool.url, file);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(pool.calls).toEqual([]);
+
+    const back = makeService(net, hostDir, new RecordingAgent('Host', () => false));
+    cleanups.push(() => back.stop());
+    await back.start(); // the creator is back and lets the agent in
+    await eventually(() => runtime.reports.isDone('joined:claim-9'), 8000);
+    const report = {
+      path: '/api/pool/self/conversation',
+      auth: `Bearer inst-1:${INSTANCE_TOKEN}`,
+      body: { requestId: 'claim-9', conversationId: created.conversationId },
+    };
+    expect(pool.calls).toEqual([report, report]); // one 503, then taken
+    await new Promise((r) => setTimeout(r, 150));
+    expect(pool.calls).toHaveLength(2);
   });
 
   it('the agent left when asked: left_conversation; a channel restarted meanwhile still reports it', async () => {
@@ -171,7 +218,9 @@ describe('the runtime tells the pool that the conversation ended', () => {
     await restartChannel();
     const runtime = runtimeSide(gatewayUrl, pool.url, file);
     await eventually(() => runtime.reports.isDone('exit:claim-1'), 5000);
-    expect(pool.calls.map((c) => c.body)).toEqual([{ reason: 'left_conversation' }]);
+    expect(pool.calls.filter((c) => c.path === '/api/pool/self-destruct').map((c) => c.body)).toEqual([
+      { reason: 'left_conversation' },
+    ]);
   });
 
   it('a pool that refuses (4xx) is not hammered; without POOL_API_URL nothing is sent', async () => {
@@ -193,7 +242,7 @@ describe('the runtime tells the pool that the conversation ended', () => {
       retryDelayMs: () => 10,
     });
     cleanups.push(() => reports.stop());
-    const conversation = { requestId: 'r', conversationId: 'c', status: 'created' as const };
+    const conversation = { requestId: 'r', conversationId: 'c0ffee', status: 'created' as const };
     for (let i = 0; i < 5; i++) reports.observe({ ...conversation, exit: 'conversation_ended' });
     await eventually(() => reports.isDone('exit:r'));
     await new Promise((r) => setTimeout(r, 100));

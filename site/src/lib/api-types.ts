@@ -119,6 +119,7 @@ export interface paths {
                             starting: number;
                             idle: number;
                             claiming: number;
+                            pending_acceptance: number;
                             claimed: number;
                             crashed: number;
                             failed: number;
@@ -357,7 +358,7 @@ export interface paths {
                             starting: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -370,7 +371,7 @@ export interface paths {
                             idle: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -383,7 +384,20 @@ export interface paths {
                             claiming: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                agentName: string | null;
+                                templateSlug: string | null;
+                                conversationId: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                claimedAt: string | null;
+                                lastError: string | null;
+                            }[];
+                            pending_acceptance: {
+                                id: string;
+                                /** @enum {string} */
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -396,7 +410,7 @@ export interface paths {
                             claimed: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -409,7 +423,7 @@ export interface paths {
                             crashed: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -422,7 +436,7 @@ export interface paths {
                             failed: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -435,7 +449,7 @@ export interface paths {
                             destroying: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -494,7 +508,7 @@ export interface paths {
                         "application/json": {
                             id: string;
                             /** @enum {string} */
-                            status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                            status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                             agentName: string | null;
                             templateSlug: string | null;
                             conversationId: string | null;
@@ -525,9 +539,9 @@ export interface paths {
                             events: {
                                 at: string;
                                 /** @enum {string|null} */
-                                from: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed" | null;
+                                from: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed" | null;
                                 /** @enum {string} */
-                                to: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                to: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 actor: string;
                                 reason: string;
                             }[];
@@ -1045,6 +1059,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/pool/self/conversation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The runtime reports that the join of the instance's claim was accepted: a `pending_acceptance` instance becomes `claimed` with this conversation id. 202 when taken (or already claimed with it), 409 NOT_PENDING_ACCEPTANCE otherwise. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description the claim's key: the runtime's provision requestId */
+                        requestId: string;
+                        /** @description the XMTP group id of the conversation the agent joined */
+                        conversationId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ok: boolean;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/pool/self/email": {
         parameters: {
             query?: never;
@@ -1285,6 +1382,7 @@ export interface paths {
                                 starting: number;
                                 idle: number;
                                 claiming: number;
+                                pending_acceptance: number;
                                 claimed: number;
                                 crashed: number;
                                 failed: number;
@@ -1365,6 +1463,7 @@ export interface paths {
                                 starting: number;
                                 idle: number;
                                 claiming: number;
+                                pending_acceptance: number;
                                 claimed: number;
                                 crashed: number;
                                 failed: number;
