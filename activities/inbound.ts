@@ -26,7 +26,7 @@ export type InboundOutcome = 'delivered' | 'dropped';
 export type InboundContent = Omit<InboundRequest, 'eventId'>;
 
 /** Statuses in which the instance may still take it (it is claimed, or may be again soon). */
-const WAITING = new Set(['claiming', 'crashed', 'failed']);
+const WAITING = new Set(['claiming', 'pending_acceptance', 'crashed', 'failed']);
 
 export function createInboundActivities(deps: { db: Db; secrets: SecretStore }) {
   const settle = async (input: InboundDeliveryInput, status: InboundOutcome, reason: string | null) => {

@@ -70,7 +70,16 @@ it('reads the pool gauges on scrape, through the cache', async () => {
   registerPoolGauges(registry, {
     counts: cached(60_000, async () => {
       reads += 1;
-      return { starting: 1, idle: 2, claiming: 0, claimed: 3, crashed: 0, failed: 1, destroying: 0 };
+      return {
+        starting: 1,
+        idle: 2,
+        claiming: 0,
+        pending_acceptance: 0,
+        claimed: 3,
+        crashed: 0,
+        failed: 1,
+        destroying: 0,
+      };
     }),
     pool: async () => ({
       breaker: { open: true, consecutiveFailures: 5 },

@@ -10,7 +10,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { type Static, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { payloadKeyFromBase64, splitKeys } from '../system/payload-codec';
-import type { InstanceTimings } from '../workflows/types';
+import { DEFAULT_JOIN_ACCEPT_TIMEOUT_MS, type InstanceTimings } from '../workflows/types';
 import { resolveTemporalConnection, type TemporalConnection } from './temporal';
 
 export type Env = Record<string, string | undefined>;
@@ -165,6 +165,12 @@ export const EnvSchema = Type.Object({
   INSTANCE_MAX_RESTARTS: int(3, 0, MAX, 'restarts of a crashed instance before it is `failed`'),
   INSTANCE_STEP_MAX_ATTEMPTS: int(5, 1, MAX, 'attempts of a provider step before giving up'),
   INSTANCE_MAX_HISTORY_EVENTS: int(10_000, 100, 40_000, 'history length at which instances continue as new'),
+  INSTANCE_JOIN_ACCEPT_TIMEOUT_MS: int(
+    DEFAULT_JOIN_ACCEPT_TIMEOUT_MS,
+    1,
+    MAX,
+    'a claim joining a conversation whose creator has not let the agent in by then is destroyed',
+  ),
 
   // ── compute ───────────────────────────────────────────────────────────────────────────────────────────
   COMPUTE_PROVIDER: text(
@@ -655,6 +661,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       maxRestarts: v.INSTANCE_MAX_RESTARTS,
       stepMaxAttempts: v.INSTANCE_STEP_MAX_ATTEMPTS,
       maxHistoryEvents: v.INSTANCE_MAX_HISTORY_EVENTS,
+      joinAcceptTimeoutMs: v.INSTANCE_JOIN_ACCEPT_TIMEOUT_MS,
     },
     // `local`, `docker` or `railway` (tests register their own stand-in provider under another name).
     computeProvider: v.COMPUTE_PROVIDER,

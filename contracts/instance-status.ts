@@ -6,6 +6,7 @@ export const INSTANCE_STATUSES = [
   'starting',
   'idle',
   'claiming',
+  'pending_acceptance',
   'claimed',
   'crashed',
   'failed',

@@ -25,6 +25,30 @@ export interface ProvisionResponse {
   chatUrl?: string;
 }
 
+/**
+ * Why an instance asks the pool to destroy it (`POST /api/pool/self-destruct` `{ reason }`), each with the
+ * sentence the audit trail records. A closed set: the audit trail never takes free text from an instance.
+ *   removed_from_conversation — a member removed the agent from its conversation
+ *   conversation_ended        — the conversation was ended (Convos' explode)
+ *   left_conversation         — the group asked the agent to leave, and it did (its leave_conversation tool)
+ *   requested                 — anything else on the instance asked (the loopback /pool/self-destruct)
+ */
+export const SELF_DESTRUCT_REASONS = {
+  removed_from_conversation: 'removed from the conversation',
+  conversation_ended: 'conversation ended',
+  left_conversation: 'left the conversation when asked',
+  requested: 'self-destruct requested by the instance',
+} as const;
+export type SelfDestructReason = keyof typeof SELF_DESTRUCT_REASONS;
+
+/** How a conversation ended for the agent, as the channel reports it: the self-destruct reason it gives. */
+export type ConversationExit = Exclude<SelfDestructReason, 'requested'>;
+export const CONVERSATION_EXITS = [
+  'removed_from_conversation',
+  'conversation_ended',
+  'left_conversation',
+] as const satisfies readonly ConversationExit[];
+
 /** `GET /pool/health`: ready = gateway ready and (channel ready, or channel disabled). */
 export interface RuntimeHealth {
   ready: boolean;

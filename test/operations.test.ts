@@ -6,7 +6,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { INSTANCE_TOKEN } from '../contracts/secrets';
-import { instanceEvents, instances } from '../drizzle/schema';
+import { instanceEvents, instanceResources, instances } from '../drizzle/schema';
 import { getStateQuery } from '../workflows/messages';
 import { type Stack, startStack } from './stack';
 import { claimOne, type ErrorBody, json, newKey, shared } from './support/helpers';
@@ -151,6 +151,72 @@ describe('self-destruct', () => {
     expect((await call(`${a.instanceId}:${tokenA}`)).status).toBe(202);
     await waitRow(a.instanceId, 'destroyed');
     expect(await status(b.instanceId)).toBe('claimed');
+    const events = await stack.database.db
+      .select()
+      .from(instanceEvents)
+      .where(eq(instanceEvents.instanceId, a.instanceId));
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        toStatus: 'destroying',
+        actor: 'instance',
+        reason: 'self-destruct requested by the instance',
+      }),
+    );
+  });
+
+  it('a runtime whose conversation ended: destroyed with the reason in the audit trail, everything it held released', async () => {
+    const secrets = new SecretStore(stack.database.db, secretKeyFromBase64(stack.secretsKey));
+    const call = (credentials: string, body: unknown) =>
+      fetch(`${stack.apiUrl}/api/pool/self-destruct`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${credentials}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const cases = [
+      ['removed_from_conversation', 'removed from the conversation'],
+      ['conversation_ended', 'conversation ended'],
+      ['left_conversation', 'left the conversation when asked'],
+    ] as const;
+    for (const [reason, sentence] of cases) {
+      const claimed = await claim(`Exiter${cases.findIndex(([r]) => r === reason) + 1}`);
+      const credentials = `${claimed.instanceId}:${(await secrets.get(claimed.instanceId, INSTANCE_TOKEN))!}`;
+      // Free text, unknown reasons and extra fields are refused, and change nothing.
+      for (const bad of [
+        { reason: 'I feel like it' },
+        { reason: sentence },
+        { reason, extra: 1 },
+        [reason],
+      ]) {
+        const res = await call(credentials, bad);
+        expect(res.status, JSON.stringify(bad)).toBe(400);
+        expect((await json<ErrorBody>(res)).code).toBeTruthy();
+      }
+      expect(await status(claimed.instanceId)).toBe('claimed');
+
+      expect((await call(credentials, { reason })).status).toBe(202);
+      await waitRow(claimed.instanceId, 'destroyed');
+      const events = await stack.database.db
+        .select()
+        .from(instanceEvents)
+        .where(eq(instanceEvents.instanceId, claimed.instanceId));
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          fromStatus: 'claimed',
+          toStatus: 'destroying',
+          actor: 'instance',
+          reason: sentence,
+        }),
+      );
+      // Released: its compute is gone, no resource row is active, its secrets are deleted.
+      expect((await stack.compute.inventory()).some((i) => i.id === claimed.instanceId)).toBe(false);
+      const resources = await stack.database.db
+        .select()
+        .from(instanceResources)
+        .where(eq(instanceResources.instanceId, claimed.instanceId));
+      expect(resources.find((r) => r.kind === 'compute')?.status).toBe('released');
+      expect(resources.filter((r) => r.status === 'active')).toEqual([]);
+      expect(await secrets.get(claimed.instanceId, INSTANCE_TOKEN)).toBeNull();
+    }
   });
 });
 

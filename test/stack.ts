@@ -4,6 +4,7 @@
  * worker, the API on a free port and the pool, with the shared runtime stand-in (`tools/runtime-standin/`)
  * as compute. Every test gets its own pool name and task queue, so stacks never mix.
  */
+
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import type { ComputeProvider } from '../activities/compute/types';
 import type { ResourceProviders } from '../activities/resources';
 import type { ApiContext } from '../api/context';
 import type { Config } from '../config/env';
+import type { LiveStatus } from '../contracts/instance-status';
 import type { Database, Db } from '../drizzle/client';
 import { type DevServer, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { loadSettings, openSystem, type RunningWorker } from '../system';
@@ -41,10 +43,7 @@ export const TEST_TIMINGS: InstanceTimings = {
   maxHistoryEvents: 10_000,
 };
 
-export type Counts = Record<
-  'starting' | 'idle' | 'claiming' | 'claimed' | 'crashed' | 'failed' | 'destroying',
-  number
->;
+export type Counts = Record<LiveStatus, number>;
 
 export interface StackOptions {
   temporalAddress?: string;

@@ -1,16 +1,17 @@
 /**
  * The instance lifecycle: one durable workflow per agent instance (docs/architecture.md: the lifecycle table).
  *
- *   starting → idle → claiming → claimed → destroying → destroyed
- *                        ↘ idle    ↘ crashed ↗     ↘ failed (an operator retries or destroys)
+ *   starting → idle → claiming → (pending_acceptance →) claimed → destroying → destroyed
+ *                        ↘ idle              ↘ destroying     ↘ crashed ↗     ↘ failed (an operator retries or destroys)
  *
  * Every transition is a row of one table (instance/transitions.ts). The loop runs the phase of the current
- * status, one module each (instance/starting.ts, health.ts for idle and claimed, claim.ts, crashed.ts,
+ * status, one module each (instance/starting.ts, health.ts for idle and claimed, claim.ts, acceptance.ts, crashed.ts,
  * failed.ts, destroying.ts); the claim Update and the signals (destroy, retry, and the health sweeper's
  * healthChanged) only flip state or leave a request, and the loop follows. Every transition is recorded in the read model and audit trail, reported to the pool and mirrored
  * in the `InstanceStatus` search attribute (instance/record.ts).
  */
 import { allHandlersFinished, condition, continueAsNew, workflowInfo } from '@temporalio/workflow';
+import { runPendingAcceptance } from './instance/acceptance';
 import { registerClaimHandler, runClaiming } from './instance/claim';
 import { runCrashed } from './instance/crashed';
 import { runDestroying } from './instance/destroying';
@@ -48,6 +49,9 @@ export async function instanceWorkflow(input: InstanceInput): Promise<void> {
         break;
       case 'claiming':
         await runClaiming(ctx);
+        break;
+      case 'pending_acceptance':
+        await runPendingAcceptance(ctx);
         break;
       case 'claimed':
         await runClaimed(ctx);

@@ -9,6 +9,7 @@ import type {
   HealthSweeperSettings,
   InstanceState,
   InstanceStatus,
+  JoinAccepted,
   PoolSettings,
   PoolSettingsReport,
   PoolState,
@@ -25,6 +26,8 @@ export const drainInstanceUpdate = defineUpdate<void, [StatusChange]>('drain');
 export const destroySignal = defineSignal<[StatusChange]>('destroy');
 /** Resume a `failed` instance at the step that failed. */
 export const retrySignal = defineSignal<[StatusChange]>('retry');
+/** The runtime reports that the join was accepted (a claim in `pending_acceptance` moves to `claimed`). */
+export const joinAcceptedSignal = defineSignal<[JoinAccepted]>('joinAccepted');
 export const getStateQuery = defineQuery<InstanceState>('getState');
 /** The health sweeper's report of a runtime that stopped answering (sent only on a change: a billable action). */
 export const healthChangedSignal = defineSignal<[HealthChange]>('healthChanged');

@@ -65,6 +65,22 @@ export interface InstanceTimings {
   stepMaxAttempts: number;
   /** History length after which a long-lived instance continues as new (well under Temporal's 51,200). */
   maxHistoryEvents: number;
+  /**
+   * How long a claim that joins an existing conversation waits in `pending_acceptance` for its creator to let
+   * the agent in; then the instance is destroyed with the reason. Absent in the inputs of instances started
+   * before it existed: DEFAULT_JOIN_ACCEPT_TIMEOUT_MS.
+   */
+  joinAcceptTimeoutMs?: number;
+}
+
+/** INSTANCE_JOIN_ACCEPT_TIMEOUT_MS's default: an hour for the conversation's creator to open Convos. */
+export const DEFAULT_JOIN_ACCEPT_TIMEOUT_MS = 3_600_000;
+
+/** The runtime's report that the creator let the agent in (`POST /api/pool/self/conversation`). */
+export interface JoinAccepted {
+  /** The claim's key (the runtime's provision requestId): a report about another claim is ignored. */
+  requestId: string;
+  conversationId: string;
 }
 
 export interface InstanceInput {
@@ -120,6 +136,8 @@ export interface InstanceState {
   createdAt: string;
   idleAt: string | null;
   claimedAt: string | null;
+  /** While `pending_acceptance`: when the join is given up (ISO). */
+  acceptanceDueAt?: string | null;
   lastError: string | null;
   /** Set while `failed`: the step an operator `retry` resumes (`restart` or `destroy`). */
   failedStep: string | null;

@@ -35,7 +35,13 @@ const Recipients = Type.Object({
 });
 
 /** Where a list of allowed recipients can be set: claimed (or about to be, or held by a crash), not gone. */
-const RECIPIENTS_SETTABLE: readonly InstanceStatus[] = ['claiming', 'claimed', 'crashed', 'failed'];
+const RECIPIENTS_SETTABLE: readonly InstanceStatus[] = [
+  'claiming',
+  'pending_acceptance',
+  'claimed',
+  'crashed',
+  'failed',
+];
 
 const InstanceDetail = Type.Composite([
   AgentSummary,

@@ -17,13 +17,15 @@ import {
   PHONE_NUMBER_PATTERN,
 } from '../../contracts/claim';
 import { ProviderError, ProviderRateLimitedError } from '../../contracts/provider-errors';
+import { SELF_DESTRUCT_REASONS, type SelfDestructReason } from '../../contracts/runtime';
 import { instanceWorkflowId } from '../../contracts/workflow-ids';
 import { instanceEvents, instances } from '../../drizzle/schema';
-import { destroySignal } from '../../workflows/messages';
+import { destroySignal, joinAcceptedSignal } from '../../workflows/messages';
 import { instanceGuard } from '../auth';
 import { isRecipientAllowed } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
+import { findInstance } from '../queries';
 import { errorResponses, Ok } from '../schemas';
 import { type Channel, LABEL, notEnabled, ownAddress, requireClaimed } from '../self-instance';
 import { selfMailRoutes } from './self-mail';
@@ -75,6 +77,47 @@ export const SelfSmsBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Why the instance asks to go: one of a closed set (the audit trail takes no free text from an instance). */
+export const SelfDestructBody = Type.Object(
+  {
+    reason: Type.Optional(
+      Type.Union(
+        (Object.keys(SELF_DESTRUCT_REASONS) as SelfDestructReason[]).map((r) => Type.Literal(r)),
+        {
+          description:
+            'why the instance asks to be destroyed; the audit trail records it (default requested)',
+        },
+      ),
+    ),
+    instanceId: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'ignored (older runtimes send it; the token names the instance)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The runtime's report that the conversation's creator let the agent in. */
+export const SelfConversationBody = Type.Object(
+  {
+    requestId: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: "the claim's key: the runtime's provision requestId",
+    }),
+    conversationId: Type.String({
+      pattern: '^[0-9a-fA-F]{16,128}$',
+      description: 'the XMTP group id of the conversation the agent joined',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** Statuses in which a join's acceptance is news: still provisioning, or waiting for it. */
+const ACCEPTING = new Set(['claiming', 'pending_acceptance']);
+
 const Sent = Type.Object({ ok: Type.Boolean(), messageId: Type.String() });
 
 /**
@@ -96,11 +139,57 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
 
   app.post(
     '/api/pool/self-destruct',
-    { schema: { tags: ['instance'], response: { 202: Ok, ...errorResponses(401, 403) } } },
+    {
+      schema: {
+        tags: ['instance'],
+        description:
+          'The instance asks to be destroyed: its conversation ended for it (removed, ended, it left) or something on it asked. The reason goes to the audit trail.',
+        body: SelfDestructBody,
+        response: { 202: Ok, ...errorResponses(400, 401, 403) },
+      },
+      // No body at all (curl -X POST, older runtimes) is the default reason.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
     async (request, reply) => {
+      const reason = SELF_DESTRUCT_REASONS[request.body?.reason ?? 'requested'];
       await temporal.workflow
         .getHandle(instanceWorkflowId(request.instanceId as string))
-        .signal(destroySignal, { actor: 'instance', reason: 'self-destruct requested by the instance' });
+        .signal(destroySignal, { actor: 'instance', reason });
+      return reply.code(202).send({ ok: true });
+    },
+  );
+
+  app.post(
+    '/api/pool/self/conversation',
+    {
+      schema: {
+        tags: ['instance'],
+        description:
+          "The runtime reports that the join of the instance's claim was accepted: a `pending_acceptance` instance becomes `claimed` with this conversation id. 202 when taken (or already claimed with it), 409 NOT_PENDING_ACCEPTANCE otherwise.",
+        body: SelfConversationBody,
+        response: { 202: Ok, ...errorResponses(400, 401, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      const id = request.instanceId as string;
+      const { requestId, conversationId } = request.body;
+      const row = await findInstance(db, id);
+      const repeat = row?.status === 'claimed' && row.conversationId === conversationId.toLowerCase();
+      if (!repeat) {
+        if (!row || !ACCEPTING.has(row.status)) {
+          throw new ApiError(
+            409,
+            'NOT_PENDING_ACCEPTANCE',
+            `instance is ${row?.status ?? 'unknown'}; only a claim waiting for its join to be accepted takes this`,
+          );
+        }
+        // The workflow keeps it only for its own claim (the read model's claim key may not be written yet).
+        await temporal.workflow
+          .getHandle(instanceWorkflowId(id))
+          .signal(joinAcceptedSignal, { requestId, conversationId: conversationId.toLowerCase() });
+      }
       return reply.code(202).send({ ok: true });
     },
   );

@@ -36,7 +36,7 @@ import {
 export const WEBHOOK_BODY_LIMIT = 256 * 1024;
 
 /** Instance statuses an inbound event is accepted for: claimed, or about to be (again). */
-const ROUTABLE = ['claiming', 'claimed', 'crashed', 'failed'];
+const ROUTABLE = ['claiming', 'pending_acceptance', 'claimed', 'crashed', 'failed'];
 
 const EVENT_ID = new RegExp(INBOUND_EVENT_ID_PATTERN);
 

@@ -1,11 +1,41 @@
 // Talks to the convos channel plugin inside the gateway (routes defined in runtime/CONTRACT.md).
+import {
+  CONVERSATION_EXITS,
+  type ConversationExit,
+  PROVISION_STATUSES,
+  type ProvisionStatus,
+} from '../../contracts/runtime.ts';
 import type { ProvisionRequest, ProvisionResult } from './provision-store.ts';
 
 export type ChannelState = 'starting' | 'ready' | 'disabled' | 'error';
 
+/** The agent's conversation as the plugin reports it: what the control server tells the pool about. */
+export interface ChannelConversation {
+  requestId: string;
+  conversationId: string | null;
+  status: ProvisionStatus;
+  exit: ConversationExit | null;
+}
+
 export interface ChannelStatus {
   state: Exclude<ChannelState, 'disabled'>;
   lastActivityAt: string | null;
+  conversation: ChannelConversation | null;
+}
+
+/** The plugin's `conversation`, when it is one (anything else is no conversation). */
+function parseConversation(raw: unknown): ChannelConversation | null {
+  if (!raw || typeof raw !== 'object') return null;
+  const c = raw as Record<string, unknown>;
+  if (typeof c.requestId !== 'string' || !c.requestId) return null;
+  if (!PROVISION_STATUSES.includes(c.status as ProvisionStatus)) return null;
+  const exit = CONVERSATION_EXITS.includes(c.exit as ConversationExit) ? (c.exit as ConversationExit) : null;
+  return {
+    requestId: c.requestId,
+    conversationId: typeof c.conversationId === 'string' && c.conversationId ? c.conversationId : null,
+    status: c.status as ProvisionStatus,
+    exit,
+  };
 }
 
 export class ChannelError extends Error {
@@ -42,17 +72,19 @@ export class ChannelClient {
       const body = (await res.json().catch(() => null)) as {
         state?: unknown;
         lastActivityAt?: unknown;
+        conversation?: unknown;
       } | null;
       const state = body?.state;
       if (res.ok && (state === 'starting' || state === 'ready' || state === 'error')) {
         return {
           state,
           lastActivityAt: typeof body?.lastActivityAt === 'string' ? body.lastActivityAt : null,
+          conversation: parseConversation(body?.conversation),
         };
       }
-      return { state: 'starting', lastActivityAt: null };
+      return { state: 'starting', lastActivityAt: null, conversation: null };
     } catch {
-      return { state: 'starting', lastActivityAt: null };
+      return { state: 'starting', lastActivityAt: null, conversation: null };
     }
   }
 

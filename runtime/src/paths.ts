@@ -24,6 +24,8 @@ export interface StatePaths {
   inbound: string;
   /** The last conversation activity (`/pool/health.lastActivityAt`). */
   activity: string;
+  /** The reports the pool acknowledged (src/pool-reports.ts): each is sent once. */
+  poolReports: string;
   logs: string;
 }
 
@@ -38,6 +40,7 @@ export function statePaths(stateDir: string): StatePaths {
     provisionRecord: path.join(stateDir, 'provision.json'),
     inbound: path.join(stateDir, 'inbound.json'),
     activity: path.join(stateDir, 'activity.json'),
+    poolReports: path.join(stateDir, 'pool-reports.json'),
     logs: path.join(stateDir, 'logs'),
   };
 }

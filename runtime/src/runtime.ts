@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import path from 'node:path';
+import type { SelfDestructReason } from '../../contracts/runtime.ts';
 import { ActivityClock } from './activity.ts';
 import { ChannelClient, ChannelError, type ChannelState } from './channel-client.ts';
 import { sendChatMessage } from './chat-page.ts';
@@ -23,6 +24,7 @@ import {
 } from './openclaw-config.ts';
 import { createOutboundServer } from './outbound.ts';
 import { openclawEntry, runtimeRoot, statePaths } from './paths.ts';
+import { PoolReports } from './pool-reports.ts';
 import { type ProvisionRequest, type ProvisionResult, ProvisionStore } from './provision-store.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { type AgentProfile, UNCLAIMED_PROFILE, writeWorkspace } from './workspace.ts';
@@ -181,6 +183,14 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
 
   const channelEnabled = env.xmtpEnv !== 'off';
   const channel = new ChannelClient(supervisor.baseUrl, gatewayToken);
+  // The channel's news for the pool (the conversation ended for the agent), each told once.
+  const reports = new PoolReports({
+    poolApiUrl: env.poolApiUrl,
+    instanceId: env.instanceId,
+    instanceToken: env.instanceToken,
+    file: paths.poolReports,
+    log,
+  });
   let channelState: ChannelState = channelEnabled ? 'starting' : 'disabled';
   let channelTimer: NodeJS.Timeout | null = null;
   const pollChannel = async () => {
@@ -188,6 +198,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       const status = await channel.status();
       channelState = status.state;
       activity.merge(status.lastActivityAt);
+      reports.observe(status.conversation);
     } else {
       channelState = 'starting';
     }
@@ -277,7 +288,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
           authorization: `Bearer ${env.instanceId}:${env.instanceToken}`,
           'content-type': 'application/json',
         },
-        body: JSON.stringify({ instanceId: env.instanceId }),
+        body: JSON.stringify({ reason: 'requested' satisfies SelfDestructReason }),
         signal: AbortSignal.timeout(10_000),
       });
       if (!res.ok)
@@ -333,6 +344,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     url: `http://${env.host === '0.0.0.0' ? '127.0.0.1' : env.host}:${env.port}`,
     async stop() {
       if (channelTimer) clearTimeout(channelTimer);
+      reports.stop();
       inbound.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -41,16 +41,20 @@ describe('ChannelClient', () => {
     const client = new ChannelClient(base, TOKEN);
     for (const state of ['starting', 'ready', 'error']) {
       statusAnswer = { code: 200, body: JSON.stringify({ state }) };
-      expect(await client.status()).toEqual({ state, lastActivityAt: null });
+      expect(await client.status()).toEqual({ state, lastActivityAt: null, conversation: null });
     }
     statusAnswer = {
       code: 200,
       body: JSON.stringify({ state: 'ready', lastActivityAt: '2026-01-02T03:04:05.678Z' }),
     };
-    expect(await client.status()).toEqual({ state: 'ready', lastActivityAt: '2026-01-02T03:04:05.678Z' });
+    expect(await client.status()).toEqual({
+      state: 'ready',
+      lastActivityAt: '2026-01-02T03:04:05.678Z',
+      conversation: null,
+    });
     statusAnswer = { code: 200, body: JSON.stringify({ state: 'ready', lastActivityAt: 12 }) };
-    expect(await client.status()).toEqual({ state: 'ready', lastActivityAt: null });
-    const starting = { state: 'starting', lastActivityAt: null };
+    expect(await client.status()).toEqual({ state: 'ready', lastActivityAt: null, conversation: null });
+    const starting = { state: 'starting', lastActivityAt: null, conversation: null };
     statusAnswer = { code: 200, body: '<!doctype html><html></html>', type: 'text/html' };
     expect(await client.status()).toEqual(starting);
     statusAnswer = {
@@ -60,6 +64,35 @@ describe('ChannelClient', () => {
     expect(await client.status()).toEqual(starting);
     expect(await new ChannelClient('http://127.0.0.1:9', TOKEN).status()).toEqual(starting);
     expect(seen.at(-2)?.auth).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it("reads the plugin's conversation (its acceptance, its end), dropping what is not one", async () => {
+    const client = new ChannelClient(base, TOKEN);
+    const conversation = {
+      requestId: 'claim-1',
+      conversationId: 'conv-1',
+      status: 'joined',
+      exit: 'removed_from_conversation',
+    };
+    statusAnswer = { code: 200, body: JSON.stringify({ state: 'ready', conversation }) };
+    expect((await client.status()).conversation).toEqual(conversation);
+    const variants: Array<[unknown, unknown]> = [
+      [
+        { ...conversation, exit: 'bored' },
+        { ...conversation, exit: null },
+      ],
+      [
+        { ...conversation, exit: undefined, conversationId: '' },
+        { ...conversation, exit: null, conversationId: null },
+      ],
+      [{ ...conversation, status: 'gone' }, null],
+      [{ ...conversation, requestId: 7 }, null],
+      ['conv-1', null],
+    ];
+    for (const [sent, read] of variants) {
+      statusAnswer = { code: 200, body: JSON.stringify({ state: 'ready', conversation: sent }) };
+      expect((await client.status()).conversation, JSON.stringify(sent)).toEqual(read);
+    }
   });
 
   it("posts the provision request with the gateway token and returns the contract's fields only", async () => {

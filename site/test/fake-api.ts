@@ -41,7 +41,16 @@ const TEMPLATE = {
   ],
   instructions: 'Plan trips.',
 };
-const COUNTS = { starting: 0, idle: 2, claiming: 0, claimed: 1, crashed: 0, failed: 1, destroying: 0 };
+const COUNTS = {
+  starting: 0,
+  idle: 2,
+  claiming: 0,
+  pending_acceptance: 0,
+  claimed: 1,
+  crashed: 0,
+  failed: 1,
+  destroying: 0,
+};
 const INFO = {
   environment: 'test',
   version: '0.0.0',

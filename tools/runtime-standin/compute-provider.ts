@@ -89,6 +89,7 @@ export class StandinComputeProvider implements ComputeProvider {
       this.call('POST', '/_standin/instances', {
         instanceId: spec.instanceId,
         token: spec.env.INSTANCE_TOKEN,
+        ...(spec.env.POOL_API_URL ? { poolApiUrl: spec.env.POOL_API_URL } : {}),
         faults: this.faults(),
       }),
     );
@@ -117,6 +118,18 @@ export class StandinComputeProvider implements ComputeProvider {
 
   async setFaults(instanceId: string, faults: StandinFaults) {
     await this.call('PUT', `/_standin/instances/${instanceId}/faults`, faults);
+  }
+
+  /** The conversation's creator let the agent in: the stand-in reports it to the pool, as the runtime does. */
+  async acceptJoin(
+    instanceId: string,
+    poolApiUrl?: string,
+  ): Promise<{ conversationId: string; poolStatus: number }> {
+    const body = poolApiUrl ? { poolApiUrl } : {};
+    return (await this.call('POST', `/_standin/instances/${instanceId}/accept`, body)) as {
+      conversationId: string;
+      poolStatus: number;
+    };
   }
 
   /** A message went through the instance's conversation now (what the runtime's health reports). */

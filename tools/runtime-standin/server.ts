@@ -39,6 +39,11 @@ export interface StandinFaults {
   inboundFailures?: number;
   /** `/pool/inbound` takes the event, then waits this long before answering (a worker may die meanwhile). */
   inboundDelayMs?: number;
+  /**
+   * A join (`joinUrl`) answers `waiting_for_acceptance`, as the real runtime does while the conversation's
+   * creator is away; `POST /_standin/instances/<id>/accept` then reports the acceptance to the pool.
+   */
+  joinWaitsForAcceptance?: boolean;
 }
 
 /** An inbound event as the conversation got it (the fields of contracts/runtime.ts `InboundRequest`). */
@@ -54,6 +59,8 @@ export interface StandinInbound {
 interface InstanceRecord {
   id: string;
   token: string;
+  /** POOL_API_URL as the instance got it: where `accept` reports to. */
+  poolApiUrl: string | null;
   registeredAt: number;
   faults: StandinFaults;
   provisioned: { requestId: string; fingerprint: string; result: Record<string, unknown> } | null;
@@ -161,7 +168,9 @@ async function provision(
     return send(res, 500, { error: 'injected provisioning failure', code: 'INJECTED' });
   }
   const conversationId = randomUUID().replaceAll('-', '');
-  const joined = typeof joinUrl === 'string';
+  const joining = typeof joinUrl === 'string';
+  const waits = joining && inst.faults.joinWaitsForAcceptance === true;
+  const joined = joining && !waits;
   const result =
     st.xmtpEnv === 'off'
       ? {
@@ -171,12 +180,14 @@ async function provision(
           status: 'created',
           chatUrl: `http://127.0.0.1/standin/chat/${inst.id}/${randomUUID()}`,
         }
-      : {
-          conversationId,
-          inviteUrl: joined ? null : `https://dev.convos.org/v2?i=standin${conversationId}`,
-          joined,
-          status: joined ? 'joined' : 'created',
-        };
+      : waits
+        ? { conversationId: null, inviteUrl: null, joined: false, status: 'waiting_for_acceptance' }
+        : {
+            conversationId,
+            inviteUrl: joined ? null : `https://dev.convos.org/v2?i=standin${conversationId}`,
+            joined,
+            status: joined ? 'joined' : 'created',
+          };
   if (result.chatUrl) st.seenSecrets.add(result.chatUrl);
   if (result.inviteUrl) st.seenSecrets.add(result.inviteUrl);
   inst.provisioned = { requestId, fingerprint, result };
@@ -236,7 +247,7 @@ async function route(
 
 /** Admin API of the shared mode: register, inspect, fault and remove instances. */
 async function admin(st: StandinState, path: string, req: http.IncomingMessage, res: http.ServerResponse) {
-  const match = /^\/_standin\/instances(?:\/([A-Za-z0-9-]+))?(\/faults|\/activity)?$/.exec(path);
+  const match = /^\/_standin\/instances(?:\/([A-Za-z0-9-]+))?(\/faults|\/activity|\/accept)?$/.exec(path);
   if (path === '/_standin/secrets' && req.method === 'GET') return send(res, 200, [...st.seenSecrets]);
   if (path === '/_standin/defaults' && req.method === 'PUT') {
     st.defaults = (await readJson(req)) as StandinFaults;
@@ -258,13 +269,19 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
     );
   }
   if (!id && req.method === 'POST') {
-    const body = (await readJson(req)) as { instanceId: string; token: string; faults?: StandinFaults };
+    const body = (await readJson(req)) as {
+      instanceId: string;
+      token: string;
+      poolApiUrl?: string;
+      faults?: StandinFaults;
+    };
     st.seenSecrets.add(body.token);
     const existing = st.instances.get(body.instanceId);
     if (!existing) {
       st.instances.set(body.instanceId, {
         id: body.instanceId,
         token: body.token,
+        poolApiUrl: body.poolApiUrl ?? null,
         registeredAt: Date.now(),
         faults: { ...st.defaults, ...body.faults },
         provisioned: null,
@@ -283,6 +300,22 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
     if (!inst) return send(res, 404, { error: 'unknown instance', code: 'NOT_FOUND' });
     inst.lastActivityAt = new Date().toISOString();
     return send(res, 200, { lastActivityAt: inst.lastActivityAt });
+  }
+  if (id && match[2] === '/accept' && req.method === 'POST') {
+    // The creator let the agent in: what the real runtime then tells the pool (runtime/src/pool-reports.ts).
+    const inst = st.instances.get(id);
+    // The body may name the pool (a test stack whose API listens on a port chosen after the instances started).
+    const { poolApiUrl = inst?.poolApiUrl } = (await readJson(req)) as { poolApiUrl?: string };
+    if (!inst?.provisioned || !poolApiUrl)
+      return send(res, 409, { error: 'not provisioned, or no pool to report to', code: 'NOT_PROVISIONED' });
+    const conversationId = randomUUID().replaceAll('-', '');
+    inst.provisioned.result = { ...inst.provisioned.result, conversationId, joined: true, status: 'joined' };
+    const pool = await fetch(`${poolApiUrl}/api/pool/self/conversation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${inst.id}:${inst.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ requestId: inst.provisioned.requestId, conversationId }),
+    });
+    return send(res, 200, { conversationId, poolStatus: pool.status });
   }
   if (id && match[2] === '/faults' && req.method === 'PUT') {
     const inst = st.instances.get(id);
@@ -303,7 +336,7 @@ export function createStandinServer(opts: {
    * `faultsFile`: a JSON file of StandinFaults read before every request when it exists (single mode: a test
    * slows or breaks a runtime the local provider started, e.g. `<STATE_DIR>/standin-faults.json`).
    */
-  single?: { id: string; token: string; faults: StandinFaults; faultsFile?: string };
+  single?: { id: string; token: string; poolApiUrl?: string; faults: StandinFaults; faultsFile?: string };
   xmtpEnv?: string;
 }) {
   const st: StandinState = {
@@ -316,6 +349,7 @@ export function createStandinServer(opts: {
     st.instances.set(opts.single.id, {
       id: opts.single.id,
       token: opts.single.token,
+      poolApiUrl: opts.single.poolApiUrl ?? null,
       registeredAt: Date.now(),
       faults: opts.single.faults,
       provisioned: null,
@@ -362,6 +396,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
       : {
           id: process.env.INSTANCE_ID ?? 'standin',
           token: process.env.INSTANCE_TOKEN ?? '',
+          ...(process.env.POOL_API_URL ? { poolApiUrl: process.env.POOL_API_URL } : {}),
           faults: { bootDelayMs: Number(process.env.STANDIN_BOOT_DELAY_MS ?? 0) },
           ...(process.env.STATE_DIR
             ? { faultsFile: path.join(process.env.STATE_DIR, 'standin-faults.json') }

@@ -4,6 +4,7 @@
  * flips the state before its first await, so no second claim can pass the validator, then provisions.
  *
  *   provisioned                        → claimed, the result returned
+ *   provisioned, waiting for acceptance → pending_acceptance (./acceptance.ts), the result returned
  *   ProvisionRefused (the runtime 400) → idle again, same place in the queue; the claim fails ClaimRefused
  *   anything else                      → destroying (tainted); the claim fails ProvisionFailed
  *
@@ -15,7 +16,7 @@ import { agentNameProblem, instructionsProblem } from '../../contracts/claim';
 import { ClaimFailure, FailureType } from '../../contracts/failures';
 import { claimUpdate } from '../messages';
 import { AgentNameKey, TemplateSlugKey } from '../search-attributes';
-import type { ClaimBinding, ClaimRequest } from '../types';
+import { type ClaimBinding, type ClaimRequest, DEFAULT_JOIN_ACCEPT_TIMEOUT_MS } from '../types';
 import { provision } from './activities';
 import { failureType, reasonOf } from './errors';
 import { Patch } from './patches';
@@ -55,6 +56,19 @@ export function registerClaimHandler(ctx: InstanceContext): void {
       try {
         const result = await provision({ instanceId: state.instanceId, url: state.url!, request });
         state.result = result;
+        // A join the creator has not accepted yet: tracked until the runtime reports it, or given up.
+        if (result.status === 'waiting_for_acceptance' && patched(Patch.pendingAcceptance)) {
+          const timeoutMs = ctx.timings.joinAcceptTimeoutMs ?? DEFAULT_JOIN_ACCEPT_TIMEOUT_MS;
+          state.acceptanceDueAt = new Date(Date.now() + timeoutMs).toISOString();
+          transition(
+            ctx,
+            'pending_acceptance',
+            'provisionedPendingAcceptance',
+            { actor: 'api', reason: 'provisioned: waiting for the conversation to accept the join' },
+            { details: { claimKey: request.claimKey } },
+          );
+          return result;
+        }
         transition(
           ctx,
           'claimed',

@@ -29,4 +29,10 @@ export const Patch = {
    * task on the instance for the signal's outcome (./record.ts). Before: a `SignalExternalWorkflowExecution`.
    */
   claimedReportedByWrite: 'claimed-reported-by-write',
+  /**
+   * A claim whose join waits for the conversation's creator is `pending_acceptance` until the runtime reports
+   * the acceptance (or the join-accept timeout destroys it) (./claim.ts, ./acceptance.ts). Before: `claimed`
+   * at once, with no conversation id, waiting forever.
+   */
+  pendingAcceptance: 'pending-acceptance',
 } as const;

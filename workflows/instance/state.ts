@@ -37,7 +37,12 @@ export interface InstanceContext {
   /** An illegal transition fails the workflow instead of being logged (the memo the tests start with). */
   readonly strictTransitions: boolean;
   /** Left by the signals and the drain Update; the phase that takes one clears it. */
-  readonly requests: { destroy: StatusChange | null; retry: StatusChange | null };
+  readonly requests: {
+    destroy: StatusChange | null;
+    retry: StatusChange | null;
+    /** The runtime's report that the join was accepted (the conversation id), for `pending_acceptance`. */
+    accepted: string | null;
+  };
   /** The health sweeper's last report of a failing runtime at the current `seq`, until the phase takes it. */
   readonly health: { unhealthy: HealthChange | null };
   /** Read-model writes and pool notifications still in flight: the workflow never ends or continues before them. */
@@ -88,7 +93,7 @@ export function createContext(input: InstanceInput): InstanceContext {
     workflowId: info.workflowId,
     providerSteps: providerStepsProxy(input.timings.stepMaxAttempts),
     strictTransitions: info.memo?.[STRICT_TRANSITIONS_MEMO] === true,
-    requests: { destroy: null, retry: null },
+    requests: { destroy: null, retry: null, accepted: null },
     health: { unhealthy: null },
     inFlight: 0,
     deferredClaiming: { event: null, searchAttributes: [] },

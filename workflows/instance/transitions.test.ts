@@ -17,7 +17,14 @@ import {
   waitForStatus,
 } from '../../test/support/instance-harness';
 import { covered, expectPath, rowKey } from '../../test/support/lifecycle-paths';
-import { claimUpdate, destroySignal, drainInstanceUpdate, getStateQuery, retrySignal } from '../messages';
+import {
+  claimUpdate,
+  destroySignal,
+  drainInstanceUpdate,
+  getStateQuery,
+  joinAcceptedSignal,
+  retrySignal,
+} from '../messages';
 import { findTransition, isTransition, TRANSITIONS, transitionProblem } from './transitions';
 
 let harness: Harness;
@@ -39,6 +46,7 @@ describe('the table', () => {
       'starting',
       'idle',
       'claiming',
+      'pending_acceptance',
       'claimed',
       'crashed',
       'failed',
@@ -244,6 +252,93 @@ describe.concurrent('every transition of the table, through the workflow', () =>
       'resourcesReleased',
     ]);
     expect(path[3]?.reason).toBe(`claim ${refused.claimKey} refused: agentName must be a single line`);
+  });
+
+  /** A join the runtime answered `waiting_for_acceptance` for. */
+  const waiting = (instanceId: string) => async (request: Parameters<typeof provisioned>[1]) => ({
+    ...provisioned(instanceId, request),
+    conversationId: null,
+    joined: false,
+    status: 'waiting_for_acceptance' as const,
+  });
+
+  it('claiming → pending_acceptance → claimed when the runtime reports the acceptance (others ignored)', async () => {
+    const { instanceId, handle, script } = await harness.start();
+    script.provision = waiting(instanceId);
+    await waitForStatus(handle, 'idle');
+    const request = claimRequest('Joiner', { hasJoinUrl: true });
+    const result = await handle.executeUpdate(claimUpdate, { updateId: request.claimKey, args: [request] });
+    expect(result).toMatchObject({ status: 'waiting_for_acceptance', conversationId: null, joined: false });
+    const pending = await waitForStatus(handle, 'pending_acceptance');
+    expect(pending.acceptanceDueAt).not.toBeNull();
+    expect(pending.claimedAt).toBeNull();
+    // A report about another claim changes nothing.
+    await handle.signal(joinAcceptedSignal, { requestId: 'another-claim', conversationId: 'c0ffee' });
+    await sleep(300);
+    expect((await handle.query(getStateQuery)).status).toBe('pending_acceptance');
+    await handle.signal(joinAcceptedSignal, {
+      requestId: request.claimKey,
+      conversationId: 'abcdef0123456789',
+    });
+    const claimed = await waitForStatus(handle, 'claimed');
+    expect(claimed.result).toMatchObject({
+      conversationId: 'abcdef0123456789',
+      joined: true,
+      status: 'joined',
+    });
+    expect(claimed.claimedAt).not.toBeNull();
+    // The claim's repeat answers what the instance holds now.
+    expect(await handle.executeUpdate(claimUpdate, { args: [request] })).toMatchObject({ status: 'joined' });
+    await handle.signal(destroySignal, operator);
+    await handle.result();
+    const path = await expectPath(harness, instanceId, [
+      'poolStarted',
+      'runtimeReady',
+      'claimAccepted',
+      'provisionedPendingAcceptance',
+      'joinAccepted',
+      'destroyRequested',
+      'resourcesReleased',
+    ]);
+    expect(path[4]?.reason).toBe('the conversation accepted the join');
+  });
+
+  it('pending_acceptance → destroying when the join is not accepted in time, the reason recorded', async () => {
+    const { instanceId, handle, script } = await harness.start({ timings: { joinAcceptTimeoutMs: 800 } });
+    script.provision = waiting(instanceId);
+    await waitForStatus(handle, 'idle');
+    const request = claimRequest('Unanswered', { hasJoinUrl: true });
+    await handle.executeUpdate(claimUpdate, { updateId: request.claimKey, args: [request] });
+    await handle.result();
+    const path = await expectPath(harness, instanceId, [
+      'poolStarted',
+      'runtimeReady',
+      'claimAccepted',
+      'provisionedPendingAcceptance',
+      'acceptanceTimedOut',
+      'resourcesReleased',
+    ]);
+    expect(path[4]?.reason).toBe('the join was not accepted within 800 ms');
+    expect((await handle.query(getStateQuery)).lastError).toBe('the join was not accepted within 800 ms');
+  });
+
+  it('pending_acceptance → destroying on a destroy request', async () => {
+    const { instanceId, handle, script } = await harness.start();
+    script.provision = waiting(instanceId);
+    await waitForStatus(handle, 'idle');
+    const request = claimRequest('Dropped', { hasJoinUrl: true });
+    await handle.executeUpdate(claimUpdate, { updateId: request.claimKey, args: [request] });
+    await waitForStatus(handle, 'pending_acceptance');
+    await handle.signal(destroySignal, operator);
+    await handle.result();
+    await expectPath(harness, instanceId, [
+      'poolStarted',
+      'runtimeReady',
+      'claimAccepted',
+      'provisionedPendingAcceptance',
+      'destroyRequested',
+      'resourcesReleased',
+    ]);
   });
 
   it('claiming → destroying when provisioning fails on the instance (a rejection is not retried)', async () => {

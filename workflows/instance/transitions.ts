@@ -18,6 +18,9 @@ export type TransitionEvent =
   | 'destroyRequested'
   | 'claimAccepted'
   | 'provisioned'
+  | 'provisionedPendingAcceptance'
+  | 'joinAccepted'
+  | 'acceptanceTimedOut'
   | 'provisionRefused'
   | 'provisionFailed'
   | 'idleTtlPassed'
@@ -80,6 +83,12 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'claiming', event: 'provisioned', to: 'claimed', what: 'the runtime provisioned the conversation' },
   {
     from: 'claiming',
+    event: 'provisionedPendingAcceptance',
+    to: 'pending_acceptance',
+    what: "the runtime asked to join the claim's conversation; its creator has not let the agent in yet",
+  },
+  {
+    from: 'claiming',
     event: 'provisionRefused',
     to: 'idle',
     what: 'the runtime refused the request itself (untouched): back to idle, same place in the queue',
@@ -90,6 +99,21 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'destroying',
     what: 'a fault of the instance: tainted and destroyed, the API tries another instance',
   },
+
+  // pending_acceptance (./acceptance.ts): the join is accepted, or given up after INSTANCE_JOIN_ACCEPT_TIMEOUT_MS
+  {
+    from: 'pending_acceptance',
+    event: 'joinAccepted',
+    to: 'claimed',
+    what: 'the runtime reports the creator let the agent in; the conversation id is recorded',
+  },
+  {
+    from: 'pending_acceptance',
+    event: 'acceptanceTimedOut',
+    to: 'destroying',
+    what: 'not let in within the join-accept timeout: destroyed, the reason in lastError and the audit trail',
+  },
+  { from: 'pending_acceptance', event: 'destroyRequested', to: 'destroying', what: 'kill, self-destruct' },
 
   // claimed (./health.ts)
   { from: 'claimed', event: 'destroyRequested', to: 'destroying', what: 'kill, self-destruct, dismiss' },

@@ -1,6 +1,8 @@
 import { defineChannelPluginEntry } from 'openclaw/plugin-sdk/channel-core';
 import { convosChannelPlugin } from './src/channel.js';
 import { currentSettings, ensureService, existingService, setConvosRuntime } from './src/instance.js';
+import { isConvosTurn, LEAVE_TOOL_NAME, leaveTool } from './src/leave-tool.js';
+import { CHANNEL_ID } from './src/openclaw-bridge.js';
 import {
   PROVISION_PATH,
   provisionHandler,
@@ -13,7 +15,7 @@ import { ProvisionError } from './src/service.js';
 /**
  * The `convos` OpenClaw plugin: the Convos (XMTP) chat channel plus the two gateway routes the
  * runtime's control server uses to provision a conversation and read the channel's state
- * (runtime/CONTRACT.md).
+ * (runtime/CONTRACT.md), and the agent's leave_conversation tool.
  */
 export default defineChannelPluginEntry({
   id: 'convos',
@@ -44,6 +46,12 @@ export default defineChannelPluginEntry({
       match: 'exact',
       handler: provisionHandler(deps),
     });
+    const tool = leaveTool(async () => existingService(currentSettings(api.config)));
+    api.registerTool(
+      ((ctx: { messageChannel?: string; sessionKey?: string }) =>
+        isConvosTurn(ctx, CHANNEL_ID) ? tool : null) as never,
+      { names: [LEAVE_TOOL_NAME] },
+    );
     api.registerHttpRoute({
       path: STATUS_PATH,
       auth: 'plugin',

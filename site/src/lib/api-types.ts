@@ -119,6 +119,7 @@ export interface paths {
                             starting: number;
                             idle: number;
                             claiming: number;
+                            pending_acceptance: number;
                             claimed: number;
                             crashed: number;
                             failed: number;
@@ -196,6 +197,9 @@ export interface paths {
                                     breakerCooldownMs: number;
                                     pollIntervalMs: number;
                                     reconcileIntervalMs?: number;
+                                    /** @description the runtime version new instances get; null: unknown */
+                                    runtimeVersion?: string | null;
+                                    upgradeBatch?: number;
                                 };
                                 declared: {
                                     poolName: string;
@@ -216,10 +220,13 @@ export interface paths {
                                     breakerCooldownMs: number;
                                     pollIntervalMs: number;
                                     reconcileIntervalMs?: number;
+                                    /** @description the runtime version new instances get; null: unknown */
+                                    runtimeVersion?: string | null;
+                                    upgradeBatch?: number;
                                 };
                                 /** @description settings an operator changed at run time that differ from the declaration */
                                 overridden: string[];
-                                /** @description idle or starting instances on a compute provider no longer in force, being replaced */
+                                /** @description idle or starting instances on a compute provider or runtime version no longer in force, being replaced */
                                 retiring: number;
                             } | null;
                         };
@@ -264,6 +271,13 @@ export interface paths {
                             category: string;
                             emoji: string;
                             skills: string[];
+                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
+                            skillAvailability: {
+                                skill: string;
+                                available: boolean;
+                                /** @description why not, when not available */
+                                reason: string | null;
+                            }[];
                         }[];
                     };
                 };
@@ -308,6 +322,13 @@ export interface paths {
                             category: string;
                             emoji: string;
                             skills: string[];
+                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
+                            skillAvailability: {
+                                skill: string;
+                                available: boolean;
+                                /** @description why not, when not available */
+                                reason: string | null;
+                            }[];
                             instructions: string;
                         };
                     };
@@ -357,7 +378,7 @@ export interface paths {
                             starting: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -366,11 +387,13 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                             idle: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -379,11 +402,13 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                             claiming: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -392,11 +417,28 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
+                            }[];
+                            pending_acceptance: {
+                                id: string;
+                                /** @enum {string} */
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                agentName: string | null;
+                                templateSlug: string | null;
+                                conversationId: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                claimedAt: string | null;
+                                lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                             claimed: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -405,11 +447,13 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                             crashed: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -418,11 +462,13 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                             failed: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -431,11 +477,13 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                             destroying: {
                                 id: string;
                                 /** @enum {string} */
-                                status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 agentName: string | null;
                                 templateSlug: string | null;
                                 conversationId: string | null;
@@ -444,6 +492,8 @@ export interface paths {
                                 /** Format: date-time */
                                 claimedAt: string | null;
                                 lastError: string | null;
+                                /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                                runtimeVersion: string | null;
                             }[];
                         };
                     };
@@ -494,7 +544,7 @@ export interface paths {
                         "application/json": {
                             id: string;
                             /** @enum {string} */
-                            status: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                            status: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                             agentName: string | null;
                             templateSlug: string | null;
                             conversationId: string | null;
@@ -503,6 +553,8 @@ export interface paths {
                             /** Format: date-time */
                             claimedAt: string | null;
                             lastError: string | null;
+                            /** @description the runtime version its compute runs (image id, source hash); null: unknown */
+                            runtimeVersion: string | null;
                             provider: string;
                             url: string | null;
                             idleAt: string | null;
@@ -522,12 +574,35 @@ export interface paths {
                                 createdAt: string;
                                 releasedAt: string | null;
                             }[];
+                            /** @description what its own LLM key spent against its cap (read from the provider, kept ~60 s); null: it holds no key of its own */
+                            usage: ({
+                                /** @enum {boolean} */
+                                available: true;
+                                /** @description spent since the last reset */
+                                usageUsd: number;
+                                /** @description the cap; null: none */
+                                limitUsd: number | null;
+                                remainingUsd: number | null;
+                                /** @description daily, weekly, monthly; null: never resets */
+                                limitReset: string | null;
+                                disabled: boolean;
+                                /**
+                                 * Format: date-time
+                                 * @description when it was read (kept ~60 s)
+                                 */
+                                fetchedAt: string;
+                            } | {
+                                /** @enum {boolean} */
+                                available: false;
+                                /** @description why the provider could not be read (no body, no secret) */
+                                reason: string;
+                            }) | (never | null);
                             events: {
                                 at: string;
                                 /** @enum {string|null} */
-                                from: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed" | null;
+                                from: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed" | null;
                                 /** @enum {string} */
-                                to: "starting" | "idle" | "claiming" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
+                                to: "starting" | "idle" | "claiming" | "pending_acceptance" | "claimed" | "crashed" | "failed" | "destroying" | "destroyed";
                                 actor: string;
                                 reason: string;
                             }[];
@@ -964,6 +1039,99 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Credits left at the LLM key provider, and the keys, inboxes and numbers in use and pooled. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description the LLM key provider's account; null: no LLM key provider is configured */
+                            credits: {
+                                /** @enum {boolean} */
+                                available: true;
+                                /** @description credits bought */
+                                totalUsd: number;
+                                /** @description spent by every key of the account */
+                                usedUsd: number;
+                                /** @description credits left: bought minus spent */
+                                remainingUsd: number;
+                                /**
+                                 * Format: date-time
+                                 * @description when it was read (kept ~60 s)
+                                 */
+                                fetchedAt: string;
+                            } | {
+                                /** @enum {boolean} */
+                                available: false;
+                                /** @description why the provider could not be read (no body, no secret) */
+                                reason: string;
+                            } | (never | null);
+                            keys: {
+                                /** @description held by claimed (or being claimed) instances */
+                                inUse: number;
+                                /** @description held by starting and idle instances */
+                                pooled: number;
+                                /** @description held by crashed, failed or destroying instances, until released */
+                                other: number;
+                            };
+                            inboxes: {
+                                /** @description held by claimed (or being claimed) instances */
+                                inUse: number;
+                                /** @description held by starting and idle instances */
+                                pooled: number;
+                                /** @description held by crashed, failed or destroying instances, until released */
+                                other: number;
+                            };
+                            numbers: {
+                                /** @description held by claimed (or being claimed) instances */
+                                inUse: number;
+                                /** @description held by starting and idle instances */
+                                pooled: number;
+                                /** @description held by crashed, failed or destroying instances, until released */
+                                other: number;
+                                /** @description released numbers kept for the next instance */
+                                spare: number;
+                            };
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1545,6 +1713,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description The instance asks to be destroyed: its conversation ended for it (removed, ended, it left) or something on it asked. The reason goes to the audit trail. */
         post: {
             parameters: {
                 query?: never;
@@ -1552,7 +1721,16 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description why the instance asks to be destroyed; the audit trail records it (default requested) */
+                        reason?: "removed_from_conversation" | "conversation_ended" | "left_conversation" | "requested";
+                        /** @description ignored (older runtimes send it; the token names the instance) */
+                        instanceId?: string;
+                    };
+                };
+            };
             responses: {
                 /** @description Default Response */
                 202: {
@@ -1566,6 +1744,15 @@ export interface paths {
                     };
                 };
                 /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1576,6 +1763,89 @@ export interface paths {
                 };
                 /** @description Every error: a clear message and a machine code */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pool/self/conversation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The runtime reports that the join of the instance's claim was accepted: a `pending_acceptance` instance becomes `claimed` with this conversation id. 202 when taken (or already claimed with it), 409 NOT_PENDING_ACCEPTANCE otherwise. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description the claim's key: the runtime's provision requestId */
+                        requestId: string;
+                        /** @description the XMTP group id of the conversation the agent joined */
+                        conversationId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ok: boolean;
+                        };
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a clear message and a machine code */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1831,6 +2101,7 @@ export interface paths {
                                 starting: number;
                                 idle: number;
                                 claiming: number;
+                                pending_acceptance: number;
                                 claimed: number;
                                 crashed: number;
                                 failed: number;
@@ -1911,6 +2182,7 @@ export interface paths {
                                 starting: number;
                                 idle: number;
                                 claiming: number;
+                                pending_acceptance: number;
                                 claimed: number;
                                 crashed: number;
                                 failed: number;
@@ -2508,6 +2780,13 @@ export interface paths {
                             warm: boolean;
                             status: string;
                             chatUrl?: string;
+                            /** @description each of the template's skills: available in this deployment (the template info) or on this agent (the claim answer), and why not */
+                            skillAvailability: {
+                                skill: string;
+                                available: boolean;
+                                /** @description why not, when not available */
+                                reason: string | null;
+                            }[];
                         };
                     };
                 };

@@ -34,6 +34,7 @@ export type CountKey = (typeof COUNT_KEYS)[number];
 /** The console's order for the groups of GET /api/pool/agents: what needs attention first. */
 export const AGENT_GROUPS = [
   'claimed',
+  'pending_acceptance',
   'crashed',
   'idle',
   'starting',

@@ -1,6 +1,7 @@
 import { decodeAppData, encodeAppData } from '../../../src/invite/index.js';
 import type { AgentBridge, Log } from './agent.js';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, sleep } from './backoff.js';
+import { type ConversationExit, exitFromMessage, exitFromState } from './conversation-exit.js';
 import { type IdentityRecord, type IdentityStore, keysOf } from './identity-store.js';
 import { decideJoinRequest } from './join-requests.js';
 import {
@@ -17,6 +18,8 @@ import {
  * Runs one identity (one conversation): keeps its XMTP client connected and its message stream open
  * (reconnecting with backoff), accepts join requests when it created the group, waits to be let in
  * when it joined by invite, and hands group messages to the agent, one turn at a time per group.
+ * Once its conversation ends for it (removed, exploded, or it left: ./conversation-exit.ts) it records
+ * why and never hands the agent anything again.
  */
 
 export interface RunnerDeps {
@@ -31,6 +34,9 @@ export interface RunnerDeps {
   /** Called when a member's message arrives in our conversation and when the agent sends into it. */
   onActivity?: () => void;
 }
+
+/** setTimeout's longest delay; a later explode time is re-armed when this one fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * How many messages of one conversation may wait behind the agent's turn in progress. Members (or a
@@ -80,6 +86,8 @@ export class IdentityRunner {
   private readonly queues = new Map<string, TurnQueue>();
   private droppedTurns = 0;
   private joinWaiters: Array<() => void> = [];
+  /** Fires at a scheduled explode time (record.endsAt). */
+  private endTimer: NodeJS.Timeout | undefined;
 
   constructor(
     public record: IdentityRecord,
@@ -117,12 +125,14 @@ export class IdentityRunner {
   /** Starts the background loop (idempotent). */
   start(): void {
     if (this.loop || this.stopped) return;
+    this.armEndTimer();
     this.loop = this.run();
     if (this.record.role === 'joiner' && !this.record.conversationId) this.poller = this.pollForGroup();
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
+    clearTimeout(this.endTimer);
     for (const w of this.joinWaiters) w();
     await this.stream?.end().catch(() => {});
     await this.loop?.catch(() => {});
@@ -140,6 +150,8 @@ export class IdentityRunner {
         const client = await this.connect();
         await client.syncAll();
         if (this.record.role === 'joiner' && !this.record.conversationId) await this.findJoinedGroup();
+        // Removed (or exploded) while we were offline: the stream would never say so.
+        await this.checkMembership(client);
         if (this.record.role === 'creator') await this.catchUpJoinRequests(client);
         const stream = await client.streamAllMessages();
         this.stream = stream;
@@ -165,6 +177,72 @@ export class IdentityRunner {
       }
       await sleep(backoffDelay(attempt++, this.deps.backoff), signal);
     }
+  }
+
+  /** Why the conversation ended for the agent, once it has. */
+  get exit(): ConversationExit | null {
+    return this.record.exit?.reason ?? null;
+  }
+
+  /**
+   * Records the end of the conversation (once; persisted, so a restart stays silent too) and drops the
+   * turns still waiting: nobody is there to read an answer.
+   */
+  private async end(reason: ConversationExit): Promise<void> {
+    if (this.record.exit) return;
+    await this.save({ exit: { reason, at: this.deps.now().toISOString() } });
+    clearTimeout(this.endTimer);
+    for (const q of this.queues.values()) q.pending.length = 0;
+    this.deps.log.info(`convos: ${this.label} conversation over (${reason})`);
+  }
+
+  private async checkMembership(client: XmtpClient): Promise<void> {
+    const { conversationId } = this.record;
+    if (!conversationId || this.record.exit) return;
+    const group = await client.getConversationById(conversationId);
+    // Not found locally proves nothing (a fresh database before its first sync): only inactive does.
+    if (group?.kind !== 'group') return;
+    const endsAt = this.record.endsAt ? new Date(this.record.endsAt) : null;
+    const exit = exitFromState(group.isActive(), endsAt, this.deps.now());
+    if (exit) await this.end(exit);
+  }
+
+  /** A scheduled explode ends the conversation at its time, also after a restart. */
+  private armEndTimer(): void {
+    clearTimeout(this.endTimer);
+    if (!this.record.endsAt || this.record.exit || this.stopped) return;
+    const delay = new Date(this.record.endsAt).getTime() - this.deps.now().getTime();
+    this.endTimer = setTimeout(
+      () => {
+        if (delay > MAX_TIMER_MS) return this.armEndTimer();
+        this.end('conversation_ended').catch((err) =>
+          this.deps.log.warn(`convos: ${this.label} could not record the end: ${errText(err)}`),
+        );
+      },
+      Math.max(0, Math.min(delay, MAX_TIMER_MS)),
+    );
+    this.endTimer.unref?.();
+  }
+
+  /**
+   * Leaves the conversation (the agent's leave_conversation tool, when the group asks it to go). The end
+   * is recorded even when the network refuses the leave (say, the agent is the group's only super admin):
+   * the instance is destroyed either way, and its identity with it.
+   */
+  async leave(): Promise<{ left: boolean; error?: string }> {
+    const { conversationId } = this.record;
+    if (!conversationId) throw new Error('this agent is in no conversation yet');
+    let outcome: { left: boolean; error?: string } = { left: true };
+    try {
+      const client = await this.connect();
+      const group = await client.getConversationById(conversationId);
+      if (group?.kind === 'group' && group.isActive()) await group.leave();
+    } catch (err) {
+      outcome = { left: false, error: errText(err) };
+      this.deps.log.warn(`convos: ${this.label} could not leave its conversation: ${outcome.error}`);
+    }
+    await this.end('left_conversation');
+    return outcome;
   }
 
   /** Background wait for the creator to add us, after the bounded wait in provision gave up. */
@@ -256,6 +334,7 @@ export class IdentityRunner {
   async handle(msg: XmtpMessage): Promise<void> {
     const client = this.client;
     if (!client) return;
+    if (this.record.exit) return;
     // Our own sends come back on the stream; answering them would loop forever.
     if (msg.senderInboxId === client.inboxId) return;
     const conv = await client.getConversationById(msg.conversationId);
@@ -273,10 +352,34 @@ export class IdentityRunner {
     }
     // Only our one conversation reaches the agent: being added to other groups must not make it talk.
     if (conv.id !== this.record.conversationId) return;
+    if (await this.endedBy(conv, msg)) return;
     if (!HOUSEKEEPING_TYPES.has(`${msg.contentType.authorityId}/${msg.contentType.typeId}`))
       this.deps.onActivity?.();
     if (!isContentType(msg.contentType, TEXT_CONTENT_TYPE) || !msg.text?.trim()) return;
     this.enqueueTurn(conv, msg);
+  }
+
+  /** Whether this message of our conversation ended it (or scheduled its end). */
+  private async endedBy(group: XmtpGroup, msg: XmtpMessage): Promise<boolean> {
+    const verdict = exitFromMessage(msg, this.record.inboxId ?? '', this.deps.now());
+    if (verdict && 'endsAt' in verdict) {
+      await this.save({ endsAt: verdict.endsAt.toISOString() });
+      this.armEndTimer();
+      return false;
+    }
+    let exit = verdict?.exit ?? null;
+    // A membership change we are not named in may still be the end of it (the group's own view).
+    if (!exit && msg.groupUpdated) {
+      const endsAt = this.record.endsAt ? new Date(this.record.endsAt) : null;
+      exit = exitFromState(group.isActive(), endsAt, this.deps.now());
+    }
+    // The explode message comes first, then the creator's removal: the conversation ended.
+    if (exit === 'removed_from_conversation' && this.record.endsAt) {
+      if (new Date(this.record.endsAt).getTime() <= this.deps.now().getTime()) exit = 'conversation_ended';
+    }
+    if (!exit) return false;
+    await this.end(exit);
+    return true;
   }
 
   /** Messages waiting for a turn, and those dropped because too many were waiting (since start). */
@@ -314,7 +417,7 @@ export class IdentityRunner {
 
   private async drain(conversationId: string, q: TurnQueue): Promise<void> {
     try {
-      while (!this.stopped) {
+      while (!this.stopped && !this.record.exit) {
         const next = q.pending.shift();
         if (!next) break;
         await this.runTurn(next.group, next.msg);

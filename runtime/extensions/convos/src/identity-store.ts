@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ConversationExit } from './conversation-exit.js';
 import type { XmtpEnv, XmtpIdentityKeys } from './xmtp/types.js';
 
 /**
@@ -31,6 +32,12 @@ export interface IdentityRecord {
   inviteTag?: string;
   status: ProvisionStatus | 'pending';
   createdAt: string;
+  /** Joiner: when the creator let us in (ISO), i.e. when `status` became `joined`. */
+  joinedAt?: string;
+  /** Set once the conversation ended for the agent (./conversation-exit.ts): it never speaks there again. */
+  exit?: { reason: ConversationExit; at: string };
+  /** Convos' explode scheduled for later (ISO): the conversation ends then. */
+  endsAt?: string;
 }
 
 export function keysOf(r: IdentityRecord): XmtpIdentityKeys {

@@ -6,7 +6,8 @@ import { ProvisionError } from './service.js';
 /**
  * The gateway HTTP routes the control server calls (runtime/CONTRACT.md):
  *   POST /convos/provision  → { conversationId, inviteUrl, joined, status }
- *   GET  /convos/status     → { state: "starting" | "ready" | "error", error?, lastActivityAt: ISO | null }
+ *   GET  /convos/status     → { state: "starting" | "ready" | "error", error?, lastActivityAt: ISO | null,
+ *                               conversation: { requestId, conversationId, status, exit } | null }
  * They are registered with auth "plugin" (public to the gateway), so each checks the gateway token.
  */
 
@@ -109,12 +110,13 @@ export function statusHandler(deps: RouteDeps) {
       });
     const service = deps.current();
     const lastActivityAt = service?.lastActivityAt() ?? null;
+    const conversation = service?.conversation() ?? null;
     return send(
       res,
       200,
       service
-        ? { ...service.status(), lastActivityAt }
-        : { state: 'starting' satisfies ChannelState, lastActivityAt },
+        ? { ...service.status(), lastActivityAt, conversation }
+        : { state: 'starting' satisfies ChannelState, lastActivityAt, conversation },
     );
   };
 }

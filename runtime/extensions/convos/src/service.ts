@@ -10,6 +10,7 @@ import {
 } from '../../../src/invite/index.js';
 import { type AgentBridge, type Log, silentLog } from './agent.js';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
+import type { ConversationExit } from './conversation-exit.js';
 import { errText, IdentityRunner } from './identity-runner.js';
 import { type IdentityRecord, IdentityStore, keysOf, type ProvisionStatus } from './identity-store.js';
 import type { XmtpClientFactory, XmtpEnv } from './xmtp/types.js';
@@ -34,6 +35,17 @@ export interface ProvisionResult {
   inviteUrl: string | null;
   joined: boolean;
   status: ProvisionStatus;
+}
+
+/**
+ * The agent's one conversation as `GET /convos/status` reports it (runtime/CONTRACT.md): the control server
+ * tells the pool when a join is accepted and when the conversation ended for the agent.
+ */
+export interface ConversationReport {
+  requestId: string;
+  conversationId: string | null;
+  status: ProvisionStatus;
+  exit: ConversationExit | null;
 }
 
 /** A provision failure with the HTTP status and code the route should answer with. */
@@ -168,6 +180,27 @@ export class ConvosService {
       this.runners.set(r.id, runner);
     }
     return runner;
+  }
+
+  /** The provisioned conversation (an instance has at most one), or null before any provision. */
+  conversation(): ConversationReport | null {
+    for (const r of this.runners.values()) {
+      const { record } = r;
+      return {
+        requestId: record.requestId,
+        conversationId: record.conversationId ?? null,
+        status: record.status === 'pending' ? 'waiting_for_acceptance' : record.status,
+        exit: record.exit?.reason ?? null,
+      };
+    }
+    return null;
+  }
+
+  /** The agent leaves its conversation (its leave_conversation tool). */
+  async leave(): Promise<{ left: boolean; error?: string }> {
+    const runner = [...this.runners.values()].find((r) => r.record.conversationId);
+    if (!runner) throw new Error('this agent is in no conversation');
+    return runner.leave();
   }
 
   /** Sends text into a conversation held by one of our identities (outbound delivery). */

@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   type ConsentValue,
   type CreateGroupOptions,
+  EXPLODE_SETTINGS_CONTENT_TYPE,
+  GROUP_UPDATED_CONTENT_TYPE,
   JOIN_REQUEST_CONTENT_TYPE,
   type JoinRequestContent,
   TEXT_CONTENT_TYPE,
@@ -20,6 +22,11 @@ import {
  * An in-memory XMTP network shared by several clients: groups and DMs with members, appData, consent,
  * and per-client message streams (which, as on the real network, also deliver the sender's own
  * messages). Faults can be injected: go offline (client creation fails) and break streams.
+ *
+ * Membership changes behave as on XMTP: removing a member (or a member leaving) posts a group_updated
+ * message that the removed member also receives, and the group stays in a former member's list, readable
+ * but inactive (node-sdk's `isActive`). Convos' explode is an explode_settings message from the creator
+ * followed by the removal of every other member (@xmtp/convos-cli `conversation explode`).
  */
 
 interface ConvState {
@@ -28,6 +35,8 @@ interface ConvState {
   name: string;
   appData: string;
   members: Set<string>;
+  /** Removed or left: they still see the group (inactive), and get no new messages. */
+  formerMembers: Set<string>;
   consent: Map<string, ConsentValue>;
   messages: XmtpMessage[];
 }
@@ -137,11 +146,36 @@ export class FakeNetwork {
     return [...(this.streams.get(inboxId) ?? [])].filter((s) => !s.done).length;
   }
 
-  deliver(conv: ConvState, m: XmtpMessage): void {
+  deliver(conv: ConvState, m: XmtpMessage, alsoTo: string[] = []): void {
     conv.messages.push(m);
-    for (const member of conv.members) {
+    for (const member of new Set([...conv.members, ...alsoTo])) {
       for (const s of this.streams.get(member) ?? []) s.push(m);
     }
+  }
+
+  /**
+   * `by` removes `removed` (or they left, when `left`): a group_updated message from `by`, which the
+   * removed members receive too, then they are former members.
+   */
+  changeMembers(conv: ConvState, by: string, removed: string[], left = false): void {
+    for (const id of removed) {
+      conv.members.delete(id);
+      conv.formerMembers.add(id);
+    }
+    this.deliver(
+      conv,
+      {
+        id: randomBytes(8).toString('hex'),
+        conversationId: conv.id,
+        senderInboxId: by,
+        sentAt: new Date(),
+        contentType: GROUP_UPDATED_CONTENT_TYPE,
+        groupUpdated: left
+          ? { removedInboxIds: [], leftInboxIds: removed }
+          : { removedInboxIds: removed, leftInboxIds: [] },
+      },
+      removed,
+    );
   }
 
   newConversation(kind: 'group' | 'dm', members: string[], opts: CreateGroupOptions = {}): ConvState {
@@ -151,6 +185,7 @@ export class FakeNetwork {
       name: opts.groupName ?? '',
       appData: opts.appData ?? '',
       members: new Set(members),
+      formerMembers: new Set(),
       consent: new Map(),
       messages: [],
     };
@@ -206,14 +241,14 @@ export class FakeClient implements XmtpClient {
   async listConversations(): Promise<XmtpConversation[]> {
     this.check();
     return [...this.net.conversations.values()]
-      .filter((c) => c.members.has(this.inboxId))
+      .filter((c) => c.members.has(this.inboxId) || c.formerMembers.has(this.inboxId))
       .map((c) => this.view(c));
   }
 
   async getConversationById(id: string): Promise<XmtpConversation | undefined> {
     this.check();
     const c = this.net.conversations.get(id);
-    return c?.members.has(this.inboxId) ? this.view(c) : undefined;
+    return c && (c.members.has(this.inboxId) || c.formerMembers.has(this.inboxId)) ? this.view(c) : undefined;
   }
 
   async syncAll(): Promise<void> {
@@ -285,7 +320,7 @@ abstract class FakeConversationBase {
   }
 
   async sync(): Promise<void> {
-    this.guard();
+    if (!this.net.online) throw new Error('service is currently unavailable (fake network offline)');
   }
 
   async messages(): Promise<XmtpMessage[]> {
@@ -316,6 +351,43 @@ export class FakeGroup extends FakeConversationBase implements XmtpGroup {
 
   async memberInboxIds(): Promise<string[]> {
     return [...this.c.members];
+  }
+
+  isActive(): boolean {
+    return this.c.members.has(this.self);
+  }
+
+  /** Self-removal: on XMTP an admin's client acts on the leave request; here it takes effect at once. */
+  async leave(): Promise<void> {
+    this.guard();
+    this.net.changeMembers(this.c, this.self, [this.self], true);
+  }
+
+  /** Test helper: we (an admin) remove members. */
+  async removeMembers(inboxIds: string[]): Promise<void> {
+    this.guard();
+    this.net.changeMembers(this.c, this.self, inboxIds);
+  }
+
+  /** Test helper: Convos' explode by us, the creator: the explode message, then everyone else removed. */
+  async explode(expiresAt = new Date()): Promise<void> {
+    await this.sendExplode(expiresAt);
+    if (expiresAt.getTime() <= Date.now())
+      await this.removeMembers([...this.c.members].filter((m) => m !== this.self));
+  }
+
+  /** Test helper: only the explode message (a scheduled explode: members are removed later). */
+  async sendExplode(expiresAt: Date): Promise<void> {
+    this.guard();
+    this.net.deliver(this.c, {
+      id: randomBytes(8).toString('hex'),
+      conversationId: this.c.id,
+      senderInboxId: this.self,
+      sentAt: new Date(),
+      contentType: EXPLODE_SETTINGS_CONTENT_TYPE,
+      explode: { expiresAt },
+      fallback: `Conversation expires at ${expiresAt.toISOString()}`,
+    });
   }
 }
 

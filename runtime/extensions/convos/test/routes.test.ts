@@ -77,10 +77,23 @@ describe('gateway routes /convos/provision and /convos/status', () => {
     const { call } = await serve();
     expect(await call(STATUS_PATH)).toEqual({
       status: 200,
-      body: { state: 'starting', lastActivityAt: null },
+      body: { state: 'starting', lastActivityAt: null, conversation: null },
     });
-    await call(PROVISION_PATH, body({ requestId: 'r', agentName: 'Ada', instructions: '' }));
-    expect(await call(STATUS_PATH)).toEqual({ status: 200, body: { state: 'ready', lastActivityAt: null } });
+    const created = await call(PROVISION_PATH, body({ requestId: 'r', agentName: 'Ada', instructions: '' }));
+    expect(await call(STATUS_PATH)).toEqual({
+      status: 200,
+      body: {
+        state: 'ready',
+        lastActivityAt: null,
+        // The conversation the control server reports to the pool (its acceptance, its end).
+        conversation: {
+          requestId: 'r',
+          conversationId: created.body.conversationId,
+          status: 'created',
+          exit: null,
+        },
+      },
+    });
     await new Promise<void>((r) => server?.close(() => r()));
     const off = await serve({ disabledReason: () => 'XMTP_ENV=off' });
     expect((await off.call(STATUS_PATH)).body).toEqual({

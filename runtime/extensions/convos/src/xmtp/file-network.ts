@@ -299,6 +299,16 @@ export class FileGroup extends FileConversation implements XmtpGroup {
   async memberInboxIds(): Promise<string[]> {
     return this.conv().members;
   }
+
+  isActive(): boolean {
+    return this.net.read(this.id)?.members.includes(this.self) ?? false;
+  }
+
+  async leave(): Promise<void> {
+    this.net.update(this.id, (c) => {
+      c.members = c.members.filter((m) => m !== this.self);
+    });
+  }
 }
 
 export class FileDm extends FileConversation implements XmtpDm {

@@ -3,6 +3,7 @@ import { ethSigner } from './eth-signer.js';
 import {
   type ConsentValue,
   type ContentTypeRef,
+  EXPLODE_SETTINGS_CONTENT_TYPE,
   JOIN_REQUEST_CONTENT_TYPE,
   type JoinRequestContent,
   type XmtpClient,
@@ -41,6 +42,27 @@ export const joinRequestCodec = {
   shouldPush: () => true,
 };
 
+/**
+ * convos.org/explode_settings:1.0 — JSON `{ expiresAt }` (matches the iOS ExplodeSettingsCodec and
+ * @xmtp/convos-cli). We only read it: the creator sends it right before removing every member.
+ */
+export const explodeSettingsCodec = {
+  contentType: EXPLODE_SETTINGS_CONTENT_TYPE,
+  encode: (content: { expiresAt: string }) => ({
+    type: EXPLODE_SETTINGS_CONTENT_TYPE,
+    parameters: {},
+    fallback: `Conversation expires at ${content.expiresAt}`,
+    content: new TextEncoder().encode(JSON.stringify({ expiresAt: content.expiresAt })),
+  }),
+  decode: (encoded: { content: Uint8Array }): { expiresAt: string } => {
+    const parsed = JSON.parse(new TextDecoder().decode(encoded.content)) as { expiresAt?: unknown };
+    if (typeof parsed?.expiresAt !== 'string') throw new Error('explode settings without expiresAt');
+    return { expiresAt: parsed.expiresAt };
+  },
+  fallback: (content: { expiresAt: string }) => `Conversation expires at ${content.expiresAt}`,
+  shouldPush: () => true,
+};
+
 type AnyConversation = Group<unknown> | Dm<unknown>;
 
 function toMessage(m: DecodedMessage<unknown>): XmtpMessage {
@@ -63,6 +85,23 @@ function toMessage(m: DecodedMessage<unknown>): XmtpMessage {
   const c = m.content as Partial<JoinRequestContent> | undefined;
   if (ct.authorityId === 'convos.org' && ct.typeId === 'join_request' && typeof c?.inviteSlug === 'string') {
     out.joinRequest = c as JoinRequestContent;
+  }
+  if (ct.authorityId === 'xmtp.org' && ct.typeId === 'group_updated') {
+    type Inboxes = Array<{ inboxId: string }> | undefined;
+    const u = m.content as { removedInboxes?: Inboxes; leftInboxes?: Inboxes } | undefined;
+    out.groupUpdated = {
+      removedInboxIds: (u?.removedInboxes ?? []).map((i) => i.inboxId),
+      leftInboxIds: (u?.leftInboxes ?? []).map((i) => i.inboxId),
+    };
+  }
+  const e = m.content as { expiresAt?: unknown } | undefined;
+  if (
+    ct.authorityId === 'convos.org' &&
+    ct.typeId === 'explode_settings' &&
+    typeof e?.expiresAt === 'string'
+  ) {
+    const expiresAt = new Date(e.expiresAt);
+    if (!Number.isNaN(expiresAt.getTime())) out.explode = { expiresAt };
   }
   return out;
 }
@@ -94,6 +133,9 @@ function wrap(c: AnyConversation): XmtpConversation {
       updateAppData: (appData: string) => c.updateAppData(appData),
       addMembers: (ids: string[]) => c.addMembers(ids),
       memberInboxIds: async () => (await c.members()).map((m) => m.inboxId),
+      isActive: () => c.isActive,
+      // Self-removal: sends a leave request that the group's admins' clients act on.
+      leave: () => c.requestRemoval(),
     };
   }
   return { ...base, kind: 'dm', peerInboxId: async () => (c as Dm<unknown>).peerInboxId };
@@ -179,7 +221,7 @@ export function nodeSdkFactory(o: NodeSdkFactoryOptions = {}): XmtpClientFactory
           env,
           dbPath: keys.dbPath,
           dbEncryptionKey: keys.dbEncryptionKey,
-          codecs: [joinRequestCodec as never],
+          codecs: [joinRequestCodec as never, explodeSettingsCodec as never],
           appVersion: o.appVersion ?? 'convos-agents/0.1',
         },
       );

@@ -30,7 +30,17 @@ export interface XmtpMessage {
   text?: string;
   /** Set for convos.org/join_request messages that decoded. */
   joinRequest?: JoinRequestContent;
+  /** Set for xmtp.org/group_updated messages (membership changes, written by the network). */
+  groupUpdated?: GroupUpdate;
+  /** Set for convos.org/explode_settings messages that decoded: the conversation ends at `expiresAt`. */
+  explode?: { expiresAt: Date };
   fallback?: string;
+}
+
+/** The membership part of a group_updated message: who was removed by someone, who left. */
+export interface GroupUpdate {
+  removedInboxIds: string[];
+  leftInboxIds: string[];
 }
 
 export interface CreateGroupOptions {
@@ -60,6 +70,10 @@ export interface XmtpGroup extends XmtpConversationBase {
   updateAppData(appData: string): Promise<void>;
   addMembers(inboxIds: string[]): Promise<void>;
   memberInboxIds(): Promise<string[]>;
+  /** False once we are no longer a member (removed, or the group was ended); the group stays readable. */
+  isActive(): boolean;
+  /** Asks to leave the group (XMTP's self-removal: an admin's client removes us). */
+  leave(): Promise<void>;
 }
 
 export interface XmtpDm extends XmtpConversationBase {
@@ -106,6 +120,20 @@ export const TEXT_CONTENT_TYPE: ContentTypeRef = {
 export const JOIN_REQUEST_CONTENT_TYPE: ContentTypeRef = {
   authorityId: 'convos.org',
   typeId: 'join_request',
+  versionMajor: 1,
+  versionMinor: 0,
+};
+
+export const GROUP_UPDATED_CONTENT_TYPE: ContentTypeRef = {
+  authorityId: 'xmtp.org',
+  typeId: 'group_updated',
+  versionMajor: 1,
+  versionMinor: 0,
+};
+/** Convos' explode (matches the iOS ExplodeSettingsCodec): JSON `{ expiresAt: ISO 8601 }`. */
+export const EXPLODE_SETTINGS_CONTENT_TYPE: ContentTypeRef = {
+  authorityId: 'convos.org',
+  typeId: 'explode_settings',
   versionMajor: 1,
   versionMinor: 0,
 };
