@@ -16,6 +16,7 @@ import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { createHealthSweeperActivities } from './health-sweeper';
 import { createInboundActivities } from './inbound';
+import { createPoolMemberActivities } from './pool-members';
 import { activityContext } from './providers/activity-context';
 import { providerCall } from './providers/failures';
 import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
@@ -235,6 +236,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     ...createResourceActivities(deps),
+    // countPoolMembers, listDrainCandidates (the pool controller's view of the read model).
+    ...createPoolMemberActivities(deps),
     ...createReconcileActivities(deps),
     // checkHealth (one check, while starting) and sweepHealth (the sweeper's shards).
     ...createHealthSweeperActivities(deps),

@@ -8,6 +8,7 @@ import { instanceWorkflowId, poolWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instanceResources, instances } from '../drizzle/schema';
 import { getPoolStateQuery, getStateQuery, instanceChangedSignal } from '../workflows/messages';
+import { InstanceStatusKey } from '../workflows/search-attributes';
 import type { InstanceStatus } from '../workflows/types';
 import type { ComputeProvider } from './compute/types';
 import type { ActivityMetrics } from './metrics';
@@ -39,12 +40,17 @@ export interface ReconcileReport {
   errors: string[];
 }
 
-async function runningInstanceIds(temporal: Client): Promise<Set<string>> {
-  const running = new Set<string>();
+/**
+ * The running instance workflows and the status each last published (its `InstanceStatus` search attribute),
+ * from one visibility listing. A listing is not a billable action; a Query to each workflow would be one per
+ * instance per sweep, more than everything else a live instance costs (docs/architecture.md, "Liveness").
+ */
+async function runningInstances(temporal: Client): Promise<Map<string, string | undefined>> {
+  const running = new Map<string, string | undefined>();
   for await (const wf of temporal.workflow.list({
     query: `WorkflowType = 'instanceWorkflow' AND ExecutionStatus = 'Running'`,
   })) {
-    running.add(wf.workflowId.replace(/^instance-/, ''));
+    running.set(wf.workflowId.replace(/^instance-/, ''), wf.typedSearchAttributes.get(InstanceStatusKey));
   }
   return running;
 }
@@ -96,7 +102,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       reservationsCleared: 0,
       errors: [],
     };
-    const running = await runningInstanceIds(temporal);
+    const running = await runningInstances(temporal);
 
     /**
      * Ours to release: the instance is this deployment's (it has a read-model row in this pool: every
@@ -212,6 +218,9 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         report.rowsRepaired.push(row.id);
         continue;
       }
+      // The status it published agrees with the row: no drift, and no Query (each one is a billable action).
+      // Visibility lags a transition by a moment, so a disagreement is confirmed with the workflow itself.
+      if (running.get(row.id) === row.status) continue;
       const state = await temporal.workflow.getHandle(instanceWorkflowId(row.id)).query(getStateQuery);
       // `claiming` is written together with the claim's outcome, within moments: not a drift.
       if (state.status === 'claiming') continue;

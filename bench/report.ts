@@ -48,6 +48,8 @@ export interface ActionsBench {
   healthFailuresAllowed: number;
   /** The pool with no instance and no health sweeper. */
   baselinePerHour: number;
+  /** The reconcile Schedule's interval whose runs are amortised into the per-instance figures. */
+  reconcileIntervalMs: number;
   perIdleInstanceHour: number;
   perClaimedInstanceHour: number;
 }

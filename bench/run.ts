@@ -18,6 +18,7 @@ import { healthSweeperWorkflowId } from '../contracts/workflow-ids';
 import { instances } from '../drizzle/schema';
 import { projectRoot, readActions } from '../scripts/temporal-dev';
 import { type Stack, startStack } from '../test/stack';
+import { pauseReconcileSchedule, reconcileIntervalMs, reconcileRunActions } from '../test/support/actions';
 import { freePort } from '../test/support/ports';
 import { workflowsPath } from '../workers/create-worker';
 import { profileStart, profileStop } from './cpu-profile';
@@ -622,7 +623,8 @@ async function benchMemory(): Promise<MemoryBench> {
  * counter Temporal Cloud bills by), at the normal health settings (a check every 15 s, 3 misses). Windows:
  * the pool with no instance and no health sweeper (the baseline), `n` idle instances with the sweeper, the
  * same `n` claimed. Each figure is (window rate − baseline rate) per instance, scaled to an hour: the sweeper's
- * own share (its heartbeats and hourly activity per shard) is in it. Nothing is asked of Temporal during a
+ * own share (its heartbeats and hourly activity per shard) is in it, and so is the reconcile Schedule's (one run
+ * counted at each size, less one at no instance, times its runs an hour at the default interval). Nothing is asked of Temporal during a
  * window (a Query is an action too).
  */
 async function benchActions(): Promise<ActionsBench> {
@@ -639,7 +641,6 @@ async function benchActions(): Promise<ActionsBench> {
         startDeadlineMs: GENEROUS_START_DEADLINE_MS,
       },
       pool: { pollIntervalMs: 30_000 },
-      env: { RECONCILE_INTERVAL_MS: String(3_600_000) },
     },
     async (stack) => {
       const rate = async (what: string) => {
@@ -656,14 +657,25 @@ async function benchActions(): Promise<ActionsBench> {
             .from(instances)
             .where(and(eq(instances.pool, stack.poolName), eq(instances.status, status)))
         ).length;
+      // The reconcile Schedule (at its default interval) fires at wall-clock times: paused, and one run counted
+      // on demand at each size, amortised over its runs an hour.
+      await pauseReconcileSchedule(stack);
+      const runsPerHour = 3_600_000 / (await reconcileIntervalMs(stack));
+      const reconcileRun = async (what: string) => {
+        const actions = await reconcileRunActions(stack, metricsPort, baseline / 3600);
+        log(`a reconcile run, ${what}: ${actions.toFixed(1)} actions`);
+        return actions;
+      };
       await stack.temporal.workflow.getHandle(healthSweeperWorkflowId(stack.poolName)).terminate('baseline');
       await sleep(5000);
       const baseline = await rate('baseline (pool, no instance, no sweeper)');
+      const reconcileEmpty = await reconcileRun('no instance');
       await setTarget(stack, n);
       await until(`${n} idle`, async () => (await rows('idle')) === n, 10 * 60_000);
       await stack.declare(); // a worker start: the health sweeper runs again
       await sleep(20_000);
       const idle = await rate(`${n} idle`);
+      const reconcileIdle = await reconcileRun(`${n} idle`);
       await setTarget(stack, 0, n);
       await runLanes(n, 5, async () => {
         const res = await stack.api(
@@ -677,15 +689,18 @@ async function benchActions(): Promise<ActionsBench> {
       await until(`${n} claimed`, async () => (await rows('claimed')) === n, 5 * 60_000);
       await sleep(20_000);
       const claimed = await rate(`${n} claimed`);
-      const perInstance = (x: number) => Math.round(((x - baseline) / n) * 100) / 100;
+      const reconcileClaimed = await reconcileRun(`${n} claimed`);
+      const perInstance = (x: number, reconcile: number) =>
+        Math.round(((x - baseline + (reconcile - reconcileEmpty) * runsPerHour) / n) * 100) / 100;
       return {
         instances: n,
         windowSeconds: windowMs / 1000,
         healthIntervalMs: 15_000,
         healthFailuresAllowed: 3,
         baselinePerHour: Math.round(baseline),
-        perIdleInstanceHour: perInstance(idle),
-        perClaimedInstanceHour: perInstance(claimed),
+        reconcileIntervalMs: 3_600_000 / runsPerHour,
+        perIdleInstanceHour: perInstance(idle, reconcileIdle),
+        perClaimedInstanceHour: perInstance(claimed, reconcileClaimed),
       };
     },
   );

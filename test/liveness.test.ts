@@ -9,8 +9,14 @@ import { and, eq, inArray } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { healthSweeperWorkflowId } from '../contracts/workflow-ids';
 import { instanceEvents, instances } from '../drizzle/schema';
-import { readActions, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
+import { readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { type Stack, startStack } from './stack';
+import {
+  actionRate,
+  pauseReconcileSchedule,
+  reconcileIntervalMs,
+  reconcileRunActions,
+} from './support/actions';
 import { claimOne, shared } from './support/helpers';
 import { freePort } from './support/ports';
 
@@ -25,15 +31,8 @@ async function liveIds(stack: Stack, status: string): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-/** Actions per second over `ms`, touching nothing meanwhile (a Query would be an action too). */
-async function actionRate(metricsPort: number, ms: number): Promise<number> {
-  const before = await readActions(metricsPort);
-  await sleep(ms);
-  return ((await readActions(metricsPort)) - before) / (ms / 1000);
-}
-
 describe('the cost of a live instance', () => {
-  it('a steady idle instance costs ≤ 10 billable actions an hour at the normal health settings', async () => {
+  it('a steady idle instance costs ≤ 10 billable actions an hour at the normal health and reconcile settings', async () => {
     const metricsPort = await freePort();
     const devServer = await startDevServer({
       ...readDevServerSettings(),
@@ -46,26 +45,37 @@ describe('the cost of a live instance', () => {
     const stack = await startStack({
       ...shared({ targetIdle: 0, maxTotal: n }),
       temporalAddress: devServer.address,
-      // The defaults of config/env.ts: a check every 15 s, 3 misses. The pool's own wake-up at its default.
+      // The defaults of config/env.ts: a check every 15 s, 3 misses, a reconcile run every 5 minutes. The
+      // pool's own wake-up at its default.
       timings: { healthIntervalMs: 15_000, healthFailuresAllowed: 3 },
       pool: { pollIntervalMs: 30_000 },
-      env: { RECONCILE_INTERVAL_MS: String(3_600_000) },
     });
     try {
+      // The reconcile Schedule fires at fixed wall-clock times: paused, and one run counted on demand at each
+      // size instead, so a run neither lands in a window by chance nor is left out.
+      await pauseReconcileSchedule(stack);
       // Baseline: the pool with no instance and no health sweeper.
       await stack.temporal.workflow.getHandle(healthSweeperWorkflowId(stack.poolName)).terminate('baseline');
       await sleep(3000);
       const baseline = await actionRate(metricsPort, 30_000);
+      const reconcileEmpty = await reconcileRunActions(stack, metricsPort, baseline);
 
       expect((await stack.api('PUT', '/api/pool/target', { targetIdle: n })).status).toBe(200);
       await stack.waitFor(`${n} idle`, async () => (await liveIds(stack, 'idle')).length === n, 60_000);
       await stack.declare(); // what a worker start does: starts the health sweeper again
       await sleep(10_000); // the last starts settle, the sweeper's first pass and heartbeat
       const steady = await actionRate(metricsPort, 60_000);
-      const perInstanceHour = ((steady - baseline) * 3600) / n;
+      const reconcileFull = await reconcileRunActions(stack, metricsPort, baseline);
+
+      const reconcileRunsPerHour = 3_600_000 / (await reconcileIntervalMs(stack));
+      const sweeperAndInstances = ((steady - baseline) * 3600) / n;
+      const reconcileShare = ((reconcileFull - reconcileEmpty) * reconcileRunsPerHour) / n;
+      const perInstanceHour = sweeperAndInstances + reconcileShare;
       console.log(
-        `billable actions: baseline ${(baseline * 3600).toFixed(0)}/h, ${n} idle ${(steady * 3600).toFixed(0)}/h, ` +
-          `${perInstanceHour.toFixed(2)} per idle instance-hour (sweeper included)`,
+        `billable actions: baseline ${(baseline * 3600).toFixed(0)}/h, ${n} idle ${(steady * 3600).toFixed(0)}/h; ` +
+          `a reconcile run ${reconcileEmpty.toFixed(1)} (empty) / ${reconcileFull.toFixed(1)} (${n} idle); ` +
+          `${perInstanceHour.toFixed(2)} per idle instance-hour (sweeper ${sweeperAndInstances.toFixed(2)}, ` +
+          `reconcile ${reconcileShare.toFixed(2)})`,
       );
       expect(perInstanceHour).toBeLessThanOrEqual(TARGET_ACTIONS_PER_INSTANCE_HOUR);
       // And nothing was lost on the way: every instance is still idle.
@@ -74,7 +84,7 @@ describe('the cost of a live instance', () => {
       await stack.stop();
       await devServer.stop();
     }
-  });
+  }, 300_000);
 });
 
 describe('a dead runtime', () => {

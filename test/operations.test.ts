@@ -197,4 +197,31 @@ describe('reconcile', () => {
       ).some((e) => e.actor === 'reconcile'),
     );
   });
+
+  it('repairs a row whose status drifted from its running workflow, and leaves agreeing rows alone', async () => {
+    const drifted = await claim('Drifted');
+    // The read model lost a write: it still says idle at the claim's seq, the workflow says claimed.
+    await stack.database.db
+      .update(instances)
+      .set({ status: 'idle' })
+      .where(eq(instances.id, drifted.instanceId));
+    const eventsBefore = async () =>
+      (
+        await stack.database.db
+          .select()
+          .from(instanceEvents)
+          .where(eq(instanceEvents.instanceId, drifted.instanceId))
+      ).length;
+    const before = await eventsBefore();
+    expect((await stack.api('POST', '/api/pool/reconcile')).status).toBe(202);
+    await waitRow(drifted.instanceId, 'claimed');
+    const [repair] = (
+      await stack.database.db
+        .select()
+        .from(instanceEvents)
+        .where(eq(instanceEvents.instanceId, drifted.instanceId))
+    ).filter((e) => e.actor === 'reconcile');
+    expect(repair?.reason).toBe('read model said idle, workflow says claimed');
+    expect(await eventsBefore()).toBe(before + 1);
+  });
 });

@@ -49,7 +49,12 @@ export const setTargetUpdate = defineUpdate<
  * the last declaration takes effect; one that did not leaves an operator's run-time change in force.
  */
 export const applySettingsUpdate = defineUpdate<PoolSettingsReport, [PoolSettings]>('applySettings');
-/** Instances report each transition to their pool; `seq` orders reports that arrive out of order. */
+/**
+ * Instances report each transition to their pool: a wake-up, and the breaker's start outcomes (`from`);
+ * `seq` orders reports that arrive out of order (member-map runs).
+ */
 export const instanceChangedSignal =
-  defineSignal<[{ instanceId: string; status: InstanceStatus; seq?: number }]>('instanceChanged');
+  defineSignal<[{ instanceId: string; status: InstanceStatus; seq?: number; from?: InstanceStatus }]>(
+    'instanceChanged',
+  );
 export const getPoolStateQuery = defineQuery<PoolState>('getPoolState');

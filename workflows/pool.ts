@@ -1,7 +1,13 @@
 /**
  * The pool controller: one workflow per pool (`pool-<name>`). It keeps `idle + starting ≥ targetIdle`
  * within `maxTotal`, starts instance workflows, answers replenish / drain / setTarget, and stops warming
- * through a circuit breaker when starts keep failing. Instances report every transition to it.
+ * through a circuit breaker when starts keep failing.
+ *
+ * It decides on counts read from the read model at each wake-up (one local activity), plus the instances it
+ * started that the read model does not show yet; it keeps nothing per member, so its history, continue-as-new
+ * input and Query answer stay the same size at 10,000 instances as at 10. Instances' reports of their
+ * transitions only wake it (and feed the breaker); a lost one costs a poll interval, never a wrong count.
+ * Runs recorded before `COUNTS_FROM_READ_MODEL_PATCH` keep the member map they were built on.
  */
 import {
   allHandlersFinished,
@@ -10,12 +16,14 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { PoolMemberCounts } from '../activities/pool-members';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
 import { instanceWorkflow } from './instance';
 import {
@@ -43,8 +51,17 @@ const { drainInstances } = proxyActivities<Activities>({
   retry: { maximumAttempts: 3 },
 });
 
+const { countPoolMembers, listDrainCandidates } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '10s' },
+});
+
 /** A start the pool drained on purpose is not a start failure (the circuit breaker ignores it). */
 const INTENTIONAL_DRAIN_PATCH = 'pool-intentional-drain';
+/** Counts come from the read model; no member map. */
+const COUNTS_FROM_READ_MODEL_PATCH = 'pool-counts-from-read-model';
+/** A start the read model has not shown within this long is forgotten (its workflow never wrote a row). */
+const LAUNCH_UNSEEN_FORGET_MS = 10 * 60_000;
 
 /** Signals per run before continuing as new (Temporal allows 10,000; history stays small). */
 const SIGNALS_PER_RUN = 2000;
@@ -83,6 +100,18 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   const providers: Record<string, string> =
     input.providers ?? Object.fromEntries(Object.keys(members).map((id) => [id, settings.computeProvider]));
   const breaker = input.breaker ?? { consecutiveFailures: 0, openedAt: null };
+  const fromReadModel = patched(COUNTS_FROM_READ_MODEL_PATCH);
+  if (fromReadModel) {
+    // A run that kept a member map hands over to the read model: it already holds every member.
+    for (const key of [members, seqs, providers]) for (const id of Object.keys(key)) delete key[id];
+  }
+  /** Instances this pool started that the read model did not show yet, with when and on which provider. */
+  const launched: Record<string, { at: number; provider: string }> = { ...input.launched };
+  /** The read model at the last decision (read-model runs only). */
+  let latest: PoolMemberCounts | null = null;
+  /** Started and not yet in the read model: counted as starting. */
+  const unseen = (filter: (provider: string) => boolean = () => true) =>
+    Object.values(launched).filter((l) => filter(l.provider)).length;
   let dirty = true;
   let signals = 0;
   /** Retiring members this run has asked to drain already (asking again would only be rejected). */
@@ -90,18 +119,37 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   /** Members the pool is draining on purpose: a starting one ending that way is no start failure. */
   const drainRequested = new Set<string>();
 
+  const emptyCounts = () =>
+    Object.fromEntries(INSTANCE_STATUSES.map((st) => [st, 0])) as Record<InstanceStatus, number>;
+  /** Every live instance by status (the read model's, or the member map's). */
   const counts = (filter: (id: string) => boolean = () => true) => {
-    const c = Object.fromEntries(INSTANCE_STATUSES.map((st) => [st, 0])) as Record<InstanceStatus, number>;
+    if (fromReadModel) {
+      const c = { ...(latest?.counts ?? emptyCounts()) };
+      c.starting += unseen();
+      return c;
+    }
+    const c = emptyCounts();
     for (const [id, st] of Object.entries(members)) if (filter(id)) c[st] += 1;
     return c;
+  };
+  /** Idle and starting on the provider in force. */
+  const current = () => {
+    if (fromReadModel) {
+      const c = latest?.current ?? { idle: 0, starting: 0 };
+      return { idle: c.idle, starting: c.starting + unseen((p) => p === settings.computeProvider) };
+    }
+    const c = counts(onCurrentProvider);
+    return { idle: c.idle, starting: c.starting };
   };
   const onCurrentProvider = (id: string) =>
     (providers[id] ?? settings.computeProvider) === settings.computeProvider;
   /** Unclaimed members on a provider that is no longer in force: replaced, then drained. */
   const retiring = () =>
-    Object.keys(members).filter(
-      (id) => !onCurrentProvider(id) && (members[id] === 'idle' || members[id] === 'starting'),
-    );
+    fromReadModel
+      ? (latest?.retiring ?? [])
+      : Object.keys(members).filter(
+          (id) => !onCurrentProvider(id) && (members[id] === 'idle' || members[id] === 'starting'),
+        );
   const overridden = () => POOL_SETTING_KEYS.filter((key) => !same(settings[key], declared[key]));
   const report = (changed: PoolSettingKey[]): PoolSettingsReport => ({
     settings: copy(settings),
@@ -110,7 +158,24 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     changed,
     retiring: retiring().length,
   });
-  const total = () => Object.keys(members).length;
+  const total = () =>
+    fromReadModel
+      ? Object.values(latest?.counts ?? {}).reduce((a, b) => a + b, 0) + unseen()
+      : Object.keys(members).length;
+
+  /** Reads the read model (read-model runs): the counts, and which started instances it shows now. */
+  async function refreshCounts() {
+    if (!fromReadModel) return;
+    latest = await countPoolMembers({
+      poolName: settings.poolName,
+      provider: settings.computeProvider,
+      launched: Object.keys(launched),
+    });
+    for (const id of latest.seen) delete launched[id];
+    const now = Date.now();
+    for (const [id, l] of Object.entries(launched))
+      if (now - l.at > LAUNCH_UNSEEN_FORGET_MS) delete launched[id];
+  }
   const breakerOpen = () => breaker.consecutiveFailures >= settings.breakerThreshold;
 
   setHandler(
@@ -126,7 +191,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
 
   setHandler(
     applySettingsUpdate,
-    (next) => {
+    async (next) => {
       const changed: PoolSettingKey[] = [];
       for (const key of POOL_SETTING_KEYS) {
         // Only what the declaration changed applies: an unchanged declaration keeps an operator's change.
@@ -136,14 +201,30 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
       }
       declared = copy(next);
       dirty = true;
+      // The report names what a provider change retires: read it under the provider now in force.
+      if (changed.includes('computeProvider')) await refreshCounts();
       return report(changed);
     },
     { validator: (next) => validatePoolSettings(next, settings.poolName) },
   );
 
-  setHandler(instanceChangedSignal, ({ instanceId, status, seq }) => {
+  setHandler(instanceChangedSignal, ({ instanceId, status, seq, from }) => {
     signals += 1;
     dirty = true;
+    if (fromReadModel) {
+      // Only the breaker listens: a start that ended without reaching idle is a failure, one that did a success.
+      if (status === 'destroyed') drainRequested.delete(instanceId);
+      if (from !== 'starting') return;
+      if (status === 'idle') {
+        breaker.consecutiveFailures = 0;
+        breaker.openedAt = null;
+      } else if (!drainRequested.has(instanceId)) {
+        breaker.consecutiveFailures += 1;
+        if (breakerOpen()) breaker.openedAt = new Date().toISOString();
+      }
+      drainRequested.delete(instanceId);
+      return;
+    }
     // Signals may arrive out of order; an older report never overwrites a newer one.
     if (seq !== undefined && seq <= (seqs[instanceId] ?? 0)) return;
     if (seq !== undefined) seqs[instanceId] = seq;
@@ -174,6 +255,10 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   async function startInstances(n: number): Promise<string[]> {
     const ids = Array.from({ length: n }, () => uuid4());
     for (const id of ids) {
+      if (fromReadModel) {
+        launched[id] = { at: Date.now(), provider: settings.computeProvider };
+        continue;
+      }
       members[id] = 'starting';
       providers[id] = settings.computeProvider;
     }
@@ -207,7 +292,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
    * maxTotal; one trial while the breaker cools.
    */
   function deficit(): number {
-    const c = counts(onCurrentProvider);
+    const c = current();
     const want = Math.max(0, settings.targetIdle - c.idle - c.starting);
     const room = Math.max(0, settings.maxTotal - total());
     if (!breakerOpen()) return Math.min(want, room);
@@ -219,6 +304,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   setHandler(
     replenishUpdate,
     async (count) => {
+      await refreshCounts();
       const ids = await startInstances(Math.min(count, Math.max(0, settings.maxTotal - total())));
       dirty = true;
       return ids;
@@ -235,10 +321,12 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     async (count) => {
       // Idle first (they cost money and nobody waits for them), then starting, oldest first. Each instance's
       // own drain Update is the arbiter: one claimed in the meantime rejects it and is never touched.
-      const candidates = [
-        ...Object.keys(members).filter((id) => members[id] === 'idle'),
-        ...Object.keys(members).filter((id) => members[id] === 'starting'),
-      ];
+      const candidates = fromReadModel
+        ? await listDrainCandidates({ poolName: settings.poolName, limit: Math.min(100, count * 5) })
+        : [
+            ...Object.keys(members).filter((id) => members[id] === 'idle'),
+            ...Object.keys(members).filter((id) => members[id] === 'starting'),
+          ];
       for (const id of candidates) drainRequested.add(id);
       const drained = await drainInstances({ candidates, count });
       for (const id of candidates) if (!drained.includes(id)) drainRequested.delete(id);
@@ -279,16 +367,18 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   async function retireOldProvider() {
     const candidates = retiring().filter((id) => !retireAsked.has(id));
     if (candidates.length === 0) return;
-    const current = counts(onCurrentProvider);
-    const want = Math.max(0, settings.targetIdle - current.idle - current.starting);
+    const now = current();
+    const want = Math.max(0, settings.targetIdle - now.idle - now.starting);
     const room = Math.max(0, settings.maxTotal - total());
-    const count = current.idle >= settings.targetIdle ? candidates.length : Math.max(0, want - room);
+    const count = now.idle >= settings.targetIdle ? candidates.length : Math.max(0, want - room);
     if (count === 0) return;
-    // Starting ones first: they serve nobody yet.
-    const ordered = [
-      ...candidates.filter((id) => members[id] === 'starting'),
-      ...candidates.filter((id) => members[id] === 'idle'),
-    ];
+    // Starting ones first: they serve nobody yet (the read model lists them in that order already).
+    const ordered = fromReadModel
+      ? candidates
+      : [
+          ...candidates.filter((id) => members[id] === 'starting'),
+          ...candidates.filter((id) => members[id] === 'idle'),
+        ];
     const asked = ordered.slice(0, count);
     for (const id of asked) {
       retireAsked.add(id);
@@ -305,6 +395,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     // Wake on any change, and at least every poll interval (the breaker's cooldown is time-based).
     await condition(() => dirty, settings.pollIntervalMs);
     dirty = false;
+    await refreshCounts();
     const n = deficit();
     if (n > 0) await startInstances(n);
     await retireOldProvider();
@@ -312,7 +403,11 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     const info = workflowInfo();
     if (info.continueAsNewSuggested || signals >= SIGNALS_PER_RUN || info.historyLength > 10_000) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof poolWorkflow>({ settings, declared, members, seqs, providers, breaker });
+      return continueAsNew<typeof poolWorkflow>(
+        fromReadModel
+          ? { settings, declared, breaker, launched }
+          : { settings, declared, members, seqs, providers, breaker },
+      );
     }
   }
 }

@@ -216,6 +216,8 @@ export interface PoolInput {
   declared?: PoolSettings;
   /** The compute provider each member runs on. */
   providers?: Record<string, string>;
+  /** Instances started that the read model did not show yet (read-model runs). */
+  launched?: Record<string, { at: number; provider: string }>;
 }
 
 export interface BreakerState {

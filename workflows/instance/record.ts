@@ -65,7 +65,7 @@ export function transition(
   // A claim's outcome is on the claim's critical path: its report to the pool goes with the read-model write
   // (a local activity already running) instead of a signal command and the workflow task that follows it.
   const reportByWrite = from === 'claiming' && to === 'claimed' && patched(Patch.claimedReportedByWrite);
-  if (to !== 'claiming' && !reportByWrite) notifyPool(ctx, to);
+  if (to !== 'claiming' && !reportByWrite) notifyPool(ctx, from, to);
   writeReadModel(ctx, from, to, change, details, reportByWrite);
 }
 
@@ -98,12 +98,17 @@ function publishStatus(
   ctx.deferredClaiming.searchAttributes = [];
 }
 
-/** Reports a transition to the pool; `seq` lets it ignore reports that arrive out of order. */
-function notifyPool(ctx: InstanceContext, status: InstanceStatus) {
+/** Reports a transition to the pool (its wake-up, and a start's outcome for its breaker); `seq` orders reports. */
+function notifyPool(ctx: InstanceContext, from: InstanceStatus | null, status: InstanceStatus) {
   const { state } = ctx;
   ctx.inFlight += 1;
   getExternalWorkflowHandle(poolWorkflowId(state.poolName))
-    .signal(instanceChangedSignal, { instanceId: state.instanceId, status, seq: state.seq })
+    .signal(instanceChangedSignal, {
+      instanceId: state.instanceId,
+      status,
+      seq: state.seq,
+      ...(from ? { from } : {}),
+    })
     .catch(() => {
       // The pool may be between runs or gone; the reconcile workflow re-syncs its membership.
     })

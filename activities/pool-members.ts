@@ -1,0 +1,88 @@
+/**
+ * What the pool controller decides on, read from the read model instead of a member map inside the pool
+ * workflow (docs/architecture.md, "The pool controller"): counts by status, the unclaimed instances still on a
+ * provider that is no longer in force, the drain candidates. One indexed `group by` per decision, whatever the
+ * fleet's size, and nothing per member in the pool's history, continue-as-new input or Query answer.
+ */
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
+import type { Db } from '../drizzle/client';
+import { instances } from '../drizzle/schema';
+import { INSTANCE_STATUSES, type InstanceStatus } from '../workflows/types';
+
+/** At most this many retiring instances are named per decision (they are drained a few at a time anyway). */
+const RETIRING_LIMIT = 100;
+
+export interface PoolMemberCounts {
+  /** Live rows (not destroyed) by status, every provider. */
+  counts: Record<InstanceStatus, number>;
+  /** Idle and starting on the compute provider in force. */
+  current: { idle: number; starting: number };
+  /** Unclaimed (idle, starting) on another provider: starting ones first, oldest first. */
+  retiring: string[];
+  /** Of the ids the pool started and has not seen yet, those the read model has now. */
+  seen: string[];
+}
+
+export function createPoolMemberActivities(deps: { db: Db }) {
+  return {
+    async countPoolMembers(input: {
+      poolName: string;
+      provider: string;
+      launched: string[];
+    }): Promise<PoolMemberCounts> {
+      const { db } = deps;
+      // Seen first, counted after: a row is never removed, so every instance seen here is in the counts below
+      // (the other order could drop a start from both and let the pool start one too many).
+      const seen =
+        input.launched.length === 0
+          ? []
+          : await db
+              .select({ id: instances.id })
+              .from(instances)
+              .where(inArray(instances.id, input.launched));
+      const counts = Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, 0])) as Record<
+        InstanceStatus,
+        number
+      >;
+      const current = { idle: 0, starting: 0 };
+      const rows = await db
+        .select({
+          status: instances.status,
+          onCurrent: sql<boolean>`${instances.provider} = ${input.provider}`,
+          n: sql<number>`count(*)::int`,
+        })
+        .from(instances)
+        .where(and(eq(instances.pool, input.poolName), ne(instances.status, 'destroyed')))
+        .groupBy(instances.status, sql`2`);
+      for (const row of rows) {
+        const status = row.status as InstanceStatus;
+        counts[status] = (counts[status] ?? 0) + row.n;
+        if (row.onCurrent && (status === 'idle' || status === 'starting')) current[status] += row.n;
+      }
+      const retiring = await db
+        .select({ id: instances.id })
+        .from(instances)
+        .where(
+          and(
+            eq(instances.pool, input.poolName),
+            ne(instances.provider, input.provider),
+            inArray(instances.status, ['idle', 'starting']),
+          ),
+        )
+        .orderBy(sql`${instances.status} = 'starting' desc`, asc(instances.createdAt))
+        .limit(RETIRING_LIMIT);
+      return { counts, current, retiring: retiring.map((r) => r.id), seen: seen.map((r) => r.id) };
+    },
+
+    /** Unclaimed instances to offer a drain: idle first (they cost money and nobody waits), then starting. */
+    async listDrainCandidates(input: { poolName: string; limit: number }): Promise<string[]> {
+      const rows = await deps.db
+        .select({ id: instances.id })
+        .from(instances)
+        .where(and(eq(instances.pool, input.poolName), inArray(instances.status, ['idle', 'starting'])))
+        .orderBy(sql`${instances.status} = 'idle' desc`, asc(instances.createdAt))
+        .limit(input.limit);
+      return rows.map((r) => r.id);
+    },
+  };
+}

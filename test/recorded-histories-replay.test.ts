@@ -1,0 +1,75 @@
+/**
+ * Histories recorded by earlier code replay against the current code without non-determinism: the patches in
+ * workflows/instance/patches.ts and workflows/pool.ts keep their command sequences. Each fixture folder was
+ * recorded once, on the commit before its patch:
+ * - `pre-sweeper/`: instance histories from before the health sweeper (per-instance `checkHealth` and a timer
+ *   every interval while idle and claimed, including a claimed instance that crashed and was restarted), from
+ *   `test/operations.test.ts`;
+ * - `pre-read-model-pool/`: pool histories from before the controller counted on the read model (a member map
+ *   fed by every instance's reports: fills, claims, drains, a provider change with retirement, the breaker
+ *   opening and closing), from `test/pool-settings.test.ts` and `test/lifecycle.test.ts`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import proto from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { expect, it } from 'vitest';
+import { workflowsPath } from '../workers/create-worker';
+
+const { temporal } = proto;
+type History = proto.temporal.api.history.v1.History;
+
+function load(folder: string): Array<{ workflowId: string; history: History }> {
+  const dir = path.resolve(import.meta.dirname, 'fixtures', folder);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.pb'))
+    .map((file) => ({
+      workflowId: file.split('__')[0]!,
+      history: temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file))),
+    }));
+}
+
+async function replayFailures(
+  replayName: string,
+  histories: Array<{ workflowId: string; history: History }>,
+) {
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowsPath, replayName }, histories)) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  return failures;
+}
+
+const events = (histories: Array<{ history: History }>) => histories.flatMap((h) => h.history.events ?? []);
+
+it('replays instance histories recorded before the health sweeper', async () => {
+  const histories = load('pre-sweeper');
+  const checks = events(histories).filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'checkHealth',
+  );
+  expect(histories.length).toBe(3);
+  expect(checks.length).toBeGreaterThan(10);
+  expect(await replayFailures('pre-sweeper', histories)).toEqual([]);
+}, 120_000);
+
+it('replays pool histories recorded before the controller counted on the read model', async () => {
+  const histories = load('pre-read-model-pool');
+  const all = events(histories);
+  const children = all.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+  const signals = all.filter(
+    (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'instanceChanged',
+  );
+  const drains = all.filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'drainInstances',
+  );
+  expect(histories.length).toBe(6);
+  expect(children.length).toBeGreaterThan(10);
+  expect(signals.length).toBeGreaterThan(20);
+  expect(drains.length).toBeGreaterThan(0);
+  // Recorded without the patch: none of them has its marker.
+  expect(JSON.stringify(all.map((e) => e.markerRecordedEventAttributes ?? null))).not.toContain(
+    'pool-counts-from-read-model',
+  );
+  expect(await replayFailures('pre-read-model-pool', histories)).toEqual([]);
+}, 120_000);
