@@ -22,6 +22,7 @@ import { codecRoutes } from './routes/codec';
 import { type ApiLifecycle, healthRoutes } from './routes/health';
 import { instanceRoutes } from './routes/instances';
 import { metricsRoutes } from './routes/metrics';
+import { paymentRoutes } from './routes/payments';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
@@ -116,6 +117,7 @@ export async function buildApp(
   await app.register(publicRoutes, ctx);
   await app.register(instanceRoutes, ctx);
   await app.register(selfRoutes, ctx);
+  await app.register(paymentRoutes, ctx);
   await app.register(poolRoutes, ctx);
   await app.register(codecRoutes, ctx);
   await app.register(webhookRoutes, ctx);

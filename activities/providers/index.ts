@@ -3,10 +3,11 @@
  * its key is disabled, and the reason is recorded on every instance that would have used it.
  */
 import { type Config, disabledReason } from '../../config/env';
-import type { EmailSender, SmsSender } from '../../contracts/resources';
+import type { EmailSender, PaymentsProvider, SmsSender } from '../../contracts/resources';
 import type { Db } from '../../drizzle/client';
 import type { ResourceProviders } from '../resources';
 import { AgentMailInboxes } from './agentmail';
+import { BankrPayments } from './bankr';
 import { OpenRouterKeys } from './openrouter';
 import { TelnyxNumbers } from './telnyx';
 import type { DisabledProvider } from './types';
@@ -68,4 +69,10 @@ export function buildProviders(config: Config, db: Db): BuiltProviders {
     senders: { ...(agentmail ? { email: agentmail } : {}), ...(telnyx ? { sms: telnyx } : {}) },
     ...(openrouter ? { llmKeys: openrouter } : {}),
   };
+}
+
+/** Payments with the pool's Bankr account (`/api/pool/self/payments/*`); none without BANKR_API_KEY. */
+export function buildPayments(config: Config): PaymentsProvider | undefined {
+  const bankr = config.providers.bankr;
+  return bankr ? new BankrPayments({ apiKey: bankr.apiKey, baseUrl: bankr.baseUrl }) : undefined;
 }
