@@ -8,6 +8,7 @@
  */
 import { and, asc, eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeEnvironment } from '../activities/compute';
 import { SecretStore, secretKeyFromBase64 } from '../activities/secret-store';
 import { buildApp } from '../api/app';
 import { INSTANCE_TOKEN } from '../contracts/secrets';
@@ -323,6 +324,15 @@ describe('payments through the pool', () => {
     expect((await confirm(a.creds, 'not-a-uuid', '123456')).status).toBe(400);
     expect(await ledgerOf(a.id)).toEqual([]);
     expect(bankr.transfers.length).toBe(before);
+  });
+
+  it('tells every runtime the pool pays (POOL_PAYMENTS=on), never the Bankr key', () => {
+    const env = runtimeEnvironment(stack.config, {});
+    expect(env.POOL_PAYMENTS).toBe('on');
+    expect(JSON.stringify(env)).not.toContain(bankr.apiKey);
+    expect(
+      runtimeEnvironment({ ...stack.config, providers: { ...stack.config.providers, bankr: null } }, {}),
+    ).not.toHaveProperty('POOL_PAYMENTS');
   });
 
   it('answers 401/403 for other credentials, 409 when the pool has no Bankr key or the instance is not claimed', async () => {
