@@ -143,7 +143,7 @@ describe('loadConfig', () => {
       agentmail: null,
       telnyx: null,
       bankr: null,
-      wallet: true,
+      wallet: false,
     });
     // Payments are off without BANKR_API_KEY; their limits default to $20 a day, confirmation above $5.
     expect(config.payments).toEqual({ dailyCapMicros: 20_000_000n, confirmAboveMicros: 5_000_000n });

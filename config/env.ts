@@ -233,8 +233,9 @@ export const EnvSchema = Type.Object({
     'a transfer above this is held until someone in the conversation says back its one-time code (0: every one)',
   ),
   WALLET_KEYS: oneOf(['on', 'off'] as const, {
-    default: 'on',
-    description: 'a wallet key per instance, generated locally',
+    default: 'off',
+    description:
+      'a wallet key per instance, generated locally and kept in the secret store; never handed to the runtime',
   }),
 
   // ── what every runtime gets ───────────────────────────────────────────────────────────────────────────
