@@ -63,6 +63,10 @@ export async function resourceEnvironment(
     .where(and(eq(instanceResources.instanceId, instanceId), eq(instanceResources.status, 'active')));
   const env: Record<string, string> = {};
   for (const row of rows) {
+    // A wallet's private key is never handed to a runtime (nothing there uses it, and a signing key in the
+    // process strangers talk to is pure risk: the pool's Bankr account pays, docs/providers.md "Bankr"),
+    // including to instances started when it still was.
+    if (row.kind === 'wallet') continue;
     const meta = row.metadata as ResourceMetadata;
     Object.assign(env, meta.env ?? {});
     if (meta.secretEnv) {

@@ -24,6 +24,7 @@ import { costRoutes } from './routes/costs';
 import { type ApiLifecycle, healthRoutes } from './routes/health';
 import { instanceRoutes } from './routes/instances';
 import { metricsRoutes } from './routes/metrics';
+import { paymentRoutes } from './routes/payments';
 import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
@@ -124,6 +125,7 @@ export async function buildApp(
   await app.register(instanceRoutes, { ...ctx, llmUsage });
   await app.register(costRoutes, { ...ctx, llmUsage });
   await app.register(selfRoutes, ctx);
+  await app.register(paymentRoutes, ctx);
   await app.register(poolRoutes, ctx);
   await app.register(codecRoutes, ctx);
   await app.register(webhookRoutes, ctx);

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/env';
 import type { InboxReader } from '../contracts/mail';
-import type { EmailSender, LlmKeyAdmin, SmsSender } from '../contracts/resources';
+import type { EmailSender, LlmKeyAdmin, PaymentsProvider, SmsSender } from '../contracts/resources';
 import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 
@@ -28,6 +28,11 @@ export interface ApiContext {
    * (a test's app never shares counts with another).
    */
   metrics?: Registry;
+  /**
+   * Payments with the pool's Bankr account (`/api/pool/self/payments/*`). Absent → those routes answer 409
+   * `PAYMENTS_NOT_ENABLED`.
+   */
+  payments?: PaymentsProvider;
   /** Per-instance LLM keys, for operators raising a cap (`PUT /api/pool/instances/:id/llm-limit`). */
   llmKeys?: LlmKeyAdmin;
 }

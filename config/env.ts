@@ -222,9 +222,27 @@ export const EnvSchema = Type.Object({
   TELNYX_PUBLIC_KEY: optional(
     "the Telnyx account's public key (base64), which verifies its webhooks; unset: inbound SMS is off",
   ),
+  BANKR_API_KEY: optional(
+    "the pool's Bankr Wallet API key: instances pay in USDC on Base through the pool (unset: payments are off)",
+    { secret: true },
+  ),
+  BANKR_BASE_URL: text('https://api.bankr.bot', 'the Bankr API endpoint'),
+  PAYMENTS_DAILY_CAP_USD: num(
+    20,
+    0.01,
+    1_000_000,
+    'what one instance may pay through the pool in any rolling 24 hours (USD = USDC), held transfers included',
+  ),
+  PAYMENTS_CONFIRM_ABOVE_USD: num(
+    5,
+    0,
+    1_000_000,
+    'a transfer above this is held until someone in the conversation says back its one-time code (0: every one)',
+  ),
   WALLET_KEYS: oneOf(['on', 'off'] as const, {
-    default: 'on',
-    description: 'a wallet key per instance, generated locally',
+    default: 'off',
+    description:
+      'a wallet key per instance, generated locally and kept in the secret store; never handed to the runtime',
   }),
 
   // ── what every runtime gets ───────────────────────────────────────────────────────────────────────────
@@ -485,6 +503,11 @@ export interface Config {
   providers: ProvidersConfig;
   /** The container provider on this machine's Docker daemon (COMPUTE_PROVIDER=docker or DOCKER_RUNTIME_IMAGE set). */
   docker: { image: string; memoryMb: number; cpus: number } | null;
+  /**
+   * Payments through the pool's Bankr account (on when `providers.bankr` is): the per-instance cap over any
+   * rolling 24 hours and the amount above which a transfer waits for a confirmation, in micro-USDC.
+   */
+  payments: { dailyCapMicros: bigint; confirmAboveMicros: bigint };
   /** Verifying the providers' webhooks (inbound email and SMS); each route answers 404 while unset. */
   webhooks: { agentmailSecret: string | null; telnyxPublicKey: string | null };
 }
@@ -501,6 +524,8 @@ export interface ProvidersConfig {
   openrouter: { managementKey: string; monthlyLimitUsd: number; baseUrl: string } | null;
   agentmail: { apiKey: string; domain: string | null; baseUrl: string } | null;
   telnyx: { apiKey: string; messagingProfileId: string; maxPooledNumbers: number; baseUrl: string } | null;
+  /** The pool's one Bankr account, which pays on the instances' behalf (`/api/pool/self/payments/*`). */
+  bankr: { apiKey: string; baseUrl: string } | null;
   /** Per-instance wallet keys are generated locally: on unless switched off. */
   wallet: boolean;
 }
@@ -512,6 +537,7 @@ export function disabledReason(name: keyof ProvidersConfig): string {
     openrouter: 'OPENROUTER_PROVISIONING_KEY',
     agentmail: 'AGENTMAIL_API_KEY',
     telnyx: 'TELNYX_API_KEY and TELNYX_MESSAGING_PROFILE_ID',
+    bankr: 'BANKR_API_KEY',
     wallet: 'WALLET_KEYS=on',
   };
   return `${name} is not configured (${keys[name]} not set)`;
@@ -548,6 +574,7 @@ function providersConfig(v: EnvVars): ProvidersConfig {
             baseUrl: v.TELNYX_BASE_URL,
           }
         : null,
+    bankr: v.BANKR_API_KEY ? { apiKey: v.BANKR_API_KEY, baseUrl: v.BANKR_BASE_URL } : null,
     wallet: v.WALLET_KEYS === 'on',
   };
 }
@@ -624,6 +651,11 @@ function cloudPoolProblems(provider: string, out: Record<string, unknown>, env: 
       `MODEL_BASE_URL must be reachable from ${provider} instances, got ${modelWhy} ("${modelUrl}")`,
     );
   return problems;
+}
+
+/** Dollars (USDC) as integer micro-dollars, its 6 decimals; anything finer is rounded away. */
+export function usdMicros(usd: number): bigint {
+  return BigInt(Math.round(usd * 1_000_000));
 }
 
 /** `Config` from parsed variables and the environment they came from (the Temporal connection reads it). */
@@ -711,6 +743,10 @@ export function configOf(v: EnvVars, env: Env): Config {
             cpus: v.DOCKER_CPUS,
           }
         : null,
+    payments: {
+      dailyCapMicros: usdMicros(v.PAYMENTS_DAILY_CAP_USD),
+      confirmAboveMicros: usdMicros(v.PAYMENTS_CONFIRM_ABOVE_USD),
+    },
     webhooks: {
       agentmailSecret: v.AGENTMAIL_WEBHOOK_SECRET ?? null,
       telnyxPublicKey: v.TELNYX_PUBLIC_KEY ?? null,

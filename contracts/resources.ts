@@ -51,3 +51,15 @@ export interface LlmKeyAdmin {
   usage(ref: string): Promise<LlmKeyUsage>;
   credits(): Promise<LlmCredits>;
 }
+
+/**
+ * Payments with the pool's one Bankr account (its Wallet API, docs/providers.md "Bankr"): a read of the
+ * portfolio and a USDC transfer on Base. The pool, never an instance, holds the key; the self-service
+ * payment routes (cap, confirmation, audit) are built on this.
+ */
+export interface PaymentsProvider {
+  /** Balances as Bankr answers them (its shape is not verified here: passed on, never interpreted). */
+  portfolio(): Promise<unknown>;
+  /** Sends `amountUsd` USDC (6 decimals) to a 0x address on Base; answers the transaction hash when given. */
+  transferUsdc(to: string, amountUsd: string): Promise<{ txHash: string | null }>;
+}

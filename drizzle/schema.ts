@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   index,
@@ -215,4 +216,40 @@ export const inboundEvents = pgTable(
     primaryKey({ columns: [t.provider, t.eventId] }),
     index('inbound_events_instance_idx').on(t.instanceId, t.receivedAt),
   ],
+);
+
+/**
+ * The payments ledger (`/api/pool/self/payments/*`, docs/providers.md "Bankr"): one row per transfer an
+ * instance asked for, whatever became of it. It is what the per-instance daily cap is counted on, under one
+ * lock per instance, so concurrent requests cannot overrun it: `pending`, `sending`, `sent` and `unknown`
+ * rows count; `refused`, `failed` and `expired` ones do not. Amounts are integer micro-USDC (6 decimals).
+ * The confirmation code of a held transfer is kept only as a hash, and only while it can be used.
+ */
+export const payments = pgTable(
+  'payments',
+  {
+    id: text('id').primaryKey(),
+    instanceId: text('instance_id').notNull(),
+    /** `USDC` on `base`: the only asset the pool pays in (its dollar value is its amount). */
+    asset: text('asset').notNull(),
+    chain: text('chain').notNull(),
+    amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+    /** The recipient's 0x address, lowercased. */
+    destination: text('destination').notNull(),
+    /**
+     * `pending` (held until confirmed) → `sending` → `sent` | `failed` (Bankr said no, or was down: nothing
+     * moved) | `unknown` (the answer was lost: it may have gone out, so it is never resent); `refused` (over
+     * the cap, or too many wrong codes) and `expired` (never confirmed) end without a call to Bankr.
+     */
+    status: text('status').notNull(),
+    confirmCodeHash: text('confirm_code_hash'),
+    confirmAttempts: integer('confirm_attempts').notNull().default(0),
+    confirmExpiresAt: ts('confirm_expires_at'),
+    txHash: text('tx_hash'),
+    /** Why it was refused or failed (never a key or a code). */
+    reason: text('reason'),
+    createdAt: ts('created_at').notNull(),
+    decidedAt: ts('decided_at'),
+  },
+  (t) => [index('payments_instance_idx').on(t.instanceId, t.createdAt)],
 );

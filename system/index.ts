@@ -16,7 +16,7 @@ import { LocalComputeProvider } from '../activities/compute/local';
 import type { DiscoveredModelServer } from '../activities/compute/model-discovery';
 import type { ComputeProvider } from '../activities/compute/types';
 import { activityMetrics } from '../activities/metrics';
-import { buildProviders } from '../activities/providers';
+import { buildPayments, buildProviders } from '../activities/providers';
 import type { ResourceProviders } from '../activities/resources';
 import { loadSecretKeys, type SecretKeys, SecretStore } from '../activities/secret-store';
 import { buildApp } from '../api/app';
@@ -73,6 +73,8 @@ export interface SystemOptions {
   resources?: (db: Db) => ResourceProviders;
   /** The API's email/SMS senders instead of those of the resource providers. */
   senders?: ApiContext['senders'];
+  /** The API's payments provider instead of the configured one (BANKR_API_KEY). */
+  payments?: ApiContext['payments'];
   /** What every runtime gets instead of `runtimeEnvironment(config)`. */
   runtimeEnv?: Record<string, string>;
   /**
@@ -217,6 +219,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
     const adapters = built
       ? { senders: built.senders, mail: built.mail, llmKeys: built.llmKeys }
       : apiAdapters(resources);
+    const payments = opts.payments ?? buildPayments(config);
     const compute = opts.compute ?? buildComputeProviders(config, env);
     let runtimeEnv = opts.runtimeEnv ?? runtimeEnvironment(config, env);
     // The local model server, probed once when the worker (the only user of runtimeEnv) starts.
@@ -262,6 +265,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           metrics,
           senders: opts.senders ?? adapters.senders,
           ...(adapters.mail ? { mail: adapters.mail } : {}),
+          ...(payments ? { payments } : {}),
           ...(adapters.llmKeys ? { llmKeys: adapters.llmKeys } : {}),
         };
       },

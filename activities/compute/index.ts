@@ -98,6 +98,8 @@ export function runtimeEnvironment(
     const value = env[name];
     if (value) out[name] = value;
   }
+  // The pool pays on the instances' behalf (its Bankr key stays here): the runtime offers the payment tools.
+  if (config.providers.bankr) out.POOL_PAYMENTS = 'on';
   if (discovered && !out.MODEL_BASE_URL && !out.OPENROUTER_API_KEY) {
     out.MODEL_BASE_URL = discovered.baseUrl;
     // MODEL when the developer set it, else the server's first model (MODEL's default is an OpenRouter id).

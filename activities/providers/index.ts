@@ -4,10 +4,11 @@
  */
 import { type Config, disabledReason } from '../../config/env';
 import type { InboxReader } from '../../contracts/mail';
-import type { EmailSender, SmsSender } from '../../contracts/resources';
+import type { EmailSender, PaymentsProvider, SmsSender } from '../../contracts/resources';
 import type { Db } from '../../drizzle/client';
 import type { ResourceProviders } from '../resources';
 import { AgentMailInboxes } from './agentmail';
+import { BankrPayments } from './bankr';
 import { OpenRouterKeys } from './openrouter';
 import { TelnyxNumbers } from './telnyx';
 import type { DisabledProvider } from './types';
@@ -72,4 +73,10 @@ export function buildProviders(config: Config, db: Db): BuiltProviders {
     ...(agentmail ? { mail: agentmail } : {}),
     ...(openrouter ? { llmKeys: openrouter } : {}),
   };
+}
+
+/** Payments with the pool's Bankr account (`/api/pool/self/payments/*`); none without BANKR_API_KEY. */
+export function buildPayments(config: Config): PaymentsProvider | undefined {
+  const bankr = config.providers.bankr;
+  return bankr ? new BankrPayments({ apiKey: bankr.apiKey, baseUrl: bankr.baseUrl }) : undefined;
 }

@@ -58,6 +58,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
               openrouter: Type.Boolean(),
               agentmail: Type.Boolean(),
               telnyx: Type.Boolean(),
+              bankr: Type.Boolean(),
             }),
             breaker: Type.Object({ open: Type.Boolean(), consecutiveFailures: Type.Integer() }),
             config: Nullable(PoolConfig),
@@ -81,6 +82,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, c
           openrouter: config.providers.openrouter !== null,
           agentmail: config.providers.agentmail !== null,
           telnyx: config.providers.telnyx !== null,
+          bankr: config.providers.bankr !== null,
         },
         breaker: {
           open: state?.breaker.open ?? false,

@@ -37,6 +37,8 @@ export interface RuntimeEnv {
   email: EmailIdentity | null;
   /** Set when the instance has a number and a pool to send through (POOL_API_URL). */
   sms: SmsIdentity | null;
+  /** The pool pays on the instance's behalf (POOL_PAYMENTS=on, set by a pool with a Bankr key). */
+  payments: boolean;
 }
 
 export class EnvError extends Error {}
@@ -130,5 +132,6 @@ export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
     // enabled only with the instance's own inbox/number and a pool to send through.
     email: inboxId && poolApiUrl ? { inboxId } : null,
     sms: phoneNumber && poolApiUrl ? { phoneNumber } : null,
+    payments: optional(env, 'POOL_PAYMENTS') === 'on' && poolApiUrl !== null,
   };
 }

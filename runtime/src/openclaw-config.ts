@@ -9,7 +9,7 @@ import { convosExtensionDir, instanceToolsExtensionDir, type StatePaths, skillsD
 
 /** Environment variable names the config references (the gateway env provides them). */
 export const GATEWAY_TOKEN_ENV = 'OPENCLAW_GATEWAY_TOKEN';
-/** The runtime's loopback outbound server the instance-tools plugin sends email/SMS through. */
+/** The runtime's loopback outbound server the instance-tools plugin sends email/SMS and payments through. */
 export const OUTBOUND_URL_ENV = 'CONVOS_OUTBOUND_URL';
 // Not MODEL_API_KEY: OpenClaw maps that name to its "meta" provider and tries to install it at boot.
 export const MODEL_KEY_ENV = 'CONVOS_MODEL_API_KEY';
@@ -113,9 +113,10 @@ export function buildOpenClawConfig({
   const allow = ['memory-core'];
   if (env.model.kind === 'openrouter') allow.push('openrouter');
   if (channelEnabled) allow.push('convos');
-  // send_email / send_sms: loaded only when this instance has an inbox or a number (and a pool to send
-  // through: env.email / env.sms are null without POOL_API_URL).
-  const instanceTools = env.email !== null || env.sms !== null;
+  // send_email / send_sms / the payment tools: loaded only when this instance has an inbox or a number, or
+  // its pool pays (and a pool to send through: env.email / env.sms / env.payments are off without
+  // POOL_API_URL).
+  const instanceTools = env.email !== null || env.sms !== null || env.payments;
   if (instanceTools) allow.push('instance-tools');
   const loadPaths = [
     ...(channelEnabled ? [convosExtensionDir] : []),

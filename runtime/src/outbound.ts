@@ -16,6 +16,7 @@ import {
 } from '../../contracts/mail.ts';
 import { HttpError } from './http-errors.ts';
 import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
+import { PAYMENT_PATHS, type PaymentPath, routePayment } from './payments.ts';
 import { RateLimit } from './rate-limit.ts';
 import { safeEqual } from './secrets.ts';
 
@@ -141,6 +142,8 @@ export interface OutboundDeps {
   poolApiUrl: string;
   /** Channels this instance has (an inbox / a number); others answer 409. */
   channels: { email: boolean; sms: boolean };
+  /** The pool pays on this instance's behalf (`/payments*`, src/payments.ts); otherwise those answer 409. */
+  payments?: boolean;
   /** Per-agent caps, kept here (outside the gateway) so a gateway restart does not reset them. */
   limits?: Partial<Record<Channel, RateLimit>>;
   fetch?: typeof fetch;
@@ -171,8 +174,8 @@ async function poolError(res: Response): Promise<{ message: string; code: string
 }
 
 /**
- * `POST /email` `{to, subject, text}` and `POST /sms` `{to, text}` with `Authorization: Bearer <gateway
- * token>`, from loopback only → 200 `{ sent: true, messageId }`, or `{ error, code }`: 400 invalid, 401,
+ * `POST /email` `{to, subject, text}` and `POST /sms` `{to, text}` (and the payment paths of
+ * src/payments.ts) with `Authorization: Bearer <gateway token>`, from loopback only → 200 `{ sent: true, messageId }`, or `{ error, code }`: 400 invalid, 401,
  * 403 not loopback, 409 channel not enabled, 429 per-agent cap, the pool's 4xx passed through (409 not
  * claimed, 429 pool limit, …), 502 pool failure/unreachable.
  */
@@ -228,12 +231,23 @@ export function createOutboundServer(deps: OutboundDeps): Server {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req);
-    if (path !== '/email' && path !== '/sms' && path !== '/mail')
+    const payment = (PAYMENT_PATHS as readonly string[]).includes(path);
+    if (!payment && path !== '/email' && path !== '/sms' && path !== '/mail')
       throw new HttpError(404, 'not_found', 'no such endpoint');
     if (!isLoopback(req)) throw new HttpError(403, 'loopback_only', 'accepted from loopback only');
     const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!match || !safeEqual(match[1] as string, deps.gatewayToken))
       throw new HttpError(401, 'unauthorized', 'missing or wrong gateway token');
+    if (payment) {
+      if (!deps.payments) throw new HttpError(409, 'not_enabled', 'payments are not enabled on this pool');
+      return routePayment(path as PaymentPath, req, res, {
+        instanceId: deps.instanceId,
+        instanceToken: deps.instanceToken,
+        poolApiUrl: deps.poolApiUrl,
+        fetch: doFetch,
+        ...(deps.log ? { log: deps.log } : {}),
+      });
+    }
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
       throw new HttpError(405, 'method_not_allowed', 'use POST');

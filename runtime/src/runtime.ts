@@ -55,7 +55,7 @@ async function freeLoopbackPort(): Promise<number> {
 
 /**
  * Only what the gateway needs: no instance token, no pool URL, no provider key, nothing inherited by
- * accident. Email/SMS go through `outboundUrl` (loopback, gateway token), never straight to a provider.
+ * accident. Email/SMS and payments go through `outboundUrl` (loopback, gateway token), never straight to a provider.
  */
 export function gatewayEnvironment(
   env: RuntimeEnv,
@@ -94,6 +94,7 @@ export function gatewayEnvironment(
   // Not secrets: the tools name them in their descriptions, the skills require them.
   if (env.email) out.AGENTMAIL_INBOX_ID = env.email.inboxId;
   if (env.sms) out.TELNYX_PHONE_NUMBER = env.sms.phoneNumber;
+  if (env.payments && outboundUrl) out.POOL_PAYMENTS = 'on';
   return out;
 }
 
@@ -135,17 +136,18 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   if (env.model.kind === 'openrouter') secrets.push(env.model.apiKey);
   else if (env.model.kind === 'openai-compatible' && env.model.apiKey) secrets.push(env.model.apiKey);
 
-  // Email/SMS: the gateway's tools ask this loopback server; it has the pool send with the instance's
+  // Email/SMS and payments: the gateway's tools ask this loopback server; it has the pool send with the instance's
   // credentials, which therefore never enter the gateway process.
   let outbound: Server | null = null;
   let outboundUrl: string | null = null;
-  if (env.poolApiUrl && (env.email || env.sms)) {
+  if (env.poolApiUrl && (env.email || env.sms || env.payments)) {
     const server = createOutboundServer({
       gatewayToken,
       instanceId: env.instanceId,
       instanceToken: env.instanceToken,
       poolApiUrl: env.poolApiUrl,
       channels: { email: env.email !== null, sms: env.sms !== null },
+      payments: env.payments,
       log,
     });
     await new Promise<void>((resolve, reject) => {
