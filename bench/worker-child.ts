@@ -27,6 +27,10 @@ const loaded = loadSettings({
   COMPUTE_PROVIDER: 'standin',
   XMTP_ENV: 'off',
   SECRETS_KEY: settings.secretsKey,
+  // The scale benchmark compares cache sizes: passed through from the bench's environment.
+  ...(process.env.WORKER_MAX_CACHED_WORKFLOWS
+    ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS }
+    : {}),
 });
 const { config } = loaded;
 const system = await openSystem({

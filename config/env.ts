@@ -318,6 +318,12 @@ export const EnvSchema = Type.Object({
       secret: true,
     },
   ),
+  WORKER_MAX_CACHED_WORKFLOWS: int(
+    2000,
+    10,
+    MAX,
+    'workflows a worker keeps in memory (sticky); beyond it the least recent are evicted and replay on their next task',
+  ),
   WORKER_SHUTDOWN_GRACE_MS: int(
     5_000,
     0,
@@ -490,6 +496,8 @@ export interface Config {
     metricsPort: number;
     /** SIGTERM: how long running activities may finish before they are cancelled (the SDK's grace time). */
     shutdownGraceMs: number;
+    /** Workflows kept in memory; the rest replay on their next task (memory against CPU). */
+    maxCachedWorkflows: number;
   };
   reconcileIntervalMs: number;
   /** Live instances per health-sweeper shard (workers/ensure-pool.ts). */
@@ -722,6 +730,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       metricsHost: v.WORKER_METRICS_HOST,
       metricsPort: v.WORKER_METRICS_PORT,
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
+      maxCachedWorkflows: v.WORKER_MAX_CACHED_WORKFLOWS,
     },
     reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,
     healthSweeperShardSize: v.HEALTH_SWEEPER_SHARD_SIZE,

@@ -283,6 +283,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           payloadEncryption: config.payloadEncryption,
           deps: system.activityDeps,
           shutdownGraceMs: config.worker.shutdownGraceMs,
+          maxCachedWorkflows: config.worker.maxCachedWorkflows,
           ...(workerOpts.workflowBundle ? { workflowBundle: workerOpts.workflowBundle } : {}),
         });
         const finished = worker.run();

@@ -33,6 +33,8 @@ export interface WorkerSetup {
   warn?: (message: string) => void;
   /** On shutdown, how long running activities may finish before they are cancelled (default 5 s). */
   shutdownGraceMs?: number;
+  /** Workflows kept in memory (WORKER_MAX_CACHED_WORKFLOWS). */
+  maxCachedWorkflows?: number;
 }
 
 export async function createWorker(
@@ -54,8 +56,9 @@ export async function createWorker(
     taskQueue: setup.taskQueue,
     ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath }),
     activities: createActivities(setup.deps),
-    // Many small, mostly waiting workflows: keep a large cache so they stay sticky and cheap.
-    maxCachedWorkflows: 2000,
+    // Many small, mostly waiting workflows: a large cache keeps them sticky and cheap to wake; a smaller one
+    // trades memory for a replay of the (short) history when an evicted one wakes (docs/benchmarks.md, scale).
+    maxCachedWorkflows: setup.maxCachedWorkflows ?? 2000,
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
     // A worker that dies should hand its sticky workflows over quickly.
