@@ -29,7 +29,7 @@ import { poolRoutes } from './routes/pool';
 import { publicRoutes } from './routes/public';
 import { selfRoutes } from './routes/self';
 import { webhookRoutes } from './routes/webhooks';
-import { ErrorBody } from './schemas';
+import { ErrorBody, markOptionalBodies } from './schemas';
 
 /** An incoming `X-Request-Id` the API adopts: a plain token (anything else gets a fresh id instead). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
@@ -88,6 +88,9 @@ export async function buildApp(
       },
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    // @fastify/swagger marks every body required; a route that also takes none says so (`BODY_OPTIONAL`).
+    transformObject: (doc) =>
+      markOptionalBodies('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   await app.register(rateLimit, {

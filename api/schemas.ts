@@ -47,6 +47,26 @@ export const CountBody = Type.Object(
 
 export const Ok = Type.Object({ ok: Type.Boolean() });
 
+/**
+ * In a route's schema: its body may be left out (the handler defaults it). The OpenAPI document then says
+ * `requestBody.required: false` (@fastify/swagger would say true for every body), so clients and the fuzz
+ * suite read the contract the route keeps.
+ */
+export const BODY_OPTIONAL = { 'x-body-optional': true } as const;
+
+/** The OpenAPI document's bodies of routes marked `BODY_OPTIONAL`, as not required. */
+export function markOptionalBodies<T>(openapi: T): T {
+  const paths = (openapi as { paths?: Record<string, Record<string, Record<string, unknown>>> }).paths ?? {};
+  for (const operations of Object.values(paths))
+    for (const op of Object.values(operations)) {
+      if (op?.['x-body-optional'] !== true) continue;
+      delete op['x-body-optional'];
+      const body = op.requestBody as { required?: boolean } | undefined;
+      if (body) body.required = false;
+    }
+  return openapi;
+}
+
 const Int = Type.Integer();
 /** The pool's settings (`PoolSettings`, workflows/types.ts). */
 export const PoolSettingsSchema = Type.Object({

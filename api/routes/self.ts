@@ -26,7 +26,7 @@ import { isRecipientAllowed } from '../claims';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
 import { findInstance } from '../queries';
-import { errorResponses, Ok } from '../schemas';
+import { BODY_OPTIONAL, errorResponses, Ok } from '../schemas';
 import { type Channel, LABEL, notEnabled, ownAddress, requireClaimed } from '../self-instance';
 import { selfMailRoutes } from './self-mail';
 
@@ -146,6 +146,7 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
           'The instance asks to be destroyed: its conversation ended for it (removed, ended, it left) or something on it asked. The reason goes to the audit trail.',
         body: SelfDestructBody,
         response: { 202: Ok, ...errorResponses(400, 401, 403) },
+        ...BODY_OPTIONAL,
       },
       // No body at all (curl -X POST, older runtimes) is the default reason.
       preValidation: async (request) => {

@@ -1722,7 +1722,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         /** @description why the instance asks to be destroyed; the audit trail records it (default requested) */
