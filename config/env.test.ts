@@ -146,10 +146,10 @@ describe('loadConfig', () => {
       wallet: false,
     });
     // Payments are off without BANKR_API_KEY; their limits default to $20 a day, confirmation above $5.
-    expect(config.payments).toEqual({ dailyCapMicros: 20_000_000n, confirmAboveMicros: 5_000_000n });
+    expect(config.payments).toEqual({ dailyCapMicros: 20_000_000, confirmAboveMicros: 5_000_000 });
     expect(loadConfig({ PAYMENTS_DAILY_CAP_USD: '0.5', PAYMENTS_CONFIRM_ABOVE_USD: '0' }).payments).toEqual({
-      dailyCapMicros: 500_000n,
-      confirmAboveMicros: 0n,
+      dailyCapMicros: 500_000,
+      confirmAboveMicros: 0,
     });
     expect(() => loadConfig({ PAYMENTS_DAILY_CAP_USD: '0' })).toThrow(
       /PAYMENTS_DAILY_CAP_USD must be a number between/,

@@ -515,7 +515,8 @@ export interface Config {
    * Payments through the pool's Bankr account (on when `providers.bankr` is): the per-instance cap over any
    * rolling 24 hours and the amount above which a transfer waits for a confirmation, in micro-USDC.
    */
-  payments: { dailyCapMicros: bigint; confirmAboveMicros: bigint };
+  /** Integer micro-dollars (exact as numbers up to 9 billion USD; the config stays JSON like every other value). */
+  payments: { dailyCapMicros: number; confirmAboveMicros: number };
   /** Verifying the providers' webhooks (inbound email and SMS); each route answers 404 while unset. */
   webhooks: { agentmailSecret: string | null; telnyxPublicKey: string | null };
 }
@@ -662,8 +663,8 @@ function cloudPoolProblems(provider: string, out: Record<string, unknown>, env: 
 }
 
 /** Dollars (USDC) as integer micro-dollars, its 6 decimals; anything finer is rounded away. */
-export function usdMicros(usd: number): bigint {
-  return BigInt(Math.round(usd * 1_000_000));
+export function usdMicros(usd: number): number {
+  return Math.round(usd * 1_000_000);
 }
 
 /** `Config` from parsed variables and the environment they came from (the Temporal connection reads it). */

@@ -132,7 +132,9 @@ function audit(db: Db | Tx, row: Row, action: string, reason: string, extra: Rec
 
 export const paymentRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
   const { db, config } = ctx;
-  const { dailyCapMicros, confirmAboveMicros } = config.payments;
+  // Sums of amounts are bigint (the column is bigint): the limits too.
+  const dailyCapMicros = BigInt(config.payments.dailyCapMicros);
+  const confirmAboveMicros = BigInt(config.payments.confirmAboveMicros);
   app.decorateRequest('instanceId', null);
   app.addHook('onRequest', instanceGuard(ctx.secrets));
 
