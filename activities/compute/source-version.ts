@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const SKIPPED = new Set(['node_modules', 'test', 'tests']);
+/** Folders never hashed: installed packages and the runtime's own tests. */
+const SKIPPED = /^(node_modules|tests?)$/;
 
 export function sourceVersion(paths: string[]): string {
   const hash = crypto.createHash('sha256');
@@ -16,7 +17,7 @@ export function sourceVersion(paths: string[]): string {
     if (!stat) return;
     if (stat.isDirectory()) {
       for (const entry of fs.readdirSync(p).sort()) {
-        if (entry.startsWith('.') || SKIPPED.has(entry)) continue;
+        if (entry.startsWith('.') || SKIPPED.test(entry)) continue;
         visit(path.join(p, entry), `${rel}/${entry}`);
       }
     } else if (stat.isFile()) {
