@@ -32,7 +32,19 @@ export type RateLimit = 'client' | 'anonymous';
 
 /** A provider that posts webhooks to the API, and what became of one delivery. */
 export type WebhookProvider = 'agentmail' | 'telnyx' | 'railway' | 'openrouter' | 'other';
-export type WebhookOutcome = 'accepted' | 'duplicate' | 'unauthorized' | 'rejected' | 'failed';
+/**
+ * 200s by the route's answer (`accepted`: new; `duplicate`: a provider's retry of an event already accepted;
+ * `ignored`: nothing to deliver), then 409 `replayed` (a captured delivery sent again), 401 `unauthorized`,
+ * other 4xx `rejected`, 5xx `failed`.
+ */
+export type WebhookOutcome =
+  | 'accepted'
+  | 'duplicate'
+  | 'ignored'
+  | 'replayed'
+  | 'unauthorized'
+  | 'rejected'
+  | 'failed';
 
 /** Seconds: a warm claim is tens of milliseconds to a few seconds; a waiting one up to 60 s. */
 const CLAIM_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60];
