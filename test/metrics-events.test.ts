@@ -13,11 +13,11 @@ import { AgentMailInboxes } from '../activities/providers/agentmail';
 import { TelnyxNumbers } from '../activities/providers/telnyx';
 import { registerAgentMailWebhook, setTelnyxWebhookUrl } from '../activities/providers/webhooks';
 import { instanceResources, phoneNumbers } from '../drizzle/schema';
+import { type Exposition, parseExposition, sampleValue } from '../scripts/prometheus-text';
 import { recordSecrets, type Stack, startStack } from './stack';
 import { type AgentMailStandin, startAgentMailStandin } from './standins/agentmail-standin';
 import { startTelnyxStandin, type TelnyxStandin } from './standins/telnyx-standin';
 import { newKey, shared } from './support/helpers';
-import { type Exposition, parseExposition, sampleValue } from './support/prometheus';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 recordSecrets(WEBHOOK_SECRET);

@@ -12,9 +12,9 @@ import path from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { type Exposition, parseExposition, sampleValue, seriesNames } from '../scripts/prometheus-text';
 import { projectRoot } from '../scripts/temporal-dev';
 import { freePort } from './support/ports';
-import { type Exposition, parseExposition, sampleValue, seriesNames } from './support/prometheus';
 import { splitPool } from './support/split-pool';
 
 const metricsBearer = randomBytes(16).toString('base64url');
