@@ -103,6 +103,17 @@ export function apiMetrics(registry: Registry): ApiMetrics {
     }),
   };
   // Zeros from the start, so rates and alerts have a series before the first event.
+  for (const warm of ['true', 'false']) metrics.claimDuration.zero({ outcome: 'bound', warm });
+  const unbound: ClaimOutcome[] = [
+    'refused',
+    'conflict',
+    'rate_limited',
+    'provision_failed',
+    'no_idle',
+    'pending',
+    'error',
+  ];
+  for (const outcome of unbound) metrics.claimDuration.zero({ outcome, warm: 'none' });
   for (const limit of ['client', 'anonymous'] satisfies RateLimit[]) metrics.rateLimited.inc({ limit }, 0);
   const reasons: RefusalReason[] = [
     'invalid_request',
@@ -113,6 +124,18 @@ export function apiMetrics(registry: Registry): ApiMetrics {
     'idempotency_key_reused',
   ];
   for (const reason of reasons) metrics.refused.inc({ reason }, 0);
+  const webhookOutcomes: WebhookOutcome[] = [
+    'accepted',
+    'duplicate',
+    'ignored',
+    'replayed',
+    'unauthorized',
+    'rejected',
+    'failed',
+  ];
+  // The providers whose webhooks the API serves (api/routes/webhooks.ts).
+  for (const provider of ['agentmail', 'telnyx'] satisfies WebhookProvider[])
+    for (const outcome of webhookOutcomes) metrics.webhookDeliveries.inc({ provider, outcome }, 0);
   byRegistry.set(registry, metrics);
   return metrics;
 }

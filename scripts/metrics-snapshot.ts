@@ -2,7 +2,8 @@
  * The operator's dashboard without Grafana: scrapes a running pool's `/metrics` endpoints twice, `--window`
  * seconds apart, evaluates every panel of ops/grafana/convos-agents.json over the two scrapes
  * (scripts/promql-snapshot.ts), writes the panels, laid out as the dashboard lays them out, as a static HTML
- * page, and screenshots it with headless Chromium (`--chromium`, /usr/bin/chromium by default).
+ * page (`--html`, a temporary file by default), and screenshots it with headless Chromium (`--chromium`,
+ * /usr/bin/chromium by default) into `--out`.
  *
  *   npx tsx scripts/metrics-snapshot.ts --window 30 --out docs/images/operator-metrics.png \
  *     http://127.0.0.1:3001 http://127.0.0.1:9465 http://127.0.0.1:9464
@@ -11,6 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -103,12 +105,23 @@ function renderPanel(panel: Panel, results: Evaluated[], error: string | null): 
     body = `<p class="stat" style="color:${thresholdColor(panel, v)}">${escapeHtml(formatValue(v, unit))}</p>`;
   } else {
     const max = Math.max(...results.map((r) => (Number.isFinite(r.value) ? Math.abs(r.value) : 0)), 0);
-    body = `<table>${results
+    // What fits in the panel; past that the largest are shown and the rest folded into one line.
+    const fits = Math.max(2, Math.floor((h * 32 - 40) / 19));
+    const magnitude = (r: Evaluated) => (Number.isFinite(r.value) ? Math.abs(r.value) : 0);
+    const shown =
+      results.length <= fits
+        ? results
+        : [...results].sort((a, b) => magnitude(b) - magnitude(a)).slice(0, fits - 1);
+    const folded = results.filter((r) => !shown.includes(r));
+    const more = folded.length
+      ? `<tr><td class="legend more" colspan="3">and ${folded.length} more series${folded.every((r) => r.value === 0) ? ', all 0' : ''}</td></tr>`
+      : '';
+    body = `<table>${shown
       .map((r) => {
         const width = max > 0 && Number.isFinite(r.value) ? (Math.abs(r.value) / max) * 100 : 0;
         return `<tr><td class="legend">${escapeHtml(r.legend)}</td><td class="bar"><span style="width:${width.toFixed(1)}%"></span></td><td class="value">${escapeHtml(formatValue(r.value, unit))}</td></tr>`;
       })
-      .join('')}</table>`;
+      .join('')}${more}</table>`;
   }
   return `<section style="${place}"><h3>${escapeHtml(panel.title)}</h3>${body}</section>`;
 }
@@ -123,8 +136,15 @@ export function renderDashboard(
 ): { html: string; height: number } {
   const windowSeconds = (last.at - first.at) / 1000;
   const panels: Panel[] = [];
-  for (const panel of dashboard.panels) panels.push(panel, ...(panel.panels ?? []));
-  const rows = Math.max(...panels.map((p) => p.gridPos.y + p.gridPos.h));
+  for (const panel of dashboard.panels)
+    panels.push({ ...panel }, ...(panel.panels ?? []).map((p) => ({ ...p })));
+  // Grafana floats panels up into empty grid rows: so does the page (rows no panel covers are dropped).
+  const covered = new Set(
+    panels.flatMap((p) => Array.from({ length: p.gridPos.h }, (_, i) => p.gridPos.y + i)),
+  );
+  const rowOf = (y: number) => [...covered].filter((r) => r < y).length;
+  for (const p of panels) p.gridPos = { ...p.gridPos, y: rowOf(p.gridPos.y) };
+  const rows = covered.size;
   const sections = panels.map((panel) => {
     const results: Evaluated[] = [];
     let error: string | null = null;
@@ -158,7 +178,7 @@ table{width:100%;border-collapse:collapse}td{padding:1px 4px;white-space:nowrap}
 td.legend{max-width:220px;overflow:hidden;text-overflow:ellipsis}td.bar{width:45%}
 td.bar span{display:block;height:9px;background:#5794f2;border-radius:2px;min-width:1px}
 td.value{text-align:right;font-variant-numeric:tabular-nums;color:#fff}
-.empty{color:#8e8e9e}.error{color:#f2495c}
+.empty,.more{color:#8e8e9e}.error{color:#f2495c}
 </style></head><body><header><h1>${escapeHtml(dashboard.title)}</h1>
 <p>pool ${escapeHtml(pool === '.+' ? '(all)' : pool)} · two scrapes of ${escapeHtml(endpoints.join(', '))}, ${new Date(first.at).toISOString()} and ${number(windowSeconds)} s later · rates and increases over that window; gauges at the second scrape</p>
 </header><main>${sections.join('\n')}</main></body></html>`;
@@ -174,6 +194,7 @@ async function main() {
       pool: { type: 'string' },
       chromium: { type: 'string', default: '/usr/bin/chromium' },
       width: { type: 'string', default: '1600' },
+      html: { type: 'string' },
     },
   });
   if (positionals.length === 0) throw new Error('usage: metrics-snapshot.ts [--window s] [--out png] URL...');
@@ -194,7 +215,7 @@ async function main() {
     positionals.map((u) => new URL(u).host),
   );
   const out = path.resolve(values.out);
-  const htmlFile = out.replace(/\.png$/, '.html');
+  const htmlFile = path.resolve(values.html ?? path.join(os.tmpdir(), `${path.basename(out, '.png')}.html`));
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(htmlFile, html);
   execFileSync(

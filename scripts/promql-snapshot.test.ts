@@ -140,6 +140,30 @@ describe('the page', () => {
     };
     walk(dashboard.panels);
     for (const title of titles) expect(html).toContain(title.replaceAll('&', '&amp;'));
+    // Floated up as Grafana does: the first timeseries row follows the stat row (rows 1-6) with no gap.
+    const [timeseries] = dashboard.panels.filter((p: { type: string }) => p.type === 'timeseries');
+    expect(timeseries.gridPos.y).toBeGreaterThan(6);
+    expect(html).toMatch(new RegExp(`grid-row:7/span ${timeseries.gridPos.h}"><h3>${timeseries.title}`));
+  });
+
+  it('folds the series that do not fit into one line, the largest shown', () => {
+    const many = {
+      title: 'x',
+      panels: [
+        {
+          id: 1,
+          type: 'timeseries',
+          title: 'Calls',
+          gridPos: { x: 0, y: 0, w: 8, h: 3 },
+          targets: [{ expr: 'calls_total', legendFormat: '{{pool}} {{step}}' }],
+        },
+      ],
+    };
+    const { html } = renderDashboard(many, first, last, '.+', []);
+    // Two rows fit: the largest (150), then the other three folded into one line.
+    expect(html).toContain('q create');
+    expect(html).toContain('and 3 more series</td>');
+    expect(html).not.toContain('p create');
   });
 
   it('shows an unsupported query as an error on its panel, not as a value', () => {
