@@ -104,10 +104,10 @@ function renderPanel(panel: Panel, results: Evaluated[], error: string | null): 
     const v = results[0]!.value;
     body = `<p class="stat" style="color:${thresholdColor(panel, v)}">${escapeHtml(formatValue(v, unit))}</p>`;
   } else {
-    const max = Math.max(...results.map((r) => (Number.isFinite(r.value) ? Math.abs(r.value) : 0)), 0);
+    const magnitude = (r: Evaluated) => (Number.isFinite(r.value) ? Math.abs(r.value) : 0);
+    const max = Math.max(...results.map(magnitude));
     // What fits in the panel; past that the largest are shown and the rest folded into one line.
     const fits = Math.max(2, Math.floor((h * 32 - 40) / 19));
-    const magnitude = (r: Evaluated) => (Number.isFinite(r.value) ? Math.abs(r.value) : 0);
     const shown =
       results.length <= fits
         ? results
@@ -118,7 +118,7 @@ function renderPanel(panel: Panel, results: Evaluated[], error: string | null): 
       : '';
     body = `<table>${shown
       .map((r) => {
-        const width = max > 0 && Number.isFinite(r.value) ? (Math.abs(r.value) / max) * 100 : 0;
+        const width = max > 0 ? (magnitude(r) / max) * 100 : 0;
         return `<tr><td class="legend">${escapeHtml(r.legend)}</td><td class="bar"><span style="width:${width.toFixed(1)}%"></span></td><td class="value">${escapeHtml(formatValue(r.value, unit))}</td></tr>`;
       })
       .join('')}${more}</table>`;
