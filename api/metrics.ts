@@ -32,7 +32,19 @@ export type RateLimit = 'client' | 'anonymous';
 
 /** A provider that posts webhooks to the API, and what became of one delivery. */
 export type WebhookProvider = 'agentmail' | 'telnyx' | 'railway' | 'openrouter' | 'other';
-export type WebhookOutcome = 'accepted' | 'duplicate' | 'unauthorized' | 'rejected' | 'failed';
+/**
+ * 200s by the route's answer (`accepted`: new; `duplicate`: a provider's retry of an event already accepted;
+ * `ignored`: nothing to deliver), then 409 `replayed` (a captured delivery sent again), 401 `unauthorized`,
+ * other 4xx `rejected`, 5xx `failed`.
+ */
+export type WebhookOutcome =
+  | 'accepted'
+  | 'duplicate'
+  | 'ignored'
+  | 'replayed'
+  | 'unauthorized'
+  | 'rejected'
+  | 'failed';
 
 /** Seconds: a warm claim is tens of milliseconds to a few seconds; a waiting one up to 60 s. */
 const CLAIM_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60];
@@ -91,6 +103,17 @@ export function apiMetrics(registry: Registry): ApiMetrics {
     }),
   };
   // Zeros from the start, so rates and alerts have a series before the first event.
+  for (const warm of ['true', 'false']) metrics.claimDuration.zero({ outcome: 'bound', warm });
+  const unbound: ClaimOutcome[] = [
+    'refused',
+    'conflict',
+    'rate_limited',
+    'provision_failed',
+    'no_idle',
+    'pending',
+    'error',
+  ];
+  for (const outcome of unbound) metrics.claimDuration.zero({ outcome, warm: 'none' });
   for (const limit of ['client', 'anonymous'] satisfies RateLimit[]) metrics.rateLimited.inc({ limit }, 0);
   const reasons: RefusalReason[] = [
     'invalid_request',
@@ -101,6 +124,18 @@ export function apiMetrics(registry: Registry): ApiMetrics {
     'idempotency_key_reused',
   ];
   for (const reason of reasons) metrics.refused.inc({ reason }, 0);
+  const webhookOutcomes: WebhookOutcome[] = [
+    'accepted',
+    'duplicate',
+    'ignored',
+    'replayed',
+    'unauthorized',
+    'rejected',
+    'failed',
+  ];
+  // The providers whose webhooks the API serves (api/routes/webhooks.ts).
+  for (const provider of ['agentmail', 'telnyx'] satisfies WebhookProvider[])
+    for (const outcome of webhookOutcomes) metrics.webhookDeliveries.inc({ provider, outcome }, 0);
   byRegistry.set(registry, metrics);
   return metrics;
 }

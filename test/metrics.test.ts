@@ -12,9 +12,11 @@ import path from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { renderDashboard } from '../scripts/metrics-snapshot';
+import { type Exposition, parseExposition, sampleValue, seriesNames } from '../scripts/prometheus-text';
+import type { Scrape } from '../scripts/promql-snapshot';
 import { projectRoot } from '../scripts/temporal-dev';
 import { freePort } from './support/ports';
-import { type Exposition, parseExposition, sampleValue, seriesNames } from './support/prometheus';
 import { splitPool } from './support/split-pool';
 
 const metricsBearer = randomBytes(16).toString('base64url');
@@ -349,6 +351,28 @@ describe('ops/: the dashboard and the alert rules', () => {
       for (const name of names) if (!known.has(name)) missing.push(`${where}: ${name}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('scripts/metrics-snapshot.ts renders every panel over two real scrapes of the three endpoints', async () => {
+    const scrapeAll = async (): Promise<Scrape> => {
+      const at = Date.now();
+      const all = await Promise.all(
+        [apiUrl, workerUrl, sdkUrl].map(async (url) => {
+          const instance = new URL(url).host;
+          return (await scrape(url)).samples.map((s) => ({ ...s, labels: { instance, ...s.labels } }));
+        }),
+      );
+      return { at, samples: all.flat() };
+    };
+    const first = await scrapeAll();
+    await new Promise((r) => setTimeout(r, 1500));
+    const { html } = renderDashboard(dashboard, first, await scrapeAll(), poolName, ['api', 'worker', 'sdk']);
+    expect(html).not.toContain('class="error"');
+    // The pool's stats have values (idle, target 1, breaker closed, the pool answers), not "no series".
+    for (const title of ['Idle instances', 'Target idle', 'Breaker', 'Pool workflow answers'])
+      expect(html, title).toMatch(new RegExp(`<h3>${title}</h3><p class="stat"`));
+    expect(html).toMatch(/<h3>Target idle<\/h3><p class="stat"[^>]*>1</);
+    expect(html).toMatch(/<h3>Claims by outcome<\/h3><table><tr><td class="legend">bound/);
   });
 
   it('the name check fails for a series that does not exist (the check can fail)', () => {

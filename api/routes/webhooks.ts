@@ -17,13 +17,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/client';
 import { and, eq, inArray, lt, sql } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
 import { INBOUND_EVENT_ID_PATTERN, INBOUND_TEXT_MAX } from '../../contracts/runtime';
 import { inboundSecretName } from '../../contracts/secrets';
 import { inboundDeliveryWorkflowId } from '../../contracts/workflow-ids';
 import { inboundEvents, instanceResources, instances, phoneNumbers } from '../../drizzle/schema';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
-import { recordWebhookDelivery } from '../metrics';
+import { recordWebhookDelivery, type WebhookOutcome } from '../metrics';
 import { errorResponses } from '../schemas';
 import {
   type Refused,
@@ -146,7 +147,10 @@ const Accepted = Type.Object({
 });
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx) => {
-  // Every delivery's answer, counted (`convos_webhook_deliveries_total{provider,outcome}`, docs/operators.md).
+  // Every delivery's answer, counted (`convos_webhook_deliveries_total{provider,outcome}`, docs/operators.md):
+  // a 200 by what the route made of it (a retry of a known event is `duplicate`, not `accepted`), the rest by
+  // status.
+  const answered = new WeakMap<FastifyRequest, WebhookOutcome>();
   const registry = ctx.metrics;
   if (registry) {
     app.addHook('onResponse', async (request, reply) => {
@@ -157,11 +161,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
           ? 'telnyx'
           : 'other';
       const code = reply.statusCode;
-      const outcome =
+      const outcome: WebhookOutcome =
         code < 300
-          ? 'accepted'
+          ? (answered.get(request) ?? 'accepted')
           : code === 409
-            ? 'duplicate'
+            ? 'replayed'
             : code === 401
               ? 'unauthorized'
               : code < 500
@@ -300,6 +304,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
       if (!verified.ok) refused(verified);
       const event = parseAgentMail(parseJson(raw), new Date().toISOString());
       const { ok, outcome } = await accept('agentmail', verified, event, request.log);
+      answered.set(request, outcome);
       return { ok, outcome };
     },
   );
@@ -317,6 +322,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
       if (!verified.ok) refused(verified);
       const event = parseTelnyx(parseJson(raw), new Date().toISOString());
       const { ok, outcome } = await accept('telnyx', verified, event, request.log);
+      answered.set(request, outcome);
       return { ok, outcome };
     },
   );
