@@ -131,9 +131,9 @@ describe('what a template promises, per deployment and per agent', () => {
       const file = path.join(dir, 'templates.json');
       fs.writeFileSync(
         file,
-        JSON.stringify({ ...catalog, templates: [{ ...first, skills: ['reminders'] }] }),
+        JSON.stringify({ ...catalog, templates: [{ ...first, skills: ['teleportation'] }] }),
       );
-      expect(() => loadCatalog(file)).toThrow(/lists unknown skills reminders/);
+      expect(() => loadCatalog(file)).toThrow(/lists unknown skills teleportation/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
