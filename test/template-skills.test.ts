@@ -79,6 +79,8 @@ describe('what a template promises, per deployment and per agent', () => {
     const event = await templateInfo('event-organizer');
     expect(event.skillAvailability).toEqual([
       { skill: 'planning', available: true, reason: null },
+      // Every agent can schedule messages in its conversation: nothing to configure.
+      { skill: 'reminders', available: true, reason: null },
       {
         skill: 'sms',
         available: false,
@@ -103,6 +105,8 @@ describe('what a template promises, per deployment and per agent', () => {
     const event = await claimTemplate('event-organizer');
     expect(event.skillAvailability).toEqual([
       { skill: 'planning', available: true, reason: null },
+      // Every agent can schedule messages in its conversation: nothing to configure.
+      { skill: 'reminders', available: true, reason: null },
       {
         skill: 'sms',
         available: false,

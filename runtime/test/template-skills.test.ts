@@ -20,7 +20,7 @@ import { instanceToolsExtensionDir, runtimeRoot, skillsDir, statePaths } from '.
 const catalog = JSON.parse(
   readFileSync(path.join(runtimeRoot, '..', 'catalog', 'templates.json'), 'utf8'),
 ) as {
-  templates: { slug: string; skills: string[] }[];
+  templates: { slug: string; skills: string[]; instructions: string }[];
 };
 const needs = Object.entries(TEMPLATE_SKILLS) as [string, SkillNeed][];
 
@@ -201,6 +201,13 @@ describe('what the catalog templates promise', () => {
       expect(factory({ sessionKey: 'agent:main:openai-user:chat-session-1234' })?.name).toBe(need.tool);
       expect(factory({ sessionKey: 'agent:main:openai-user:inbound-events' })).toBeNull();
       expect(factory({})).toBeNull();
+    }
+    // The templates that promise reminders tell the agent to use the tool, and what it cannot do then.
+    const reminding = catalog.templates.filter((t) => t.skills.includes('reminders'));
+    expect(reminding.length).toBeGreaterThanOrEqual(10);
+    for (const t of reminding) {
+      expect(t.instructions, t.slug).toContain('schedule_message');
+      expect(t.instructions, t.slug).not.toMatch(/cannot post later|set one on their phone/);
     }
     // OpenClaw's own scheduler stays off and its automation tools denied (docs/runtime.md says why).
     expect(config.cron.enabled).toBe(false);
