@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import instanceTools from '../extensions/instance-tools/index.ts';
 import { ActivityClock } from '../src/activity.ts';
 import { ChatEvents, MAX_STREAMS_PER_SESSION } from '../src/chat-events.ts';
+import { chatPageHtml } from '../src/chat-page.ts';
 import { createControlServer } from '../src/control-server.ts';
 import { createOutboundServer } from '../src/outbound.ts';
 import { NotDeliveredError, Scheduler } from '../src/scheduler.ts';
@@ -239,6 +240,52 @@ describe('the schedule tools and the chat page stream', () => {
     expect(open.every((s) => s.status === 200)).toBe(true);
     expect((await openStream('tab-session-0006')).status).toBe(429);
     for (const s of open) s.close();
+  });
+
+  it('the chat page listens on its session’s stream and shows what arrives as the agent’s message', () => {
+    // The page's own script, run against a minimal DOM and EventSource stand-in.
+    const script = /<script>([\s\S]*)<\/script>/.exec(chatPageHtml('Ada'))?.[1] ?? '';
+    type Node = { className: string; textContent: string };
+    const shown: Node[] = [];
+    const sources: Array<{ url: string; listeners: Record<string, (e: { data: string }) => void> }> = [];
+    class FakeEventSource {
+      listeners: Record<string, (e: { data: string }) => void> = {};
+      constructor(readonly url: string) {
+        sources.push(this);
+      }
+      addEventListener(type: string, fn: (e: { data: string }) => void) {
+        this.listeners[type] = fn;
+      }
+    }
+    const element = (id: string) => ({
+      id,
+      value: '',
+      scrollTop: 0,
+      scrollHeight: 0,
+      appendChild: (n: Node) => shown.push(n),
+      addEventListener: () => {},
+    });
+    const document = {
+      getElementById: element,
+      createElement: () => ({ className: '', textContent: '' }),
+    };
+    const storage = new Map<string, string>([['chat-session', SESSION]]);
+    new Function('document', 'sessionStorage', 'crypto', 'location', 'EventSource', 'fetch', script)(
+      document,
+      {
+        getItem: (k: string) => storage.get(k) ?? null,
+        setItem: (k: string, v: string) => storage.set(k, v),
+      },
+      { randomUUID: () => 'unused' },
+      { pathname: `/chat/${CHAT_SECRET}/` },
+      FakeEventSource,
+      () => Promise.reject(new Error('unused')),
+    );
+    expect(sources.map((x) => x.url)).toEqual([`/chat/${CHAT_SECRET}/events?session=${SESSION}`]);
+    sources[0]?.listeners['agent-message']?.({
+      data: JSON.stringify({ id: 'sch_1', text: 'Time to stretch!', sentAt: '' }),
+    });
+    expect(shown).toEqual([{ className: 'm agent', textContent: 'Time to stretch!' }]);
   });
 
   it('the outbound schedule routes need the gateway token', async () => {
