@@ -24,6 +24,11 @@ export type SkillNeed =
       /** The runtime variable the resource gives the instance (the plugin and the skill require it). */
       env: string;
     }
+  /**
+   * A tool of the runtime's instance-tools plugin that every instance has, offered in a turn of its
+   * conversation (the schedule tools: runtime/src/scheduler.ts).
+   */
+  | { kind: 'conversation-tool'; tool: string }
   /** A tool of OpenClaw itself, allowed by the runtime's tool policy, that needs a search provider. */
   | { kind: 'web-search-tool'; tool: string };
 
@@ -48,6 +53,8 @@ export const TEMPLATE_SKILLS = {
   translation: { kind: 'model' },
   writing: { kind: 'model' },
   // Tools.
+  // One message posted later in the conversation, as written when asked (not a model turn at that time).
+  reminders: { kind: 'conversation-tool', tool: 'schedule_message' },
   email: {
     kind: 'instance-tool',
     tool: 'send_email',
@@ -96,7 +103,8 @@ export function skillAvailability(skills: readonly string[], missing: MissingRes
     if (!isTemplateSkill(skill))
       return { skill, available: false, reason: `"${skill}" is not a skill this platform knows` };
     const need: SkillNeed = TEMPLATE_SKILLS[skill];
-    if (need.kind === 'model') return { skill, available: true, reason: null };
+    if (need.kind === 'model' || need.kind === 'conversation-tool')
+      return { skill, available: true, reason: null };
     if (need.kind === 'web-search-tool') return { skill, available: false, reason: NO_WEB_SEARCH_REASON };
     const reason = missing[need.resource];
     return reason === null ? { skill, available: true, reason: null } : { skill, available: false, reason };

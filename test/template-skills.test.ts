@@ -79,6 +79,8 @@ describe('what a template promises, per deployment and per agent', () => {
     const event = await templateInfo('event-organizer');
     expect(event.skillAvailability).toEqual([
       { skill: 'planning', available: true, reason: null },
+      // Every agent can schedule messages in its conversation: nothing to configure.
+      { skill: 'reminders', available: true, reason: null },
       {
         skill: 'sms',
         available: false,
@@ -103,6 +105,8 @@ describe('what a template promises, per deployment and per agent', () => {
     const event = await claimTemplate('event-organizer');
     expect(event.skillAvailability).toEqual([
       { skill: 'planning', available: true, reason: null },
+      // Every agent can schedule messages in its conversation: nothing to configure.
+      { skill: 'reminders', available: true, reason: null },
       {
         skill: 'sms',
         available: false,
@@ -131,9 +135,9 @@ describe('what a template promises, per deployment and per agent', () => {
       const file = path.join(dir, 'templates.json');
       fs.writeFileSync(
         file,
-        JSON.stringify({ ...catalog, templates: [{ ...first, skills: ['reminders'] }] }),
+        JSON.stringify({ ...catalog, templates: [{ ...first, skills: ['teleportation'] }] }),
       );
-      expect(() => loadCatalog(file)).toThrow(/lists unknown skills reminders/);
+      expect(() => loadCatalog(file)).toThrow(/lists unknown skills teleportation/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@ import {
   type ProvisionStatus,
 } from '../../contracts/runtime.ts';
 import type { ProvisionRequest, ProvisionResult } from './provision-store.ts';
+import { NotDeliveredError } from './scheduler.ts';
 
 export type ChannelState = 'starting' | 'ready' | 'disabled' | 'error';
 
@@ -111,5 +112,36 @@ export class ChannelClient {
       joined: body.joined === true,
       status,
     };
+  }
+
+  /**
+   * Sends text into the agent's conversation through the channel (POST /convos/send): a scheduled message.
+   * NotDeliveredError when the channel refused before sending (retryable: starting, the network failed;
+   * permanent: not the agent's conversation, or it ended); any other error may have sent it.
+   */
+  async send(conversationId: string, text: string, timeoutMs = 30_000): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.gatewayUrl}/convos/send`, {
+        method: 'POST',
+        headers: this.headers(),
+        body: JSON.stringify({ conversationId, text }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      // Refused connections never reached the gateway; a timeout may have sent it.
+      if ((err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED')
+        throw new NotDeliveredError('the gateway is not running');
+      throw err;
+    }
+    if (res.ok) return;
+    const body = (await res.json().catch(() => null)) as { code?: unknown; error?: unknown } | null;
+    const reason = typeof body?.error === 'string' ? body.error : `channel answered ${res.status}`;
+    if (body?.code === 'unknown_conversation' || body?.code === 'conversation_ended')
+      throw new NotDeliveredError(reason, true);
+    // Not ready, the network failed, or the route is not there yet (a gateway still starting): not sent.
+    if (res.status === 503 || res.status === 404 || body?.code === 'send_failed')
+      throw new NotDeliveredError(reason);
+    throw new ChannelError(res.status, typeof body?.code === 'string' ? body.code : 'channel_error', reason);
   }
 }

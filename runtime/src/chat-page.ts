@@ -1,6 +1,7 @@
 // The local chat for XMTP_ENV=off: a page at /chat/<chat secret> and its message endpoint, which
 // forwards to the gateway's /v1/chat/completions with the gateway token. The secret in the URL is
-// separate from the gateway token, so sharing the link never hands out gateway (operator) access.
+// separate from the gateway token, so sharing the link never hands out gateway (operator) access. The page
+// also listens on /chat/<secret>/events (src/chat-events.ts) for messages the agent sends on its own.
 import { controlCharacterProblem } from '../../contracts/claim.ts';
 
 export interface ChatDeps {
@@ -80,22 +81,35 @@ const log=document.getElementById('log'),form=document.getElementById('f'),input
 let session=sessionStorage.getItem('chat-session');
 if(!session){session=crypto.randomUUID();sessionStorage.setItem('chat-session',session);}
 function add(cls,text){const d=document.createElement('div');d.className='m '+cls;d.textContent=text;log.appendChild(d);log.scrollTop=log.scrollHeight;return d;}
+const base=location.pathname.replace(/\\/$/,'');
+const events=new EventSource(base+'/events?session='+encodeURIComponent(session));
+events.addEventListener('agent-message',(e)=>{try{add('agent',JSON.parse(e.data).text);}catch{}});
 form.addEventListener('submit',async(e)=>{e.preventDefault();const text=input.value.trim();if(!text)return;input.value='';add('me',text);
 const pending=add('agent','…');
-try{const r=await fetch(location.pathname.replace(/\\/$/,'')+'/messages',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({message:text,session})});
+try{const r=await fetch(base+'/messages',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({message:text,session})});
 const b=await r.json();if(!r.ok)throw new Error(b.error||r.status);pending.textContent=b.reply;}
 catch(err){pending.remove();add('err','Could not reach the agent: '+err.message);}});
 </script></body></html>`;
 }
 
-/** Sends one message to the agent; `session` keeps one OpenClaw session per browser tab. */
-export async function sendChatMessage(deps: ChatDeps, session: string, message: string): Promise<string> {
+/**
+ * The OpenAI `user` of a chat page session. OpenClaw derives its session key from it
+ * (`agent:<id>:openai-user:chat-<session>`), which is how the schedule tools know a turn is this page's
+ * (extensions/instance-tools/src/schedule.ts `conversationOf`).
+ */
+export const chatUser = (session: string): string => `chat-${session}`;
+
+/**
+ * Sends one message to the agent as `user` (one OpenClaw session per user): `chatUser(session)` for a
+ * chat page tab; the runtime's own sessions (inbound email/SMS) use other names.
+ */
+export async function sendChatMessage(deps: ChatDeps, user: string, message: string): Promise<string> {
   const res = await fetch(`${deps.gatewayUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${deps.gatewayToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       model: 'openclaw',
-      user: `chat-${session}`,
+      user,
       messages: [{ role: 'user', content: message }],
     }),
     signal: AbortSignal.timeout(300_000),
@@ -108,6 +122,9 @@ export async function sendChatMessage(deps: ChatDeps, session: string, message: 
   return content;
 }
 
+/** A chat session id: one browser tab's, chosen by the page. */
+export const CHAT_SESSION_PATTERN = '^[A-Za-z0-9-]{8,64}$';
+
 export function validateChatMessage(body: unknown): { session: string; message: string } | string {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object';
   const { session, message } = body as Record<string, unknown>;
@@ -116,7 +133,7 @@ export function validateChatMessage(body: unknown): { session: string; message: 
   // Tabs and line breaks are text; U+0000, BEL, ESC… and lone surrogates are not.
   const problem = controlCharacterProblem(message, true);
   if (problem) return `message ${problem}`;
-  if (typeof session !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(session))
+  if (typeof session !== 'string' || !new RegExp(CHAT_SESSION_PATTERN).test(session))
     return 'session must be 8-64 letters, digits or dashes';
   return { session, message };
 }

@@ -1,7 +1,16 @@
 // The control server the pool talks to (docs/runtime.md): /pool/health, /pool/provision, /pool/self-destruct,
 // plus the local chat page. Every answer is JSON `{ error, code }` on failure; no stack traces, no secrets.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type ChatDeps, ChatQueue, chatPageHtml, sendChatMessage, validateChatMessage } from './chat-page.ts';
+import type { ChatEvents } from './chat-events.ts';
+import {
+  CHAT_SESSION_PATTERN,
+  type ChatDeps,
+  ChatQueue,
+  chatPageHtml,
+  chatUser,
+  sendChatMessage,
+  validateChatMessage,
+} from './chat-page.ts';
 import { HttpError } from './http-errors.ts';
 import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
 import { type InboundRequest, validateInboundRequest } from './inbound.ts';
@@ -24,6 +33,8 @@ export interface ControlServerDeps {
   chat: ChatDeps;
   /** A chat page message was received, or its reply sent (feeds Health.lastActivityAt). */
   recordActivity?: () => void;
+  /** The chat page's stream of messages the agent sends on its own (GET /chat/<secret>/events). */
+  chatEvents?: ChatEvents;
   /** Bounds the chat page's messages in flight (default: MAX_PENDING_CHAT_MESSAGES[_PER_SESSION]). */
   chatQueue?: ChatQueue;
   log?: (line: string) => void;
@@ -89,7 +100,7 @@ export function createControlServer(deps: ControlServerDeps): Server {
 
     // The chat page: the secret path is the credential, compared in constant time.
     if (path.startsWith('/chat/')) {
-      // `/chat/<secret>`, `/chat/<secret>/` (the page) and `/chat/<secret>/messages`; nothing deeper.
+      // `/chat/<secret>`, `/chat/<secret>/` (the page), `/chat/<secret>/messages` and `…/events`; nothing deeper.
       const parts = path.slice('/chat/'.length).split('/');
       const [secret = '', sub = ''] = parts;
       if (!safeEqual(secret, deps.chatSecret) || parts.length > 2)
@@ -103,6 +114,17 @@ export function createControlServer(deps: ControlServerDeps): Server {
             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
         });
         res.end(chatPageHtml(deps.chat.agentName()));
+        return;
+      }
+      if (sub === 'events' && method === 'GET' && deps.chatEvents) {
+        // EventSource cannot send headers: the secret path is the credential, the session the stream.
+        const session = new URL(req.url ?? '/', 'http://x').searchParams.get('session') ?? '';
+        if (!new RegExp(CHAT_SESSION_PATTERN).test(session))
+          throw new HttpError(400, 'invalid_request', 'session must be 8-64 letters, digits or dashes');
+        if (!deps.chatEvents.subscribe(session, res)) {
+          res.setHeader('retry-after', '30');
+          throw new HttpError(429, 'too_many_streams', 'too many pages are open on this chat');
+        }
         return;
       }
       if (sub === 'messages' && method === 'POST') {
@@ -129,7 +151,7 @@ export function createControlServer(deps: ControlServerDeps): Server {
         }
         deps.recordActivity?.();
         try {
-          const reply = await sendChatMessage(deps.chat, parsed.session, parsed.message);
+          const reply = await sendChatMessage(deps.chat, chatUser(parsed.session), parsed.message);
           deps.recordActivity?.();
           return send(res, 200, { reply });
         } catch (err) {

@@ -1,6 +1,7 @@
 // The environment contract between the compute provider (the core) and the runtime. Parsed once at
 // boot; anything invalid stops the runtime with a message naming the variable (never its value).
 import path from 'node:path';
+import { DEFAULT_SCHEDULE_LIMITS, type ScheduleLimits } from './scheduler.ts';
 
 export type XmtpEnv = 'dev' | 'production' | 'local' | 'off';
 
@@ -39,6 +40,8 @@ export interface RuntimeEnv {
   sms: SmsIdentity | null;
   /** The pool pays on the instance's behalf (POOL_PAYMENTS=on, set by a pool with a Bankr key). */
   payments: boolean;
+  /** Bounds on the messages the agent schedules per conversation (SCHEDULE_* variables). */
+  schedule: ScheduleLimits;
 }
 
 export class EnvError extends Error {}
@@ -102,6 +105,31 @@ function parseXmtpEnv(raw: string | null): XmtpEnv {
   throw new EnvError('XMTP_ENV must be dev, production, local or off');
 }
 
+/** A whole number in [min, max] from the variable, or the default when unset. */
+function boundedInt(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  const raw = optional(env, name);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max)
+    throw new EnvError(`${name} must be a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function parseScheduleLimits(env: NodeJS.ProcessEnv): ScheduleLimits {
+  const d = DEFAULT_SCHEDULE_LIMITS;
+  return {
+    maxPending: boundedInt(env, 'SCHEDULE_MAX_PENDING', 0, 100, d.maxPending),
+    minGapMs: boundedInt(env, 'SCHEDULE_MIN_GAP_SECONDS', 1, 86_400, d.minGapMs / 1000) * 1000,
+    maxAheadMs: boundedInt(env, 'SCHEDULE_MAX_AHEAD_DAYS', 1, 365, d.maxAheadMs / 86_400_000) * 86_400_000,
+  };
+}
+
 export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
   const port = parsePort('PORT', required(env, 'PORT'));
   const host = optional(env, 'HOST') ?? '127.0.0.1';
@@ -133,5 +161,6 @@ export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
     email: inboxId && poolApiUrl ? { inboxId } : null,
     sms: phoneNumber && poolApiUrl ? { phoneNumber } : null,
     payments: optional(env, 'POOL_PAYMENTS') === 'on' && poolApiUrl !== null,
+    schedule: parseScheduleLimits(env),
   };
 }

@@ -9,7 +9,7 @@ import { convosExtensionDir, instanceToolsExtensionDir, type StatePaths, skillsD
 
 /** Environment variable names the config references (the gateway env provides them). */
 export const GATEWAY_TOKEN_ENV = 'OPENCLAW_GATEWAY_TOKEN';
-/** The runtime's loopback outbound server the instance-tools plugin sends email/SMS and payments through. */
+/** The runtime's loopback outbound server the instance-tools plugin sends email/SMS, payments and schedules through. */
 export const OUTBOUND_URL_ENV = 'CONVOS_OUTBOUND_URL';
 // Not MODEL_API_KEY: OpenClaw maps that name to its "meta" provider and tries to install it at boot.
 export const MODEL_KEY_ENV = 'CONVOS_MODEL_API_KEY';
@@ -75,8 +75,8 @@ function modelConfig(env: RuntimeEnv): { providers: Record<string, unknown>; pri
 /**
  * Tool policy for an agent that strangers talk to in a group chat: the `messaging` profile (replying,
  * its own session) plus web search/fetch through its own model key, and nothing that reaches the
- * machine — no shell or processes, no file reads/writes, no UI/browser/nodes, no automation or
- * gateway control, no spawning or messaging other sessions. Deny wins over any allow.
+ * machine — no shell or processes, no file reads/writes, no UI/browser/nodes, no automation (OpenClaw's
+ * cron: scheduled messages are the runtime's own tools) or gateway control, no spawning or messaging other sessions. Deny wins over any allow.
  */
 export const TOOL_POLICY = {
   profile: 'messaging',
@@ -113,15 +113,11 @@ export function buildOpenClawConfig({
   const allow = ['memory-core'];
   if (env.model.kind === 'openrouter') allow.push('openrouter');
   if (channelEnabled) allow.push('convos');
-  // send_email / send_sms / the payment tools: loaded only when this instance has an inbox or a number, or
-  // its pool pays (and a pool to send through: env.email / env.sms / env.payments are off without
-  // POOL_API_URL).
-  const instanceTools = env.email !== null || env.sms !== null || env.payments;
-  if (instanceTools) allow.push('instance-tools');
-  const loadPaths = [
-    ...(channelEnabled ? [convosExtensionDir] : []),
-    ...(instanceTools ? [instanceToolsExtensionDir] : []),
-  ];
+  // Always: the schedule tools (every instance can schedule messages in its conversation); send_email /
+  // send_sms / the payment tools in it register only when this instance has an inbox, a number, or a pool
+  // that pays (env.email / env.sms / env.payments are off without POOL_API_URL).
+  allow.push('instance-tools');
+  const loadPaths = [...(channelEnabled ? [convosExtensionDir] : []), instanceToolsExtensionDir];
 
   const pluginEntries: Record<string, unknown> = {
     // Dreaming runs scheduled model calls over memory: cost without a user asking.
@@ -130,7 +126,7 @@ export function buildOpenClawConfig({
   if (channelEnabled) {
     pluginEntries.convos = { enabled: true, hooks: { allowConversationAccess: true } };
   }
-  if (instanceTools) pluginEntries['instance-tools'] = { enabled: true };
+  pluginEntries['instance-tools'] = { enabled: true };
 
   const config: Record<string, unknown> = {
     gateway: {
@@ -145,7 +141,8 @@ export function buildOpenClawConfig({
     },
     // Instances are replaced, not updated in place; no phoning home at boot.
     update: { checkOnStart: false },
-    // No scheduled automations: an agent should only act when someone talks to it.
+    // Not OpenClaw's automations (agent turns, commands, webhooks, no per-conversation bounds): the agent
+    // schedules plain messages in its own conversation with the runtime's tools (src/scheduler.ts).
     cron: { enabled: false },
     logging: { file: path.join(paths.logs, 'openclaw.log') },
     models: { mode: 'merge', providers },

@@ -18,6 +18,7 @@ import { HttpError } from './http-errors.ts';
 import { isLoopback, readJson, refuseConnect, requestPath } from './http-request.ts';
 import { PAYMENT_PATHS, type PaymentPath, routePayment } from './payments.ts';
 import { RateLimit } from './rate-limit.ts';
+import { ScheduleError, type Scheduler, validateScheduleRequest } from './scheduler.ts';
 import { safeEqual } from './secrets.ts';
 
 export type Channel = 'email' | 'sms';
@@ -139,7 +140,10 @@ export interface OutboundDeps {
   gatewayToken: string;
   instanceId: string;
   instanceToken: string;
-  poolApiUrl: string;
+  /** The pool's API; none: email, SMS, the inbox and payments answer 409 (the schedule tools still work). */
+  poolApiUrl: string | null;
+  /** The agent's scheduled messages (`/schedule`, `/scheduled`, `/scheduled/cancel`). */
+  scheduler?: Scheduler;
   /** Channels this instance has (an inbox / a number); others answer 409. */
   channels: { email: boolean; sms: boolean };
   /** The pool pays on this instance's behalf (`/payments*`, src/payments.ts); otherwise those answer 409. */
@@ -195,7 +199,7 @@ export function createOutboundServer(deps: OutboundDeps): Server {
   async function readMail(body: unknown, res: ServerResponse): Promise<void> {
     const args = validateMailArgs(body);
     if (typeof args === 'string') throw new HttpError(400, 'invalid_request', args);
-    if (!deps.channels.email)
+    if (!deps.channels.email || !deps.poolApiUrl)
       throw new HttpError(409, 'not_enabled', 'email is not enabled on this instance');
     let poolRes: Response;
     try {
@@ -229,21 +233,58 @@ export function createOutboundServer(deps: OutboundDeps): Server {
     );
   }
 
+  /**
+   * `POST /schedule` `{conversation, text, at | inMinutes}` → `{ scheduled: {id, dueAt} }`, `POST /scheduled`
+   * `{conversation}` → `{ messages: [{id, dueAt, text}] }`, `POST /scheduled/cancel` `{conversation, id}` →
+   * `{ cancelled: {id, dueAt} }`; refusals are `{ error, code }` with a sentence for the agent (400, 404,
+   * 409 too close to another, 429 too many). The conversation is the tool's own (the plugin takes it from the
+   * turn, never from the model), so one conversation never sees or cancels another's.
+   */
+  function routeSchedule(path: string, body: unknown, res: ServerResponse) {
+    const scheduler = deps.scheduler;
+    if (!scheduler) throw new HttpError(409, 'not_enabled', 'scheduling is not enabled on this instance');
+    const b = (body ?? {}) as Record<string, unknown>;
+    const view = (m: { id: string; dueAt: string }) => ({ id: m.id, dueAt: m.dueAt });
+    try {
+      if (path === '/schedule') {
+        const request = validateScheduleRequest(body);
+        if (typeof request === 'string') throw new HttpError(400, 'invalid_request', request);
+        return send(res, 200, { scheduled: view(scheduler.schedule(request)) });
+      }
+      const conversation = validateScheduleRequest({ conversation: b.conversation, text: 'x', inMinutes: 1 });
+      if (typeof conversation === 'string')
+        throw new HttpError(400, 'invalid_request', 'conversation must be this conversation');
+      if (path === '/scheduled')
+        return send(res, 200, {
+          messages: scheduler.list(conversation.conversation).map((m) => ({ ...view(m), text: m.text })),
+        });
+      if (typeof b.id !== 'string' || !/^sch_[0-9a-f]{16}$/.test(b.id))
+        throw new HttpError(400, 'invalid_request', 'id must be an id list_scheduled gave');
+      return send(res, 200, { cancelled: view(scheduler.cancel(conversation.conversation, b.id)) });
+    } catch (err) {
+      if (err instanceof ScheduleError) throw new HttpError(err.status, err.code, err.message);
+      throw err;
+    }
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req);
     const payment = (PAYMENT_PATHS as readonly string[]).includes(path);
-    if (!payment && path !== '/email' && path !== '/sms' && path !== '/mail')
+    const schedule = path === '/schedule' || path === '/scheduled' || path === '/scheduled/cancel';
+    if (!payment && !schedule && path !== '/email' && path !== '/sms' && path !== '/mail')
       throw new HttpError(404, 'not_found', 'no such endpoint');
     if (!isLoopback(req)) throw new HttpError(403, 'loopback_only', 'accepted from loopback only');
     const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!match || !safeEqual(match[1] as string, deps.gatewayToken))
       throw new HttpError(401, 'unauthorized', 'missing or wrong gateway token');
+    const poolApiUrl = deps.poolApiUrl;
     if (payment) {
-      if (!deps.payments) throw new HttpError(409, 'not_enabled', 'payments are not enabled on this pool');
+      if (!deps.payments || !poolApiUrl)
+        throw new HttpError(409, 'not_enabled', 'payments are not enabled on this pool');
       return routePayment(path as PaymentPath, req, res, {
         instanceId: deps.instanceId,
         instanceToken: deps.instanceToken,
-        poolApiUrl: deps.poolApiUrl,
+        poolApiUrl,
         fetch: doFetch,
         ...(deps.log ? { log: deps.log } : {}),
       });
@@ -253,11 +294,12 @@ export function createOutboundServer(deps: OutboundDeps): Server {
       throw new HttpError(405, 'method_not_allowed', 'use POST');
     }
     const body = await readJson(req);
+    if (schedule) return routeSchedule(path, body, res);
     if (path === '/mail') return readMail(body, res);
     const channel: Channel = path === '/email' ? 'email' : 'sms';
     const args = channel === 'email' ? validateEmailArgs(body) : validateSmsArgs(body);
     if (typeof args === 'string') throw new HttpError(400, 'invalid_request', args);
-    if (!deps.channels[channel])
+    if (!deps.channels[channel] || !poolApiUrl)
       throw new HttpError(
         409,
         'not_enabled',
@@ -273,7 +315,7 @@ export function createOutboundServer(deps: OutboundDeps): Server {
 
     let poolRes: Response;
     try {
-      poolRes = await doFetch(`${deps.poolApiUrl}/api/pool/self/${channel}`, {
+      poolRes = await doFetch(`${poolApiUrl}/api/pool/self/${channel}`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${deps.instanceId}:${deps.instanceToken}`,

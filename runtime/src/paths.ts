@@ -22,6 +22,8 @@ export interface StatePaths {
   provisionRecord: string;
   /** Inbound emails and SMS from the pool, until the agent took them (src/inbound.ts). */
   inbound: string;
+  /** Messages the agent scheduled in its conversation (src/scheduler.ts). */
+  scheduled: string;
   /** The last conversation activity (`/pool/health.lastActivityAt`). */
   activity: string;
   /** The reports the pool acknowledged (src/pool-reports.ts): each is sent once. */
@@ -39,6 +41,7 @@ export function statePaths(stateDir: string): StatePaths {
     convos: path.join(stateDir, 'convos'),
     provisionRecord: path.join(stateDir, 'provision.json'),
     inbound: path.join(stateDir, 'inbound.json'),
+    scheduled: path.join(stateDir, 'scheduled.json'),
     activity: path.join(stateDir, 'activity.json'),
     poolReports: path.join(stateDir, 'pool-reports.json'),
     logs: path.join(stateDir, 'logs'),

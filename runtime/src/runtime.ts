@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { SelfDestructReason } from '../../contracts/runtime.ts';
 import { ActivityClock } from './activity.ts';
 import { ChannelClient, ChannelError, type ChannelState } from './channel-client.ts';
+import { ChatEvents } from './chat-events.ts';
 import { sendChatMessage } from './chat-page.ts';
 import { createControlServer, type Health } from './control-server.ts';
 import type { ModelConfig, RuntimeEnv } from './env.ts';
@@ -26,6 +27,7 @@ import { createOutboundServer } from './outbound.ts';
 import { openclawEntry, runtimeRoot, statePaths } from './paths.ts';
 import { PoolReports } from './pool-reports.ts';
 import { type ProvisionRequest, type ProvisionResult, ProvisionStore } from './provision-store.ts';
+import { NotDeliveredError, Scheduler } from './scheduler.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { type AgentProfile, UNCLAIMED_PROFILE, writeWorkspace } from './workspace.ts';
 
@@ -136,27 +138,35 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   if (env.model.kind === 'openrouter') secrets.push(env.model.apiKey);
   else if (env.model.kind === 'openai-compatible' && env.model.apiKey) secrets.push(env.model.apiKey);
 
-  // Email/SMS and payments: the gateway's tools ask this loopback server; it has the pool send with the instance's
-  // credentials, which therefore never enter the gateway process.
-  let outbound: Server | null = null;
-  let outboundUrl: string | null = null;
-  if (env.poolApiUrl && (env.email || env.sms || env.payments)) {
-    const server = createOutboundServer({
-      gatewayToken,
-      instanceId: env.instanceId,
-      instanceToken: env.instanceToken,
-      poolApiUrl: env.poolApiUrl,
-      channels: { email: env.email !== null, sms: env.sms !== null },
-      payments: env.payments,
-      log,
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    outbound = server;
-    outboundUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
+  // Email/SMS, payments and scheduled messages: the gateway's tools ask this loopback server; it has the pool
+  // send with the instance's credentials, which therefore never enter the gateway process, and keeps the
+  // agent's scheduled messages (sent by `scheduler` below, through the channel or the chat page's stream).
+  // Created before the scheduler's delivery needs the channel, which needs the gateway: late-bound.
+  let deliverScheduled: (conversation: string, text: string, id: string) => Promise<void> = async () => {
+    throw new NotDeliveredError('the runtime is starting');
+  };
+  const scheduler = new Scheduler({
+    file: paths.scheduled,
+    limits: env.schedule,
+    deliver: (conversation, text, message) => deliverScheduled(conversation, text, message.id),
+    log,
+  });
+  const chatEvents = new ChatEvents((session) => scheduler.retryNow(`chat:${session}`));
+  const outbound: Server = createOutboundServer({
+    gatewayToken,
+    instanceId: env.instanceId,
+    instanceToken: env.instanceToken,
+    poolApiUrl: env.poolApiUrl,
+    channels: { email: env.email !== null, sms: env.sms !== null },
+    payments: env.payments,
+    scheduler,
+    log,
+  });
+  await new Promise<void>((resolve, reject) => {
+    outbound.once('error', reject);
+    outbound.listen(0, '127.0.0.1', resolve);
+  });
+  const outboundUrl = `http://127.0.0.1:${(outbound.address() as AddressInfo).port}`;
 
   const supervisor = new GatewaySupervisor({
     command: process.execPath,
@@ -224,6 +234,19 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   };
 
   const chatUrl = `${env.publicUrl}/chat/${chatSecret}`;
+
+  // A scheduled message goes where it was scheduled: a chat page session's open pages, or the Convos group
+  // through the channel's own send path (refused, so retried, while the gateway or channel is starting).
+  deliverScheduled = async (conversation, text, id) => {
+    if (conversation.startsWith('chat:')) {
+      chatEvents.publish(conversation.slice('chat:'.length), { id, text, sentAt: new Date().toISOString() });
+    } else {
+      if (!channelEnabled) throw new NotDeliveredError('the convos channel is off', true);
+      if (supervisor.state !== 'ready') throw new NotDeliveredError('the gateway is starting');
+      await channel.send(conversation.slice('convos:'.length), text);
+    }
+    activity.record();
+  };
 
   const doProvision = async (request: ProvisionRequest): Promise<ProvisionResult> => {
     const started = Date.now();
@@ -327,6 +350,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     inbound: (request) => inbound.accept(request),
     chatSecret,
     chat: chatDeps,
+    chatEvents,
     recordActivity: () => activity.record(),
     log,
   });
@@ -338,6 +362,8 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     `[runtime] control server on ${env.host}:${env.port} (instance ${env.instanceId}, xmtp ${env.xmtpEnv}, version ${version})`,
   );
 
+  // Before the gateway: a chat page's message needs only the control server (due-while-down ones go now).
+  scheduler.start();
   await supervisor.start();
   if (channelEnabled) void pollChannel();
   inbound.start();
@@ -348,13 +374,12 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       if (channelTimer) clearTimeout(channelTimer);
       reports.stop();
       inbound.stop();
+      scheduler.stop();
+      chatEvents.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (outbound) {
-        const o = outbound;
-        o.closeAllConnections();
-        await new Promise<void>((resolve) => o.close(() => resolve()));
-      }
+      outbound.closeAllConnections();
+      await new Promise<void>((resolve) => outbound.close(() => resolve()));
       await supervisor.stop();
       await noModel.close();
       activity.flush();

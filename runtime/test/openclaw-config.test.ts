@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../src/env.ts';
 import { buildOpenClawConfig, writeOpenClawConfig } from '../src/openclaw-config.ts';
-import { openclawEntry, statePaths } from '../src/paths.ts';
+import { instanceToolsExtensionDir, openclawEntry, statePaths } from '../src/paths.ts';
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -55,8 +55,9 @@ describe('OpenClaw config', () => {
       MODEL_API_KEY: 'sk-secret',
       MODEL: 'm1',
     });
-    expect(config.plugins.allow).toEqual(['memory-core']);
-    expect(config.plugins.load.paths).toEqual([]);
+    // instance-tools always: its schedule tools work on the chat page too.
+    expect(config.plugins.allow).toEqual(['memory-core', 'instance-tools']);
+    expect(config.plugins.load.paths).toEqual([instanceToolsExtensionDir]);
     expect(config.plugins.entries.convos).toBeUndefined();
     expect(config.channels).toBeUndefined();
     expect(config.agents.defaults.model.primary).toBe('model/m1');
@@ -89,13 +90,13 @@ describe('OpenClaw config', () => {
     expect(JSON.stringify(config)).not.toMatch(/sk-or-secret/);
   });
 
-  it('an inbox or number without a pool to send through enables neither tools nor skills', () => {
+  it('an inbox or number without a pool to send through enables no skill (the plugin loads for the schedule tools)', () => {
     const { config } = configFor({
       MODEL_BASE_URL: 'http://127.0.0.1:1/v1',
       AGENTMAIL_INBOX_ID: 'a@agentmail.to',
       TELNYX_PHONE_NUMBER: '+15550001111',
     });
-    expect(config.plugins.allow).not.toContain('instance-tools');
+    expect(config.plugins.allow).toContain('instance-tools');
     expect(config.skills.entries).toEqual({ email: { enabled: false }, sms: { enabled: false } });
     const onlyEmail = configFor({
       MODEL_BASE_URL: 'http://127.0.0.1:1/v1',

@@ -92,7 +92,10 @@ function tools(vars: Record<string, string>): Map<string, Tool> {
   const saved = { ...process.env };
   Object.assign(process.env, vars);
   try {
-    instanceTools.register({ registerTool: (tool: Tool) => found.set(tool.name, tool) } as never);
+    // Plain tools only: the schedule tools are per-turn factories (test/schedule-tools.test.ts).
+    instanceTools.register({
+      registerTool: (tool: Tool) => typeof tool !== 'function' && found.set(tool.name, tool),
+    } as never);
   } finally {
     for (const k of Object.keys(vars)) delete process.env[k];
     Object.assign(process.env, saved);

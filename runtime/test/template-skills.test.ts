@@ -20,7 +20,7 @@ import { instanceToolsExtensionDir, runtimeRoot, skillsDir, statePaths } from '.
 const catalog = JSON.parse(
   readFileSync(path.join(runtimeRoot, '..', 'catalog', 'templates.json'), 'utf8'),
 ) as {
-  templates: { slug: string; skills: string[] }[];
+  templates: { slug: string; skills: string[]; instructions: string }[];
 };
 const needs = Object.entries(TEMPLATE_SKILLS) as [string, SkillNeed][];
 
@@ -47,13 +47,25 @@ function configFor(extra: Record<string, string>): ConfigTree {
   return buildOpenClawConfig({ env, paths: statePaths(stateDir), gatewayPort: 18001 }) as ConfigTree;
 }
 
+/** A tool as registered: itself, or a factory that gives it for a turn (with the names it declares). */
+type Registered = { name: string } | ((ctx: { sessionKey?: string }) => { name: string } | null);
+
 /** The tools the instance-tools plugin registers with these variables (its real `register`). */
 function registeredTools(vars: Record<string, string>): string[] {
-  const names: string[] = [];
+  return registrations(vars).map((r) => r.name);
+}
+
+function registrations(vars: Record<string, string>): { name: string; tool: Registered }[] {
+  const names: { name: string; tool: Registered }[] = [];
   const saved = { ...process.env };
   Object.assign(process.env, vars);
   try {
-    instanceTools.register({ registerTool: (tool: { name: string }) => names.push(tool.name) } as never);
+    instanceTools.register({
+      registerTool: (tool: Registered, opts?: { names?: string[] }) => {
+        if (typeof tool === 'function') for (const name of opts?.names ?? []) names.push({ name, tool });
+        else names.push({ name: tool.name, tool });
+      },
+    } as never);
   } finally {
     for (const k of Object.keys(vars)) delete process.env[k];
     Object.assign(process.env, saved);
@@ -137,7 +149,6 @@ describe('what the catalog templates promise', () => {
       expect(withIt.plugins.allow).toContain('instance-tools');
       expect(withIt.skills.entries[need.runtimeSkill]?.enabled, skill).toBe(true);
       const without = configFor({ POOL_API_URL: pool.POOL_API_URL });
-      expect(without.plugins.allow).not.toContain('instance-tools');
       expect(without.skills.entries[need.runtimeSkill]?.enabled, skill).toBe(false);
     }
   });
@@ -164,12 +175,45 @@ describe('what the catalog templates promise', () => {
     ]);
   });
 
-  it('scheduled messages do not exist on an instance, so no template promises reminders', () => {
-    // The automation tools (cron) are denied and cron is off: an agent only acts when someone writes to it.
+  it('reminders: the schedule tools exist on every instance, offered in a conversation turn only, not through OpenClaw cron', () => {
+    const conversationNeeds = needs.filter(([, n]) => n.kind === 'conversation-tool');
+    expect(conversationNeeds.map(([skill]) => skill)).toContain('reminders');
+    const manifest = JSON.parse(
+      readFileSync(path.join(instanceToolsExtensionDir, 'openclaw.plugin.json'), 'utf8'),
+    );
+    // No inbox, no number, no payments, no pool: the plugin still loads and registers the tools.
     const config = configFor({});
+    expect(config.plugins.allow).toContain('instance-tools');
+    expect(config.plugins.entries['instance-tools']).toEqual({ enabled: true });
+    const registered = registrations({
+      CONVOS_OUTBOUND_URL: 'http://127.0.0.1:2',
+      OPENCLAW_GATEWAY_TOKEN: 'gateway-token-0123456789',
+    });
+    for (const [skill, need] of conversationNeeds) {
+      if (need.kind !== 'conversation-tool') continue;
+      expect(manifest.contracts.tools, skill).toContain(need.tool);
+      const entry = registered.find((r) => r.name === need.tool);
+      expect(entry, skill).toBeDefined();
+      const factory = entry?.tool;
+      if (typeof factory !== 'function') throw new Error(`${need.tool} is not bound to the turn`);
+      // A Convos group's turn and a chat page tab's turn get it; the runtime's own sessions do not.
+      expect(factory({ sessionKey: 'agent:main:convos:group:0123456789abcdef0123' })?.name).toBe(need.tool);
+      expect(factory({ sessionKey: 'agent:main:openai-user:chat-session-1234' })?.name).toBe(need.tool);
+      expect(factory({ sessionKey: 'agent:main:openai-user:inbound-events' })).toBeNull();
+      expect(factory({})).toBeNull();
+    }
+    // The templates that promise reminders tell the agent to use the tool, and what it cannot do then.
+    const reminding = catalog.templates.filter((t) => t.skills.includes('reminders'));
+    expect(reminding.length).toBeGreaterThanOrEqual(10);
+    for (const t of reminding) {
+      expect(t.instructions, t.slug).toContain('schedule_message');
+      expect(t.instructions, t.slug).not.toMatch(/cannot post later|set one on their phone/);
+    }
+    // OpenClaw's own scheduler stays off and its automation tools denied (docs/runtime.md says why).
     expect(config.cron.enabled).toBe(false);
     expect(config.tools.deny).toContain('group:automation');
-    expect(Object.hasOwn(TEMPLATE_SKILLS, 'reminders')).toBe(false);
-    expect(catalog.templates.filter((t) => t.skills.includes('reminders')).map((t) => t.slug)).toEqual([]);
+    expect(skillAvailability(['reminders'], { inbox: 'no inbox', phone: 'no phone' })).toEqual([
+      { skill: 'reminders', available: true, reason: null },
+    ]);
   });
 });

@@ -7,14 +7,16 @@ import {
   PROVISION_PATH,
   provisionHandler,
   type RouteDeps,
+  SEND_PATH,
   STATUS_PATH,
+  sendHandler,
   statusHandler,
 } from './src/routes.js';
 import { ProvisionError } from './src/service.js';
 
 /**
- * The `convos` OpenClaw plugin: the Convos (XMTP) chat channel plus the two gateway routes the
- * runtime's control server uses to provision a conversation and read the channel's state
+ * The `convos` OpenClaw plugin: the Convos (XMTP) chat channel plus the gateway routes the runtime uses to
+ * provision a conversation, read the channel's state and send the agent's scheduled messages
  * (runtime/CONTRACT.md), and the agent's leave_conversation tool.
  */
 export default defineChannelPluginEntry({
@@ -57,6 +59,12 @@ export default defineChannelPluginEntry({
       auth: 'plugin',
       match: 'exact',
       handler: statusHandler(deps),
+    });
+    api.registerHttpRoute({
+      path: SEND_PATH,
+      auth: 'plugin',
+      match: 'exact',
+      handler: sendHandler(deps),
     });
   },
 });

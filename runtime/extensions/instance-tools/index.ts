@@ -2,15 +2,17 @@ import { definePluginEntry } from 'openclaw/plugin-sdk/plugin-entry';
 import { requestMail } from './src/mail.ts';
 import { messagesText, messageText, threadsText, threadText } from './src/mail-text.ts';
 import { requestPayment } from './src/payments.ts';
+import { conversationOf, SCHEDULE_TOOL_NAMES, scheduleTools, type TurnContext } from './src/schedule.ts';
 import { requestSend } from './src/send.ts';
 
 /**
  * Narrow tools instead of a shell: the agent can send an email from its own inbox or an SMS from its own
- * number, read its own inbox, and pay in USDC from the pool's wallet within its allowance, and nothing else.
+ * number, read its own inbox, pay in USDC from the pool's wallet within its allowance, and schedule messages in
+ * the conversation it is talking in (src/schedule.ts), and nothing else.
  * The gateway holds no provider key and no instance token: each tool posts to the runtime's loopback outbound
  * server (CONVOS_OUTBOUND_URL) with the gateway token, and the runtime has the pool send, read or pay
  * (src/outbound.ts). A tool is registered only when its inbox/number is set (the payment tools: when the pool
- * pays, POOL_PAYMENTS=on).
+ * pays, POOL_PAYMENTS=on); the schedule tools always, offered only in a turn of a Convos group or a chat page.
  */
 function text(result: string) {
   return { content: [{ type: 'text' as const, text: result }], details: { result } };
@@ -20,12 +22,21 @@ export default definePluginEntry({
   id: 'instance-tools',
   name: 'Instance tools',
   description:
-    "Email and SMS from this instance's own inbox and number, sent by the pool; its inbox, read through the pool; payments in USDC, made by the pool.",
+    "Email and SMS from this instance's own inbox and number, sent by the pool; its inbox, read through the pool; payments in USDC, made by the pool; messages scheduled in its own conversation.",
   register(api) {
     const env = process.env;
     const outboundUrl = env.CONVOS_OUTBOUND_URL;
     const token = env.OPENCLAW_GATEWAY_TOKEN;
     if (!outboundUrl || !token) return;
+    for (const name of SCHEDULE_TOOL_NAMES) {
+      api.registerTool(
+        ((ctx: TurnContext) => {
+          const conversation = conversationOf(ctx);
+          return conversation ? scheduleTools(outboundUrl, token, conversation)[name] : null;
+        }) as never,
+        { names: [name] } as never,
+      );
+    }
     const inbox = env.AGENTMAIL_INBOX_ID;
     if (inbox) {
       api.registerTool({

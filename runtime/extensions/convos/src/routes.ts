@@ -8,11 +8,17 @@ import { ProvisionError } from './service.js';
  *   POST /convos/provision  → { conversationId, inviteUrl, joined, status }
  *   GET  /convos/status     → { state: "starting" | "ready" | "error", error?, lastActivityAt: ISO | null,
  *                               conversation: { requestId, conversationId, status, exit } | null }
+ *   POST /convos/send       { conversationId, text } → { messageId }: a message the agent scheduled, sent
+ *                           into its own conversation (404 unknown_conversation, 410 conversation_ended,
+ *                           503 not started, 502 send_failed when the network refused it)
  * They are registered with auth "plugin" (public to the gateway), so each checks the gateway token.
  */
 
 export const PROVISION_PATH = '/convos/provision';
 export const STATUS_PATH = '/convos/status';
+export const SEND_PATH = '/convos/send';
+/** The longest scheduled text (runtime/src/scheduler.ts SCHEDULED_TEXT_MAX). */
+const MAX_SEND_CHARS = 2_000;
 const MAX_BODY_BYTES = 256 * 1024;
 
 export interface RouteDeps {
@@ -137,6 +143,39 @@ export function provisionHandler(deps: RouteDeps) {
       deps.log(`convos: provision failed: ${err instanceof Error ? err.message : String(err)}`);
       // Unexpected: say so without echoing internals (which could include paths or SDK details).
       return fail(res, 500, 'channel_error', 'the convos channel failed to provision; see the gateway log');
+    }
+  };
+}
+
+export function sendHandler(deps: RouteDeps) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    if (!authorized(req, deps.token()))
+      return fail(res, 401, 'unauthorized', 'missing or wrong bearer token');
+    if (req.method !== 'POST') return fail(res, 405, 'method_not_allowed', 'use POST');
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (err) {
+      if (err instanceof ProvisionError) return fail(res, err.httpStatus, err.code, err.message);
+      return fail(res, 400, 'invalid_json', 'body is not valid JSON');
+    }
+    const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+    if (typeof b.conversationId !== 'string' || !/^[0-9a-f]{16,128}$/.test(b.conversationId))
+      return fail(res, 400, 'invalid_body', 'conversationId must be an XMTP group id');
+    if (typeof b.text !== 'string' || !b.text.trim() || b.text.length > MAX_SEND_CHARS)
+      return fail(res, 400, 'invalid_body', `text must be 1-${MAX_SEND_CHARS} characters`);
+    const service = deps.current();
+    if (!service) return fail(res, 503, 'not_started', 'the convos channel has not started');
+    // Only the agent's own conversation, and only while it is in it.
+    const conversation = service.conversation();
+    if (conversation?.conversationId !== b.conversationId)
+      return fail(res, 404, 'unknown_conversation', 'this agent is not in that conversation');
+    if (conversation.exit) return fail(res, 410, 'conversation_ended', 'the agent left that conversation');
+    try {
+      return send(res, 200, { messageId: await service.sendText(b.conversationId, b.text) });
+    } catch (err) {
+      deps.log(`convos: scheduled send failed: ${err instanceof Error ? err.message : String(err)}`);
+      return fail(res, 502, 'send_failed', 'the message could not be sent; see the gateway log');
     }
   };
 }

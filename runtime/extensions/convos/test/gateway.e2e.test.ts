@@ -10,9 +10,10 @@ import { FileNetwork } from '../src/xmtp/file-network.js';
 import { eventually, tempStateDir } from './helpers.js';
 
 /**
- * The plugin inside a real OpenClaw gateway: loads from its manifest, serves /convos/status and
- * /convos/provision behind the gateway token, and carries a conversation end to end — a person joins
- * through the invite and the agent's (stand-in model's) reply comes back into the group. XMTP itself is
+ * The plugin inside a real OpenClaw gateway: loads from its manifest, serves /convos/status,
+ * /convos/provision and /convos/send behind the gateway token, and carries a conversation end to end — a
+ * person joins through the invite, the agent's (stand-in model's) reply comes back into the group, and so
+ * does a scheduled message the runtime sends. XMTP itself is
  * replaced by the file-backed stand-in network (CONVOS_TEST_NETWORK_DIR): no XMTP network runs here.
  */
 
@@ -162,6 +163,12 @@ describe('convos plugin in a real OpenClaw gateway', () => {
   it('guards its routes with the gateway token', async () => {
     const res = await fetch(`${base}/convos/status`, { headers: { authorization: 'Bearer wrong' } });
     expect(res.status).toBe(401);
+    const send = await fetch(`${base}/convos/send`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer wrong', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(send.status).toBe(401);
   });
 
   it('provisions a conversation; a person joins by invite and gets the agent reply in the group', async () => {
@@ -217,6 +224,28 @@ describe('convos plugin in a real OpenClaw gateway', () => {
       sent.some((t) => t.includes('hello agent, are you there?')),
       sent.at(-1)?.slice(-2000),
     ).toBe(true);
+    // A scheduled message (the runtime's POST /convos/send) is posted by the agent into its group.
+    expect(
+      (
+        await call('/convos/send', {
+          method: 'POST',
+          body: JSON.stringify({ conversationId: group?.id, text: 'SCHEDULED-REMINDER at its time' }),
+        })
+      ).status,
+    ).toBe(200);
+    const scheduled = await eventually(
+      async () =>
+        (await group?.messages())?.find(
+          (m) => m.senderInboxId === invite.creatorInboxId && m.text === 'SCHEDULED-REMINDER at its time',
+        ),
+      30_000,
+    );
+    expect(scheduled).toBeDefined();
+    const foreign = await call('/convos/send', {
+      method: 'POST',
+      body: JSON.stringify({ conversationId: 'ab'.repeat(16), text: 'not ours' }),
+    });
+    expect(foreign).toMatchObject({ status: 404, body: { code: 'unknown_conversation' } });
     // No key material in what the gateway printed.
     expect(output).not.toMatch(/walletKey|dbEncryptionKey/);
   }, 480_000);

@@ -1,0 +1,178 @@
+// Issue 12.3's test against the real thing: the runtime process with a real OpenClaw gateway (XMTP_ENV=off,
+// so the conversation is the local chat page) and a stand-in model that, asked for a reminder, calls
+// schedule_message for one minute out (the default limits: a real minute). The runtime is then restarted on
+// the same STATE_DIR, the page's event stream reconnects, and the reminder arrives on it at its time
+// (within 2 s), once.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ModelServer, startModelServer } from './support/model-server.ts';
+import {
+  freePort,
+  type RuntimeProcess,
+  startRuntimeProcess,
+  waitForHealth,
+} from './support/runtime-process.ts';
+
+const TOKEN = 'reminders-e2e-token-0123456789';
+const SESSION = 'reminder-tab-0001';
+const TRIGGER = 'REMIND-ME-IN-A-MINUTE';
+const REMINDER = 'Reminder: take the bread out of the oven.';
+const BOOT_TIMEOUT = 420_000;
+
+let model: ModelServer;
+let runtime: RuntimeProcess;
+let stateDir: string;
+let env: Record<string, string>;
+
+async function boot(): Promise<void> {
+  runtime = startRuntimeProcess(env);
+  await waitForHealth(runtime.url, TOKEN, (b) => b.ready === true, BOOT_TIMEOUT).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- runtime output ---\n${runtime.output()}`);
+  });
+}
+
+interface Received {
+  text: string;
+  id: string;
+  at: number;
+}
+
+/** Connects the page's event stream (retrying until the control server answers) and collects messages. */
+async function listen(eventsUrl: string, received: Received[], timeoutMs: number): Promise<() => void> {
+  const controller = new AbortController();
+  const deadline = Date.now() + timeoutMs;
+  let res: Response | null = null;
+  while (!res) {
+    try {
+      const r = await fetch(eventsUrl, { signal: controller.signal });
+      if (r.status !== 200 || !r.body) throw new Error(`events answered ${r.status}`);
+      res = r;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const body = res.body;
+  if (!body) throw new Error('no event stream');
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  void (async () => {
+    let buffer = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = /^event: agent-message\ndata: (.+)$/m.exec(frame)?.[1];
+          if (data) {
+            const { text, id } = JSON.parse(data) as { text: string; id: string };
+            received.push({ text, id, at: Date.now() });
+          }
+        }
+      }
+    } catch {
+      // closed
+    }
+  })();
+  return () => controller.abort();
+}
+
+beforeAll(async () => {
+  model = await startModelServer((user, toolResult) => {
+    if (toolResult !== null) return `Done. ${toolResult}`;
+    // OpenClaw defers plugin tools behind Tool Search: a model calls them through `tool_call`.
+    if (user.includes(TRIGGER))
+      return {
+        toolCall: {
+          name: 'tool_call',
+          arguments: { id: 'schedule_message', args: { text: REMINDER, in_minutes: 1 } },
+        },
+      };
+    return 'Hello.';
+  });
+  stateDir = mkdtempSync(path.join(tmpdir(), 'runtime-reminders-'));
+  env = {
+    INSTANCE_ID: 'inst-reminders',
+    INSTANCE_TOKEN: TOKEN,
+    PORT: String(await freePort()),
+    STATE_DIR: stateDir,
+    XMTP_ENV: 'off',
+    MODEL_BASE_URL: model.url,
+    MODEL: 'stand-in',
+  };
+  await boot();
+}, BOOT_TIMEOUT + 30_000);
+
+afterAll(async () => {
+  await runtime?.stop().catch(() => undefined);
+  await model?.close();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('a reminder one minute out', () => {
+  it(
+    'arrives in the conversation on time, once, with a runtime restart in between',
+    async () => {
+      const provisioned = await fetch(`${runtime.url}/pool/provision`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ requestId: 'claim-reminders', agentName: 'Rosemary', instructions: '' }),
+      });
+      expect(provisioned.status).toBe(200);
+      const { chatUrl } = (await provisioned.json()) as { chatUrl: string };
+
+      const asked = await fetch(`${chatUrl}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ message: `${TRIGGER} please`, session: SESSION }),
+      });
+      expect(asked.status).toBe(200);
+      const { reply } = (await asked.json()) as { reply: string };
+      // The stand-in echoes the tool's answer: the runtime scheduled it, for this tab, a minute out.
+      const scheduled = /Scheduled (sch_[0-9a-f]{16}): it will be posted here at (\S+) \(UTC\)/.exec(reply);
+      expect(scheduled, `${reply}\n--- runtime output ---\n${runtime.output()}`).not.toBeNull();
+      const [, id, dueIso] = scheduled as unknown as [string, string, string];
+      const due = Date.parse(dueIso);
+      expect(due - Date.now()).toBeGreaterThan(30_000);
+      expect(due - Date.now()).toBeLessThanOrEqual(60_000);
+      const stored = JSON.parse(readFileSync(path.join(stateDir, 'scheduled.json'), 'utf8'));
+      expect(stored).toMatchObject([
+        { id, conversation: `chat:${SESSION}`, text: REMINDER, state: 'pending' },
+      ]);
+
+      // Restart the runtime (gateway and all) on the same state.
+      const stopped = await runtime.stop();
+      expect(stopped.leftovers).toEqual([]);
+      const restartedAt = Date.now();
+      runtime = startRuntimeProcess(env);
+      const received: Received[] = [];
+      const close = await listen(`${chatUrl}/events?session=${SESSION}`, received, 30_000);
+      expect(Date.now()).toBeLessThan(due);
+      try {
+        const deadline = due + 10_000;
+        while (!received.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(received, runtime.output()).toHaveLength(1);
+        const [got] = received as [Received];
+        expect(got).toMatchObject({ text: REMINDER, id });
+        console.log(
+          `restart at due-${due - restartedAt} ms; reminder arrived ${got.at - due} ms after its time`,
+        );
+        expect(Math.abs(got.at - due)).toBeLessThanOrEqual(2_000);
+        // Once: nothing more comes, and the record says sent.
+        await new Promise((r) => setTimeout(r, 3_000));
+        expect(received).toHaveLength(1);
+        const after = JSON.parse(readFileSync(path.join(stateDir, 'scheduled.json'), 'utf8'));
+        expect(after).toMatchObject([{ id, state: 'sent', attempts: 1 }]);
+      } finally {
+        close();
+      }
+      // The restarted instance comes up normally.
+      await waitForHealth(runtime.url, TOKEN, (b) => b.ready === true, BOOT_TIMEOUT);
+    },
+    2 * BOOT_TIMEOUT,
+  );
+});
