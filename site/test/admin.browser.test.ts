@@ -39,7 +39,19 @@ describe('operator console', () => {
     expect(cookie?.httpOnly).toBe(true);
     expect(cookie?.sameSite).toBe('Strict');
     expect(await page.content()).not.toContain(inject('apiKey'));
-    expect(await page.locator('[data-counts] li').count()).toBe(7);
+    // One count per live status, in lifecycle order.
+    expect(
+      await page.locator('[data-counts] li').evaluateAll((lis) => lis.map((li) => li.dataset.count)),
+    ).toEqual([
+      'starting',
+      'idle',
+      'claiming',
+      'pending_acceptance',
+      'claimed',
+      'crashed',
+      'failed',
+      'destroying',
+    ]);
   });
 
   it('replenishes the pool, following each new instance until it is ready', async () => {
