@@ -109,5 +109,6 @@ export function describeInbound(event: InboundRequest): string {
     event.text,
     '---',
     how,
+    'Your reply to this turn is posted in your conversation: say briefly what arrived if it matters to the people there, and nothing if it does not.',
   ].join('\n');
 }

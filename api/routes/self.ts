@@ -148,9 +148,9 @@ export const selfRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
         response: { 202: Ok, ...errorResponses(400, 401, 403) },
         ...BODY_OPTIONAL,
       },
-      // No body at all (curl -X POST, older runtimes) is the default reason.
+      // No body at all (curl -X POST, older runtimes) is the default reason; a JSON `null` is a body, and refused.
       preValidation: async (request) => {
-        request.body ??= {};
+        if (request.body === undefined) request.body = {};
       },
     },
     async (request, reply) => {

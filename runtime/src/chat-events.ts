@@ -61,6 +61,13 @@ export class ChatEvents {
     for (const res of set) res.write(frame);
   }
 
+  /** Sends to every open page of every session (an event of the whole instance: an inbound email's reply). */
+  publishAll(event: AgentEvent): void {
+    if (this.total === 0) throw new NotDeliveredError('no chat page is open');
+    const frame = `id: ${event.id}\nevent: agent-message\ndata: ${JSON.stringify(event)}\n\n`;
+    for (const set of this.streams.values()) for (const res of set) res.write(frame);
+  }
+
   get open(): number {
     return this.total;
   }

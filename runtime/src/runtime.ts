@@ -6,7 +6,12 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import type { SelfDestructReason } from '../../contracts/runtime.ts';
 import { ActivityClock } from './activity.ts';
-import { ChannelClient, ChannelError, type ChannelState } from './channel-client.ts';
+import {
+  ChannelClient,
+  type ChannelConversation,
+  ChannelError,
+  type ChannelState,
+} from './channel-client.ts';
 import { ChatEvents } from './chat-events.ts';
 import { sendChatMessage } from './chat-page.ts';
 import { createControlServer, type Health } from './control-server.ts';
@@ -15,6 +20,7 @@ import { GatewaySupervisor } from './gateway-supervisor.ts';
 import { runWarmupTurn } from './gateway-warmup.ts';
 import { HttpError } from './http-errors.ts';
 import { InboundQueue } from './inbound.ts';
+import { inboundDispatch } from './inbound-delivery.ts';
 import { isInviteError, parseInviteUrl } from './invite/index.ts';
 import { NO_MODEL_ID, type NoModelServer, startNoModelServer } from './no-model.ts';
 import {
@@ -204,6 +210,8 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     log,
   });
   let channelState: ChannelState = channelEnabled ? 'starting' : 'disabled';
+  /** The conversation the channel last reported (where an inbound event's reply goes). */
+  let latestConversation: ChannelConversation | null = null;
   let channelTimer: NodeJS.Timeout | null = null;
   const pollChannel = async () => {
     if (supervisor.state === 'ready') {
@@ -211,6 +219,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
       channelState = status.state;
       activity.merge(status.lastActivityAt);
       reports.observe(status.conversation);
+      latestConversation = status.conversation;
     } else {
       channelState = 'starting';
     }
@@ -328,17 +337,31 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     }
   };
 
-  // Inbound email and SMS: a turn of the agent in its own `inbound` session, where it can act with its
-  // tools (send_email, send_sms). Not yet posted into the claimed Convos group's session: that needs a
-  // route of the convos plugin (docs/runtime.md, "Inbound email and SMS").
+  // Inbound email and SMS: a turn of the agent in its own `inbound-events` session, where it can act with its
+  // tools (send_email, send_sms); its reply is posted into its conversation (src/inbound-delivery.ts).
   const chatDeps = { gatewayUrl: supervisor.baseUrl, gatewayToken, agentName: () => profile().agentName };
   const inbound = new InboundQueue(
     paths.inbound,
-    async (text) => {
-      if (supervisor.state !== 'ready') throw new Error('the gateway is not ready');
-      await sendChatMessage(chatDeps, 'inbound-events', text);
-      activity.record();
-    },
+    inboundDispatch({
+      turn: async (text) => {
+        if (supervisor.state !== 'ready') throw new Error('the gateway is not ready');
+        const reply = await sendChatMessage(chatDeps, 'inbound-events', text);
+        activity.record();
+        return reply;
+      },
+      post: async (reply, request) => {
+        const conversation = latestConversation;
+        if (channelEnabled) {
+          if (!conversation?.conversationId || conversation.exit)
+            throw new Error('the agent is in no conversation');
+          await channel.send(conversation.conversationId, reply);
+        } else {
+          chatEvents.publishAll({ id: request.eventId, text: reply, sentAt: new Date().toISOString() });
+        }
+        activity.record();
+      },
+      log,
+    }),
     log,
   );
 

@@ -2,11 +2,13 @@
 // so the conversation is the local chat page) and a stand-in model that, asked for a reminder, calls
 // schedule_message for one minute out (the default limits: a real minute). The runtime is then restarted on
 // the same STATE_DIR, the page's event stream reconnects, and the reminder arrives on it at its time
-// (within 2 s), once.
+// (within 2 s), once. Then, on the same runtime, an inbound email (POST /pool/inbound, as the pool delivers
+// it): the agent's turn sees it, and its reply reaches the conversation (every open page's stream), once.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadOrCreateSecret } from '../src/secrets.ts';
 import { type ModelServer, startModelServer } from './support/model-server.ts';
 import {
   freePort,
@@ -20,6 +22,8 @@ const SESSION = 'reminder-tab-0001';
 const TRIGGER = 'REMIND-ME-IN-A-MINUTE';
 const REMINDER = 'Reminder: take the bread out of the oven.';
 const BOOT_TIMEOUT = 420_000;
+const INBOUND_SUBJECT = 'Dinner on Friday?';
+const INBOUND_REPLY = 'Jane emailed to ask about dinner on Friday at 8.';
 
 let model: ModelServer;
 let runtime: RuntimeProcess;
@@ -84,6 +88,7 @@ async function listen(eventsUrl: string, received: Received[], timeoutMs: number
 beforeAll(async () => {
   model = await startModelServer((user, toolResult) => {
     if (toolResult !== null) return `Done. ${toolResult}`;
+    if (user.includes('[inbound email]') && user.includes(INBOUND_SUBJECT)) return INBOUND_REPLY;
     // OpenClaw defers plugin tools behind Tool Search: a model calls them through `tool_call`.
     if (user.includes(TRIGGER))
       return {
@@ -175,4 +180,45 @@ describe('a reminder one minute out', () => {
     },
     2 * BOOT_TIMEOUT,
   );
+});
+
+describe('an inbound email', () => {
+  it('reaches the agent as a turn, and its reply reaches the conversation once', async () => {
+    await waitForHealth(runtime.url, TOKEN, (b) => b.ready === true, BOOT_TIMEOUT);
+    const received: Received[] = [];
+    const close = await listen(
+      `${runtime.url}/chat/${loadOrCreateSecret(stateDir, 'chat-secret')}/events?session=inbound-tab-01`,
+      received,
+      30_000,
+    );
+    try {
+      const send = () =>
+        fetch(`${runtime.url}/pool/inbound`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            eventId: 'agentmail:evt_e2e_1',
+            channel: 'email',
+            from: 'jane@example.com',
+            subject: INBOUND_SUBJECT,
+            text: 'Are you free at 8?',
+            receivedAt: new Date().toISOString(),
+          }),
+        });
+      expect((await send()).status).toBe(200);
+      // The pool retries until it gets a 2xx: a repeat is taken as a duplicate and answered once only.
+      expect(await (await send()).json()).toMatchObject({ accepted: true, duplicate: true });
+      const deadline = Date.now() + 60_000;
+      while (!received.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(
+        received.map((r) => r.text),
+        runtime.output(),
+      ).toEqual([INBOUND_REPLY]);
+      expect(received[0]?.id).toBe('agentmail:evt_e2e_1');
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(received).toHaveLength(1);
+    } finally {
+      close();
+    }
+  }, 120_000);
 });

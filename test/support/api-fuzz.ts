@@ -336,7 +336,11 @@ function prototypePoisoning(root: unknown): boolean {
 
 function credentialsValid(route: Route, header: string | undefined, creds: Credentials): 'ok' | 401 | 403 {
   if (route.auth === 'public') return 'ok';
-  const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() || null : null;
+  // HTTP trims only its own whitespace (SP, HTAB) around a header value; JavaScript's trim() would also take
+  // e.g. U+00A0, which a header may carry as a byte (obs-text) and the API rightly reads as a credential.
+  const token = header?.startsWith('Bearer ')
+    ? header.slice('Bearer '.length).replace(/^[ \t]+|[ \t]+$/g, '') || null
+    : null;
   if (route.auth === 'apiKey') return token === creds.apiKey ? 'ok' : 401;
   if (token === null) return 401;
   const sep = token.indexOf(':');
