@@ -90,6 +90,8 @@ export function createActivities(deps: ActivityDeps) {
       });
   };
 
+  const poolMembers = createPoolMemberActivities(deps);
+
   return {
     async recordTransition(record: TransitionRecord): Promise<void> {
       await writeTransition(deps.db, record).catch((err) => {
@@ -216,12 +218,27 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Drains up to `count` of the candidates; each instance's own drain Update decides (claimed ones refuse). */
     /** Drains up to `count` of `candidates` in order; `reason` goes to the audit trail (default: an operator's drain). */
-    async drainInstances(input: { candidates: string[]; count: number; reason?: string }): Promise<string[]> {
+    /**
+     * Asks `count` of the candidates to drain (each instance's own drain Update decides). Without candidates
+     * they come from the read model: idle first, then starting (the pool's `drain` Update, read-model runs).
+     */
+    async drainInstances(input: {
+      candidates?: string[];
+      poolName?: string;
+      count: number;
+      reason?: string;
+    }): Promise<string[]> {
       const change = input.reason
         ? { actor: 'pool' as const, reason: input.reason }
         : { actor: 'operator' as const, reason: 'pool drain' };
+      const candidates =
+        input.candidates ??
+        (await poolMembers.listDrainCandidates({
+          poolName: input.poolName ?? '',
+          limit: Math.min(100, input.count * 5),
+        }));
       const drained: string[] = [];
-      for (const instanceId of input.candidates) {
+      for (const instanceId of candidates) {
         if (drained.length >= input.count) break;
         try {
           await deps.temporal.workflow
@@ -236,8 +253,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     ...createResourceActivities(deps),
-    // countPoolMembers, listDrainCandidates (the pool controller's view of the read model).
-    ...createPoolMemberActivities(deps),
+    // countPoolMembers (the pool controller's view of the read model).
+    countPoolMembers: poolMembers.countPoolMembers,
     ...createReconcileActivities(deps),
     // checkHealth (one check, while starting) and sweepHealth (the sweeper's shards).
     ...createHealthSweeperActivities(deps),

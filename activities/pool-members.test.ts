@@ -59,6 +59,10 @@ describe('countPoolMembers', () => {
     expect(view.current).toEqual({ idle: 1, starting: 1 });
     expect(view.retiring).toEqual([startingOld, idleOldAged, idleOldYoung]);
     expect(view.seen).toEqual([startingNew]);
+    expect(view.unclaimed.sort((a, b) => a.provider.localeCompare(b.provider))).toEqual([
+      { provider: 'docker', version: null, idle: 1, starting: 1 },
+      { provider: 'local', version: null, idle: 2, starting: 1 },
+    ]);
     expect([idleNew, claimedNew, destroyed].some((id) => view.retiring.includes(id!))).toBe(false);
   });
 

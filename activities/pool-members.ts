@@ -26,6 +26,11 @@ export interface PoolMemberCounts {
   retiring: string[];
   /** Of the ids the pool started and has not seen yet, those the read model has now. */
   seen: string[];
+  /**
+   * Idle and starting by provider and runtime version: what a declaration of another provider or version would
+   * retire, counted in the workflow at once (an Update handler must not run a local activity: see pool.ts).
+   */
+  unclaimed: Array<{ provider: string; version: string | null; idle: number; starting: number }>;
 }
 
 export function createPoolMemberActivities(deps: { db: Db }) {
@@ -84,7 +89,35 @@ export function createPoolMemberActivities(deps: { db: Db }) {
         )
         .orderBy(sql`${instances.status} = 'starting' desc`, asc(instances.createdAt))
         .limit(RETIRING_LIMIT);
-      return { counts, current, retiring: retiring.map((r) => r.id), seen: seen.map((r) => r.id) };
+      const groups = await db
+        .select({
+          provider: instances.provider,
+          version: instances.runtimeVersion,
+          status: instances.status,
+          n: sql<number>`count(*)::int`,
+        })
+        .from(instances)
+        .where(and(eq(instances.pool, input.poolName), inArray(instances.status, ['idle', 'starting'])))
+        .groupBy(instances.provider, instances.runtimeVersion, instances.status);
+      const unclaimed = new Map<string, PoolMemberCounts['unclaimed'][number]>();
+      for (const g of groups) {
+        const key = `${g.provider}\0${g.version ?? ''}`;
+        const entry = unclaimed.get(key) ?? {
+          provider: g.provider,
+          version: g.version,
+          idle: 0,
+          starting: 0,
+        };
+        entry[g.status as 'idle' | 'starting'] += g.n;
+        unclaimed.set(key, entry);
+      }
+      return {
+        counts,
+        current,
+        retiring: retiring.map((r) => r.id),
+        seen: seen.map((r) => r.id),
+        unclaimed: [...unclaimed.values()],
+      };
     },
 
     /** Unclaimed instances to offer a drain: idle first (they cost money and nobody waits), then starting. */

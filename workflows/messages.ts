@@ -3,6 +3,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
+  Actor,
   ClaimBinding,
   ClaimRequest,
   HealthChange,
@@ -57,7 +58,7 @@ export const applySettingsUpdate = defineUpdate<PoolSettingsReport, [PoolSetting
  * `seq` orders reports that arrive out of order (member-map runs).
  */
 export const instanceChangedSignal =
-  defineSignal<[{ instanceId: string; status: InstanceStatus; seq?: number; from?: InstanceStatus }]>(
-    'instanceChanged',
-  );
+  defineSignal<
+    [{ instanceId: string; status: InstanceStatus; seq?: number; from?: InstanceStatus; actor?: Actor }]
+  >('instanceChanged');
 export const getPoolStateQuery = defineQuery<PoolState>('getPoolState');

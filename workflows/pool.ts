@@ -51,7 +51,12 @@ const { drainInstances } = proxyActivities<Activities>({
   retry: { maximumAttempts: 3 },
 });
 
-const { countPoolMembers, listDrainCandidates } = proxyLocalActivities<Activities>({
+/**
+ * Only the main loop runs this local activity: in an Update or Signal handler, a local activity's result is
+ * ordered differently on replay against commands the loop issued meanwhile (seen as a nondeterminism error on
+ * replay of a history where `applySettings` awaited one while the loop started instances).
+ */
+const { countPoolMembers } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '10s' },
 });
@@ -168,12 +173,19 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
           (id) => !onCurrentProvider(id) && (members[id] === 'idle' || members[id] === 'starting'),
         );
   const overridden = () => POOL_SETTING_KEYS.filter((key) => !same(settings[key], declared[key]));
+  /** How many unclaimed instances the settings in force retire (from the last read, at once). */
+  const retiringCount = () =>
+    fromReadModel
+      ? (latest?.unclaimed ?? [])
+          .filter((g) => !isCurrent(g.provider, g.version))
+          .reduce((n, g) => n + g.idle + g.starting, 0)
+      : retiring().length;
   const report = (changed: PoolSettingKey[]): PoolSettingsReport => ({
     settings: copy(settings),
     declared: copy(declared),
     overridden: overridden(),
     changed,
-    retiring: retiring().length,
+    retiring: retiringCount(),
   });
   const upgradeBatch = () => settings.upgradeBatch ?? DEFAULT_UPGRADE_BATCH;
   const total = () =>
@@ -210,7 +222,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
 
   setHandler(
     applySettingsUpdate,
-    async (next) => {
+    (next) => {
       const changed: PoolSettingKey[] = [];
       for (const key of POOL_SETTING_KEYS) {
         // Only what the declaration changed applies: an unchanged declaration keeps an operator's change.
@@ -220,24 +232,23 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
       }
       declared = copy(next);
       dirty = true;
-      // The report names what a provider or version change retires: read it under the ones now in force.
-      if (changed.includes('computeProvider') || changed.includes('runtimeVersion')) await refreshCounts();
       return report(changed);
     },
     { validator: (next) => validatePoolSettings(next, settings.poolName) },
   );
 
-  setHandler(instanceChangedSignal, ({ instanceId, status, seq, from }) => {
+  setHandler(instanceChangedSignal, ({ instanceId, status, seq, from, actor }) => {
     signals += 1;
     dirty = true;
     if (fromReadModel) {
-      // Only the breaker listens: a start that ended without reaching idle is a failure, one that did a success.
+      // Only the breaker listens: a start the system ended without reaching idle is a failure (a drain or a
+      // kill ends it on purpose: actor pool / operator), one that reached idle a success.
       if (status === 'destroyed') drainRequested.delete(instanceId);
       if (from !== 'starting') return;
       if (status === 'idle') {
         breaker.consecutiveFailures = 0;
         breaker.openedAt = null;
-      } else if (!drainRequested.has(instanceId)) {
+      } else if (actor ? actor === 'system' : !drainRequested.has(instanceId)) {
         breaker.consecutiveFailures += 1;
         if (breakerOpen()) breaker.openedAt = new Date().toISOString();
       }
@@ -329,7 +340,6 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
   setHandler(
     replenishUpdate,
     async (count) => {
-      await refreshCounts();
       const ids = await startInstances(Math.min(count, Math.max(0, settings.maxTotal - total())));
       dirty = true;
       return ids;
@@ -346,12 +356,16 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     async (count) => {
       // Idle first (they cost money and nobody waits for them), then starting, oldest first. Each instance's
       // own drain Update is the arbiter: one claimed in the meantime rejects it and is never touched.
-      const candidates = fromReadModel
-        ? await listDrainCandidates({ poolName: settings.poolName, limit: Math.min(100, count * 5) })
-        : [
-            ...Object.keys(members).filter((id) => members[id] === 'idle'),
-            ...Object.keys(members).filter((id) => members[id] === 'starting'),
-          ];
+      if (fromReadModel) {
+        // The activity picks them from the read model; their reports carry who ended them (the breaker's rule).
+        const drained = await drainInstances({ poolName: settings.poolName, count });
+        dirty = true;
+        return drained;
+      }
+      const candidates = [
+        ...Object.keys(members).filter((id) => members[id] === 'idle'),
+        ...Object.keys(members).filter((id) => members[id] === 'starting'),
+      ];
       for (const id of candidates) drainRequested.add(id);
       const drained = await drainInstances({ candidates, count });
       for (const id of candidates) if (!drained.includes(id)) drainRequested.delete(id);

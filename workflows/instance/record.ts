@@ -16,7 +16,7 @@ import { FailureType } from '../../contracts/failures';
 import { poolWorkflowId } from '../../contracts/workflow-ids';
 import { instanceChangedSignal } from '../messages';
 import { InstanceStatusKey } from '../search-attributes';
-import type { InstanceStatus, StatusChange } from '../types';
+import type { Actor, InstanceStatus, StatusChange } from '../types';
 import { recordTransition } from './activities';
 import { reasonOf } from './errors';
 import { Patch } from './patches';
@@ -65,7 +65,7 @@ export function transition(
   // A claim's outcome is on the claim's critical path: its report to the pool goes with the read-model write
   // (a local activity already running) instead of a signal command and the workflow task that follows it.
   const reportByWrite = from === 'claiming' && to === 'claimed' && patched(Patch.claimedReportedByWrite);
-  if (to !== 'claiming' && !reportByWrite) notifyPool(ctx, from, to);
+  if (to !== 'claiming' && !reportByWrite) notifyPool(ctx, from, to, change.actor);
   writeReadModel(ctx, from, to, change, details, reportByWrite);
 }
 
@@ -99,7 +99,7 @@ function publishStatus(
 }
 
 /** Reports a transition to the pool (its wake-up, and a start's outcome for its breaker); `seq` orders reports. */
-function notifyPool(ctx: InstanceContext, from: InstanceStatus | null, status: InstanceStatus) {
+function notifyPool(ctx: InstanceContext, from: InstanceStatus | null, status: InstanceStatus, actor: Actor) {
   const { state } = ctx;
   ctx.inFlight += 1;
   getExternalWorkflowHandle(poolWorkflowId(state.poolName))
@@ -107,7 +107,7 @@ function notifyPool(ctx: InstanceContext, from: InstanceStatus | null, status: I
       instanceId: state.instanceId,
       status,
       seq: state.seq,
-      ...(from ? { from } : {}),
+      ...(from ? { from, actor } : {}),
     })
     .catch(() => {
       // The pool may be between runs or gone; the reconcile workflow re-syncs its membership.
