@@ -9,14 +9,13 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMailInboxes } from '../activities/providers/agentmail';
-import { TelnyxNumbers } from '../activities/providers/telnyx';
 import { registerAgentMailWebhook, setTelnyxWebhookUrl } from '../activities/providers/webhooks';
 import { inboundEvents, instanceResources, phoneNumbers } from '../drizzle/schema';
-import { recordSecrets, type Stack, startStack } from './stack';
-import { type AgentMailStandin, startAgentMailStandin, svixSignature } from './standins/agentmail-standin';
-import { startTelnyxStandin, type TelnyxStandin, telnyxSignature } from './standins/telnyx-standin';
-import { claimOne, shared } from './support/helpers';
+import { recordSecrets, type Stack } from './stack';
+import { type AgentMailStandin, svixSignature } from './standins/agentmail-standin';
+import { type TelnyxStandin, telnyxSignature } from './standins/telnyx-standin';
+import { claimOne } from './support/helpers';
+import { startMessagingStack } from './support/messaging-stack';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 recordSecrets(WEBHOOK_SECRET);
@@ -68,34 +67,13 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 const settle = () => new Promise((r) => setTimeout(r, 1500));
 
 beforeAll(async () => {
-  agentmail = await startAgentMailStandin({ webhookSecret: WEBHOOK_SECRET });
-  telnyx = await startTelnyxStandin({
-    stock: Array.from({ length: 20 }, (_, i) => `+1555${String(7_000_000 + i).slice(1)}`),
-    pendingPolls: 0,
-  });
-  recordSecrets(agentmail.apiKey, telnyx.apiKey);
-  // A fresh database: the reusable number pool is global, other suites must not see ours.
-  const { databaseUrl: _shared, ...rest } = shared();
-  stack = await startStack({
-    ...rest,
+  ({ stack, agentmail, telnyx } = await startMessagingStack({
+    webhookSecret: WEBHOOK_SECRET,
+    numbers: 20,
+    firstNumber: 7_000_000,
     targetIdle: 2,
     maxTotal: 6,
-    env: { AGENTMAIL_WEBHOOK_SECRET: WEBHOOK_SECRET, TELNYX_PUBLIC_KEY: telnyx.publicKey },
-    resourcesFor: (db) => ({
-      enabled: {
-        inbox: new AgentMailInboxes({ apiKey: agentmail.apiKey, baseUrl: agentmail.baseUrl }),
-        phone: new TelnyxNumbers({
-          apiKey: telnyx.apiKey,
-          messagingProfileId: 'mp-standin',
-          db,
-          maxPooledNumbers: 2,
-          baseUrl: telnyx.baseUrl,
-          orderPollMs: 50,
-        }),
-      },
-      disabled: [],
-    }),
-  });
+  }));
   // What `npm run webhooks:setup` does, against the stand-ins.
   const registered = await registerAgentMailWebhook({
     apiKey: agentmail.apiKey,

@@ -9,15 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMailInboxes } from '../activities/providers/agentmail';
-import { TelnyxNumbers } from '../activities/providers/telnyx';
 import { registerAgentMailWebhook, setTelnyxWebhookUrl } from '../activities/providers/webhooks';
 import { instanceResources, phoneNumbers } from '../drizzle/schema';
 import { type Exposition, parseExposition, sampleValue } from '../scripts/prometheus-text';
-import { recordSecrets, type Stack, startStack } from './stack';
-import { type AgentMailStandin, startAgentMailStandin } from './standins/agentmail-standin';
-import { startTelnyxStandin, type TelnyxStandin } from './standins/telnyx-standin';
-import { newKey, shared } from './support/helpers';
+import { recordSecrets, type Stack } from './stack';
+import type { AgentMailStandin } from './standins/agentmail-standin';
+import type { TelnyxStandin } from './standins/telnyx-standin';
+import { newKey } from './support/helpers';
+import { startMessagingStack } from './support/messaging-stack';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 recordSecrets(WEBHOOK_SECRET);
@@ -51,35 +50,14 @@ const deliveries = (e: Exposition, provider: string, outcome: string) =>
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
-  agentmail = await startAgentMailStandin({ webhookSecret: WEBHOOK_SECRET });
-  telnyx = await startTelnyxStandin({
-    stock: Array.from({ length: 10 }, (_, i) => `+1555${String(8_000_000 + i).slice(1)}`),
-    pendingPolls: 0,
-  });
-  recordSecrets(agentmail.apiKey, telnyx.apiKey);
-  // A fresh database: the reusable number pool is global, other suites must not see ours.
-  const { databaseUrl: _shared, ...rest } = shared();
-  stack = await startStack({
-    ...rest,
-    // An empty pool: every claim waits until the target is raised.
+  // An empty pool: every claim waits until the target is raised.
+  ({ stack, agentmail, telnyx } = await startMessagingStack({
+    webhookSecret: WEBHOOK_SECRET,
+    numbers: 10,
+    firstNumber: 8_000_000,
     targetIdle: 0,
     maxTotal: 4,
-    env: { AGENTMAIL_WEBHOOK_SECRET: WEBHOOK_SECRET, TELNYX_PUBLIC_KEY: telnyx.publicKey },
-    resourcesFor: (db) => ({
-      enabled: {
-        inbox: new AgentMailInboxes({ apiKey: agentmail.apiKey, baseUrl: agentmail.baseUrl }),
-        phone: new TelnyxNumbers({
-          apiKey: telnyx.apiKey,
-          messagingProfileId: 'mp-standin',
-          db,
-          maxPooledNumbers: 2,
-          baseUrl: telnyx.baseUrl,
-          orderPollMs: 50,
-        }),
-      },
-      disabled: [],
-    }),
-  });
+  }));
   await registerAgentMailWebhook({
     apiKey: agentmail.apiKey,
     baseUrl: agentmail.baseUrl,
