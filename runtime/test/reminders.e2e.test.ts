@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateSecret } from '../src/secrets.ts';
+import { readEvents } from './support/event-stream.ts';
 import { type ModelServer, startModelServer } from './support/model-server.ts';
 import {
   freePort,
@@ -60,28 +61,11 @@ async function listen(eventsUrl: string, received: Received[], timeoutMs: number
   }
   const body = res.body;
   if (!body) throw new Error('no event stream');
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  void (async () => {
-    let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = /^event: agent-message\ndata: (.+)$/m.exec(frame)?.[1];
-          if (data) {
-            const { text, id } = JSON.parse(data) as { text: string; id: string };
-            received.push({ text, id, at: Date.now() });
-          }
-        }
-      }
-    } catch {
-      // closed
-    }
-  })();
+  readEvents(body, (e) => {
+    if (e.event !== 'agent-message') return;
+    const { text, id } = e.data as { text: string; id: string };
+    received.push({ text, id, at: e.at });
+  });
   return () => controller.abort();
 }
 

@@ -15,6 +15,7 @@ import { chatPageHtml } from '../src/chat-page.ts';
 import { createControlServer } from '../src/control-server.ts';
 import { createOutboundServer } from '../src/outbound.ts';
 import { NotDeliveredError, Scheduler } from '../src/scheduler.ts';
+import { readEvents } from './support/event-stream.ts';
 
 const GATEWAY_TOKEN = 'gateway-token-abcdefghijklmnopqrstuvwxyz';
 const CHAT_SECRET = 'chat-secret-abcdefghijklmnopqrstuvwxyz012345';
@@ -139,26 +140,7 @@ async function openStream(session: string, secret = CHAT_SECRET): Promise<Stream
     return stream;
   }
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  void (async () => {
-    let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.+)$/m.exec(frame)?.[1];
-          const data = /^data: (.+)$/m.exec(frame)?.[1];
-          if (event && data) stream.events.push({ event, data: JSON.parse(data), at: Date.now() });
-        }
-      }
-    } catch {
-      // aborted
-    }
-  })();
+  readEvents(res.body, (e) => stream.events.push(e as Stream['events'][number]));
   return stream;
 }
 
