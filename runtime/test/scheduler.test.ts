@@ -209,10 +209,10 @@ describe('scheduled messages', () => {
       sent.push(text);
     });
     s.start();
-    const retried = s.schedule({ conversation: GROUP, text: 'eventually', at: at(200) });
-    const gone = s.schedule({ conversation: 'chat:gone-session-1', text: 'x', at: at(200) });
-    const unknown = s.schedule({ conversation: 'chat:timeout-session', text: 'x', at: at(200) });
-    await sleep(600);
+    const retried = s.schedule({ conversation: GROUP, text: 'eventually', at: at(250) });
+    const gone = s.schedule({ conversation: 'chat:gone-session-1', text: 'x', at: at(250) });
+    const unknown = s.schedule({ conversation: 'chat:timeout-session', text: 'x', at: at(250) });
+    await sleep(650);
     expect(sent).toEqual(['eventually']);
     const state = (id: string) => s.all().find((e) => e.id === id);
     expect(state(retried.id)).toMatchObject({ state: 'sent', attempts: 3 });
@@ -234,7 +234,7 @@ describe('scheduled messages', () => {
     });
     running.push(s);
     s.start();
-    s.schedule({ conversation: OTHER, text: 'waiting', at: at(200) });
+    s.schedule({ conversation: OTHER, text: 'waiting', at: at(250) });
     await sleep(300);
     expect(sent).toEqual([]);
     open = true;
