@@ -98,9 +98,12 @@ export function createActivities(deps: ActivityDeps) {
         throw classifyDatabaseError(err);
       });
       if (record.reportToPool) {
-        // After the row is written, as the workflow's own signal would be; a retry repeats it (the pool ignores
-        // a seq it has seen). The pool between runs or gone: nothing to tell (the sweeper re-syncs members).
-        await deps.temporal.workflow
+        // After the row is written, as the workflow's own signal would be, but not awaited: the report is the
+        // pool's wake-up, not part of the claim's answer, which would otherwise wait for a round trip through
+        // the Temporal service. A lost report costs at most one poll interval of refill latency (the pool
+        // reads the read model on its own timer); the pool between runs or gone has nothing to be told.
+        const log = activityContext()?.log;
+        deps.temporal.workflow
           .getHandle(poolWorkflowId(record.poolName))
           .signal(instanceChangedSignal, {
             instanceId: record.instanceId,
@@ -108,7 +111,9 @@ export function createActivities(deps: ActivityDeps) {
             seq: record.seq,
           })
           .catch((err) => {
-            if (!(err instanceof WorkflowNotFoundError)) throw err;
+            if (!(err instanceof WorkflowNotFoundError)) {
+              log?.warn('pool report failed', { instanceId: record.instanceId, error: String(err) });
+            }
           });
       }
     },
@@ -202,8 +207,10 @@ export function createActivities(deps: ActivityDeps) {
         instructions: request.instructions,
         ...(joinUrl ? { joinUrl } : {}),
       });
-      if (res.chatUrl) await deps.secrets.put(input.instanceId, CHAT_URL, res.chatUrl);
-      if (res.inviteUrl) await deps.secrets.put(input.instanceId, INVITE_URL, res.inviteUrl);
+      await deps.secrets.putMany(input.instanceId, {
+        ...(res.chatUrl ? { [CHAT_URL]: res.chatUrl } : {}),
+        ...(res.inviteUrl ? { [INVITE_URL]: res.inviteUrl } : {}),
+      });
       log?.info('claim provisioned', { ...fields, status: res.status });
       return {
         instanceId: input.instanceId,

@@ -12,7 +12,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 import { instanceSecrets } from '../drizzle/schema';
@@ -196,6 +196,24 @@ export class SecretStore implements InstanceSecrets {
     return opened.plaintext;
   }
 
+  /** Several secrets of one instance in one round trip: name → value, absent names left out. */
+  async getMany(instanceId: string, names: string[]): Promise<Record<string, string>> {
+    if (names.length === 0) return {};
+    const rows = await this.db
+      .select({ name: instanceSecrets.name, ciphertext: instanceSecrets.ciphertext })
+      .from(instanceSecrets)
+      .where(and(eq(instanceSecrets.instanceId, instanceId), inArray(instanceSecrets.name, names)));
+    const values: Record<string, string> = {};
+    for (const row of rows) {
+      const opened = openSecret(this.keys, row.ciphertext, { instanceId, name: row.name });
+      if (opened.version !== 'v2' || opened.key !== this.key) {
+        await this.rewrite(instanceId, row.name, row.ciphertext, opened.plaintext).catch(() => {});
+      }
+      values[row.name] = opened.plaintext;
+    }
+    return values;
+  }
+
   private async rewrite(
     instanceId: string,
     name: string,
@@ -222,6 +240,23 @@ export class SecretStore implements InstanceSecrets {
       .onConflictDoUpdate({
         target: [instanceSecrets.instanceId, instanceSecrets.name],
         set: { ciphertext },
+      });
+  }
+
+  /** Stores several secrets of one instance in one statement (a claim's chat and invite links). */
+  async putMany(instanceId: string, entries: Record<string, string>): Promise<void> {
+    const rows = Object.entries(entries).map(([name, value]) => ({
+      instanceId,
+      name,
+      ciphertext: encryptSecret(this.key, value, { instanceId, name }),
+    }));
+    if (rows.length === 0) return;
+    await this.db
+      .insert(instanceSecrets)
+      .values(rows)
+      .onConflictDoUpdate({
+        target: [instanceSecrets.instanceId, instanceSecrets.name],
+        set: { ciphertext: sql`excluded.ciphertext` },
       });
   }
 

@@ -152,6 +152,7 @@ const GRPC_RESOURCE_EXHAUSTED = 8;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const leaseFromNow = () => sql`now() + ${LEASE_MS} * interval '1 millisecond'`;
+const reservationFromNow = () => sql`now() + ${RESERVATION_MS} * interval '1 millisecond'`;
 
 export function fingerprintOf(input: ClaimInput): string {
   const parts: unknown[] = [input.agentName, input.instructions, input.templateSlug, input.joinUrl];
@@ -169,6 +170,8 @@ interface Attempt {
   deadline: number;
   /** The instance an earlier holder of the key sent it to: asked again first, with the same Update id. */
   askFirst: string | null;
+  /** What the ledger insert reserved (and recorded) for a new key: tried first; undefined when not tried. */
+  reserved?: string | null;
   onStep: StepListener;
   /** The API request's id, carried to the worker with the claim (for the logs). */
   requestId: string | undefined;
@@ -191,50 +194,63 @@ class ClaimLedger {
     return and(eq(claims.key, key), eq(claims.leaseOwner, this.owner), sql`${claims.leaseUntil} > now()`);
   }
 
-  /** Inserts a new key with our lease; false when the key exists. Anonymous claims count against the budget. */
-  async insert(key: string, fingerprint: string, client: ClaimClient): Promise<boolean> {
-    const row = {
-      key,
-      fingerprint,
-      status: 'pending',
-      leaseOwner: this.owner,
-      leaseUntil: leaseFromNow(),
-      clientId: client.clientId,
-      anonymous: client.anonymous,
+  /**
+   * Inserts a new key with our lease and, in the same statement, reserves the longest-idle unreserved instance
+   * of `poolName` and records it on the row (as `reserveAndRecord` does for later attempts): a new claim's first
+   * two round trips in one. `false` when the key exists (nothing reserved); `reserved` null when no instance
+   * is idle. Anonymous claims count against the budget first.
+   */
+  async insert(
+    key: string,
+    fingerprint: string,
+    client: ClaimClient,
+    poolName: string,
+  ): Promise<false | { reserved: string | null }> {
+    const insertAndReserve = async (db: Pick<Db, 'execute'>) => {
+      const rows = (await db.execute(sql`
+        with picked as (
+          select i.id from instances i
+          where i.pool = ${poolName} and i.status = 'idle'
+            and (i.reserved_until is null or i.reserved_until < now())
+          order by i.idle_at asc
+          limit 1
+          for update skip locked
+        ), inserted as (
+          insert into claims (key, fingerprint, status, lease_owner, lease_until, client_id, anonymous,
+            instance_id, attempts)
+          values (${key}, ${fingerprint}, 'pending', ${this.owner}, ${leaseFromNow()}, ${client.clientId},
+            ${client.anonymous}, (select id from picked), (select count(*) from picked)::int)
+          on conflict do nothing
+          returning instance_id
+        ), reserved as (
+          update instances set reserved_by = ${key}, reserved_until = ${reservationFromNow()}
+          where id = (select instance_id from inserted)
+          returning id
+        )
+        select (select count(*) from inserted)::int as inserted, (select id from reserved) as reserved
+      `)) as unknown as Array<{ inserted: number; reserved: string | null }>;
+      const row = rows[0];
+      return row && row.inserted > 0 ? { reserved: row.reserved ?? null } : (false as const);
     };
-    if (!client.anonymous) {
-      // One statement, no transaction: nothing else to keep consistent with it (one round trip, not three).
-      const inserted = await this.db
-        .insert(claims)
-        .values(row)
-        .onConflictDoNothing()
-        .returning({ key: claims.key });
-      return inserted.length > 0;
-    }
+    // One statement, no transaction: nothing else to keep consistent with it.
+    if (!client.anonymous) return insertAndReserve(this.db);
     return this.db.transaction(async (tx) => {
-      if (client.anonymous) {
-        // One lock for the budget, so replicas never admit more than it between them.
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('convos-agents:anonymous-claims'))`);
-        const [row] = await tx
-          .select({ n: sql<number>`count(*)::int` })
-          .from(claims)
-          .where(and(eq(claims.anonymous, true), sql`${claims.createdAt} > now() - interval '1 minute'`));
-        const taken = await tx.select({ key: claims.key }).from(claims).where(eq(claims.key, key));
-        if (!taken[0] && Number(row?.n ?? 0) >= this.anonymousPerMinute) {
-          throw new ApiError(
-            503,
-            'ANONYMOUS_BUDGET_EXHAUSTED',
-            'too many new agents for anonymous visitors right now; retry in a minute',
-            { 'retry-after': '30' },
-          );
-        }
+      // One lock for the budget, so replicas never admit more than it between them.
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('convos-agents:anonymous-claims'))`);
+      const [row] = await tx
+        .select({ n: sql<number>`count(*)::int` })
+        .from(claims)
+        .where(and(eq(claims.anonymous, true), sql`${claims.createdAt} > now() - interval '1 minute'`));
+      const taken = await tx.select({ key: claims.key }).from(claims).where(eq(claims.key, key));
+      if (!taken[0] && Number(row?.n ?? 0) >= this.anonymousPerMinute) {
+        throw new ApiError(
+          503,
+          'ANONYMOUS_BUDGET_EXHAUSTED',
+          'too many new agents for anonymous visitors right now; retry in a minute',
+          { 'retry-after': '30' },
+        );
       }
-      const inserted = await tx
-        .insert(claims)
-        .values(row)
-        .onConflictDoNothing()
-        .returning({ key: claims.key });
-      return inserted.length > 0;
+      return insertAndReserve(tx);
     });
   }
 
@@ -290,21 +306,57 @@ class ClaimLedger {
     if (rows.length === 0) throw new LeaseLost();
   }
 
-  async finish(key: string, outcome: StoredOutcome): Promise<void> {
-    await this.db
+  /**
+   * Records the outcome (fenced by our ownership). A success also replaces the instance's allowed recipients
+   * with the claim's list, in the same statement and only if the outcome was ours to record: one round trip,
+   * and a claim whose outcome is not recorded leaves no list behind (its retry writes the same one).
+   */
+  async finish(key: string, outcome: StoredOutcome, recipients?: AllowedRecipients): Promise<void> {
+    const ours = and(eq(claims.key, key), eq(claims.leaseOwner, this.owner));
+    if (!outcome.result) {
+      await this.db
+        .update(claims)
+        .set({ status: 'failed', error: outcome.error, leaseUntil: null, updatedAt: sql`now()` })
+        .where(ours);
+      return;
+    }
+    const finished = this.db
       .update(claims)
-      .set(
-        outcome.result
-          ? {
-              status: 'succeeded',
-              result: { ...outcome.result },
-              instanceId: outcome.result.instanceId,
-              leaseUntil: null,
-              updatedAt: sql`now()`,
-            }
-          : { status: 'failed', error: outcome.error, leaseUntil: null, updatedAt: sql`now()` },
-      )
-      .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)));
+      .set({
+        status: 'succeeded',
+        result: { ...outcome.result },
+        instanceId: outcome.result.instanceId,
+        leaseUntil: null,
+        updatedAt: sql`now()`,
+      })
+      .where(ours)
+      .returning({ key: claims.key });
+    const instanceId = outcome.result.instanceId;
+    const list = recipients ?? { email: [], sms: [] };
+    const wanted = [
+      ...list.email.map((address) => sql`(${'email'}, ${address})`),
+      ...list.sms.map((address) => sql`(${'sms'}, ${address})`),
+    ];
+    // Sibling statements of one WITH see the same snapshot: the delete keeps the rows the list still has and
+    // the insert adds the missing ones (deleting and re-inserting a row in one statement would lose it).
+    const keep = wanted.length
+      ? sql` and (channel, address) not in (values ${sql.join(wanted, sql`, `)})`
+      : sql``;
+    const add = wanted.length
+      ? sql`, added as (
+          insert into instance_recipients (instance_id, channel, address)
+          select ${instanceId}, v.channel, v.address from (values ${sql.join(wanted, sql`, `)}) as v(channel, address)
+          where exists (select 1 from finished)
+          on conflict do nothing
+        )`
+      : sql``;
+    await this.db.execute(sql`
+      with finished as (${finished.getSQL()}), removed as (
+        delete from instance_recipients
+        where instance_id = ${instanceId} and exists (select 1 from finished)${keep}
+      )${add}
+      select 1
+    `);
   }
 
   /** Lets a retry go on at once after an unknown failure (Temporal or the database down). */
@@ -348,8 +400,7 @@ async function reserveAndRecord(
       limit 1
       for update skip locked
     ), reserved as (
-      update instances set reserved_by = ${key},
-        reserved_until = now() + ${RESERVATION_MS} * interval '1 millisecond'
+      update instances set reserved_by = ${key}, reserved_until = ${reservationFromNow()}
       where id = (select id from picked)
       returning id
     ), recorded as (
@@ -427,6 +478,7 @@ export class ClaimService {
           client,
           deadline,
           askFirst: prior.instanceId,
+          reserved: prior.reserved,
           onStep,
           requestId,
         });
@@ -451,17 +503,10 @@ export class ClaimService {
     }, LEASE_MS / 3);
     try {
       const outcome = await this.search(attempt, () => leaseLost);
-      // Before the outcome is recorded, so a claim that fails here is run again (and writes the same list);
-      // a repeat of a finished claim never rewrites it (an operator may have changed it since). Always
-      // written, empty when the claim allows nobody, so nothing can carry over to this instance's claimant.
-      if (outcome.result) {
-        await replaceRecipients(
-          this.deps.db,
-          outcome.result.instanceId,
-          input.allowedRecipients ?? { email: [], sms: [] },
-        );
-      }
-      await this.ledger.finish(key, outcome);
+      // The allowed recipients go with the outcome (a repeat of a finished claim never rewrites them: an
+      // operator may have changed them since). Always written, empty when the claim allows nobody, so nothing
+      // can carry over to this instance's claimant.
+      await this.ledger.finish(key, outcome, input.allowedRecipients);
       return await this.respond(outcome);
     } catch (err) {
       if (err instanceof ApiError) {
@@ -486,8 +531,9 @@ export class ClaimService {
     fingerprint: string,
     deadline: number,
     client: ClaimClient,
-  ): Promise<{ outcome: StoredOutcome } | { instanceId: string | null }> {
-    if (await this.ledger.insert(key, fingerprint, client)) return { instanceId: null };
+  ): Promise<{ outcome: StoredOutcome } | { instanceId: string | null; reserved?: string | null }> {
+    const inserted = await this.ledger.insert(key, fingerprint, client, this.deps.poolName);
+    if (inserted) return { instanceId: null, reserved: inserted.reserved };
     for (;;) {
       const row = await this.ledger.read(key);
       if (!row) throw new ApiError(409, 'IDEMPOTENCY_CONFLICT', 'claim row vanished; retry');
@@ -527,18 +573,23 @@ export class ClaimService {
     const { hasChatUrl, hasInviteUrl, ...result } = outcome.result;
     // Ledger rows written before bearer links left it carry the invite URL itself.
     const legacyInvite = (outcome.result as { inviteUrl?: unknown }).inviteUrl;
+    const links = await this.deps.secrets.getMany(result.instanceId, [
+      ...(hasInviteUrl ? [INVITE_URL] : []),
+      ...(hasChatUrl ? [CHAT_URL] : []),
+    ]);
     const inviteUrl = hasInviteUrl
-      ? await this.deps.secrets.get(result.instanceId, INVITE_URL)
+      ? (links[INVITE_URL] ?? null)
       : typeof legacyInvite === 'string'
         ? legacyInvite
         : null;
-    const chatUrl = hasChatUrl ? await this.deps.secrets.get(result.instanceId, CHAT_URL) : null;
+    const chatUrl = links[CHAT_URL] ?? null;
     return { ...result, inviteUrl, ...(chatUrl ? { chatUrl } : {}) };
   }
 
   /** Tries instances until one is bound, the request is refused, or the deadline passes. */
   private async search(attempt: Attempt, leaseLost: () => boolean): Promise<StoredOutcome> {
     const { key, input, client, deadline, askFirst, onStep, requestId } = attempt;
+    let insertReserved = attempt.reserved;
     const request: ClaimRequest = {
       claimKey: key,
       agentName: input.agentName,
@@ -571,6 +622,10 @@ export class ClaimService {
       if (asked !== null) {
         instanceId = asked;
         if (!reask) await this.ledger.recordInstance(key, asked);
+      } else if (insertReserved !== undefined) {
+        // The ledger insert reserved it and recorded it on our new row already.
+        instanceId = insertReserved;
+        insertReserved = undefined;
       } else {
         // Reserved and recorded on our claim row in one round trip (fenced by our lease).
         const reserved = await reserveAndRecord(

@@ -16,6 +16,8 @@ export const joinUrlSecretName = (claimKey: string) => `joinUrl:${claimKey}`;
 /** What the API does with secrets: read an instance's, keep and drop a claim's join URL. */
 export interface InstanceSecrets {
   get(instanceId: string, name: string): Promise<string | null>;
+  /** Several of one instance's secrets at once: name → value, absent ones left out. */
+  getMany(instanceId: string, names: string[]): Promise<Record<string, string>>;
   put(instanceId: string, name: string, value: string): Promise<void>;
   delete(instanceId: string, name: string): Promise<void>;
 }

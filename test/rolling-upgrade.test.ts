@@ -10,7 +10,7 @@ import { and, eq, ne } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { instanceEvents, instances } from '../drizzle/schema';
 import { type Stack, startStack } from './stack';
-import { claimOne, json, shared } from './support/helpers';
+import { claimOne, json, poolSeesIdle, shared } from './support/helpers';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -33,6 +33,7 @@ it('replaces idle instances on an older runtime version a batch at a time, never
   });
   const claimed = await claimOne(stack, 'Keeper');
   await stack.waitFor('3 idle again', async () => (await stack.counts()).idle === 3);
+  await poolSeesIdle(stack, 3);
 
   // A new release: the worker start declares the provider's new version, one replacement at a time.
   stack.compute.version = 'runtime-v2';

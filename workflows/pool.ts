@@ -18,6 +18,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   startChild,
   uuid4,
   workflowInfo,
@@ -67,6 +68,9 @@ const INTENTIONAL_DRAIN_PATCH = 'pool-intentional-drain';
 const DEFAULT_UPGRADE_BATCH = 10;
 /** Counts come from the read model; no member map. */
 const COUNTS_FROM_READ_MODEL_PATCH = 'pool-counts-from-read-model';
+/** Wake-ups in quick succession (a claim burst: a report per claim) read the read model once per gap. */
+const REFRESH_GAP_PATCH = 'pool-refresh-gap';
+const MIN_REFRESH_GAP_MS = 1000;
 /** A start the read model has not shown within this long is forgotten (its workflow never wrote a row). */
 const LAUNCH_UNSEEN_FORGET_MS = 10 * 60_000;
 
@@ -432,11 +436,19 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     });
   }
 
+  // Runs recorded before the gap read at every wake-up, and replay that way.
+  const refreshGap = fromReadModel && patched(REFRESH_GAP_PATCH);
+  let lastRefreshAt = 0;
   for (;;) {
     // Wake on any change, and at least every poll interval (the breaker's cooldown is time-based).
     await condition(() => dirty, settings.pollIntervalMs);
+    // A report right after a read waits out the gap: the reports arriving meanwhile share the next read,
+    // so a burst of claims costs a read (a local activity and its queries) per second, not one per claim.
+    const sinceRefresh = Date.now() - lastRefreshAt;
+    if (refreshGap && sinceRefresh < MIN_REFRESH_GAP_MS) await sleep(MIN_REFRESH_GAP_MS - sinceRefresh);
     dirty = false;
     await refreshCounts();
+    lastRefreshAt = Date.now();
     const n = deficit();
     if (n > 0) await startInstances(n);
     await retireOldProvider();

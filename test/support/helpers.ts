@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { expect, inject } from 'vitest';
 import type { ClaimResponse } from '../../api/claims';
+import { poolWorkflowId } from '../../contracts/workflow-ids';
+import { getPoolStateQuery } from '../../workflows/messages';
 import type { Stack, StackOptions } from '../stack';
 
 /** Stack options that reuse the run's dev server, database and workflow bundle (test/global-setup.ts). */
@@ -47,6 +49,18 @@ export async function claimOne(stack: Stack, name: string): Promise<ClaimBody> {
  * The stack's worker in its own process (test/support/worker-process.ts: the production worker on the stand-in
  * compute, failing `computeFailureRate` of its calls), so a test can SIGKILL or SIGSTOP it; resolves once it polls.
  */
+/**
+ * Waits until the pool's own view (its last read of the read model) counts `idle` idle instances: it reads at
+ * most once a second while reports arrive, so it may trail the read model by that much.
+ */
+export async function poolSeesIdle(stack: Stack, idle: number): Promise<void> {
+  const pool = stack.temporal.workflow.getHandle(poolWorkflowId(stack.poolName));
+  await stack.waitFor(
+    `the pool to count ${idle} idle`,
+    async () => (await pool.query(getPoolStateQuery)).counts.idle === idle,
+  );
+}
+
 export function forkWorker(stack: Stack, opts: { computeFailureRate?: number } = {}): Promise<ChildProcess> {
   const child = fork(path.join(import.meta.dirname, 'worker-process.ts'), [], {
     execArgv: ['--import', 'tsx'],
