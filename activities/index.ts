@@ -19,7 +19,12 @@ import { createInboundActivities } from './inbound';
 import { createPoolMemberActivities } from './pool-members';
 import { activityContext } from './providers/activity-context';
 import { providerCall } from './providers/failures';
-import { classifyDatabaseError, type TransitionRecord, writeTransition } from './read-model';
+import {
+  classifyDatabaseError,
+  completeClaimedRecord,
+  type TransitionRecord,
+  writeTransition,
+} from './read-model';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
 import { createResourceActivities, type ResourceDeps, resourceEnvironment } from './resources';
 import { postProvision } from './runtime-client';
@@ -92,30 +97,30 @@ export function createActivities(deps: ActivityDeps) {
 
   const poolMembers = createPoolMemberActivities(deps);
 
+  /**
+   * Tells the pool of a transition once its row is written, as the workflow's own signal would, but not
+   * awaited: the report is the pool's wake-up, not part of the claim's answer, which would otherwise wait for
+   * a round trip through the Temporal service. A lost report costs at most one poll interval of refill latency
+   * (the pool reads the read model on its own timer); the pool between runs or gone has nothing to be told.
+   */
+  const reportToPool = (record: TransitionRecord) => {
+    const log = activityContext()?.log;
+    deps.temporal.workflow
+      .getHandle(poolWorkflowId(record.poolName))
+      .signal(instanceChangedSignal, { instanceId: record.instanceId, status: record.to, seq: record.seq })
+      .catch((err) => {
+        if (!(err instanceof WorkflowNotFoundError)) {
+          log?.warn('pool report failed', { instanceId: record.instanceId, error: String(err) });
+        }
+      });
+  };
+
   return {
     async recordTransition(record: TransitionRecord): Promise<void> {
       await writeTransition(deps.db, record).catch((err) => {
         throw classifyDatabaseError(err);
       });
-      if (record.reportToPool) {
-        // After the row is written, as the workflow's own signal would be, but not awaited: the report is the
-        // pool's wake-up, not part of the claim's answer, which would otherwise wait for a round trip through
-        // the Temporal service. A lost report costs at most one poll interval of refill latency (the pool
-        // reads the read model on its own timer); the pool between runs or gone has nothing to be told.
-        const log = activityContext()?.log;
-        deps.temporal.workflow
-          .getHandle(poolWorkflowId(record.poolName))
-          .signal(instanceChangedSignal, {
-            instanceId: record.instanceId,
-            status: record.to,
-            seq: record.seq,
-          })
-          .catch((err) => {
-            if (!(err instanceof WorkflowNotFoundError)) {
-              log?.warn('pool report failed', { instanceId: record.instanceId, error: String(err) });
-            }
-          });
-      }
+      if (record.reportToPool) reportToPool(record);
     },
 
     /** Creates (or adopts, after a lost response) the instance's compute with its own token. */
@@ -177,7 +182,10 @@ export function createActivities(deps: ActivityDeps) {
       instanceId: string;
       url: string;
       request: ClaimRequest;
-    }): Promise<ClaimBinding> {
+      /** The `claimed` write drafted by the workflow: made here once the runtime answered (not for a join
+       * that waits for acceptance), so the claim needs no second local activity. */
+      claimedRecord?: TransitionRecord;
+    }): Promise<ClaimBinding & { recordedAt?: string }> {
       const token =
         tokens.get(input.instanceId) ?? (await deps.secrets.get(input.instanceId, INSTANCE_TOKEN));
       if (!token)
@@ -212,7 +220,7 @@ export function createActivities(deps: ActivityDeps) {
         ...(res.inviteUrl ? { [INVITE_URL]: res.inviteUrl } : {}),
       });
       log?.info('claim provisioned', { ...fields, status: res.status });
-      return {
+      const binding: ClaimBinding = {
         instanceId: input.instanceId,
         agentName: request.agentName,
         conversationId: res.conversationId,
@@ -221,6 +229,19 @@ export function createActivities(deps: ActivityDeps) {
         hasInviteUrl: Boolean(res.inviteUrl),
         hasChatUrl: Boolean(res.chatUrl),
       };
+      if (!input.claimedRecord || res.status === 'waiting_for_acceptance') return binding;
+      const at = new Date().toISOString();
+      const record = completeClaimedRecord(input.claimedRecord, binding, at);
+      try {
+        await writeTransition(deps.db, record);
+      } catch (err) {
+        // Not the claim's failure: the workflow makes the write itself, the usual way (retried while the
+        // database is away, its refusal recorded in the workflow's state).
+        log?.warn('claimed not recorded by provision', { ...fields, error: String(err) });
+        return binding;
+      }
+      reportToPool(record);
+      return { ...binding, recordedAt: at };
     },
 
     /** Drains up to `count` of the candidates; each instance's own drain Update decides (claimed ones refuse). */

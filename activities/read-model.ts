@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm';
 import { FailureType } from '../contracts/failures';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instances } from '../drizzle/schema';
-import type { Actor, InstanceStatus } from '../workflows/types';
+import { type Actor, type ClaimBinding, type InstanceStatus, provisionedReason } from '../workflows/types';
 
 export interface TransitionRecord {
   instanceId: string;
@@ -124,4 +124,26 @@ export function classifyDatabaseError(err: unknown): unknown {
     );
   }
   return err;
+}
+
+/**
+ * The `claimed` write the instance workflow drafted (`draftClaimedRecord`) completed with the runtime's answer:
+ * the provision activity makes it, at `at`, so a claim needs one local activity rather than two.
+ */
+export function completeClaimedRecord(
+  draft: TransitionRecord,
+  answer: Pick<ClaimBinding, 'status' | 'conversationId' | 'joined'>,
+  at: string,
+): TransitionRecord {
+  return {
+    ...draft,
+    reason: provisionedReason(answer.status),
+    at,
+    fields: {
+      ...draft.fields,
+      conversationId: answer.conversationId,
+      joined: answer.joined,
+      claimedAt: draft.fields.claimedAt ?? at,
+    },
+  };
 }

@@ -48,6 +48,9 @@ export interface ClaimBinding {
   hasChatUrl: boolean;
 }
 
+/** The audit reason of a claim's outcome (the workflow's and the provision activity's, which records it). */
+export const provisionedReason = (status: ClaimBinding['status']) => `provisioned: ${status}`;
+
 /** Durations are injectable so that tests run the whole lifecycle in seconds. All in milliseconds. */
 export interface InstanceTimings {
   startDeadlineMs: number;

@@ -13,7 +13,7 @@ import { inject } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ComputeHandle } from '../../activities/compute/types';
 import { HealthTracker } from '../../activities/health-sweeper';
-import type { TransitionRecord } from '../../activities/read-model';
+import { completeClaimedRecord, type TransitionRecord } from '../../activities/read-model';
 import type { HealthReport } from '../../activities/runtime-client';
 import type { instanceWorkflow } from '../../workflows/instance';
 import { STRICT_TRANSITIONS_MEMO } from '../../workflows/instance/transitions';
@@ -49,6 +49,8 @@ export interface Script {
   releaseResource: (kind: string) => Promise<void>;
   health: () => HealthReport | Promise<HealthReport>;
   provision: (request: ClaimRequest) => Promise<ClaimBinding>;
+  /** Whether provisioning records the drafted `claimed` itself, as the product's activity does when it can. */
+  provisionRecordsClaimed: boolean;
 }
 
 export const ready: HealthReport = { reachable: true, ready: true };
@@ -77,6 +79,7 @@ function defaultScript(instanceId: string): Script {
     releaseResource: async () => {},
     health: () => ready,
     provision: async (request) => provisioned(instanceId, request),
+    provisionRecordsClaimed: true,
   };
 }
 
@@ -95,6 +98,8 @@ export interface SeenTransition {
   from: InstanceStatus | null;
   to: InstanceStatus;
   reason: string;
+  /** The row's fields as written (not for the deferred `claiming`, which only has an audit event). */
+  fields?: TransitionRecord['fields'];
 }
 
 export interface StartOptions {
@@ -143,6 +148,7 @@ export async function startHarness(name: string): Promise<Harness> {
         from: record.from,
         to: record.to,
         reason: record.reason,
+        fields: record.fields,
       });
     },
     planResources: async ({ instanceId }) => scriptOf(instanceId).plan,
@@ -169,7 +175,17 @@ export async function startHarness(name: string): Promise<Harness> {
     checkHealth: async (input) => scriptOf(input.instanceId).health(),
     provision: async (input) => {
       call(input.instanceId, 'provision');
-      return scriptOf(input.instanceId).provision(input.request);
+      const script = scriptOf(input.instanceId);
+      const binding = await script.provision(input.request);
+      // As the product's activity: the drafted `claimed` is recorded here, unless the join waits for acceptance
+      // (or the script says the write failed: the workflow then makes it itself).
+      const record = input.claimedRecord;
+      if (!record || binding.status === 'waiting_for_acceptance' || !script.provisionRecordsClaimed) {
+        return binding;
+      }
+      const at = new Date().toISOString();
+      await activities.recordTransition!(completeClaimedRecord(record, binding, at));
+      return { ...binding, recordedAt: at };
     },
   };
 

@@ -263,6 +263,47 @@ describe.concurrent('the claim validator', () => {
   });
 });
 
+describe.concurrent('recording the outcome', () => {
+  /** The instance's recorded transitions from `claiming` on (the deferred `claiming` comes with `claimed`). */
+  const fromClaiming = (instanceId: string) => {
+    const mine = harness.seen.filter((t) => t.instanceId === instanceId);
+    return mine.slice(mine.findIndex((t) => t.to === 'claiming'));
+  };
+
+  for (const [how, recordsItself] of [
+    ['the provision activity records `claimed` itself, with the runtime answer', true],
+    ['the workflow records `claimed` itself when the activity could not', false],
+  ] as const) {
+    it(how, async () => {
+      const instance = await harness.start({ script: { provisionRecordsClaimed: recordsItself } });
+      await waitForStatus(instance.handle, 'idle');
+      const request = claimRequest();
+      const result = await instance.handle.executeUpdate(claimUpdate, {
+        updateId: request.claimKey,
+        args: [request],
+      });
+      // The Update's answer is the binding alone (nothing of how it was recorded).
+      expect(result).toEqual(provisioned(instance.instanceId, request));
+      await waitForState(instance.handle, () => fromClaiming(instance.instanceId).length === 2, 'claimed');
+      const [claiming, claimed] = fromClaiming(instance.instanceId);
+      expect(claiming).toMatchObject({ from: 'idle', to: 'claiming' });
+      expect(claimed).toMatchObject({
+        seq: claiming!.seq + 1,
+        from: 'claiming',
+        to: 'claimed',
+        reason: 'provisioned: created',
+        fields: { conversationId: `conversation-${request.claimKey}`, claimKey: request.claimKey },
+      });
+      // Written once, and the workflow's state says what the row says.
+      const state = await instance.handle.query(getStateQuery);
+      expect(state).toMatchObject({ status: 'claimed', seq: claimed!.seq });
+      expect(state.claimedAt).toBe(claimed!.fields!.claimedAt);
+      await instance.handle.terminate('test done');
+      expect(fromClaiming(instance.instanceId)).toHaveLength(2);
+    });
+  }
+});
+
 describe('the claim tests and the table', () => {
   it('recorded only transitions of the table', () => {
     expect(harness.seen.length).toBeGreaterThan(10);

@@ -16,11 +16,16 @@ import { agentNameProblem, instructionsProblem } from '../../contracts/claim';
 import { ClaimFailure, FailureType } from '../../contracts/failures';
 import { claimUpdate } from '../messages';
 import { AgentNameKey, TemplateSlugKey } from '../search-attributes';
-import { type ClaimBinding, type ClaimRequest, DEFAULT_JOIN_ACCEPT_TIMEOUT_MS } from '../types';
+import {
+  type ClaimBinding,
+  type ClaimRequest,
+  DEFAULT_JOIN_ACCEPT_TIMEOUT_MS,
+  provisionedReason,
+} from '../types';
 import { provision } from './activities';
 import { failureType, reasonOf } from './errors';
 import { Patch } from './patches';
-import { transition } from './record';
+import { draftClaimedRecord, transition } from './record';
 import type { InstanceContext } from './state';
 
 export function registerClaimHandler(ctx: InstanceContext): void {
@@ -53,8 +58,22 @@ export function registerClaimHandler(ctx: InstanceContext): void {
           ],
         },
       );
+      const provisioned = { actor: 'api' as const, details: { claimKey: request.claimKey } };
       try {
-        const result = await provision({ instanceId: state.instanceId, url: state.url!, request });
+        // The provision activity records `claimed` itself, from this draft: one local activity per claim.
+        const claimedRecord = patched(Patch.provisionRecordsClaimed)
+          ? draftClaimedRecord(
+              ctx,
+              { actor: provisioned.actor, reason: provisionedReason('created') },
+              provisioned.details,
+            )
+          : undefined;
+        const { recordedAt, ...result } = await provision({
+          instanceId: state.instanceId,
+          url: state.url!,
+          request,
+          ...(claimedRecord ? { claimedRecord } : {}),
+        });
         state.result = result;
         // A join the creator has not accepted yet: tracked until the runtime reports it, or given up.
         if (result.status === 'waiting_for_acceptance' && patched(Patch.pendingAcceptance)) {
@@ -69,12 +88,14 @@ export function registerClaimHandler(ctx: InstanceContext): void {
           );
           return result;
         }
+        // Recorded by the activity: the state takes its time (claimedAt in the row and here agree).
+        if (recordedAt) state.claimedAt ??= recordedAt;
         transition(
           ctx,
           'claimed',
           'provisioned',
-          { actor: 'api', reason: `provisioned: ${result.status}` },
-          { details: { claimKey: request.claimKey } },
+          { actor: provisioned.actor, reason: provisionedReason(result.status) },
+          { details: provisioned.details, recorded: recordedAt !== undefined },
         );
         return result;
       } catch (err) {

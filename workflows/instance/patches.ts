@@ -35,4 +35,10 @@ export const Patch = {
    * at once, with no conversation id, waiting forever.
    */
   pendingAcceptance: 'pending-acceptance',
+  /**
+   * The provision local activity records `claimed` itself (from a draft, with the runtime's answer) and reports
+   * it to the pool: one local activity per claim (./claim.ts, ./record.ts). Before: a `recordTransition` local
+   * activity after it. A write the activity could not make is made the old way.
+   */
+  provisionRecordsClaimed: 'provision-records-claimed',
 } as const;

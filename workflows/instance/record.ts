@@ -12,6 +12,7 @@ import {
   patched,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import type { TransitionRecord } from '../../activities/read-model';
 import { FailureType } from '../../contracts/failures';
 import { poolWorkflowId } from '../../contracts/workflow-ids';
 import { instanceChangedSignal } from '../messages';
@@ -37,9 +38,14 @@ export function transition(
     details?: Record<string, unknown>;
     /** Upserted with the status (the claim's agent name and template). */
     searchAttributes?: SearchAttributeUpdatePair[];
+    /**
+     * The read-model write (and the pool's report) was made already, from `draftRecord` (the claim's
+     * provision activity records `claimed` itself): only the state and the search attributes are left.
+     */
+    recorded?: boolean;
   } = {},
 ): void {
-  const { details, searchAttributes = [] } = extra;
+  const { details, searchAttributes = [], recorded = false } = extra;
   const { state } = ctx;
   const from = state.seq === 0 ? null : state.status;
   checkTransition(ctx, from, event, to);
@@ -62,6 +68,10 @@ export function transition(
     return;
   }
   publishStatus(ctx, to, searchAttributes);
+  if (recorded) {
+    ctx.deferredClaiming.event = null;
+    return;
+  }
   // A claim's outcome is on the claim's critical path: its report to the pool goes with the read-model write
   // (a local activity already running) instead of a signal command and the workflow task that follows it.
   const reportByWrite = from === 'claiming' && to === 'claimed' && patched(Patch.claimedReportedByWrite);
@@ -117,26 +127,28 @@ function notifyPool(ctx: InstanceContext, from: InstanceStatus | null, status: I
     });
 }
 
-/** The read model's row and the audit trail (with the deferred `claiming` event first, when there is one). */
-function writeReadModel(
+/**
+ * The read-model write of a transition to `to` from the instance's state once flipped (`seq`: the transition's),
+ * with the deferred `claiming` event first when there is one.
+ */
+function recordOf(
   ctx: InstanceContext,
+  seq: number,
   from: InstanceStatus | null,
   to: InstanceStatus,
   change: StatusChange,
   details: Record<string, unknown> | undefined,
-  reportToPool = false,
-) {
+  reportToPool: boolean,
+): TransitionRecord {
   const { state } = ctx;
   const earlier = ctx.deferredClaiming.event ? [ctx.deferredClaiming.event] : undefined;
-  ctx.deferredClaiming.event = null;
-  ctx.inFlight += 1;
-  recordTransition({
+  return {
     ...(earlier ? { earlier } : {}),
     instanceId: state.instanceId,
     poolName: state.poolName,
     provider: state.computeProvider,
     ...(state.runtimeVersion ? { runtimeVersion: state.runtimeVersion } : {}),
-    seq: state.seq,
+    seq,
     from,
     to,
     actor: change.actor,
@@ -157,7 +169,36 @@ function writeReadModel(
     },
     details,
     ...(reportToPool ? { reportToPool: true } : {}),
-  })
+  };
+}
+
+/**
+ * The write `transition(ctx, 'claimed', …)` would make next, drafted while the instance is `claiming`, for the
+ * provision activity to make itself with what the runtime answered (`completeClaimedRecord`): the claim then
+ * needs one local activity, not two. Nothing in the state changes.
+ */
+export function draftClaimedRecord(
+  ctx: InstanceContext,
+  change: StatusChange,
+  details: Record<string, unknown>,
+) {
+  return recordOf(ctx, ctx.state.seq + 1, 'claiming', 'claimed', change, details, true);
+}
+
+/** The read model's row and the audit trail (with the deferred `claiming` event first, when there is one). */
+function writeReadModel(
+  ctx: InstanceContext,
+  from: InstanceStatus | null,
+  to: InstanceStatus,
+  change: StatusChange,
+  details: Record<string, unknown> | undefined,
+  reportToPool = false,
+) {
+  const { state } = ctx;
+  const record = recordOf(ctx, state.seq, from, to, change, details, reportToPool);
+  ctx.deferredClaiming.event = null;
+  ctx.inFlight += 1;
+  recordTransition(record)
     .catch((err) => {
       // Only a write the database refuses for its data gets here; the workflow goes on regardless (it is
       // the truth, the read model a view) and says so: in its state, for getState, and in the worker log.
