@@ -25,9 +25,15 @@ export interface ClaimProfile {
   sampled: number;
   /** Median ms per phase. */
   p50: Record<Phase, number>;
-  /** Workflow tasks and local-activity markers the claim added to the history (median). */
+  /**
+   * What the claim added to the history (median): workflow tasks, local activities (their markers), other
+   * markers (a `patched()` first asked mid-run) and search-attribute upserts (each a visibility write; a patch
+   * marker comes with one).
+   */
   workflowTasks: number;
   localActivities: number;
+  otherMarkers: number;
+  searchAttributeUpserts: number;
 }
 
 function eventTime(e: { eventTime?: Parameters<typeof tsToMs>[0] }): number {
@@ -43,6 +49,8 @@ export async function profileClaims(
   const phases: Record<Phase, number[]> = { beforeTask: [], task: [], afterUpdate: [] };
   const tasks: number[] = [];
   const markers: number[] = [];
+  const otherMarkers: number[] = [];
+  const upserts: number[] = [];
   for (const s of picked) {
     const history = await temporal.workflow.getHandle(`instance-${s.instanceId}`).fetchHistory();
     const events = history.events ?? [];
@@ -62,7 +70,10 @@ export async function profileClaims(
     phases.task.push(eventTime(events[completed]!) - eventTime(events[started]!));
     phases.afterUpdate.push(s.endedAt - eventTime(events[completed]!));
     tasks.push(window.filter((e) => e.workflowTaskCompletedEventAttributes).length);
-    markers.push(window.filter((e) => e.markerRecordedEventAttributes).length);
+    const marker = (e: (typeof window)[number]) => e.markerRecordedEventAttributes?.markerName;
+    markers.push(window.filter((e) => marker(e) === 'core_local_activity').length);
+    otherMarkers.push(window.filter((e) => marker(e) && marker(e) !== 'core_local_activity').length);
+    upserts.push(window.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length);
   }
   const med = (xs: number[]) => Math.round(percentile(xs, 50) * 10) / 10;
   return {
@@ -70,5 +81,7 @@ export async function profileClaims(
     p50: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, med(v)])) as Record<Phase, number>,
     workflowTasks: med(tasks),
     localActivities: med(markers),
+    otherMarkers: med(otherMarkers),
+    searchAttributeUpserts: med(upserts),
   };
 }

@@ -308,7 +308,8 @@ export function renderTable(r: BenchResults): string {
 
 function renderProfile(title: string, p: ClaimProfile): string {
   const lines = [
-    `${title} (median over ${p.sampled} claims; ${p.workflowTasks} workflow tasks and ${p.localActivities} local activities per claim):`,
+    `${title} (median over ${p.sampled} claims; per claim ${p.workflowTasks} workflow tasks, ${p.localActivities} local activities, ` +
+      `${p.otherMarkers ?? 0} other markers, ${p.searchAttributeUpserts ?? 0} search-attribute upserts):`,
     '',
     '| phase | p50 |',
     '| --- | --- |',

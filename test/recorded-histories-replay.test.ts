@@ -7,7 +7,11 @@
  *   `test/operations.test.ts`;
  * - `pre-read-model-pool/`: pool histories from before the controller counted on the read model (a member map
  *   fed by every instance's reports: fills, claims, drains, a provider change with retirement, the breaker
- *   opening and closing), from `test/pool-settings.test.ts` and `test/lifecycle.test.ts`.
+ *   opening and closing), from `test/pool-settings.test.ts` and `test/lifecycle.test.ts`;
+ * - `pre-up-front-patches/`: instance histories from before `Patch.allUpFront` and `provisionRecordsClaimed`
+ *   (each patch asked where its change is, `claimed` written by its own local activity: claims, a join waiting for
+ *   acceptance, accepted and timed out, a failed provision) and pool histories from before the pool's refresh gap,
+ *   from `test/claims.test.ts` and `test/joins.test.ts`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -72,4 +76,27 @@ it('replays pool histories recorded before the controller counted on the read mo
     'pool-counts-from-read-model',
   );
   expect(await replayFailures('pre-read-model-pool', histories)).toEqual([]);
+}, 120_000);
+
+it('replays instance and pool histories recorded before the up-front patches and the one-activity claim', async () => {
+  const histories = load('pre-up-front-patches');
+  const all = events(histories);
+  const claims = all.filter(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'claim',
+  );
+  // The patch ids the histories' markers carry (a patch marker's details hold its id as a JSON payload).
+  const markers = all
+    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+    .flatMap((details) => details.payloads ?? [])
+    .map((payload) => Buffer.from(payload.data ?? []).toString('utf8'))
+    .join('\n');
+  expect(markers).toContain('deferred-claiming');
+  expect(histories.filter((h) => h.workflowId.startsWith('instance-')).length).toBe(6);
+  expect(histories.filter((h) => h.workflowId.startsWith('pool-')).length).toBe(2);
+  expect(claims.length).toBe(5);
+  // Recorded without the patches: none of them has their markers.
+  for (const id of ['all-patches-up-front', 'provision-records-claimed', 'pool-refresh-gap']) {
+    expect(markers).not.toContain(id);
+  }
+  expect(await replayFailures('pre-up-front-patches', histories)).toEqual([]);
 }, 120_000);

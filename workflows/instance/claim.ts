@@ -11,7 +11,7 @@
  * A repeat of the claim the instance holds (same claim key: an API retry, possibly after continue-as-new,
  * where Update ids no longer dedupe) gets the same answer whatever happened since.
  */
-import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import { agentNameProblem, instructionsProblem } from '../../contracts/claim';
 import { ClaimFailure, FailureType } from '../../contracts/failures';
 import { claimUpdate } from '../messages';
@@ -24,7 +24,7 @@ import {
 } from '../types';
 import { provision } from './activities';
 import { failureType, reasonOf } from './errors';
-import { Patch } from './patches';
+import { inForce, Patch } from './patches';
 import { draftClaimedRecord, transition } from './record';
 import type { InstanceContext } from './state';
 
@@ -53,7 +53,9 @@ export function registerClaimHandler(ctx: InstanceContext): void {
           searchAttributes: [
             // Search attributes are plaintext on the Temporal service: no user data (histories recorded
             // before the patch upserted the agent name, and replay that way).
-            ...(patched(Patch.noAgentNameAttribute) ? [] : [{ key: AgentNameKey, value: request.agentName }]),
+            ...(inForce(ctx, Patch.noAgentNameAttribute)
+              ? []
+              : [{ key: AgentNameKey, value: request.agentName }]),
             ...(request.templateSlug ? [{ key: TemplateSlugKey, value: request.templateSlug }] : []),
           ],
         },
@@ -61,7 +63,7 @@ export function registerClaimHandler(ctx: InstanceContext): void {
       const provisioned = { actor: 'api' as const, details: { claimKey: request.claimKey } };
       try {
         // The provision activity records `claimed` itself, from this draft: one local activity per claim.
-        const claimedRecord = patched(Patch.provisionRecordsClaimed)
+        const claimedRecord = inForce(ctx, Patch.provisionRecordsClaimed)
           ? draftClaimedRecord(
               ctx,
               { actor: provisioned.actor, reason: provisionedReason('created') },
@@ -76,7 +78,7 @@ export function registerClaimHandler(ctx: InstanceContext): void {
         });
         state.result = result;
         // A join the creator has not accepted yet: tracked until the runtime reports it, or given up.
-        if (result.status === 'waiting_for_acceptance' && patched(Patch.pendingAcceptance)) {
+        if (result.status === 'waiting_for_acceptance' && inForce(ctx, Patch.pendingAcceptance)) {
           const timeoutMs = ctx.timings.joinAcceptTimeoutMs ?? DEFAULT_JOIN_ACCEPT_TIMEOUT_MS;
           state.acceptanceDueAt = new Date(Date.now() + timeoutMs).toISOString();
           transition(

@@ -11,10 +11,10 @@
  *
  * or when a claim moves an idle instance on, or when history is long enough to continue as new.
  */
-import { condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { healthChangedSignal } from '../messages';
 import { checkHealth } from './activities';
-import { Patch } from './patches';
+import { inForce, Patch } from './patches';
 import { transition } from './record';
 import { takeDestroyRequest } from './requests';
 import { type InstanceContext, now } from './state';
@@ -146,7 +146,7 @@ async function watchHealth(
   const { state, timings } = ctx;
   let failures = 0;
   while (state.status === status) {
-    if (patched(Patch.healthSweeper)) return awaitChange(ctx, status, ttlMs, since);
+    if (inForce(ctx, Patch.healthSweeper)) return awaitChange(ctx, status, ttlMs, since);
     if (historyLong(ctx)) return;
     await condition(() => state.status !== status || ctx.requests.destroy !== null, timings.healthIntervalMs);
     if (state.status !== status) return;

@@ -1,3 +1,5 @@
+import { patched } from '@temporalio/workflow';
+
 /**
  * The `patched()` ids of the instance workflow, each with what it changed. A history recorded before a change
  * replays the old way; these ids are in production histories and never change (a patch is removed only once
@@ -41,4 +43,21 @@ export const Patch = {
    * activity after it. A write the activity could not make is made the old way.
    */
   provisionRecordsClaimed: 'provision-records-claimed',
+  /**
+   * Every patch above is in force from the run's first workflow task: each `patched()` first called mid-run
+   * records a marker and upserts the `TemporalChangeVersion` search attribute (a visibility write), three of
+   * them inside every claim. A run that begins with this marker never calls the others (`inForce`). Before: each
+   * was asked where its change is.
+   */
+  allUpFront: 'all-patches-up-front',
 } as const;
+
+export type PatchId = (typeof Patch)[keyof typeof Patch];
+
+/**
+ * Whether the change `id` is in force in this run: known from its start when the run began with
+ * `Patch.allUpFront` (`upFront`), else `patched(id)` where the change is, as histories recorded before replay.
+ */
+export function inForce(ctx: { readonly patchesUpFront: boolean }, id: PatchId): boolean {
+  return ctx.patchesUpFront || patched(id);
+}

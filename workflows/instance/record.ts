@@ -9,7 +9,6 @@ import {
   ApplicationFailure,
   getExternalWorkflowHandle,
   log,
-  patched,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { TransitionRecord } from '../../activities/read-model';
@@ -20,7 +19,7 @@ import { InstanceStatusKey } from '../search-attributes';
 import type { Actor, InstanceStatus, StatusChange } from '../types';
 import { recordTransition } from './activities';
 import { reasonOf } from './errors';
-import { Patch } from './patches';
+import { inForce, Patch } from './patches';
 import { flipStatus, type InstanceContext, now } from './state';
 import { type TransitionEvent, transitionProblem } from './transitions';
 
@@ -54,7 +53,7 @@ export function transition(
   // its search attributes, audit event and read-model write go out with that outcome (one visibility update,
   // one transaction), and the pool, which counts idle and starting instances, is not woken for it.
   // Histories of instances started before this change replay the old way (two writes, two upserts).
-  if (to === 'claiming' && patched(Patch.deferredClaiming)) {
+  if (to === 'claiming' && inForce(ctx, Patch.deferredClaiming)) {
     ctx.deferredClaiming.searchAttributes = searchAttributes;
     ctx.deferredClaiming.event = {
       seq: state.seq,
@@ -74,7 +73,7 @@ export function transition(
   }
   // A claim's outcome is on the claim's critical path: its report to the pool goes with the read-model write
   // (a local activity already running) instead of a signal command and the workflow task that follows it.
-  const reportByWrite = from === 'claiming' && to === 'claimed' && patched(Patch.claimedReportedByWrite);
+  const reportByWrite = from === 'claiming' && to === 'claimed' && inForce(ctx, Patch.claimedReportedByWrite);
   if (to !== 'claiming' && !reportByWrite) notifyPool(ctx, from, to, change.actor);
   writeReadModel(ctx, from, to, change, details, reportByWrite);
 }

@@ -10,11 +10,11 @@
  *   a step rejected or out of retries     → destroying  (startFailed)
  *   the runtime exited while booting      → destroying  (runtimeExited)
  */
-import { CancellationScope, condition, isCancellation, patched } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation } from '@temporalio/workflow';
 import { planResources } from './activities';
 import { reasonOf } from './errors';
 import { waitReady } from './health';
-import { Patch } from './patches';
+import { inForce, Patch } from './patches';
 import { transition } from './record';
 import { takeDestroyRequest } from './requests';
 import { type InstanceContext, registerResource } from './state';
@@ -49,7 +49,7 @@ export async function runStarting(ctx: InstanceContext): Promise<void> {
   const attempt = scope
     .run(async () => {
       // Instances started before the resource saga existed created compute only.
-      if (patched(Patch.resourceSaga)) await createResources(ctx);
+      if (inForce(ctx, Patch.resourceSaga)) await createResources(ctx);
       const computeEntry = registerResource(state, 'compute', state.computeProvider);
       const handle = await ctx.providerSteps.createCompute(ctx.ids);
       computeEntry.ref = handle.ref;
@@ -78,7 +78,7 @@ export async function runStarting(ctx: InstanceContext): Promise<void> {
   if (!settled) {
     scope.cancel();
     const reason = ctx.requests.destroy ? 'destroy' : 'deadline';
-    if (patched(Patch.waitCancelledStart)) await attempt;
+    if (inForce(ctx, Patch.waitCancelledStart)) await attempt;
     outcome = reason;
   }
   if (outcome === 'ready') {

@@ -4,7 +4,7 @@
  * flight, the deferred `claiming` event). One context per workflow run, handed to every phase.
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { AuditEvent } from '../../activities/read-model';
 import type {
   HealthChange,
@@ -16,6 +16,7 @@ import type {
   StatusChange,
 } from '../types';
 import { type ProviderSteps, providerStepsProxy } from './activities';
+import { Patch } from './patches';
 import { STRICT_TRANSITIONS_MEMO } from './transitions';
 
 /** What every activity call about this instance carries. */
@@ -52,6 +53,8 @@ export interface InstanceContext {
    * claim instead of two (the API's reservation already keeps other claims off the instance meanwhile).
    */
   readonly deferredClaiming: { event: AuditEvent | null; searchAttributes: SearchAttributeUpdatePair[] };
+  /** The run began with `Patch.allUpFront`: every change of ./patches.ts is in force (`inForce`). */
+  readonly patchesUpFront: boolean;
 }
 
 /** Workflow time (deterministic), as the read model stores it. */
@@ -97,6 +100,8 @@ export function createContext(input: InstanceInput): InstanceContext {
     health: { unhealthy: null },
     inFlight: 0,
     deferredClaiming: { event: null, searchAttributes: [] },
+    // The run's first command: every later change check is then free (./patches.ts).
+    patchesUpFront: patched(Patch.allUpFront),
   };
 }
 
