@@ -209,19 +209,16 @@ export function createActivities(deps: ActivityDeps) {
           FailureType.ProvisionRefused,
         );
       }
-      const __t0 = performance.now();
       const res = await postProvision(input.url, token, {
         requestId: request.claimKey,
         agentName: request.agentName,
         instructions: request.instructions,
         ...(joinUrl ? { joinUrl } : {}),
       });
-      const __t1 = performance.now();
       await deps.secrets.putMany(input.instanceId, {
         ...(res.chatUrl ? { [CHAT_URL]: res.chatUrl } : {}),
         ...(res.inviteUrl ? { [INVITE_URL]: res.inviteUrl } : {}),
       });
-      const __t2 = performance.now();
       log?.info('claim provisioned', { ...fields, status: res.status });
       const binding: ClaimBinding = {
         instanceId: input.instanceId,
@@ -244,7 +241,6 @@ export function createActivities(deps: ActivityDeps) {
         return binding;
       }
       reportToPool(record);
-      if (process.env.HACK_TIMING) console.error('TIMING', JSON.stringify({ http: __t1 - __t0, secrets: __t2 - __t1, write: performance.now() - __t2 }));
       return { ...binding, recordedAt: at };
     },
 

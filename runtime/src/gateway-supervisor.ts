@@ -116,7 +116,7 @@ export class GatewaySupervisor {
     });
     this.child = child;
     this.log(`[runtime] gateway starting (pid ${child.pid}, attempt ${this.starts})`);
-    const forward = (chunk: Buffer) => this.logStream?.write(`@${Date.now() - this.startedAt} ` + this.redact(chunk.toString('utf8')));
+    const forward = (chunk: Buffer) => this.logStream?.write(this.redact(chunk.toString('utf8')));
     child.stdout?.on('data', forward);
     child.stderr?.on('data', forward);
     child.on('error', (err) => this.log(`[runtime] gateway spawn error: ${err.message}`));

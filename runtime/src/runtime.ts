@@ -89,7 +89,6 @@ export function gatewayEnvironment(
     'TZ',
     'TMPDIR',
     'NODE_EXTRA_CA_CERTS',
-    'NODE_OPTIONS_HACK',
     'HTTPS_PROXY',
     'HTTP_PROXY',
     'NO_PROXY',
@@ -97,7 +96,6 @@ export function gatewayEnvironment(
     const value = process.env[name];
     if (value) out[name] = value;
   }
-  if (process.env.NODE_OPTIONS_HACK) out.NODE_OPTIONS = process.env.NODE_OPTIONS_HACK;
   if (env.model.kind === 'openrouter') out.OPENROUTER_API_KEY = env.model.apiKey;
   else if (env.model.kind === 'openai-compatible' && env.model.apiKey) out[MODEL_KEY_ENV] = env.model.apiKey;
   if (outboundUrl) out[OUTBOUND_URL_ENV] = outboundUrl;
