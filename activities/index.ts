@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { Runtime } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { FailureType } from '../contracts/failures';
 import { CHAT_URL, INSTANCE_TOKEN, INVITE_URL, joinUrlSecretName } from '../contracts/secrets';
@@ -17,6 +18,7 @@ import type { ComputeHandle, ComputeProvider } from './compute/types';
 import { createHealthSweeperActivities } from './health-sweeper';
 import { createInboundActivities } from './inbound';
 import { createPoolMemberActivities } from './pool-members';
+import { PoolWakeups } from './pool-wakeups';
 import { activityContext } from './providers/activity-context';
 import { providerCall } from './providers/failures';
 import {
@@ -98,22 +100,26 @@ export function createActivities(deps: ActivityDeps) {
   const poolMembers = createPoolMemberActivities(deps);
 
   /**
-   * Tells the pool of a transition once its row is written, as the workflow's own signal would, but not
-   * awaited: the report is the pool's wake-up, not part of the claim's answer, which would otherwise wait for
-   * a round trip through the Temporal service. A lost report costs at most one poll interval of refill latency
-   * (the pool reads the read model on its own timer); the pool between runs or gone has nothing to be told.
+   * Tells the pool of a claim once its row is written, as the workflow's own signal would, but not awaited and
+   * coalesced (./pool-wakeups.ts): the report is the pool's wake-up, not part of the claim's answer, which would
+   * otherwise wait for a round trip through the Temporal service. The pool between runs or gone has nothing to
+   * be told.
    */
-  const reportToPool = (record: TransitionRecord) => {
-    const log = activityContext()?.log;
+  // The process's logger (system/logging.ts): a coalesced signal may go out after its activity ended.
+  const log = (message: string, fields: Record<string, unknown>) =>
+    Runtime.instance().logger.warn(message, fields);
+  const wakeups = new PoolWakeups((poolName, report) =>
     deps.temporal.workflow
-      .getHandle(poolWorkflowId(record.poolName))
-      .signal(instanceChangedSignal, { instanceId: record.instanceId, status: record.to, seq: record.seq })
+      .getHandle(poolWorkflowId(poolName))
+      .signal(instanceChangedSignal, report)
       .catch((err) => {
         if (!(err instanceof WorkflowNotFoundError)) {
-          log?.warn('pool report failed', { instanceId: record.instanceId, error: String(err) });
+          log('pool report failed', { poolName, instanceId: report.instanceId, error: String(err) });
         }
-      });
-  };
+      }),
+  );
+  const reportToPool = (record: TransitionRecord) =>
+    wakeups.wake(record.poolName, { instanceId: record.instanceId, status: record.to, seq: record.seq });
 
   return {
     async recordTransition(record: TransitionRecord): Promise<void> {
