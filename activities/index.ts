@@ -221,10 +221,10 @@ export function createActivities(deps: ActivityDeps) {
         instructions: request.instructions,
         ...(joinUrl ? { joinUrl } : {}),
       });
-      await deps.secrets.putMany(input.instanceId, {
+      const links = {
         ...(res.chatUrl ? { [CHAT_URL]: res.chatUrl } : {}),
         ...(res.inviteUrl ? { [INVITE_URL]: res.inviteUrl } : {}),
-      });
+      };
       log?.info('claim provisioned', { ...fields, status: res.status });
       const binding: ClaimBinding = {
         instanceId: input.instanceId,
@@ -235,15 +235,22 @@ export function createActivities(deps: ActivityDeps) {
         hasInviteUrl: Boolean(res.inviteUrl),
         hasChatUrl: Boolean(res.chatUrl),
       };
-      if (!input.claimedRecord || res.status === 'waiting_for_acceptance') return binding;
+      if (!input.claimedRecord || res.status === 'waiting_for_acceptance') {
+        await deps.secrets.putMany(input.instanceId, links);
+        return binding;
+      }
       const at = new Date().toISOString();
       const record = completeClaimedRecord(input.claimedRecord, binding, at);
+      // The links and the claimed row in one statement: one round trip.
+      const storeLinks = deps.secrets.putManyStatement(input.instanceId, links);
       try {
-        await writeTransition(deps.db, record);
+        await writeTransition(deps.db, record, storeLinks ? [storeLinks] : []);
       } catch (err) {
         // Not the claim's failure: the workflow makes the write itself, the usual way (retried while the
-        // database is away, its refusal recorded in the workflow's state).
+        // database is away, its refusal recorded in the workflow's state). The links must be stored, though:
+        // a failure here fails the attempt, and the retry asks the runtime again (idempotent by claim key).
         log?.warn('claimed not recorded by provision', { ...fields, error: String(err) });
+        await deps.secrets.putMany(input.instanceId, links);
         return binding;
       }
       reportToPool(record);

@@ -4,7 +4,7 @@
  * event key makes the audit insert idempotent.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { FailureType } from '../contracts/failures';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instances } from '../drizzle/schema';
@@ -58,7 +58,11 @@ export interface AuditEvent {
 
 const date = (iso: string | null | undefined) => (iso ? new Date(iso) : iso === null ? null : undefined);
 
-export async function writeTransition(db: Db, t: TransitionRecord): Promise<void> {
+/**
+ * Writes the transition; `alongside`: other writes (data-modifying statements, e.g. a claim's links into the
+ * secret store) made in the same statement, so in the same round trip and atomically with it.
+ */
+export async function writeTransition(db: Db, t: TransitionRecord, alongside: SQL[] = []): Promise<void> {
   const f = t.fields;
   const columns = {
     status: t.to,
@@ -104,7 +108,10 @@ export async function writeTransition(db: Db, t: TransitionRecord): Promise<void
     )
     .onConflictDoNothing();
   // One statement, so one round trip and atomic without a transaction (BEGIN and COMMIT were two more).
-  await db.execute(sql.join([sql`with row_written as (`, row.getSQL(), sql`) `, events.getSQL()]));
+  const others = alongside.flatMap((statement, i) => [sql.raw(`, alongside_${i} as (`), statement, sql`)`]);
+  await db.execute(
+    sql.join([sql`with row_written as (`, row.getSQL(), sql`)`, ...others, sql` `, events.getSQL()]),
+  );
 }
 
 /**

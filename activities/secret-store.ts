@@ -12,7 +12,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 import { instanceSecrets } from '../drizzle/schema';
@@ -245,19 +245,26 @@ export class SecretStore implements InstanceSecrets {
 
   /** Stores several secrets of one instance in one statement (a claim's chat and invite links). */
   async putMany(instanceId: string, entries: Record<string, string>): Promise<void> {
+    const statement = this.putManyStatement(instanceId, entries);
+    if (statement) await this.db.execute(statement);
+  }
+
+  /** `putMany` as a statement to run with others (null: nothing to store). */
+  putManyStatement(instanceId: string, entries: Record<string, string>): SQL | null {
     const rows = Object.entries(entries).map(([name, value]) => ({
       instanceId,
       name,
       ciphertext: encryptSecret(this.key, value, { instanceId, name }),
     }));
-    if (rows.length === 0) return;
-    await this.db
+    if (rows.length === 0) return null;
+    return this.db
       .insert(instanceSecrets)
       .values(rows)
       .onConflictDoUpdate({
         target: [instanceSecrets.instanceId, instanceSecrets.name],
         set: { ciphertext: sql`excluded.ciphertext` },
-      });
+      })
+      .getSQL();
   }
 
   /** Returns the stored value, or stores and returns `create()` — idempotent across activity retries. */

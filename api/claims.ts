@@ -506,8 +506,12 @@ export class ClaimService {
       // The allowed recipients go with the outcome (a repeat of a finished claim never rewrites them: an
       // operator may have changed them since). Always written, empty when the claim allows nobody, so nothing
       // can carry over to this instance's claimant.
-      await this.ledger.finish(key, outcome, input.allowedRecipients);
-      return await this.respond(outcome);
+      // Recording the outcome and reading the links it answers with are independent: one round trip's wait.
+      const [, response] = await Promise.all([
+        this.ledger.finish(key, outcome, input.allowedRecipients),
+        this.respond(outcome),
+      ]);
+      return response;
     } catch (err) {
       if (err instanceof ApiError) {
         await this.ledger.finish(key, {
