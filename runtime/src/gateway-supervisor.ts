@@ -194,7 +194,8 @@ export class GatewaySupervisor {
     this.failedProbes = ok ? 0 : this.failedProbes + 1;
     if (ok) this.ready = true;
     else if (!this.child || this.failedProbes >= 3) this.ready = false;
-    this.scheduleProbe(this.ready ? (this.opts.probeIntervalMs ?? 5_000) : 500);
+    // While starting, often: the instance reports ready (and can be claimed) this much after the gateway is.
+    this.scheduleProbe(this.ready ? (this.opts.probeIntervalMs ?? 5_000) : 200);
   }
 
   /** Stops the gateway and its helpers: SIGTERM, then SIGKILL after `graceMs`. */

@@ -145,7 +145,9 @@ export function buildOpenClawConfig({
     // schedules plain messages in its own conversation with the runtime's tools (src/scheduler.ts).
     cron: { enabled: false },
     logging: { file: path.join(paths.logs, 'openclaw.log') },
-    models: { mode: 'merge', providers },
+    // The configured providers are the whole catalog: no fetch of OpenClaw's remote model catalog at every
+    // boot (an outbound call per instance, and background work while the warm-up turn runs).
+    models: { mode: 'merge', providers, catalogRefresh: { enabled: false } },
     agents: {
       defaults: {
         model: { primary },

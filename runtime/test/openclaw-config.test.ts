@@ -64,6 +64,9 @@ describe('OpenClaw config', () => {
     expect(config.models.providers.model.apiKey).toBe('${CONVOS_MODEL_API_KEY}');
     expect(config.agents.defaults.workspace).toBe(paths.workspace);
     expect(config.gateway.http.endpoints.chatCompletions.enabled).toBe(true);
+    // Nothing fetched from OpenClaw's servers at boot: no update check, no remote model catalog.
+    expect(config.update).toEqual({ checkOnStart: false });
+    expect(config.models.catalogRefresh).toEqual({ enabled: false });
     expect(config.gateway.auth).toEqual({ mode: 'token', token: '${OPENCLAW_GATEWAY_TOKEN}' });
     expect(JSON.stringify(config)).not.toContain('sk-secret');
     expect(config.skills.entries).toEqual({ email: { enabled: false }, sms: { enabled: false } });
