@@ -849,6 +849,18 @@ async function benchScale(): Promise<ScaleBench> {
         const live = (await rows('idle')).length + (await rows('claimed')).length;
         const settledMb = settleSamples.map((s) => mb(s.at(-1)!));
         log(`scale: ${live} live instance workflows; worker RSS ${settledMb.join(' MB, ')} MB`);
+        for (const [j, w] of workers.entries()) {
+          await memoryBreakdown(w, `scale worker ${j + 1}`);
+          // BENCH_MEMORY_DIR: each worker's mappings, to tell malloc arenas, V8 pages and large mmaps apart.
+          const dir = process.env.BENCH_MEMORY_DIR;
+          if (dir) {
+            fs.mkdirSync(dir, { recursive: true });
+            fs.writeFileSync(
+              path.join(dir, `scale-worker${j + 1}-smaps.txt`),
+              fs.readFileSync(`/proc/${w.pid}/smaps`),
+            );
+          }
+        }
 
         // 50 runtimes die at once: all acted on (left idle), and the idle count back to the target.
         const victims = (await rows('idle')).slice(0, killed);
