@@ -21,6 +21,7 @@ import { type Stack, startStack } from '../test/stack';
 import { pauseReconcileSchedule, reconcileIntervalMs, reconcileRunActions } from '../test/support/actions';
 import { freePort } from '../test/support/ports';
 import { workflowsPath } from '../workers/create-worker';
+import { workerProcessEnv } from '../workers/process-tuning';
 import { profileStart, profileStop } from './cpu-profile';
 import { benchFloor } from './floor';
 import {
@@ -35,6 +36,7 @@ import {
   summarize,
   until,
 } from './lib';
+import type { MemoryReport } from './memory-probe';
 import { profileClaims } from './profile';
 import {
   type ActionsBench,
@@ -537,11 +539,18 @@ async function benchFill(): Promise<FillBench> {
 }
 
 function startWorkerChild(settings: WorkerChildSettings): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join('bench', 'worker-child.ts')], {
-    cwd: projectRoot,
-    env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // BENCH_WORKER_NODE_ARGS: node flags for the worker children (to compare V8 settings).
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', path.join('bench', 'worker-child.ts')],
+    {
+      cwd: projectRoot,
+      // The production worker's memory settings (`npm run worker`), so the RSS measured is the one it would have.
+      env: { ...workerProcessEnv(process.env), BENCH_WORKER: JSON.stringify(settings) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -550,6 +559,39 @@ function startWorkerChild(settings: WorkerChildSettings): Promise<ChildProcess> 
     });
     child.once('exit', (code) => reject(new Error(`worker child exited early (${code})`)));
   });
+}
+
+/**
+ * Asks a worker child where its memory is (bench/memory-probe.ts: SIGWINCH, one `memory {json}` line back),
+ * and logs it. `snapshot` with BENCH_HEAP_SNAPSHOT_DIR set: the child writes heap snapshots first (SIGURG;
+ * that takes a while, and grows the RSS measured after it).
+ */
+async function memoryBreakdown(child: ChildProcess, what: string, snapshot = false): Promise<MemoryReport> {
+  const report = await new Promise<MemoryReport>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('no memory report from the worker child')), 5 * 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('memory {'));
+      if (!line) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve(JSON.parse(line.slice('memory '.length)) as MemoryReport);
+    };
+    child.stdout!.on('data', onData);
+    child.kill(snapshot && process.env.BENCH_HEAP_SNAPSHOT_DIR ? 'SIGURG' : 'SIGWINCH');
+  });
+  const { main, mainSpaces, threads, smaps, anon } = report;
+  log(
+    `${what}: RSS ${report.rssMb} MB (anonymous ${smaps.Anonymous} MB, file ${smaps.Rss! - smaps.Anonymous!} MB); ` +
+      `main heap ${main.heapUsed}/${main.heapTotal} MB (${Object.entries(mainSpaces)
+        .filter(([, v]) => v >= 1)
+        .map(([k, v]) => `${k.replace('_space', '')} ${v}`)
+        .join(', ')}), external ${main.external} MB; ` +
+      `workflow threads heap ${threads.map((t) => `${t.heapUsed}/${t.heapTotal} MB`).join(', ')}; ` +
+      `outside the V8 heaps ${report.outsideV8HeapsMb} MB (anon: [heap] ${anon.heapSegment}, arena-like ${anon.arenaLike}, other ${anon.otherAnon} MB)`,
+  );
+  return report;
 }
 
 /** SIGTERM, then SIGKILL after 10 s. */
@@ -569,7 +611,8 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 /** Benchmark 5: RSS of the worker process alone with 1,000 live (idle) instance workflows. */
 async function benchMemory(): Promise<MemoryBench> {
-  const target = 1000;
+  // Fewer for a quick look at where the memory goes (the breakdown is logged at start and when settled).
+  const target = Number(process.env.BENCH_MEMORY_WORKFLOWS ?? 1000);
   return withStack(
     {
       noWorker: true,
@@ -593,6 +636,7 @@ async function benchMemory(): Promise<MemoryBench> {
         await sleep(3000);
         const baseline = rssOf(pid);
         log(`worker child ${pid} RSS at start: ${mb(baseline)} MB`);
+        await memoryBreakdown(child, 'at start');
         const t0 = performance.now();
         await setTarget(stack, target);
         let peak = baseline;
@@ -610,6 +654,22 @@ async function benchMemory(): Promise<MemoryBench> {
         const settled = samples[samples.length - 1]!;
         const counts = await stack.counts();
         log(`worker RSS with ${counts.idle} idle workflows: ${mb(settled)} MB (peak ${mb(peak)} MB)`);
+        await memoryBreakdown(child, `with ${counts.idle} idle`, true);
+        // BENCH_MEMORY_HOLD_MS: keep the worker up that long after, to look at it from outside (gdb, /proc).
+        const hold = Number(process.env.BENCH_MEMORY_HOLD_MS ?? 0);
+        if (hold > 0) {
+          log(`holding worker child ${pid} for ${hold} ms`);
+          const held: number[] = [];
+          for (let t = 0; t < hold; t += 1000) {
+            await sleep(1000);
+            held.push(mb(rssOf(pid)));
+          }
+          const sorted = [...held].sort((a, b) => a - b);
+          log(
+            `RSS over the hold (${held.length} samples): min ${sorted[0]}, median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted.at(-1)} MB`,
+          );
+          await memoryBreakdown(child, 'after the hold');
+        }
         return {
           workflows: counts.idle ?? 0,
           baselineMb: mb(baseline),
@@ -789,6 +849,18 @@ async function benchScale(): Promise<ScaleBench> {
         const live = (await rows('idle')).length + (await rows('claimed')).length;
         const settledMb = settleSamples.map((s) => mb(s.at(-1)!));
         log(`scale: ${live} live instance workflows; worker RSS ${settledMb.join(' MB, ')} MB`);
+        for (const [j, w] of workers.entries()) {
+          await memoryBreakdown(w, `scale worker ${j + 1}`);
+          // BENCH_MEMORY_DIR: each worker's mappings, to tell malloc arenas, V8 pages and large mmaps apart.
+          const dir = process.env.BENCH_MEMORY_DIR;
+          if (dir) {
+            fs.mkdirSync(dir, { recursive: true });
+            fs.writeFileSync(
+              path.join(dir, `scale-worker${j + 1}-smaps.txt`),
+              fs.readFileSync(`/proc/${w.pid}/smaps`),
+            );
+          }
+        }
 
         // 50 runtimes die at once: all acted on (left idle), and the idle count back to the target.
         const victims = (await rows('idle')).slice(0, killed);

@@ -4,6 +4,8 @@
  * worker as test/stack.ts (`system/`, the shared stand-in as compute) from settings in BENCH_WORKER.
  * Started as `node --import tsx bench/worker-child.ts` so no wrapper process sits between us and the pid.
  */
+// First: it must see the SDK's workflow threads start (SIGWINCH prints where the memory is).
+import './memory-probe';
 import fs from 'node:fs';
 import { loadSettings, openSystem } from '../system';
 import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';

@@ -103,6 +103,11 @@ it('the worker is live at once, not ready while it starts, and ready once it pol
   expect(jsonLines(worker)).toContainEqual(
     expect.objectContaining({ msg: 'Worker state changed', state: 'RUNNING' }),
   );
+  // `npm run worker` starts it with its memory settings (workers/process-tuning.ts), so no warning about them.
+  const started = () => jsonLines(worker).find((l) => String(l?.msg ?? '').startsWith('worker polling'));
+  await waitFor('the worker start line', async () => started() !== undefined, 20_000);
+  expect(started()?.memory).toEqual({ mallocArenaMax: 2, maxSemiSpaceMb: 8 });
+  expect(jsonLines(worker).filter((l) => String(l?.msg ?? '').includes('MALLOC_ARENA_MAX'))).toEqual([]);
 }, 60_000);
 
 let claimBody: Record<string, unknown> = {};

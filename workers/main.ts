@@ -10,6 +10,7 @@ import { NamespaceSetupError } from '../config/temporal-namespace';
 import { loadSettings, openSystem, type RunningWorker, type System } from '../system';
 import { onShutdownSignals } from '../system/shutdown';
 import { startHealthServer } from './health-server';
+import { tuningInForce } from './process-tuning';
 
 const settings = loadSettings();
 const { healthHost, healthPort, shutdownGraceMs } = settings.config.worker;
@@ -59,6 +60,14 @@ running = await system.startWorker().catch(async (err) => {
 // replicas starting together race harmlessly): a split deployment needs nothing but `npm run worker` and
 // `npm run api`, and a changed setting takes effect with the next worker start.
 const pool = await system.ensurePool();
+// Set by `npm run worker` before the process starts (workers/process-tuning.ts): a worker started some other way
+// holds hundreds of MB more with its workflows, so say so.
+const memory = tuningInForce();
+if (memory.mallocArenaMax === null || memory.maxSemiSpaceMb === null)
+  system.logger.warn(
+    { memory },
+    'the worker runs without MALLOC_ARENA_MAX and --max-semi-space-size (start it with `npm run worker`): expect a larger RSS',
+  );
 system.logger.info(
   {
     pool: pool?.settings,
@@ -67,6 +76,7 @@ system.logger.info(
     retiring: pool?.retiring,
     health: health?.url,
     temporalMetrics: system.temporalMetrics,
+    memory,
   },
   `worker polling ${system.config.temporal.taskQueue} on ${describeTemporal(system.config.temporal.connection)}`,
 );
