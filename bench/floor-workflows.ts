@@ -24,6 +24,8 @@ export interface ShapedRequest {
   token: string;
   agentName: string;
   instructions: string;
+  /** The durable floor (./floor.ts): the local activity also writes the outcome's row (one statement). */
+  record?: boolean;
 }
 
 export interface ShapedResult {

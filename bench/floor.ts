@@ -2,12 +2,15 @@
  * The engine's floor, measured on the claim benchmark's own stack (same dev server, same Postgres, same stand-in,
  * same process), right before the claims: a bare Update to a parked workflow and a claim-shaped one
  * (./floor-workflows.ts), each to a fresh workflow (as a claim goes to a fresh idle instance), alone and with
- * 20 in flight, with the CPU the stack burned per Update measured the same way as for claims.
+ * 20 in flight, with the CPU the stack burned per Update measured the same way as for claims. And the durable
+ * floor: the claim-shaped Update with only what any durable, idempotent claim through an HTTP API must add.
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import Fastify from 'fastify';
+import postgres from 'postgres';
 import type { Stack } from '../test/stack';
 import { profileStart, profileStop } from './cpu-profile';
 import { bareUpdate, type FloorActivities, type ShapedRequest, shapedUpdate } from './floor-workflows';
@@ -22,6 +25,12 @@ export interface FloorRun {
 export interface FloorBench {
   bare: FloorRun;
   shaped: FloorRun;
+  /**
+   * The claim-shaped Update plus only what any durable, idempotent claim through an HTTP API must add: the
+   * request through a bare Fastify server, an idempotency row inserted before the Update and finished after it,
+   * and the outcome's row written by the local activity (three statements, one HTTP round trip).
+   */
+  durable: FloorRun;
 }
 
 interface Meter {
@@ -67,6 +76,12 @@ export async function benchFloor(
     workflowsPath: path.join(here, 'floor-workflows.ts'),
     logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
   });
+  // The durable floor's tables: bench-only, dropped at the end.
+  const db = postgres(stack.config.databaseUrl!, { max: 20, onnotice: () => {} });
+  await db`create table if not exists bench_floor_ledger (key text primary key, status text not null,
+    result jsonb, created_at timestamptz not null default now())`;
+  await db`create table if not exists bench_floor_rows (id text primary key, status text not null,
+    conversation_id text, updated_at timestamptz not null)`;
   const activities: FloorActivities = {
     async floorProvision(input: ShapedRequest) {
       const res = await fetch(`${input.url}/pool/provision`, {
@@ -81,6 +96,11 @@ export async function benchFloor(
       });
       const body = (await res.json()) as { status: string; conversationId: string | null };
       if (!res.ok) throw new Error(`provision answered ${res.status}`);
+      if (input.record) {
+        await db`insert into bench_floor_rows (id, status, conversation_id, updated_at)
+          values (${input.key}, 'claimed', ${body.conversationId}, now())
+          on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at`;
+      }
       return { status: body.status, conversationId: body.conversationId };
     },
   };
@@ -95,7 +115,8 @@ export async function benchFloor(
   });
   const client = stack.temporal;
   const run = worker.runUntil(async () => {
-    const runtimes = await registerStandin(stack, total);
+    // One stand-in runtime per provision: the shaped Updates take the first `total`, the durable ones the rest.
+    const runtimes = await registerStandin(stack, total * 2);
     /** Starts `n` parked workflows and waits until every one has run its first task (cached, parked). */
     const park = async (prefix: string, n: number) => {
       const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -153,6 +174,21 @@ export async function benchFloor(
     const run = randomUUID().slice(0, 8);
     const bareIds = await park(`floor-bare-${run}`, total);
     const shapedIds = await park(`floor-shaped-${run}`, total);
+    const durableIds = await park(`floor-durable-${run}`, total);
+    // The durable floor's API: a bare Fastify server (no plugins), the ledger rows around the Update.
+    const api = Fastify({ logger: false });
+    api.post<{ Body: { workflowId: string; i: number } }>('/claim', async (request) => {
+      const { workflowId, i } = request.body;
+      const key = `durable-${run}-${i}`;
+      await db`insert into bench_floor_ledger (key, status) values (${key}, 'pending') on conflict do nothing`;
+      const result = await client.workflow.getHandle(workflowId).executeUpdate(shapedUpdate, {
+        updateId: key,
+        args: [{ key, ...runtimes[total + i]!, agentName: 'Bench', instructions: 'be brief', record: true }],
+      });
+      await db`update bench_floor_ledger set status = 'succeeded', result = ${JSON.stringify(result)}::jsonb where key = ${key}`;
+      return result;
+    });
+    const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
     await sleep(1000);
     const bare = await measure('bare Update', bareIds, (id, i) =>
       client.workflow.getHandle(id).executeUpdate(bareUpdate, { updateId: `bare-${run}-${i}`, args: ['x'] }),
@@ -164,18 +200,31 @@ export async function benchFloor(
         args: [{ key, ...runtimes[i]!, agentName: 'Bench', instructions: 'be brief' }],
       });
     });
+    const durable = await measure('durable claim-shaped Update', durableIds, async (id, i) => {
+      const res = await fetch(`${apiUrl}/claim`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workflowId: id, i }),
+      });
+      if (!res.ok) throw new Error(`durable floor answered ${res.status}`);
+      return res.json();
+    });
+    await api.close();
     // Parked workflows would keep the floor worker's cache busy: end them.
-    await runLanes([...bareIds, ...shapedIds].length, 20, (i) =>
+    const parked = [...bareIds, ...shapedIds, ...durableIds];
+    await runLanes(parked.length, 20, (i) =>
       client.workflow
-        .getHandle([...bareIds, ...shapedIds][i]!)
+        .getHandle(parked[i]!)
         .terminate('floor measured')
         .catch(() => {}),
     );
-    return { bare, shaped };
+    return { bare, shaped, durable };
   });
   try {
     return await run;
   } finally {
     await connection.close().catch(() => {});
+    await db`drop table if exists bench_floor_ledger, bench_floor_rows`.catch(() => {});
+    await db.end();
   }
 }

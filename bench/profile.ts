@@ -15,9 +15,11 @@ export interface ClaimSample {
 }
 
 export const PHASES = {
-  beforeTask: 'API before the workflow runs: claims row and reservation (one statement), Update RPC, task dispatch',
+  beforeTask:
+    'API before the workflow runs: claims row and reservation (one statement), Update RPC, task dispatch',
   task: 'the claim workflow task: validator, handler, provision (local activity: HTTP call to the runtime, then the claimed row and the links in one statement), Update completed',
-  afterUpdate: 'API after the Update: result delivered, claims row finished (with the recipients) while the links are read, response',
+  afterUpdate:
+    'API after the Update: result delivered, claims row finished (with the recipients) while the links are read, response',
 } as const;
 export type Phase = keyof typeof PHASES;
 

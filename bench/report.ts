@@ -166,6 +166,16 @@ export function renderTable(r: BenchResults): string {
         ),
       );
       rows.push(floorRow('claim-shaped Update', f.shaped, false));
+      if (f.durable) {
+        rows.push(
+          floorRow(
+            'durable floor: the claim-shaped Update through a bare Fastify route, an idempotency row before and after, the outcome row written by the local activity',
+            f.durable,
+            true,
+          ),
+        );
+        rows.push(floorRow('durable floor', f.durable, false));
+      }
     }
     rows.push([
       `claim, warm pool, 20 concurrent (n=${c.claimConcurrent.n}; ${health})`,
@@ -197,6 +207,26 @@ export function renderTable(r: BenchResults): string {
         '≤ 1.5×',
         yes(cpu <= 1.5),
       ]);
+      const d = f.durable;
+      if (d) {
+        // What the parts any durable claim through an API must add cost by themselves, and our claim against them.
+        const dConc = d.concurrent.p50 / f.shaped.concurrent.p50;
+        const dAlone = d.alone.p50 / f.shaped.alone.p50;
+        const dCpu = d.cpuMsPerOp.concurrent / f.shaped.cpuMsPerOp.concurrent;
+        rows.push([
+          'durable floor / shaped floor (p50 20 concurrent, alone; CPU)',
+          `${dConc.toFixed(2)}×, ${dAlone.toFixed(2)}×; CPU ${dCpu.toFixed(2)}×`,
+          'the limit of the ratios above',
+          '—',
+        ]);
+        rows.push([
+          'claim / durable floor (p50 20 concurrent, alone; CPU)',
+          `${(c.claimConcurrent.p50 / d.concurrent.p50).toFixed(2)}×, ${(c.claimAlone.p50 / d.alone.p50).toFixed(2)}×; ` +
+            `CPU ${(c.cpuMsPerClaim.concurrent / d.cpuMsPerOp.concurrent).toFixed(2)}×`,
+          'reference',
+          '—',
+        ]);
+      }
     }
     rows.push([
       `direct claim (row lock + HTTP provision + update), 20 concurrent (n=${c.directConcurrent.n})`,

@@ -311,7 +311,10 @@ async function benchClaim(): Promise<ClaimBench> {
       log(
         `claim / shaped floor at p50: ${(claimConcurrent.p50 / floor.shaped.concurrent.p50).toFixed(2)}× at ` +
           `${CONCURRENCY} concurrent (target ≤ 1.5×), ${(claimAlone.p50 / floor.shaped.alone.p50).toFixed(2)}× alone ` +
-          `(≤ 2×); CPU ${(cpuConcPerClaim / floor.shaped.cpuMsPerOp.concurrent).toFixed(2)}× (≤ 1.5×)`,
+          `(≤ 2×); CPU ${(cpuConcPerClaim / floor.shaped.cpuMsPerOp.concurrent).toFixed(2)}× (≤ 1.5×); ` +
+          `durable floor / shaped floor: ${(floor.durable.concurrent.p50 / floor.shaped.concurrent.p50).toFixed(2)}×, ` +
+          `${(floor.durable.alone.p50 / floor.shaped.alone.p50).toFixed(2)}× alone, CPU ` +
+          `${(floor.durable.cpuMsPerOp.concurrent / floor.shaped.cpuMsPerOp.concurrent).toFixed(2)}×`,
       );
 
       log('profiling where a claim spends its time (workflow histories)');
