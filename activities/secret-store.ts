@@ -9,7 +9,14 @@
  * written with an old key, rewrites it as `v2` under the current key (lazy migration);
  * `SecretStore.reencryptAll()` (`npm run secrets:rotate`) migrates every row at once.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
@@ -97,6 +104,17 @@ export function loadSecretKeys(env: Record<string, string | undefined>, dataDir:
   return { current, old };
 }
 
+/** Each key as a KeyObject, made once: a raw key makes a new one inside every cipher (a claim uses four). */
+const keyObjects = new WeakMap<SecretKey, KeyObject>();
+function keyObjectOf(key: SecretKey): KeyObject {
+  let object = keyObjects.get(key);
+  if (!object) {
+    object = createSecretKey(key.key);
+    keyObjects.set(key, object);
+  }
+  return object;
+}
+
 function associatedData({ instanceId, name }: SecretContext): Buffer {
   if (instanceId.includes('\0') || name.includes('\0'))
     throw new Error('secret instance id and name cannot contain NUL');
@@ -106,7 +124,7 @@ function associatedData({ instanceId, name }: SecretContext): Buffer {
 /** Encrypts `plaintext` under `key`, bound to its instance and name (format v2). */
 export function encryptSecret(key: SecretKey, plaintext: string, context: SecretContext): string {
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key.key, iv);
+  const cipher = createCipheriv('aes-256-gcm', keyObjectOf(key), iv);
   cipher.setAAD(associatedData(context));
   const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const parts = [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url'));
@@ -135,7 +153,7 @@ function openSecret(keys: SecretKey[], ciphertext: string, context: SecretContex
   }
   for (const key of candidates) {
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'));
+      const decipher = createDecipheriv('aes-256-gcm', keyObjectOf(key), Buffer.from(iv, 'base64url'));
       if (version === 'v2') decipher.setAAD(associatedData(context));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       const plaintext = Buffer.concat([
