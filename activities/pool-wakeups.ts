@@ -32,7 +32,8 @@ export class PoolWakeups {
 
   private signal(poolName: string, report: PoolReport): void {
     this.open.set(poolName, null);
-    void this.send(poolName, report);
+    // `send` logs its own failures; a rejection must never go unhandled (it would end the worker process).
+    this.send(poolName, report).catch(() => {});
     // Not keeping the worker alive for a wake-up: its pool reads the read model on its own timer anyway.
     setTimeout(() => {
       const waiting = this.open.get(poolName);
