@@ -1004,7 +1004,9 @@ describe('fuzz: the operator console', () => {
       fc.asyncProperty(
         claimCase,
         fc.constantFrom('right', 'right', 'right', 'wrong', 'none'),
-        fc.boolean(),
+        // Mostly with a session: only those reach the contract. With a fair coin and 100 runs, 5 or fewer were
+        // accepted now and then (seen in a full run); like this 25–37 of 150 in three runs.
+        fc.constantFrom(false, false, false, true),
         async (c, token, noSession) => {
           const sent = await fuzzClaim(c, '/admin/claim', {
             Cookie: noSession ? undefined : `convos_admin=${admin.session}`,
@@ -1029,7 +1031,7 @@ describe('fuzz: the operator console', () => {
           expect(seen?.headers['x-client-anonymous'], what).toBeUndefined();
         },
       ),
-      runs(100),
+      runs(150),
     );
     expect(outcomes.accepted).toBeGreaterThan(5 * SCALE);
   });

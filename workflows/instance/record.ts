@@ -38,7 +38,7 @@ export function transition(
     /** Upserted with the status (the claim's agent name and template). */
     searchAttributes?: SearchAttributeUpdatePair[];
     /**
-     * The read-model write (and the pool's report) was made already, from `draftRecord` (the claim's
+     * The read-model write (and the pool's report) was made already, from `draftClaimedRecord` (the claim's
      * provision activity records `claimed` itself): only the state and the search attributes are left.
      */
     recorded?: boolean;
