@@ -200,18 +200,7 @@ export class SecretStore implements InstanceSecrets {
   }
 
   async get(instanceId: string, name: string): Promise<string | null> {
-    const rows = await this.db
-      .select({ ciphertext: instanceSecrets.ciphertext })
-      .from(instanceSecrets)
-      .where(and(eq(instanceSecrets.instanceId, instanceId), eq(instanceSecrets.name, name)));
-    const row = rows[0];
-    if (!row) return null;
-    const opened = openSecret(this.keys, row.ciphertext, { instanceId, name });
-    if (opened.version !== 'v2' || opened.key !== this.key) {
-      // Lazy migration. Compare-and-set: a concurrent put wins. A failed rewrite is retried on the next read.
-      await this.rewrite(instanceId, name, row.ciphertext, opened.plaintext).catch(() => {});
-    }
-    return opened.plaintext;
+    return (await this.getMany(instanceId, [name]))[name] ?? null;
   }
 
   /** Several secrets of one instance in one round trip: name → value, absent names left out. */
@@ -225,6 +214,7 @@ export class SecretStore implements InstanceSecrets {
     for (const row of rows) {
       const opened = openSecret(this.keys, row.ciphertext, { instanceId, name: row.name });
       if (opened.version !== 'v2' || opened.key !== this.key) {
+        // Lazy migration. Compare-and-set: a concurrent put wins. A failed rewrite is retried on the next read.
         await this.rewrite(instanceId, row.name, row.ciphertext, opened.plaintext).catch(() => {});
       }
       values[row.name] = opened.plaintext;
@@ -251,14 +241,7 @@ export class SecretStore implements InstanceSecrets {
   }
 
   async put(instanceId: string, name: string, value: string): Promise<void> {
-    const ciphertext = encryptSecret(this.key, value, { instanceId, name });
-    await this.db
-      .insert(instanceSecrets)
-      .values({ instanceId, name, ciphertext })
-      .onConflictDoUpdate({
-        target: [instanceSecrets.instanceId, instanceSecrets.name],
-        set: { ciphertext },
-      });
+    await this.putMany(instanceId, { [name]: value });
   }
 
   /** Stores several secrets of one instance in one statement (a claim's chat and invite links). */

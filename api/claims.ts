@@ -20,7 +20,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
-import { and, asc, eq, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, lt, or, type SQL, sql } from 'drizzle-orm';
 import { ClaimFailure } from '../contracts/failures';
 import { CHAT_URL, INVITE_URL, type InstanceSecrets, joinUrlSecretName } from '../contracts/secrets';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
@@ -65,21 +65,36 @@ export async function recipientsOf(db: Db, instanceId: string): Promise<AllowedR
   return { email: of('email'), sms: of('sms') };
 }
 
-/** Replaces the instance's allowed recipients with `list` (already normalized), in one transaction. */
-export async function replaceRecipients(db: Db, instanceId: string, list: AllowedRecipients): Promise<void> {
-  const rows = [
-    ...list.email.map((address) => ({ instanceId, channel: 'email', address })),
-    ...list.sms.map((address) => ({ instanceId, channel: 'sms', address })),
+/**
+ * The statements that make the instance's allowed recipients `list` (already normalized), as CTEs of one
+ * statement: the rows the list lacks go, the missing ones come. Sibling statements of one WITH see the same
+ * snapshot, so a row in both is left alone (deleting and re-inserting it in one statement would lose it).
+ * `onlyIf`: the name of an earlier CTE that must have returned a row for anything to change.
+ */
+function recipientsCtes(instanceId: string, list: AllowedRecipients, onlyIf?: string): SQL {
+  const wanted = [
+    ...list.email.map((address) => sql`(${'email'}, ${address})`),
+    ...list.sms.map((address) => sql`(${'sms'}, ${address})`),
   ];
-  if (rows.length === 0) {
-    // Nobody allowed (most claims): one statement, no transaction.
-    await db.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, instanceId));
-    return;
-  }
-  await db.transaction(async (tx) => {
-    await tx.delete(instanceRecipients).where(eq(instanceRecipients.instanceId, instanceId));
-    await tx.insert(instanceRecipients).values(rows).onConflictDoNothing();
-  });
+  const guard = onlyIf ? sql.raw(` and exists (select 1 from ${onlyIf})`) : sql``;
+  const removed = sql`removed as (
+    delete from instance_recipients
+    where instance_id = ${instanceId}${guard}${
+      wanted.length ? sql` and (channel, address) not in (values ${sql.join(wanted, sql`, `)})` : sql``
+    }
+  )`;
+  if (wanted.length === 0) return removed;
+  return sql`${removed}, added as (
+    insert into instance_recipients (instance_id, channel, address)
+    select ${instanceId}, v.channel, v.address from (values ${sql.join(wanted, sql`, `)}) as v(channel, address)
+    where true${guard}
+    on conflict do nothing
+  )`;
+}
+
+/** Replaces the instance's allowed recipients with `list` (already normalized), in one statement. */
+export async function replaceRecipients(db: Db, instanceId: string, list: AllowedRecipients): Promise<void> {
+  await db.execute(sql`with ${recipientsCtes(instanceId, list)} select 1`);
 }
 
 /** Whether the instance may send to `to` (an email compared lowercased, a number as given). */
@@ -331,30 +346,9 @@ class ClaimLedger {
       })
       .where(ours)
       .returning({ key: claims.key });
-    const instanceId = outcome.result.instanceId;
     const list = recipients ?? { email: [], sms: [] };
-    const wanted = [
-      ...list.email.map((address) => sql`(${'email'}, ${address})`),
-      ...list.sms.map((address) => sql`(${'sms'}, ${address})`),
-    ];
-    // Sibling statements of one WITH see the same snapshot: the delete keeps the rows the list still has and
-    // the insert adds the missing ones (deleting and re-inserting a row in one statement would lose it).
-    const keep = wanted.length
-      ? sql` and (channel, address) not in (values ${sql.join(wanted, sql`, `)})`
-      : sql``;
-    const add = wanted.length
-      ? sql`, added as (
-          insert into instance_recipients (instance_id, channel, address)
-          select ${instanceId}, v.channel, v.address from (values ${sql.join(wanted, sql`, `)}) as v(channel, address)
-          where exists (select 1 from finished)
-          on conflict do nothing
-        )`
-      : sql``;
     await this.db.execute(sql`
-      with finished as (${finished.getSQL()}), removed as (
-        delete from instance_recipients
-        where instance_id = ${instanceId} and exists (select 1 from finished)${keep}
-      )${add}
+      with finished as (${finished.getSQL()}), ${recipientsCtes(outcome.result.instanceId, list, 'finished')}
       select 1
     `);
   }
