@@ -99,22 +99,22 @@ export function createActivities(deps: ActivityDeps) {
 
   const poolMembers = createPoolMemberActivities(deps);
 
+  // The process's logger (system/logging.ts): a coalesced signal may go out after its activity ended.
+  const warn = (message: string, fields: Record<string, unknown>) =>
+    Runtime.instance().logger.warn(message, fields);
   /**
    * Tells the pool of a claim once its row is written, as the workflow's own signal would, but not awaited and
    * coalesced (./pool-wakeups.ts): the report is the pool's wake-up, not part of the claim's answer, which would
    * otherwise wait for a round trip through the Temporal service. The pool between runs or gone has nothing to
    * be told.
    */
-  // The process's logger (system/logging.ts): a coalesced signal may go out after its activity ended.
-  const log = (message: string, fields: Record<string, unknown>) =>
-    Runtime.instance().logger.warn(message, fields);
   const wakeups = new PoolWakeups((poolName, report) =>
     deps.temporal.workflow
       .getHandle(poolWorkflowId(poolName))
       .signal(instanceChangedSignal, report)
       .catch((err) => {
         if (!(err instanceof WorkflowNotFoundError)) {
-          log('pool report failed', { poolName, instanceId: report.instanceId, error: String(err) });
+          warn('pool report failed', { poolName, instanceId: report.instanceId, error: String(err) });
         }
       }),
   );
