@@ -8,6 +8,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { FailureType } from '../contracts/failures';
 import type { Db } from '../drizzle/client';
 import { instanceEvents, instances } from '../drizzle/schema';
+import { queryRows } from '../drizzle/statements';
 import { type Actor, type ClaimBinding, type InstanceStatus, provisionedReason } from '../workflows/types';
 
 export interface TransitionRecord {
@@ -109,7 +110,8 @@ export async function writeTransition(db: Db, t: TransitionRecord, alongside: SQ
     .onConflictDoNothing();
   // One statement, so one round trip and atomic without a transaction (BEGIN and COMMIT were two more).
   const others = alongside.flatMap((statement, i) => [sql.raw(`, alongside_${i} as (`), statement, sql`)`]);
-  await db.execute(
+  await queryRows(
+    db,
     sql.join([sql`with row_written as (`, row.getSQL(), sql`)`, ...others, sql` `, events.getSQL()]),
   );
 }

@@ -23,6 +23,7 @@ import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { InstanceSecrets } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 import { instanceSecrets } from '../drizzle/schema';
+import { queryRows } from '../drizzle/statements';
 
 export interface SecretKey {
   id: string;
@@ -247,7 +248,7 @@ export class SecretStore implements InstanceSecrets {
   /** Stores several secrets of one instance in one statement (a claim's chat and invite links). */
   async putMany(instanceId: string, entries: Record<string, string>): Promise<void> {
     const statement = this.putManyStatement(instanceId, entries);
-    if (statement) await this.db.execute(statement);
+    if (statement) await queryRows(this.db, statement);
   }
 
   /** `putMany` as a statement to run with others (null: nothing to store). */

@@ -26,6 +26,7 @@ import { CHAT_URL, INVITE_URL, type InstanceSecrets, joinUrlSecretName } from '.
 import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
+import { queryRows } from '../drizzle/statements';
 import { claimUpdate } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import { ApiError, isTemporalUnavailable } from './errors';
@@ -94,7 +95,7 @@ function recipientsCtes(instanceId: string, list: AllowedRecipients, onlyIf?: st
 
 /** Replaces the instance's allowed recipients with `list` (already normalized), in one statement. */
 export async function replaceRecipients(db: Db, instanceId: string, list: AllowedRecipients): Promise<void> {
-  await db.execute(sql`with ${recipientsCtes(instanceId, list)} select 1`);
+  await queryRows(db, sql`with ${recipientsCtes(instanceId, list)} select 1`);
 }
 
 /** Whether the instance may send to `to` (an email compared lowercased, a number as given). */
@@ -222,7 +223,9 @@ class ClaimLedger {
     poolName: string,
   ): Promise<false | { reserved: string | null }> {
     const insertAndReserve = async (db: Pick<Db, 'execute'>) => {
-      const rows = (await db.execute(sql`
+      const rows = await queryRows<{ inserted: number; reserved: string | null }>(
+        db,
+        sql`
         with picked as (
           select i.id from instances i
           where i.pool = ${poolName} and i.status = 'idle'
@@ -243,7 +246,8 @@ class ClaimLedger {
           returning id
         )
         select (select count(*) from inserted)::int as inserted, (select id from reserved) as reserved
-      `)) as unknown as Array<{ inserted: number; reserved: string | null }>;
+      `,
+      );
       const row = rows[0];
       return row && row.inserted > 0 ? { reserved: row.reserved ?? null } : (false as const);
     };
@@ -347,10 +351,13 @@ class ClaimLedger {
       .where(ours)
       .returning({ key: claims.key });
     const list = recipients ?? { email: [], sms: [] };
-    await this.db.execute(sql`
+    await queryRows(
+      this.db,
+      sql`
       with finished as (${finished.getSQL()}), ${recipientsCtes(outcome.result.instanceId, list, 'finished')}
       select 1
-    `);
+    `,
+    );
   }
 
   /** Lets a retry go on at once after an unknown failure (Temporal or the database down). */
@@ -380,7 +387,9 @@ async function reserveAndRecord(
         sql`, `,
       )})`
     : sql``;
-  const rows = (await db.execute(sql`
+  const rows = await queryRows<{ held: number; id: string | null; recorded: number }>(
+    db,
+    sql`
     with held as (
       select c.key from claims c
       where c.key = ${key} and c.lease_owner = ${owner} and c.lease_until > now()
@@ -404,7 +413,8 @@ async function reserveAndRecord(
     )
     select (select count(*) from held)::int as held, (select id from reserved) as id,
       (select count(*) from recorded)::int as recorded
-  `)) as unknown as Array<{ held: number; id: string | null; recorded: number }>;
+  `,
+  );
   const row = rows[0];
   if (!row || row.held === 0) return 'lost';
   return row.id ?? null;

@@ -1,6 +1,7 @@
 /** Pool steering (API key): replenish, drain, set target, run the sweeper now. All go through the pool workflow. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { poolWorkflowId, reconcileScheduleId } from '../../contracts/workflow-ids';
 import { ensureHealthSweeper } from '../../workers/ensure-pool';
 import { drainUpdate, getPoolStateQuery, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
@@ -83,7 +84,11 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     '/api/pool/reconcile',
     { schema: { tags: ['pool'], response: { 202: Ok, ...errorResponses(401, 503) } } },
     async (_request, reply) => {
-      await temporal.schedule.getHandle(reconcileScheduleId(config.pool.name)).trigger();
+      // Buffer One, not the Schedule's Skip: a run already under way may have read the state this caller
+      // wants swept before it changed, so "now" means a run that starts after this request (at most one queued).
+      await temporal.schedule
+        .getHandle(reconcileScheduleId(config.pool.name))
+        .trigger(ScheduleOverlapPolicy.BUFFER_ONE);
       return reply.code(202).send({ ok: true });
     },
   );
