@@ -14,7 +14,7 @@ import postgres from 'postgres';
 import type { Stack } from '../test/stack';
 import { profileStart, profileStop } from './cpu-profile';
 import { bareUpdate, type FloorActivities, type ShapedRequest, shapedUpdate } from './floor-workflows';
-import { type LatencySummary, runLanes, sleep, summarize } from './lib';
+import { type LatencySummary, runLanes, sleep, summarize, threadsPerOp } from './lib';
 
 export interface FloorRun {
   alone: LatencySummary;
@@ -35,7 +35,13 @@ export interface FloorBench {
 
 interface Meter {
   start(): Promise<void>;
-  stopWithParts(): Promise<{ total: number; node: number; children: number; postgres: number }>;
+  stopWithParts(): Promise<{
+    total: number;
+    node: number;
+    children: number;
+    postgres: number;
+    threads: Record<string, number>;
+  }>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -154,7 +160,8 @@ export async function benchFloor(
       const cpuConc = parts.total;
       const per = (x: number) => Math.round((x * 1000) / counts.concurrent);
       log(
-        `floor ${what} x${counts.lanes} CPU per Update: node ${per(parts.node)}, temporal ${per(parts.children)}, ` +
+        `floor ${what} x${counts.lanes} CPU per Update: node ${per(parts.node)} ` +
+          `(${threadsPerOp(parts.threads, counts.concurrent)}), temporal ${per(parts.children)}, ` +
           `postgres ${per(parts.postgres)} ms`,
       );
       const result = {

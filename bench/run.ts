@@ -34,6 +34,9 @@ import {
   runLanes,
   sleep,
   summarize,
+  threadDelta,
+  threadSnapshot,
+  threadsPerOp,
   until,
 } from './lib';
 import type { MemoryReport } from './memory-probe';
@@ -83,11 +86,14 @@ interface CpuParts {
   node: number;
   children: number;
   postgres: number;
+  /** `node` by thread kind (threadDelta). */
+  threads: Record<string, number>;
 }
 
 class CpuMeter {
   private readonly sql: postgres.Sql;
   private before = new Map<number, number>();
+  private threadsBefore = new Map<number, [string, number]>();
   constructor(databaseUrl: string) {
     this.sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   }
@@ -98,6 +104,7 @@ class CpuMeter {
   }
   async start() {
     this.before = cpuSnapshot(await this.pids());
+    this.threadsBefore = threadSnapshot();
   }
   async stop(): Promise<number> {
     return (await this.stopWithParts()).total;
@@ -107,6 +114,7 @@ class CpuMeter {
     const all = await this.pids();
     const tree = new Set(processTree());
     const node = cpuDelta(this.before, [process.pid]);
+    const threads = threadDelta(this.threadsBefore);
     const children = cpuDelta(
       this.before,
       all.filter((p) => tree.has(p) && p !== process.pid),
@@ -115,7 +123,7 @@ class CpuMeter {
       this.before,
       all.filter((p) => !tree.has(p)),
     );
-    return { total: Math.round((node + children + pg) * 100) / 100, node, children, postgres: pg };
+    return { total: Math.round((node + children + pg) * 100) / 100, node, children, postgres: pg, threads };
   }
   close() {
     return this.sql.end({ timeout: 5 });
@@ -278,12 +286,14 @@ async function benchClaim(): Promise<ClaimBench> {
       // What the stack burns doing nothing (the health sweeper checking every idle instance, the pool): it is in
       // every phase's CPU, longer phases carry more of it.
       await cpu.start();
+      await profileStart();
       await sleep(5000);
       const idleParts = await cpu.stopWithParts();
+      await profileStop('idle-stack');
       const idleCpuMsPerSecond = Math.round((idleParts.total * 1000) / 5);
       log(
         `idle stack: ${idleCpuMsPerSecond} CPU-ms/s (node ${Math.round((idleParts.node * 1000) / 5)}, ` +
-          `temporal ${Math.round((idleParts.children * 1000) / 5)}, postgres ${Math.round((idleParts.postgres * 1000) / 5)})`,
+          `${threadsPerOp(idleParts.threads, 5)}; temporal ${Math.round((idleParts.children * 1000) / 5)}, postgres ${Math.round((idleParts.postgres * 1000) / 5)})`,
       );
       const run = randomUUID().slice(0, 8);
       for (let i = 0; i < warmup; i++) mustSucceed([await claim(stack, `bench-${run}-w${i}`)]);
@@ -297,7 +307,8 @@ async function benchClaim(): Promise<ClaimBench> {
       const cpuParts = await cpu.stopWithParts();
       await profileStop('claim-concurrent');
       log(
-        `claim x${CONCURRENCY} CPU per claim: node ${Math.round((cpuParts.node * 1000) / concurrent)}, ` +
+        `claim x${CONCURRENCY} CPU per claim: node ${Math.round((cpuParts.node * 1000) / concurrent)} ` +
+          `(${threadsPerOp(cpuParts.threads, concurrent)}), ` +
           `temporal ${Math.round((cpuParts.children * 1000) / concurrent)}, postgres ${Math.round((cpuParts.postgres * 1000) / concurrent)} ms`,
       );
       const cpuConcurrent = cpuParts.total;
