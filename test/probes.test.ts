@@ -111,7 +111,13 @@ describe('request ids', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe(id);
     const lines = logLines.filter((l) => l.requestId === id);
-    expect(lines.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
+    // One line per request, at its end, with what it was and how it went.
+    expect(lines.map((l) => l.msg)).toEqual(['request completed']);
+    expect(lines[0]).toMatchObject({
+      req: { method: 'GET', url: '/api/pool/counts' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
   });
 
   it('replaces an unsafe or overlong X-Request-Id with a fresh UUID, also on errors', async () => {
