@@ -216,9 +216,7 @@ it("both processes log JSON lines only; the claim's request id is in both; no se
     ).toEqual([]);
   }
   const apiLines = jsonLines(api).filter((l) => l?.requestId === requestId);
-  expect(apiLines.map((l) => l!.msg)).toEqual(
-    expect.arrayContaining(['claim bound', 'request completed']),
-  );
+  expect(apiLines.map((l) => l!.msg)).toEqual(expect.arrayContaining(['claim bound', 'request completed']));
   expect(apiLines.find((l) => l!.msg === 'claim bound')).toMatchObject({
     instanceId: claimBody.instanceId,
   });
