@@ -77,16 +77,19 @@ export function rssOf(pid: number): number {
 export const mb = (bytes: number) => Math.round(bytes / (1024 * 1024));
 
 /** user + system CPU seconds of one process so far (Linux /proc; clock ticks are 100 Hz here). */
-function cpuSecondsOf(pid: number): number {
+/** User + system CPU seconds from a `/proc/…/stat` file (a process's, or one thread's under `task/`). */
+function cpuSecondsIn(statPath: string): number {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const stat = fs.readFileSync(statPath, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'; ticks are USER_HZ (100).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
-    return 0; // the process ended meanwhile
+    return 0; // the process or thread ended meanwhile
   }
 }
+
+const cpuSecondsOf = (pid: number) => cpuSecondsIn(`/proc/${pid}/stat`);
 
 /** This process and all its descendants (the Temporal dev server, a worker child). */
 export function processTree(root = process.pid): number[] {
@@ -124,14 +127,11 @@ export function cpuSnapshot(pids: number[]): Map<number, number> {
  */
 export function threadSnapshot(): Map<number, [string, number]> {
   const out = new Map<number, [string, number]>();
-  const tick = 100; // USER_HZ on Linux
   for (const tid of fs.readdirSync('/proc/self/task')) {
     try {
       const name = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), [threadKind(name, Number(tid)), (Number(f[11]) + Number(f[12])) / tick]);
-    } catch {}
+      out.set(Number(tid), [threadKind(name, Number(tid)), cpuSecondsIn(`/proc/self/task/${tid}/stat`)]);
+    } catch {} // the thread ended meanwhile
   }
   return out;
 }

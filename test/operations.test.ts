@@ -264,6 +264,23 @@ describe('reconcile', () => {
     );
   });
 
+  it('runs the sweeper once more for a request that comes while a run is under way', async () => {
+    const runs = async () => {
+      let n = 0;
+      for await (const _ of stack.temporal.workflow.list({
+        query: `WorkflowType = "reconcileWorkflow" AND WorkflowId STARTS_WITH "reconcile-${stack.poolName}"`,
+      }))
+        n++;
+      return n;
+    };
+    const before = await runs();
+    // Back to back: the second request arrives while the first run is still sweeping. The Schedule's own
+    // overlap policy (Skip) would drop it; a caller asking for a sweep now gets one that starts after it asked.
+    expect((await stack.api('POST', '/api/pool/reconcile')).status).toBe(202);
+    expect((await stack.api('POST', '/api/pool/reconcile')).status).toBe(202);
+    await stack.waitFor('both requested runs', async () => (await runs()) >= before + 2, 30_000);
+  });
+
   it('repairs a row whose status drifted from its running workflow, and leaves agreeing rows alone', async () => {
     const drifted = await claim('Drifted');
     // The read model lost a write: it still says idle at the claim's seq, the workflow says claimed.
