@@ -123,7 +123,7 @@ export function cpuSnapshot(pids: number[]): Map<number, number> {
 /**
  * This process's CPU by thread kind (Linux `/proc/self/task`): the main thread (API, activities, stand-in,
  * load generator), the workflow thread (Temporal's workflow isolate, a worker_thread), the Temporal core's
- * Rust threads and V8's helpers (GC, compiler). Seconds per kind, from thread id → [kind, seconds].
+ * Rust threads, V8's helpers (GC, compiler) and the rest. Seconds per kind, from thread id → [kind, seconds].
  */
 export function threadSnapshot(): Map<number, [string, number]> {
   const out = new Map<number, [string, number]>();
@@ -141,7 +141,9 @@ function threadKind(name: string, tid: number): string {
   if (name === 'WorkerThread') return 'workflow thread';
   if (name.startsWith('V8')) return 'V8 helpers';
   if (name.startsWith('libuv')) return 'libuv pool';
-  return 'Temporal core';
+  // The Temporal core bridge's Rust threads (tokio's runtime and the core's own workers).
+  if (name.startsWith('tokio') || name.startsWith('workflow-proces')) return 'Temporal core';
+  return 'other';
 }
 
 /** "main 12, workflow thread 8, …" in CPU-ms per operation, largest first. */
