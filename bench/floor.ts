@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import Fastify from 'fastify';
-import postgres from 'postgres';
+import pg from 'pg';
 import type { Stack } from '../test/stack';
 import { profileStart, profileStop } from './cpu-profile';
 import { bareUpdate, type FloorActivities, type ShapedRequest, shapedUpdate } from './floor-workflows';
@@ -83,11 +83,13 @@ export async function benchFloor(
     logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
   });
   // The durable floor's tables: bench-only, dropped at the end.
-  const db = postgres(stack.config.databaseUrl!, { max: 20, onnotice: () => {} });
-  await db`create table if not exists bench_floor_ledger (key text primary key, status text not null,
-    result jsonb, created_at timestamptz not null default now())`;
-  await db`create table if not exists bench_floor_rows (id text primary key, status text not null,
-    conversation_id text, updated_at timestamptz not null)`;
+  const db = new pg.Pool({ connectionString: stack.config.databaseUrl!, max: 20 });
+  await db.query(`create table if not exists bench_floor_ledger (key text primary key, status text not null,
+    result jsonb, created_at timestamptz not null default now())`);
+  await db.query(`create table if not exists bench_floor_rows (id text primary key, status text not null,
+    conversation_id text, updated_at timestamptz not null)`);
+  // Prepared, as the claim's own statements are (drizzle/statements.ts).
+  const prepared = (name: string, text: string, values: unknown[]) => db.query({ name, text, values });
   const activities: FloorActivities = {
     async floorProvision(input: ShapedRequest) {
       const res = await fetch(`${input.url}/pool/provision`, {
@@ -103,9 +105,12 @@ export async function benchFloor(
       const body = (await res.json()) as { status: string; conversationId: string | null };
       if (!res.ok) throw new Error(`provision answered ${res.status}`);
       if (input.record) {
-        await db`insert into bench_floor_rows (id, status, conversation_id, updated_at)
-          values (${input.key}, 'claimed', ${body.conversationId}, now())
-          on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at`;
+        await prepared(
+          'floor_row',
+          `insert into bench_floor_rows (id, status, conversation_id, updated_at) values ($1, 'claimed', $2, now())
+           on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at`,
+          [input.key, body.conversationId],
+        );
       }
       return { status: body.status, conversationId: body.conversationId };
     },
@@ -187,12 +192,20 @@ export async function benchFloor(
     api.post<{ Body: { workflowId: string; i: number } }>('/claim', async (request) => {
       const { workflowId, i } = request.body;
       const key = `durable-${run}-${i}`;
-      await db`insert into bench_floor_ledger (key, status) values (${key}, 'pending') on conflict do nothing`;
+      await prepared(
+        'floor_ledger_insert',
+        `insert into bench_floor_ledger (key, status) values ($1, 'pending') on conflict do nothing`,
+        [key],
+      );
       const result = await client.workflow.getHandle(workflowId).executeUpdate(shapedUpdate, {
         updateId: key,
         args: [{ key, ...runtimes[total + i]!, agentName: 'Bench', instructions: 'be brief', record: true }],
       });
-      await db`update bench_floor_ledger set status = 'succeeded', result = ${JSON.stringify(result)}::jsonb where key = ${key}`;
+      await prepared(
+        'floor_ledger_finish',
+        `update bench_floor_ledger set status = 'succeeded', result = $1::jsonb where key = $2`,
+        [JSON.stringify(result), key],
+      );
       return result;
     });
     const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
@@ -231,7 +244,7 @@ export async function benchFloor(
     return await run;
   } finally {
     await connection.close().catch(() => {});
-    await db`drop table if exists bench_floor_ledger, bench_floor_rows`.catch(() => {});
+    await db.query('drop table if exists bench_floor_ledger, bench_floor_rows').catch(() => {});
     await db.end();
   }
 }

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
-import postgres from 'postgres';
+import pg from 'pg';
 import { healthSweeperWorkflowId } from '../contracts/workflow-ids';
 import { instances } from '../drizzle/schema';
 import { projectRoot, readActions } from '../scripts/temporal-dev';
@@ -91,15 +91,16 @@ interface CpuParts {
 }
 
 class CpuMeter {
-  private readonly sql: postgres.Sql;
+  private readonly sql: pg.Pool;
   private before = new Map<number, number>();
   private threadsBefore = new Map<number, [string, number]>();
   constructor(databaseUrl: string) {
-    this.sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+    this.sql = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   }
   private async pids(): Promise<number[]> {
-    const rows = await this.sql<Array<{ pid: number }>>`
-      select pid from pg_stat_activity where datname = current_database()`;
+    const { rows } = await this.sql.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database()',
+    );
     return [...processTree(), ...rows.map((r) => r.pid)];
   }
   async start() {
@@ -126,7 +127,7 @@ class CpuMeter {
     return { total: Math.round((node + children + pg) * 100) / 100, node, children, postgres: pg, threads };
   }
   close() {
-    return this.sql.end({ timeout: 5 });
+    return this.sql.end();
   }
 }
 
@@ -369,13 +370,13 @@ async function benchClaim(): Promise<ClaimBench> {
  * provision endpoint over HTTP, mark the row claimed, commit. Same database server, same stand-in process.
  */
 async function benchDirect(stack: Stack, warmup: number, alone: number, concurrent: number) {
-  const sql = postgres(stack.config.databaseUrl!, { max: CONCURRENCY, onnotice: () => {} });
+  const sql = new pg.Pool({ connectionString: stack.config.databaseUrl!, max: CONCURRENCY });
   try {
     const total = warmup + alone + concurrent;
-    await sql`create table if not exists bench_direct (
+    await sql.query(`create table if not exists bench_direct (
       id text primary key, status text not null, url text not null, token text not null,
-      claimed_by text, claimed_at timestamptz)`;
-    await sql`truncate bench_direct`;
+      claimed_by text, claimed_at timestamptz)`);
+    await sql.query('truncate bench_direct');
     const rows = Array.from({ length: total }, (_, i) => ({
       id: `direct-${randomUUID()}`,
       token: randomUUID(),
@@ -389,15 +390,22 @@ async function benchDirect(stack: Stack, warmup: number, alone: number, concurre
       });
       if (!res.ok) throw new Error(`stand-in registration answered ${res.status}`);
     }
-    await sql`insert into bench_direct ${sql(
-      rows.map((r) => ({ id: r.id, status: 'idle', url: `${stack.standinUrl}/i/${r.id}`, token: r.token })),
-    )}`;
+    await sql.query(
+      `insert into bench_direct (id, status, url, token)
+       select id, 'idle', $2 || '/i/' || id, token from unnest($1::text[], $3::text[]) as r(id, token)`,
+      [rows.map((r) => r.id), stack.standinUrl, rows.map((r) => r.token)],
+    );
 
-    const directClaim = async (key: string) =>
-      sql.begin(async (tx) => {
-        const [row] = await tx<Array<{ id: string; url: string; token: string }>>`
-          select id, url, token from bench_direct where status = 'idle'
-          order by id limit 1 for update skip locked`;
+    const directClaim = async (key: string) => {
+      const tx = await sql.connect();
+      try {
+        await tx.query('begin');
+        const {
+          rows: [row],
+        } = await tx.query<{ id: string; url: string; token: string }>(
+          `select id, url, token from bench_direct where status = 'idle'
+           order by id limit 1 for update skip locked`,
+        );
         if (!row) throw new Error('direct baseline ran out of idle rows');
         const res = await fetch(`${row.url}/pool/provision`, {
           method: 'POST',
@@ -406,9 +414,18 @@ async function benchDirect(stack: Stack, warmup: number, alone: number, concurre
         });
         if (!res.ok) throw new Error(`provision answered ${res.status}`);
         await res.json();
-        await tx`update bench_direct set status = 'claimed', claimed_by = ${key}, claimed_at = now()
-          where id = ${row.id}`;
-      });
+        await tx.query(
+          `update bench_direct set status = 'claimed', claimed_by = $1, claimed_at = now() where id = $2`,
+          [key, row.id],
+        );
+        await tx.query('commit');
+      } catch (err) {
+        await tx.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        tx.release();
+      }
+    };
 
     const run = randomUUID().slice(0, 8);
     for (let i = 0; i < warmup; i++) await directClaim(`direct-${run}-w${i}`);
@@ -431,7 +448,7 @@ async function benchDirect(stack: Stack, warmup: number, alone: number, concurre
     log(`direct alone p50 ${result.alone.p50}, x${CONCURRENCY} p50 ${result.concurrent.p50}`);
     return result;
   } finally {
-    await sql.end({ timeout: 5 });
+    await sql.end();
   }
 }
 

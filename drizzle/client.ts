@@ -11,6 +11,7 @@ import { sql as rawSql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema';
+import { usePreparedStatements } from './statements';
 
 export type MigrationMode = 'apply' | 'verify';
 
@@ -21,6 +22,11 @@ export interface Database {
   kind: 'postgres' | 'pglite';
   close(): Promise<void>;
 }
+
+/** How long a query waits for a free connection of the pool, and for a connection to Postgres. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A query not answered in this long fails (the server's own `statement_timeout` cannot see a lost socket). */
+const QUERY_TIMEOUT_MS = 60_000;
 
 /** Arbitrary, fixed key of the Postgres advisory lock that serializes migrations. */
 const MIGRATION_LOCK = 7_245_080;
@@ -93,22 +99,35 @@ export async function openDatabase(opts: {
 }): Promise<Database> {
   const apply = (opts.migrations ?? 'apply') === 'apply';
   if (opts.url) {
-    const { default: postgres } = await import('postgres');
-    const { drizzle } = await import('drizzle-orm/postgres-js');
-    const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-    const sql = postgres(opts.url, { max: opts.poolSize ?? 10, onnotice: () => {} });
-    const db = drizzle(sql, { schema });
-    const close = () => sql.end({ timeout: 5 });
+    const { default: pg } = await import('pg');
+    const { drizzle } = await import('drizzle-orm/node-postgres');
+    const { migrate } = await import('drizzle-orm/node-postgres/migrator');
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      // Waiting for a free connection, and a query on a connection that went silent (a half-open socket after
+      // a failover), end in an error the caller retries, never in a request that hangs.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+    });
+    // The server ending a connection (a restart, a crash, a failover) fails the query on it and pg-pool drops
+    // the client; the 'error' event it also emits, on an idle or a checked-out client, must not end the process.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    const db = drizzle(pool, { schema });
+    usePreparedStatements(db as unknown as Db, pool);
+    const close = () => pool.end();
     try {
-      // Worker and API replicas start together: one migrates at a time (a session lock on a reserved
-      // connection). A newer schema is refused before anything is applied.
+      // Worker and API replicas start together: one migrates at a time (a session lock on a connection of its
+      // own). A newer schema is refused before anything is applied.
       const migrateLocked = async () => {
-        const lock = await sql.reserve();
+        const lock = await pool.connect();
         try {
-          await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+          await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
           await migrate(db, { migrationsFolder });
         } finally {
-          await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+          await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
           lock.release();
         }
       };

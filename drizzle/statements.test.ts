@@ -1,15 +1,15 @@
 /**
- * `queryRows` reads rows the same way on both drivers (PGlite answers `db.execute` with a result object, not
- * the rows), and on Postgres runs the statement prepared unless the client was made with `prepare: false`.
+ * `queryRows` reads rows the same way on both drivers, and on a Postgres pool runs the statement prepared
+ * (one named statement per text, reused); a transaction's handle runs it unnamed.
  */
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
+import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { Db } from './client';
-import { queryRows } from './statements';
+import { queryRows, usePreparedStatements } from './statements';
 
 const statement = (n: number) => sql`select ${n}::int as n, 'queryRows-probe' as tag`;
 
@@ -34,26 +34,31 @@ describe('queryRows', () => {
     expect(rows).toEqual([{ inserted: 1 }]);
   });
 
-  const prepared = async (client: postgres.Sql) =>
-    (await client`select statement from pg_prepared_statements`).map((r) => String(r.statement));
+  const prepared = async (pool: pg.Pool) =>
+    (await pool.query('select statement from pg_prepared_statements')).rows.map((r) => String(r.statement));
+
+  const onePool = () => {
+    // One connection, so the prepared statements seen are the ones this test's statements made.
+    const pool = new pg.Pool({ connectionString: inject('databaseUrl'), max: 1 });
+    clients.push(pool);
+    const db = drizzleNodePg(pool) as unknown as Db;
+    usePreparedStatements(db, pool);
+    return { pool, db };
+  };
 
   it('returns the rows on Postgres, from a prepared statement', async () => {
-    // One connection, so the prepared statements seen are the ones this test's statement made.
-    const client = postgres(inject('databaseUrl'), { max: 1, onnotice: () => {} });
-    clients.push(client);
-    const db = drizzlePostgres(client) as unknown as Db;
+    const { pool, db } = onePool();
     expect(await queryRows(db, statement(1))).toEqual([{ n: 1, tag: 'queryRows-probe' }]);
     expect(await queryRows(db, statement(2))).toEqual([{ n: 2, tag: 'queryRows-probe' }]);
-    const probes = (await prepared(client)).filter((s) => s.includes('queryRows-probe'));
+    const probes = (await prepared(pool)).filter((s) => s.includes('queryRows-probe'));
     // The same text twice: one prepared statement, reused.
     expect(probes).toHaveLength(1);
   });
 
-  it('keeps unnamed statements for a client made with prepare: false (a transaction-mode pooler)', async () => {
-    const client = postgres(inject('databaseUrl'), { max: 1, prepare: false, onnotice: () => {} });
-    clients.push(client);
-    const db = drizzlePostgres(client) as unknown as Db;
-    expect(await queryRows(db, statement(3))).toEqual([{ n: 3, tag: 'queryRows-probe' }]);
-    expect((await prepared(client)).filter((s) => s.includes('queryRows-probe'))).toEqual([]);
+  it('runs a statement unnamed inside a transaction (its handle is not the pool)', async () => {
+    const { pool, db } = onePool();
+    const rows = await db.transaction((tx) => queryRows(tx as unknown as Db, statement(3)));
+    expect(rows).toEqual([{ n: 3, tag: 'queryRows-probe' }]);
+    expect((await prepared(pool)).filter((s) => s.includes('queryRows-probe'))).toEqual([]);
   });
 });

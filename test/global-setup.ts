@@ -9,11 +9,11 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { connectTemporal, localTemporal } from '../config/temporal';
 import { type DevServer, projectRoot, readDevServerSettings, startDevServer } from '../scripts/temporal-dev';
 import { workflowsPath } from '../workers/create-worker';
+import { createDatabase } from './support/databases';
 import { RUN_PAYLOAD_KEY_FILE } from './support/payload-histories';
 import { freePort } from './support/ports';
 
@@ -52,10 +52,7 @@ export default async function setup(project: TestProject) {
     { logFile: path.join(artifacts, 'temporal-dev.log') },
   );
 
-  const dbName = `convos_test_${process.pid}_${Date.now()}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${dbName}`);
-  const databaseUrl = adminUrl.replace(/\/[^/]*$/, `/${dbName}`);
+  const { url: databaseUrl, drop: dropDatabase } = await createDatabase(adminUrl, 'convos_test');
 
   const bundle = await bundleWorkflowCode({
     workflowsPath,
@@ -72,8 +69,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     await exportHistories(server.address, path.join(artifacts, 'histories'));
     await server.stop();
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
-    await admin.end();
+    await dropDatabase();
   };
 }
 

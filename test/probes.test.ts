@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../api/app';
 import { checksSettled } from '../api/routes/health';
@@ -85,10 +85,10 @@ describe('probes', () => {
 
   it('/readyz is 503 naming database when the database does not answer', async () => {
     const closed = await freePort();
-    const sql = postgres(`postgres://postgres@127.0.0.1:${closed}/none`, {
+    const sql = new pg.Pool({
+      connectionString: `postgres://postgres@127.0.0.1:${closed}/none`,
       max: 1,
-      connect_timeout: 1,
-      onnotice: () => {},
+      connectionTimeoutMillis: 1000,
     });
     const db = drizzle(sql, { schema }) as unknown as Db;
     const app = await buildApp({ ...system.apiContext(apiKey), db });
@@ -99,7 +99,7 @@ describe('probes', () => {
       expect(res.headers['retry-after']).toBe('5');
     } finally {
       await app.close();
-      await sql.end({ timeout: 1 });
+      await sql.end();
     }
   });
 });

@@ -7,7 +7,7 @@
  * is in any history Temporal stores.
  */
 import { Client, Connection } from '@temporalio/client';
-import postgres from 'postgres';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { historyBytes, recordEncryptedPlaintexts } from './support/payload-histories';
 import { freePort } from './support/ports';
@@ -112,10 +112,12 @@ it('claims through both APIs bind exactly once while a worker is SIGKILLed', asy
   expect(again.map((b) => b.instanceId)).toEqual(bodies.map((b) => b.instanceId));
 
   // The read model agrees: each key bound exactly one instance, each instance claimed once.
-  const sql = postgres(inject('databaseUrl'), { max: 1, onnotice: () => {} });
+  const sql = new pg.Pool({ connectionString: inject('databaseUrl'), max: 1 });
   try {
-    const rows = await sql<{ id: string; claim_key: string; status: string }[]>`
-      select id, claim_key, status from instances where pool = ${poolName} and claim_key is not null`;
+    const { rows } = await sql.query<{ id: string; claim_key: string; status: string }>(
+      'select id, claim_key, status from instances where pool = $1 and claim_key is not null',
+      [poolName],
+    );
     expect(rows.map((r) => r.claim_key).sort()).toEqual([...keys].sort());
     expect(new Set(rows.map((r) => r.id))).toEqual(new Set(bodies.map((b) => b.instanceId)));
     expect(rows.every((r) => r.status === 'claimed')).toBe(true);

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import postgres from 'postgres';
 import type { ComputeProvider } from '../activities/compute/types';
 import type { ResourceProviders } from '../activities/resources';
 import type { ApiContext } from '../api/context';
@@ -23,6 +22,7 @@ import { installTemporalLogging } from '../system/logging';
 import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';
 import { createStandinServer, type StandinFaults } from '../tools/runtime-standin/server';
 import type { InstanceTimings, PoolSettings, PoolSettingsReport } from '../workflows/types';
+import { createDatabase } from './support/databases';
 import { freePort } from './support/ports';
 import { stopPool } from './support/stop-pool';
 
@@ -117,16 +117,7 @@ export interface Stack {
 async function freshDatabase(
   adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
 ): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `convos_stack_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  return {
-    url: adminUrl.replace(/\/[^/]*$/, `/${name}`),
-    drop: async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-      await admin.end();
-    },
-  };
+  return createDatabase(adminUrl, 'convos_stack');
 }
 
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;

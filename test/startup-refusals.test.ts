@@ -5,23 +5,20 @@
  * newer release migrated. A cloud pool whose instances could not reach the pool.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import postgres from 'postgres';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { projectRoot } from '../scripts/temporal-dev';
+import { createDatabase } from './support/databases';
 
 const adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const name = `convos_schema_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-const databaseUrl = adminUrl.replace(/\/[^/]*$/, `/${name}`);
-const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+let databaseUrl = '';
+let dropDatabase = async () => {};
+const databaseName = () => databaseUrl.slice(databaseUrl.lastIndexOf('/') + 1);
 
 beforeAll(async () => {
-  await admin.unsafe(`create database ${name}`);
+  ({ url: databaseUrl, drop: dropDatabase } = await createDatabase(adminUrl, 'convos_schema'));
 });
-afterAll(async () => {
-  await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-  await admin.end();
-});
+afterAll(() => dropDatabase());
 
 /** Runs an npm script to its end (the worker would run forever, so a refusal is what ends it here). */
 function run(script: string, env: Record<string, string>, timeoutMs = 60_000) {
@@ -34,8 +31,8 @@ function run(script: string, env: Record<string, string>, timeoutMs = 60_000) {
         DATABASE_URL: databaseUrl,
         // The run's dev server: a worker that got past its database check would run (and be killed at the timeout).
         TEMPORAL_ADDRESS: inject('temporalAddress'),
-        TEMPORAL_TASK_QUEUE: `schema-${name}`,
-        POOL_NAME: `schema-${name}`,
+        TEMPORAL_TASK_QUEUE: `schema-${databaseName()}`,
+        POOL_NAME: `schema-${databaseName()}`,
         LOG_LEVEL: 'warn',
         ...env,
       },
@@ -57,10 +54,11 @@ it('verify: a worker refuses an unmigrated database; npm run db:migrate makes it
   expect(refused.code).not.toBe(0);
   expect(refused.output).toMatch(/migration\(s\) behind this code: run `npm run db:migrate`/);
   // Nothing was applied by the refusing process.
-  const db = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  const tables =
-    await db`select count(*)::int as n from information_schema.tables where table_name = 'instances'`;
-  expect(tables[0]!.n).toBe(0);
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  const tables = await db.query(
+    `select count(*)::int as n from information_schema.tables where table_name = 'instances'`,
+  );
+  expect(tables.rows[0].n).toBe(0);
 
   const migrated = await run('db:migrate', {});
   expect(migrated.code).toBe(0);
@@ -69,7 +67,10 @@ it('verify: a worker refuses an unmigrated database; npm run db:migrate makes it
   expect(again.code).toBe(0);
 
   // A database a newer release migrated: every process refuses it, in either mode.
-  await db`insert into drizzle.__drizzle_migrations (hash, created_at) values ('from-the-future', ${Date.now() + 86_400_000})`;
+  await db.query(
+    `insert into drizzle.__drizzle_migrations (hash, created_at) values ('from-the-future', $1)`,
+    [Date.now() + 86_400_000],
+  );
   await db.end();
   for (const mode of ['apply', 'verify']) {
     const newer = await run('worker', { DATABASE_MIGRATIONS: mode });

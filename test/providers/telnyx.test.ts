@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq } from 'drizzle-orm';
-import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { poolTag, RESERVE_TAG, TelnyxNumbers, type TelnyxOptions } from '../../activities/providers/telnyx';
 import { type ResourceContext, resourceName } from '../../activities/providers/types';
@@ -18,6 +17,7 @@ import {
 import { type Database, openDatabase } from '../../drizzle/client';
 import { phoneNumbers } from '../../drizzle/schema';
 import { startTelnyxStandin, type TelnyxStandin } from '../standins/telnyx-standin';
+import { createDatabase } from '../support/databases';
 
 const PROFILE = 'mp-standin';
 const POOL = 'tp';
@@ -29,18 +29,9 @@ let standin: TelnyxStandin;
 beforeAll(async () => {
   // A database of our own, next to the run's one (same server).
   const runUrl = inject('databaseUrl');
-  const name = `convos_telnyx_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const admin = postgres(runUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  database = await openDatabase({
-    url: runUrl.replace(/\/[^/]*$/, `/${name}`),
-    dataDir: '.data',
-    poolSize: 10,
-  });
-  dropDatabase = async () => {
-    await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-    await admin.end();
-  };
+  const own = await createDatabase(runUrl, 'convos_telnyx');
+  database = await openDatabase({ url: own.url, dataDir: '.data', poolSize: 10 });
+  dropDatabase = own.drop;
 });
 
 afterAll(async () => {
