@@ -1,8 +1,13 @@
 /**
  * Client of an instance's control server (docs/runtime.md): `/pool/health` and `/pool/provision`.
  * Errors are classified for Temporal: 4xx answers cannot be fixed by retrying, the rest can.
+ *
+ * Through undici's `request` on one keep-alive agent rather than `fetch`: the health sweeper checks every live
+ * runtime every 15 s, and a check through `fetch` (WHATWG streams, a Response object) cost ≈ 0.15 CPU-ms against
+ * ≈ 0.05 measured side by side on a 2-core machine; the claim's provision call is on the claim's critical path.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { Agent, request as httpRequest } from 'undici';
 import { FailureType } from '../contracts/failures';
 import {
   PROVISION_STATUSES,
@@ -20,14 +25,21 @@ export interface HealthReport extends Partial<RuntimeHealth> {
   error?: string;
 }
 
+/** Connections to runtimes, kept open between checks (a runtime's control server keeps them 60 s). */
+const runtimes = new Agent({ keepAliveTimeout: 30_000 });
+
 export async function fetchHealth(url: string, token: string, timeoutMs = 5000): Promise<HealthReport> {
   try {
-    const res = await fetch(`${url}/pool/health`, {
+    const res = await httpRequest(`${url}/pool/health`, {
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: runtimes,
     });
-    if (!res.ok) return { reachable: true, ready: false, error: `health answered ${res.status}` };
-    const body = (await res.json()) as Partial<RuntimeHealth>;
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      await res.body.dump();
+      return { reachable: true, ready: false, error: `health answered ${res.statusCode}` };
+    }
+    const body = (await res.body.json()) as Partial<RuntimeHealth>;
     return {
       reachable: true,
       ready: body.ready === true,
@@ -50,49 +62,52 @@ export async function postProvision(
   request: ProvisionRequest,
   timeoutMs = 90_000,
 ): Promise<ProvisionResponse> {
-  let res: Response;
+  let status: number;
+  let text: string;
   try {
-    res = await fetch(`${url}/pool/provision`, {
+    const res = await httpRequest(`${url}/pool/provision`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(request),
       signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: runtimes,
     });
+    status = res.statusCode;
+    text = await res.body.text();
   } catch (err) {
     throw ApplicationFailure.retryable(
       `runtime unreachable: ${(err as Error).message}`,
       FailureType.RuntimeUnreachable,
     );
   }
-  const text = await res.text();
   let body: Record<string, unknown> = {};
   try {
     body = JSON.parse(text) as Record<string, unknown>;
   } catch {}
   // A 400 is the runtime refusing the request itself before it recorded anything (docs/runtime.md): the instance
   // is untouched and can go back to idle. Any other 4xx (wrong token, already provisioned) is the instance's.
-  if (res.status === 400) {
+  if (status === 400) {
     throw ApplicationFailure.nonRetryable(
       `runtime refused the request (400): ${String(body.error ?? text).slice(0, 300)}`,
       FailureType.ProvisionRefused,
     );
   }
-  if (res.status > 400 && res.status < 500) {
+  if (status > 400 && status < 500) {
     throw ApplicationFailure.nonRetryable(
-      `runtime refused provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
+      `runtime refused provisioning (${status}): ${String(body.error ?? text).slice(0, 300)}`,
       FailureType.ProvisionRejected,
     );
   }
-  if (!res.ok) {
+  if (status < 200 || status > 299) {
     throw ApplicationFailure.retryable(
-      `runtime failed provisioning (${res.status}): ${String(body.error ?? text).slice(0, 300)}`,
+      `runtime failed provisioning (${status}): ${String(body.error ?? text).slice(0, 300)}`,
       FailureType.RuntimeError,
     );
   }
-  const status = body.status as ProvisionResponse['status'];
-  if (!PROVISION_STATUSES.includes(status)) {
+  const provisioned = body.status as ProvisionResponse['status'];
+  if (!PROVISION_STATUSES.includes(provisioned)) {
     throw ApplicationFailure.nonRetryable(
-      `runtime answered an unknown status ${String(status)}`,
+      `runtime answered an unknown status ${String(provisioned)}`,
       FailureType.ProvisionRejected,
     );
   }
@@ -100,7 +115,7 @@ export async function postProvision(
     conversationId: typeof body.conversationId === 'string' ? body.conversationId : null,
     inviteUrl: typeof body.inviteUrl === 'string' ? body.inviteUrl : null,
     joined: body.joined === true,
-    status,
+    status: provisioned,
     chatUrl: typeof body.chatUrl === 'string' ? body.chatUrl : undefined,
   };
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import Fastify from 'fastify';
 import pg from 'pg';
+import { Agent, request } from 'undici';
 import type { Stack } from '../test/stack';
 import { profileStart, profileStop } from './cpu-profile';
 import { bareUpdate, type FloorActivities, type ShapedRequest, shapedUpdate } from './floor-workflows';
@@ -88,11 +89,13 @@ export async function benchFloor(
     result jsonb, created_at timestamptz not null default now())`);
   await db.query(`create table if not exists bench_floor_rows (id text primary key, status text not null,
     conversation_id text, updated_at timestamptz not null)`);
+  const runtimes = new Agent({ keepAliveTimeout: 30_000 });
   // Prepared, as the claim's own statements are (drizzle/statements.ts).
   const prepared = (name: string, text: string, values: unknown[]) => db.query({ name, text, values });
   const activities: FloorActivities = {
     async floorProvision(input: ShapedRequest) {
-      const res = await fetch(`${input.url}/pool/provision`, {
+      // The same HTTP client as the claim's provision call (activities/runtime-client.ts).
+      const res = await request(`${input.url}/pool/provision`, {
         method: 'POST',
         headers: { authorization: `Bearer ${input.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -101,9 +104,10 @@ export async function benchFloor(
           instructions: input.instructions,
         }),
         signal: AbortSignal.timeout(90_000),
+        dispatcher: runtimes,
       });
-      const body = (await res.json()) as { status: string; conversationId: string | null };
-      if (!res.ok) throw new Error(`provision answered ${res.status}`);
+      const body = (await res.body.json()) as { status: string; conversationId: string | null };
+      if (res.statusCode !== 200) throw new Error(`provision answered ${res.statusCode}`);
       if (input.record) {
         await prepared(
           'floor_row',

@@ -75,10 +75,19 @@ interface Outcome {
 
 it('binds every claim exactly once through worker kills, a Temporal restart and a Postgres crash', async () => {
   const seen: Array<{ status: number; retryAfter: string | null }> = [];
+  // Every attempt of every key (seconds since the burst began, and the answer or the error): printed for a key
+  // whose outcome fails the test.
+  const began = Date.now();
+  const traces = new Map<string, string[]>();
+  const trace = (key: string, what: string) => {
+    const t = `${((Date.now() - began) / 1000).toFixed(1)}s ${what}`;
+    traces.set(key, [...(traces.get(key) ?? []), t]);
+  };
   const claimUntilAnswered = async (key: string): Promise<Outcome> => {
     const deadline = Date.now() + CLIENT_DEADLINE_MS;
     for (;;) {
       let res: Response | null = null;
+      trace(key, 'ask');
       try {
         res = await stack.api(
           'POST',
@@ -88,11 +97,13 @@ it('binds every claim exactly once through worker kills, a Temporal restart and 
             'idempotency-key': key,
           },
         );
-      } catch {
+      } catch (err) {
         // The API itself is up throughout; a reset connection is retried like a 503.
+        trace(key, `network error ${String((err as Error).cause ?? err)}`);
       }
       if (res) {
         const retryAfter = res.headers.get('retry-after');
+        trace(key, `${res.status}`);
         seen.push({ status: res.status, retryAfter });
         const body = (await res.json().catch(() => ({}))) as Partial<ClaimBody> & { code?: string };
         if (res.status !== 503 || Date.now() > deadline)
@@ -144,7 +155,8 @@ it('binds every claim exactly once through worker kills, a Temporal restart and 
     if (s.status === 503) expect(s.retryAfter).toMatch(/^\d+$/);
   }
   const bound = outcomes.filter((o) => o.status === 200);
-  for (const o of outcomes.filter((o) => o.status !== 200)) expect([409, 503]).toContain(o.status);
+  for (const o of outcomes.filter((o) => o.status !== 200))
+    expect([409, 503], `${o.key}: ${traces.get(o.key)?.join(', ')}`).toContain(o.status);
   expect(bound.length).toBeGreaterThanOrEqual(CLAIMS - 5);
   expect(new Set(bound.map((o) => o.instanceId)).size).toBe(bound.length);
 

@@ -1,0 +1,20 @@
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import { Agent, request } from 'undici';
+const child = fork('/tmp/hb/server.mjs');
+const port: number = await new Promise((r) => child.once('message', r as never));
+const base = `http://127.0.0.1:${port}`;
+const N = 3000, C = 8;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+const dispatcher = new Agent({ keepAliveTimeout: 30_000 });
+const viaFetch = async () => { const r = await fetch(`${base}/pool/health`, { headers: { authorization: 'Bearer x' }, signal: AbortSignal.timeout(5000) }); return r.json(); };
+const viaUndici = async () => { const r = await request(`${base}/pool/health`, { headers: { authorization: 'Bearer x' }, signal: AbortSignal.timeout(5000), dispatcher }); return r.body.json(); };
+const viaUndiciNoSignal = async () => { const r = await request(`${base}/pool/health`, { headers: { authorization: 'Bearer x' }, headersTimeout: 5000, bodyTimeout: 5000, dispatcher }); return r.body.json(); };
+const viaHttp = () => new Promise((resolve, reject) => { const req = http.get(`${base}/pool/health`, { agent, headers: { authorization: 'Bearer x' }, timeout: 5000 }, (res) => { let d = ''; res.setEncoding('utf8'); res.on('data', (c) => (d += c)); res.on('end', () => resolve(JSON.parse(d))); }); req.on('error', reject); });
+const kinds: Record<string, () => Promise<unknown>> = { fetch: viaFetch, undici: viaUndici, undiciTimeouts: viaUndiciNoSignal, http: viaHttp };
+const run = async (f: () => Promise<unknown>) => { let i = 0; await Promise.all(Array.from({ length: C }, async () => { while (i++ < N) await f(); })); };
+for (const f of Object.values(kinds)) await run(f);
+const res: Record<string, number[]> = {};
+for (let round = 0; round < 4; round++) for (const [k, f] of Object.entries(kinds)) { const c0 = process.cpuUsage(); await run(f); const c = process.cpuUsage(c0); (res[k] ??= []).push(((c.user + c.system) / 1000 / N)); }
+for (const [k, v] of Object.entries(res)) console.log(k, v.map((x) => x.toFixed(3)).join(' '), 'CPU-ms/check');
+child.kill(); process.exit(0);
