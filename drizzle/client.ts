@@ -23,11 +23,6 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** How long a query waits for a free connection of the pool, and for a connection to Postgres. */
-const CONNECT_TIMEOUT_MS = 10_000;
-/** A query not answered in this long fails (the server's own `statement_timeout` cannot see a lost socket). */
-const QUERY_TIMEOUT_MS = 60_000;
-
 /** Arbitrary, fixed key of the Postgres advisory lock that serializes migrations. */
 const MIGRATION_LOCK = 7_245_080;
 
@@ -99,22 +94,10 @@ export async function openDatabase(opts: {
 }): Promise<Database> {
   const apply = (opts.migrations ?? 'apply') === 'apply';
   if (opts.url) {
-    const { default: pg } = await import('pg');
+    const { createPool } = await import('./pool');
     const { drizzle } = await import('drizzle-orm/node-postgres');
     const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-    const pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.poolSize ?? 10,
-      // Waiting for a free connection, and a query on a connection that went silent (a half-open socket after
-      // a failover), end in an error the caller retries, never in a request that hangs.
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      query_timeout: QUERY_TIMEOUT_MS,
-      keepAlive: true,
-    });
-    // The server ending a connection (a restart, a crash, a failover) fails the query on it and pg-pool drops
-    // the client; the 'error' event it also emits, on an idle or a checked-out client, must not end the process.
-    pool.on('error', () => {});
-    pool.on('connect', (client) => client.on('error', () => {}));
+    const pool = createPool(opts.url, { max: opts.poolSize ?? 10 });
     const db = drizzle(pool, { schema });
     usePreparedStatements(db as unknown as Db, pool);
     const close = () => pool.end();
