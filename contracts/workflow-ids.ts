@@ -9,6 +9,9 @@ export const instanceWorkflowId = (instanceId: string) => `instance-${instanceId
 export const poolWorkflowId = (poolName: string) => `pool-${poolName}`;
 /** The Schedule that runs a pool's sweeper, and the id of the workflows it starts. */
 export const reconcileScheduleId = (poolName: string) => `reconcile-${poolName}`;
+/** A sweep asked for through the API (`unique`: one per request, so no request is merged into another). */
+export const requestedReconcileWorkflowId = (poolName: string, unique: string) =>
+  `reconcile-${poolName}-requested-${unique}`;
 /** A pool's health sweeper workflow (one long-running activity per shard of its live instances). */
 export const healthSweeperWorkflowId = (poolName: string) => `health-${poolName}`;
 /** The delivery of one inbound email or SMS to its instance (one per provider event: the id dedupes). */

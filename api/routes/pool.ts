@@ -1,8 +1,9 @@
 /** Pool steering (API key): replenish, drain, set target, run the sweeper now. All go through the pool workflow. */
+
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { poolWorkflowId, reconcileScheduleId } from '../../contracts/workflow-ids';
+import { poolWorkflowId, requestedReconcileWorkflowId } from '../../contracts/workflow-ids';
 import { ensureHealthSweeper } from '../../workers/ensure-pool';
 import { drainUpdate, getPoolStateQuery, replenishUpdate, setTargetUpdate } from '../../workflows/messages';
 import { apiKeyGuard } from '../auth';
@@ -84,11 +85,15 @@ export const poolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, ctx
     '/api/pool/reconcile',
     { schema: { tags: ['pool'], response: { 202: Ok, ...errorResponses(401, 503) } } },
     async (_request, reply) => {
-      // Buffer One, not the Schedule's Skip: a run already under way may have read the state this caller
-      // wants swept before it changed, so "now" means a run that starts after this request (at most one queued).
-      await temporal.schedule
-        .getHandle(reconcileScheduleId(config.pool.name))
-        .trigger(ScheduleOverlapPolicy.BUFFER_ONE);
+      // A run of its own, started now: a run already under way may have read the state this caller wants swept
+      // before it changed. Not the Schedule's trigger: the Schedule names its runs by the second, and a second
+      // trigger within the second of a run that already finished starts nothing. The sweep is safe to run next
+      // to a scheduled one (every release is checked again against Temporal first, and idempotent).
+      await temporal.workflow.start('reconcileWorkflow', {
+        taskQueue: config.temporal.taskQueue,
+        workflowId: requestedReconcileWorkflowId(config.pool.name, randomUUID()),
+        args: [{ poolName: config.pool.name }],
+      });
       return reply.code(202).send({ ok: true });
     },
   );
