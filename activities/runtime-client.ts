@@ -25,7 +25,7 @@ export interface HealthReport extends Partial<RuntimeHealth> {
   error?: string;
 }
 
-/** Connections to runtimes, kept open between checks (a runtime's control server keeps them 60 s). */
+/** Connections to runtimes, reused while the runtime's control server keeps them open (undici follows its Keep-Alive hint). */
 const runtimes = new Agent({ keepAliveTimeout: 30_000 });
 
 export async function fetchHealth(url: string, token: string, timeoutMs = 5000): Promise<HealthReport> {

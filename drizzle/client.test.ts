@@ -77,6 +77,11 @@ it('fails what was in flight when Postgres crashed, hangs nothing, and serves ag
   stop = true;
   await Promise.all(loops);
 
+  // Nothing is left checked out: the pool closes at once (a leaked connection makes it wait forever).
+  const closed = database.close().then(() => 'closed');
+  expect(await Promise.race([closed, sleep(10_000).then(() => 'still waiting')])).toBe('closed');
+  database = undefined as unknown as Database;
+
   expect(failures.length).toBeGreaterThan(0);
   // Every failure is one the API turns into 503 DATABASE_UNAVAILABLE.
   for (const err of failures) expect(isDatabaseUnavailable(err), String(err)).toBe(true);
