@@ -20,7 +20,7 @@ import {
 import fs from 'node:fs';
 import path from 'node:path';
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
-import type { InstanceSecrets } from '../contracts/secrets';
+import type { InstanceSecrets, StoredSecretRow } from '../contracts/secrets';
 import type { Db } from '../drizzle/client';
 import { instanceSecrets } from '../drizzle/schema';
 import { queryRows } from '../drizzle/statements';
@@ -211,6 +211,11 @@ export class SecretStore implements InstanceSecrets {
       .select({ name: instanceSecrets.name, ciphertext: instanceSecrets.ciphertext })
       .from(instanceSecrets)
       .where(and(eq(instanceSecrets.instanceId, instanceId), inArray(instanceSecrets.name, names)));
+    return this.openRows(instanceId, rows);
+  }
+
+  /** Decrypts rows read from `instance_secrets` (by `getMany` or a caller's own statement). */
+  async openRows(instanceId: string, rows: StoredSecretRow[]): Promise<Record<string, string>> {
     const values: Record<string, string> = {};
     for (const row of rows) {
       const opened = openSecret(this.keys, row.ciphertext, { instanceId, name: row.name });

@@ -22,7 +22,13 @@ import {
 } from '@temporalio/client';
 import { and, asc, eq, lt, or, type SQL, sql } from 'drizzle-orm';
 import { ClaimFailure } from '../contracts/failures';
-import { CHAT_URL, INVITE_URL, type InstanceSecrets, joinUrlSecretName } from '../contracts/secrets';
+import {
+  CHAT_URL,
+  INVITE_URL,
+  type InstanceSecrets,
+  joinUrlSecretName,
+  type StoredSecretRow,
+} from '../contracts/secrets';
 import { instanceWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { claims, instanceRecipients, instances } from '../drizzle/schema';
@@ -139,10 +145,33 @@ export interface ClaimResponse {
 export type ClaimStep = 'reserve' | 'provision' | 'conversation';
 export type StepListener = (step: ClaimStep, status: 'active' | 'ok' | 'fail', detail?: string) => void;
 
+/** A claim's binding as the ledger keeps it. */
+type BoundResult = ClaimBinding & { warm: boolean };
+
 /** What the ledger keeps of a finished claim: never a bearer link (they stay in the secret store). */
 interface StoredOutcome {
-  result?: ClaimBinding & { warm: boolean };
+  result?: BoundResult;
   error?: { statusCode: number; code: string; message: string };
+}
+
+/** The secret-store names of the bearer links a binding's answer carries. */
+const linkNamesOf = (result: BoundResult): string[] => [
+  ...(result.hasInviteUrl ? [INVITE_URL] : []),
+  ...(result.hasChatUrl ? [CHAT_URL] : []),
+];
+
+/** The answer to a claim: its binding, with the bearer links read from the secret store (`links`). */
+function responseOf(bound: BoundResult, links: Record<string, string>): ClaimResponse {
+  const { hasChatUrl, hasInviteUrl, ...result } = bound;
+  // Ledger rows written before bearer links left it carry the invite URL itself.
+  const legacyInvite = (bound as { inviteUrl?: unknown }).inviteUrl;
+  const inviteUrl = hasInviteUrl
+    ? (links[INVITE_URL] ?? null)
+    : typeof legacyInvite === 'string'
+      ? legacyInvite
+      : null;
+  const chatUrl = links[CHAT_URL] ?? null;
+  return { ...result, inviteUrl, ...(chatUrl ? { chatUrl } : {}) };
 }
 
 export interface ClaimSettings {
@@ -325,32 +354,44 @@ class ClaimLedger {
     if (rows.length === 0) throw new LeaseLost();
   }
 
+  /** Records a failed outcome (fenced by our ownership). */
+  async fail(key: string, error: NonNullable<StoredOutcome['error']>): Promise<void> {
+    await this.db
+      .update(claims)
+      .set({ status: 'failed', error, leaseUntil: null, updatedAt: sql`now()` })
+      .where(and(eq(claims.key, key), eq(claims.leaseOwner, this.owner)));
+  }
+
   /**
-   * Records the outcome (fenced by our ownership). A success also replaces the instance's allowed recipients
-   * with the claim's list, in the same statement and only if the outcome was ours to record: one round trip,
-   * and a claim whose outcome is not recorded leaves no list behind (its retry writes the same one).
+   * Records a binding (fenced by our ownership) and, in the same statement, replaces the instance's allowed
+   * recipients with the claim's list — only if the outcome was ours to record, so a claim whose outcome is not
+   * recorded leaves no list behind (its retry writes the same one) — and reads the instance's `linkNames`
+   * secrets for the answer. Every claim pays this once: one round trip, plain SQL rather than the builder.
    */
-  async finish(key: string, outcome: StoredOutcome, recipients?: AllowedRecipients): Promise<void> {
-    const ours = and(eq(claims.key, key), eq(claims.leaseOwner, this.owner));
-    if (!outcome.result) {
-      await this.db
-        .update(claims)
-        .set({ status: 'failed', error: outcome.error, leaseUntil: null, updatedAt: sql`now()` })
-        .where(ours);
-      return;
-    }
-    // Plain statements, not drizzle's builder: this is part of every claim (≈ 0.3 ms of CPU less).
+  async succeed(
+    key: string,
+    result: NonNullable<StoredOutcome['result']>,
+    recipients: AllowedRecipients | undefined,
+    linkNames: string[],
+  ): Promise<StoredSecretRow[]> {
     const list = recipients ?? { email: [], sms: [] };
-    await queryRows(
+    const links = linkNames.length
+      ? sql`select s.name, s.ciphertext from instance_secrets s
+          where s.instance_id = ${result.instanceId} and s.name in (${sql.join(
+            linkNames.map((n) => sql`${n}`),
+            sql`, `,
+          )})`
+      : sql`select null::text as name, null::text as ciphertext where false`;
+    return queryRows<{ name: string; ciphertext: string }>(
       this.db,
       sql`
       with finished as (
-        update claims set status = 'succeeded', result = ${JSON.stringify(outcome.result)}::text::jsonb,
-          instance_id = ${outcome.result.instanceId}, lease_until = null, updated_at = now()
+        update claims set status = 'succeeded', result = ${JSON.stringify(result)}::text::jsonb,
+          instance_id = ${result.instanceId}, lease_until = null, updated_at = now()
         where key = ${key} and lease_owner = ${this.owner}
         returning key
-      ), ${recipientsCtes(outcome.result.instanceId, list, 'finished')}
-      select 1
+      ), ${recipientsCtes(result.instanceId, list, 'finished')}
+      ${links}
     `,
     );
   }
@@ -501,21 +542,15 @@ export class ClaimService {
       );
     }, LEASE_MS / 3);
     try {
-      const outcome = await this.search(attempt, () => leaseLost);
+      const result = await this.search(attempt, () => leaseLost);
       // The allowed recipients go with the outcome (a repeat of a finished claim never rewrites them: an
       // operator may have changed them since). Always written, empty when the claim allows nobody, so nothing
-      // can carry over to this instance's claimant.
-      // Recording the outcome and reading the links it answers with are independent: one round trip's wait.
-      const [, response] = await Promise.all([
-        this.ledger.finish(key, outcome, input.allowedRecipients),
-        this.respond(outcome),
-      ]);
-      return response;
+      // can carry over to this instance's claimant. The links the answer carries are read in the same statement.
+      const rows = await this.ledger.succeed(key, result, input.allowedRecipients, linkNamesOf(result));
+      return responseOf(result, await this.deps.secrets.openRows(result.instanceId, rows));
     } catch (err) {
       if (err instanceof ApiError) {
-        await this.ledger.finish(key, {
-          error: { statusCode: err.statusCode, code: err.code, message: err.message },
-        });
+        await this.ledger.fail(key, { statusCode: err.statusCode, code: err.code, message: err.message });
       } else if (!(err instanceof LeaseLost)) {
         await this.ledger.release(key).catch(() => {});
       }
@@ -573,24 +608,12 @@ export class ClaimService {
       const e = outcome.error!;
       throw new ApiError(e.statusCode, e.code, e.message);
     }
-    const { hasChatUrl, hasInviteUrl, ...result } = outcome.result;
-    // Ledger rows written before bearer links left it carry the invite URL itself.
-    const legacyInvite = (outcome.result as { inviteUrl?: unknown }).inviteUrl;
-    const links = await this.deps.secrets.getMany(result.instanceId, [
-      ...(hasInviteUrl ? [INVITE_URL] : []),
-      ...(hasChatUrl ? [CHAT_URL] : []),
-    ]);
-    const inviteUrl = hasInviteUrl
-      ? (links[INVITE_URL] ?? null)
-      : typeof legacyInvite === 'string'
-        ? legacyInvite
-        : null;
-    const chatUrl = links[CHAT_URL] ?? null;
-    return { ...result, inviteUrl, ...(chatUrl ? { chatUrl } : {}) };
+    const result = outcome.result;
+    return responseOf(result, await this.deps.secrets.getMany(result.instanceId, linkNamesOf(result)));
   }
 
   /** Tries instances until one is bound, the request is refused, or the deadline passes. */
-  private async search(attempt: Attempt, leaseLost: () => boolean): Promise<StoredOutcome> {
+  private async search(attempt: Attempt, leaseLost: () => boolean): Promise<BoundResult> {
     const { key, input, client, deadline, askFirst, onStep, requestId } = attempt;
     let insertReserved = attempt.reserved;
     const request: ClaimRequest = {
@@ -663,7 +686,7 @@ export class ClaimService {
         );
         onStep('provision', 'ok', instanceId);
         onStep('conversation', 'ok', result.conversationId ?? result.status);
-        return { result: { ...result, warm } };
+        return { ...result, warm };
       } catch (err) {
         let outcome = classifyUpdateError(err);
         if (outcome === null) throw err;
