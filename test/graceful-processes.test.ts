@@ -106,7 +106,12 @@ it('the worker is live at once, not ready while it starts, and ready once it pol
   // `npm run worker` starts it with its memory settings (workers/process-tuning.ts), so no warning about them.
   const started = () => jsonLines(worker).find((l) => String(l?.msg ?? '').startsWith('worker polling'));
   await waitFor('the worker start line', async () => started() !== undefined, 20_000);
-  expect(started()?.memory).toEqual({ mallocArenaMax: 2, maxSemiSpaceMb: 8 });
+  expect(started()?.memory).toEqual({
+    mallocArenaMax: 2,
+    mallocMmapThreshold: 65_536,
+    mallocTrimThreshold: 131_072,
+    maxSemiSpaceMb: 8,
+  });
   expect(jsonLines(worker).filter((l) => String(l?.msg ?? '').includes('MALLOC_ARENA_MAX'))).toEqual([]);
 }, 60_000);
 

@@ -63,10 +63,10 @@ const pool = await system.ensurePool();
 // Set by `npm run worker` before the process starts (workers/process-tuning.ts): a worker started some other way
 // holds hundreds of MB more with its workflows, so say so.
 const memory = tuningInForce();
-if (memory.mallocArenaMax === null || memory.maxSemiSpaceMb === null)
+if (Object.values(memory).includes(null))
   system.logger.warn(
     { memory },
-    'the worker runs without MALLOC_ARENA_MAX and --max-semi-space-size (start it with `npm run worker`): expect a larger RSS',
+    'the worker runs without its malloc settings (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_) or --max-semi-space-size (start it with `npm run worker`): expect a larger RSS',
   );
 system.logger.info(
   {
