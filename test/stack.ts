@@ -201,6 +201,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     XMTP_ENV: opts.xmtpEnv ?? 'off',
     CLAIM_RATE_LIMIT_PER_MINUTE: String(opts.claimRateLimitPerMinute ?? 100_000),
     SECRETS_KEY: secretsKey,
+    // Chosen now, so the URL runtimes report to (POOL_API_URL, from the config) is where the API listens.
+    API_HOST: '127.0.0.1',
+    API_PORT: String(await freePort()),
     ...opts.env,
   });
   const { config } = settings;
@@ -230,7 +233,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         : {},
     );
   if (!opts.noWorker) worker = await newWorker();
-  const api = await system.startApi({ apiKey, host: '127.0.0.1', port: 0 });
+  const api = await system.startApi({ apiKey });
   const apiUrl = api.url;
 
   const declared: Partial<PoolSettings> = {

@@ -92,6 +92,8 @@ export function gatewayEnvironment(
     'HTTPS_PROXY',
     'HTTP_PROXY',
     'NO_PROXY',
+    // End-to-end tests only: the Convos channel's file-backed stand-in network (extensions/convos/src/instance.ts).
+    'CONVOS_TEST_NETWORK_DIR',
   ]) {
     const value = process.env[name];
     if (value) out[name] = value;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseInviteUrl } from '../../../src/invite/index.js';
 import { ConvosService } from '../src/service.js';
-import { FileNetwork } from '../src/xmtp/file-network.js';
+import { type FileGroup, FileNetwork } from '../src/xmtp/file-network.js';
+import type { XmtpMessage } from '../src/xmtp/types.js';
 import { eventually, RecordingAgent, tempStateDir, testLog } from './helpers.js';
 
 describe('file-backed test network (the stand-in used to drive a real gateway)', () => {
@@ -36,5 +37,32 @@ describe('file-backed test network (the stand-in used to drive a real gateway)',
     } finally {
       await svc.stop();
     }
+  });
+
+  it('a removed member gets the message that removed it, then nothing more; the group stays, inactive', async () => {
+    const net = new FileNetwork(await tempStateDir('filenet-remove'));
+    const host = net.client();
+    const member = net.client();
+    const group = (await host.createGroup([member.inboxId], { groupName: 'G', appData: '' })) as FileGroup;
+    const stream = await member.streamAllMessages();
+    const seen: XmtpMessage[] = [];
+    const reading = (async () => {
+      for await (const m of stream) seen.push(m);
+    })();
+    await group.sendText('before');
+    await group.removeMembers([member.inboxId]);
+    await group.sendText('after');
+    await eventually(() => seen.some((m) => m.groupUpdated), 5000);
+    await new Promise((r) => setTimeout(r, 300)); // a few polls: nothing after the removal arrives
+    await stream.end();
+    await reading;
+    expect(seen.map((m) => m.text ?? m.groupUpdated)).toEqual([
+      'before',
+      { removedInboxIds: [member.inboxId], leftInboxIds: [] },
+    ]);
+    const view = (await member.getConversationById(group.id)) as FileGroup;
+    expect(view.isActive()).toBe(false);
+    await expect(view.sendText('still here?')).rejects.toThrow(/not a member/);
+    expect(await group.memberInboxIds()).toEqual([host.inboxId]);
   });
 });

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   type ConsentValue,
   type CreateGroupOptions,
+  GROUP_UPDATED_CONTENT_TYPE,
   JOIN_REQUEST_CONTENT_TYPE,
   type JoinRequestContent,
   TEXT_CONTENT_TYPE,
@@ -29,9 +30,10 @@ import {
 /**
  * A stand-in XMTP network kept in a directory, shared by processes: lets an end-to-end test drive a
  * real OpenClaw gateway's convos channel from the test process (no XMTP network can run on these
- * machines). Selected only by CONVOS_TEST_NETWORK_DIR, which the runtime's control server never passes
- * to the gateway. Not a security boundary and not fast: conversations are JSON files, messages are
- * JSON lines, streams poll.
+ * machines). Selected only by CONVOS_TEST_NETWORK_DIR, which only tests set (the runtime hands it on to its
+ * gateway). Not a security boundary and not fast: conversations are JSON files, messages are JSON lines,
+ * streams poll. Membership changes are messages, as on XMTP: a member removed (or who left) gets the
+ * `group_updated` message that removed it and keeps the group, inactive, with nothing after it.
  */
 
 interface ConvFile {
@@ -41,7 +43,13 @@ interface ConvFile {
   appData: string;
   members: string[];
   consent: Record<string, ConsentValue>;
+  /** Former members: where the message file stood right after the message that removed them (a byte offset). */
+  removedAt?: Record<string, number>;
 }
+
+/** Whether `inboxId` sees the conversation: a member, or a former one (up to its removal). */
+const readable = (c: ConvFile, inboxId: string) =>
+  c.members.includes(inboxId) || c.removedAt?.[inboxId] !== undefined;
 
 type StoredMessage = Omit<XmtpMessage, 'sentAt'> & { sentAt: string };
 
@@ -103,13 +111,17 @@ export class FileNetwork {
     );
   }
 
-  /** Messages of a conversation after byte offset `from`, and the new offset. */
-  readFrom(id: string, from: number): { messages: XmtpMessage[]; offset: number } {
+  /** Messages of a conversation after byte offset `from` (up to offset `until`), and the new offset. */
+  readFrom(
+    id: string,
+    from: number,
+    until = Number.POSITIVE_INFINITY,
+  ): { messages: XmtpMessage[]; offset: number } {
     const f = this.msgFile(id);
     if (!existsSync(f)) return { messages: [], offset: from };
     const buf = readFileSync(f);
     // Only complete lines: a concurrent append may be half written.
-    const end = buf.lastIndexOf(0x0a) + 1;
+    const end = Math.min(buf.lastIndexOf(0x0a) + 1, until);
     if (end <= from) return { messages: [], offset: from };
     const messages = buf
       .subarray(from, end)
@@ -173,13 +185,13 @@ export class FileClient implements XmtpClient {
   async listConversations(): Promise<XmtpConversation[]> {
     return this.net
       .all()
-      .filter((c) => c.members.includes(this.inboxId))
+      .filter((c) => readable(c, this.inboxId))
       .map((c) => this.view(c));
   }
 
   async getConversationById(id: string): Promise<XmtpConversation | undefined> {
     const c = this.net.read(id);
-    return c?.members.includes(this.inboxId) ? this.view(c) : undefined;
+    return c && readable(c, this.inboxId) ? this.view(c) : undefined;
   }
 
   async syncAll(): Promise<void> {}
@@ -187,8 +199,7 @@ export class FileClient implements XmtpClient {
   async streamAllMessages(): Promise<XmtpMessageStream> {
     const offsets = new Map<string, number>();
     // Conversations we already know stream from now on; ones that appear later stream from their start.
-    for (const c of this.net.all())
-      if (c.members.includes(this.inboxId)) offsets.set(c.id, this.net.size(c.id));
+    for (const c of this.net.all()) if (readable(c, this.inboxId)) offsets.set(c.id, this.net.size(c.id));
     let done = false;
     const net = this.net;
     const inboxId = this.inboxId;
@@ -201,8 +212,9 @@ export class FileClient implements XmtpClient {
       async *[Symbol.asyncIterator]() {
         while (!done) {
           for (const c of net.all()) {
-            if (!c.members.includes(inboxId)) continue;
-            const { messages, offset } = net.readFrom(c.id, offsets.get(c.id) ?? 0);
+            if (!readable(c, inboxId)) continue;
+            const until = c.members.includes(inboxId) ? undefined : c.removedAt?.[inboxId];
+            const { messages, offset } = net.readFrom(c.id, offsets.get(c.id) ?? 0, until);
             offsets.set(c.id, offset);
             for (const m of messages) {
               if (done) return;
@@ -231,14 +243,15 @@ class FileConversation {
     protected readonly self: string,
   ) {}
 
+  /** The conversation as we see it (also once removed from it). */
   protected conv(): ConvFile {
     const c = this.net.read(this.id);
-    if (!c?.members.includes(this.self)) throw new Error('not a member');
+    if (!c || !readable(c, this.self)) throw new Error('not a member');
     return c;
   }
 
-  private post(m: Pick<XmtpMessage, 'contentType'> & Partial<XmtpMessage>): string {
-    this.conv();
+  protected post(m: Pick<XmtpMessage, 'contentType'> & Partial<XmtpMessage>): string {
+    if (!this.conv().members.includes(this.self)) throw new Error('not a member');
     const id = randomBytes(8).toString('hex');
     this.net.append({ ...m, id, conversationId: this.id, senderInboxId: this.self, sentAt: new Date() });
     return id;
@@ -305,8 +318,22 @@ export class FileGroup extends FileConversation implements XmtpGroup {
   }
 
   async leave(): Promise<void> {
+    this.changeMembers({ removedInboxIds: [], leftInboxIds: [this.self] });
+  }
+
+  /** Test helper (the person's side): we, an admin, remove members. */
+  async removeMembers(inboxIds: string[]): Promise<void> {
+    this.changeMembers({ removedInboxIds: inboxIds, leftInboxIds: [] });
+  }
+
+  /** The `group_updated` message of a membership change, then the change: those who go read up to it. */
+  private changeMembers(update: { removedInboxIds: string[]; leftInboxIds: string[] }): void {
+    this.post({ contentType: GROUP_UPDATED_CONTENT_TYPE, groupUpdated: update });
+    const gone = [...update.removedInboxIds, ...update.leftInboxIds];
+    const at = this.net.size(this.id);
     this.net.update(this.id, (c) => {
-      c.members = c.members.filter((m) => m !== this.self);
+      c.members = c.members.filter((m) => !gone.includes(m));
+      c.removedAt = { ...c.removedAt, ...Object.fromEntries(gone.map((m) => [m, at])) };
     });
   }
 }
