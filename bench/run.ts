@@ -14,6 +14,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import pg from 'pg';
+import { configOf, parseEnv } from '../config/env';
 import { healthSweeperWorkflowId } from '../contracts/workflow-ids';
 import { instances } from '../drizzle/schema';
 import { projectRoot, readActions } from '../scripts/temporal-dev';
@@ -65,7 +66,13 @@ const writesDocs = !process.env.BENCH_RESULTS_FILE;
  * is the health sweeper's, outside the instance workflows, so idle instances cost nothing while healthy and the
  * benchmarks no longer need the quiet mode (one check per 10 min) they once ran with.
  */
-const NORMAL_HEALTH = { healthIntervalMs: 15_000, healthFailuresAllowed: 3 } as const;
+/**
+ * The instance timings a real pool runs with (config/env.ts's defaults: health every 15 s, 3 misses, idle TTL 7 days,
+ * whose timer a claim cancels), not the test stack's quick ones.
+ */
+const PRODUCTION_TIMINGS = (({ startDeadlineMs: _, ...timings }) => timings)(
+  configOf(parseEnv({}), {}).instanceTimings,
+);
 /** Instances must not be replaced for slowness while hundreds start at once on 2 cores. */
 const GENEROUS_START_DEADLINE_MS = 10 * 60_000;
 
@@ -269,7 +276,7 @@ async function benchClaim(): Promise<ClaimBench> {
     {
       targetIdle: fill,
       maxTotal: fill + 50,
-      timings: { ...NORMAL_HEALTH, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       const t0 = Date.now();
@@ -357,7 +364,7 @@ async function benchClaim(): Promise<ClaimBench> {
         cpuMsPerDirectClaim: direct.cpuMsPerClaim,
         profileAlone,
         profileConcurrent,
-        healthIntervalMs: NORMAL_HEALTH.healthIntervalMs,
+        healthIntervalMs: PRODUCTION_TIMINGS.healthIntervalMs,
         floor,
         idleCpuMsPerSecond,
       };
@@ -462,7 +469,7 @@ async function benchBurst(): Promise<BurstBench> {
     {
       targetIdle: idle,
       maxTotal: idle,
-      timings: { ...NORMAL_HEALTH, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       log(`filling ${idle} idle`);
@@ -532,7 +539,7 @@ async function benchFill(): Promise<FillBench> {
     {
       targetIdle: 0,
       maxTotal: 200,
-      timings: { ...NORMAL_HEALTH, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       await sleep(2000); // let the pool workflow's first task run, so we time the fill and not the start-up
@@ -650,7 +657,7 @@ async function benchMemory(): Promise<MemoryBench> {
       targetIdle: 0,
       maxTotal: target + 100,
       // The normal health settings: liveness is the sweeper's, so 1,000 idle instances are 1,000 parked workflows.
-      timings: { ...NORMAL_HEALTH, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       const child = await startWorkerChild({
@@ -734,7 +741,7 @@ async function benchActions(): Promise<ActionsBench> {
       targetIdle: 0,
       maxTotal: n,
       timings: {
-        ...NORMAL_HEALTH,
+        ...PRODUCTION_TIMINGS,
         startDeadlineMs: GENEROUS_START_DEADLINE_MS,
       },
       pool: { pollIntervalMs: 30_000 },
@@ -821,7 +828,7 @@ async function benchScale(): Promise<ScaleBench> {
       noWorker: true,
       targetIdle: 0,
       maxTotal: 2 * idle + 200,
-      timings: { ...NORMAL_HEALTH, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
     },
     async (stack) => {
       const settings: WorkerChildSettings = {
