@@ -11,6 +11,7 @@ import { freePort, startRuntimeProcess, waitForHealth } from '../test/support/ru
 
 const TOKEN = 'first-reply-instance-token-0123456789';
 const claims = Number(process.argv[2] ?? '10');
+const idleMs = Number(process.env.FIRST_REPLY_IDLE_MS ?? '0');
 const MESSAGES = 3;
 
 const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
@@ -53,6 +54,8 @@ async function oneClaim(i: number, modelUrl: string): Promise<ClaimSample> {
   try {
     await waitForHealth(rt.url, TOKEN, (b) => b.ready === true, 600_000);
     const bootMs = Date.now() - started;
+    // A pool's instance waits idle before its claim; FIRST_REPLY_IDLE_MS lets it (0: claimed the moment it is ready).
+    if (idleMs > 0) await new Promise((r) => setTimeout(r, idleMs));
     let t = Date.now();
     const res = await fetch(`${rt.url}/pool/provision`, {
       method: 'POST',
