@@ -2,7 +2,7 @@
 // stand-in: for each of N claims a fresh instance boots (fresh STATE_DIR), is provisioned when its health
 // is ready, and gets three chat messages. Prints one JSON line per claim and a summary line
 // (`{"summary": …}`) last; `npm run bench -- firstReply` runs it and reports the summary.
-//   Usage: node --import tsx scripts/first-reply.ts [claims=10]
+//   Usage: [FIRST_REPLY_IDLE_MS=<ms idle before each claim>] node --import tsx scripts/first-reply.ts [claims=10]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,7 +54,8 @@ async function oneClaim(i: number, modelUrl: string): Promise<ClaimSample> {
   try {
     await waitForHealth(rt.url, TOKEN, (b) => b.ready === true, 600_000);
     const bootMs = Date.now() - started;
-    // A pool's instance waits idle before its claim; FIRST_REPLY_IDLE_MS lets it (0: claimed the moment it is ready).
+    // A pool's instance waits idle before its claim: FIRST_REPLY_IDLE_MS waits that long after ready (default 0:
+    // claimed the moment it is ready, which is not how a pool claims).
     if (idleMs > 0) await new Promise((r) => setTimeout(r, idleMs));
     let t = Date.now();
     const res = await fetch(`${rt.url}/pool/provision`, {
