@@ -38,9 +38,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 const ports = { api: 0, site: 0 };
 
 beforeAll(async () => {
-  const [temporal, ui, api, metrics, site] = await Promise.all(
-    Array.from({ length: 5 }, () => freePort()),
-  );
+  const [temporal, ui, api, metrics, site] = await Promise.all(Array.from({ length: 5 }, () => freePort()));
   ports.api = api!;
   ports.site = site!;
   stack = spawn('npm', ['start', '-s'], {
@@ -78,48 +76,48 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
-it('npm start on no configuration, a claim from the site: the chat opens and the agent answers', async () => {
-  // The defaults: real OpenClaw agents, and the banner says there is no model and what to set.
-  expect(output).toMatch(/openclaw runtime, no model: agents answer how to set OPENROUTER_API_KEY/);
-  const api = `http://127.0.0.1:${ports.api}`;
-  const site = `http://127.0.0.1:${ports.site}`;
-  await waitFor('the site', async () => (await fetch(`${site}/`)).ok, 240_000);
-  await waitFor(
-    'a warm agent',
-    async () => ((await (await fetch(`${api}/api/pool/counts`)).json()) as { idle: number }).idle >= 1,
-    BOOT_MS,
-  );
+it(
+  'npm start on no configuration, a claim from the site: the chat opens and the agent answers',
+  async () => {
+    // The defaults: real OpenClaw agents, and the banner says there is no model and what to set.
+    expect(output).toMatch(/openclaw runtime, no model: agents answer how to set OPENROUTER_API_KEY/);
+    const api = `http://127.0.0.1:${ports.api}`;
+    const site = `http://127.0.0.1:${ports.site}`;
+    await waitFor('the site', async () => (await fetch(`${site}/`)).ok, 240_000);
+    await waitFor(
+      'a warm agent',
+      async () => ((await (await fetch(`${api}/api/pool/counts`)).json()) as { idle: number }).idle >= 1,
+      BOOT_MS,
+    );
 
-  const page = await browser!.newPage();
-  await page.goto(`${site}/a/meeting-scribe`);
-  await page.fill('#claim-name', 'Scribe');
-  await page.click('button[data-start]');
-  await page.locator('[data-result]').waitFor({ state: 'visible', timeout: 120_000 });
-  await shot(page, 'first-use-claimed');
-  const open = page.locator('[data-result-open]');
-  expect(await open.textContent()).toBe('Open chat');
-  const chatUrl = (await open.getAttribute('href')) ?? '';
-  // The runtime's own chat page on this machine: reachable, not a stand-in's address.
-  expect(chatUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
-  expect(chatUrl).not.toContain('standin');
+    const page = await browser!.newPage();
+    await page.goto(`${site}/a/meeting-scribe`);
+    await page.fill('#claim-name', 'Scribe');
+    await page.click('button[data-start]');
+    await page.locator('[data-result]').waitFor({ state: 'visible', timeout: 120_000 });
+    await shot(page, 'first-use-claimed');
+    const open = page.locator('[data-result-open]');
+    expect(await open.textContent()).toBe('Open chat');
+    const chatUrl = (await open.getAttribute('href')) ?? '';
+    // The runtime's own chat page on this machine: reachable, not a stand-in's address.
+    expect(chatUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+    expect(chatUrl).not.toContain('standin');
 
-  const chat = await browser!.newPage();
-  const opened = await chat.goto(chatUrl);
-  expect(opened?.status()).toBe(200);
-  expect(await chat.locator('header').textContent()).toBe('Scribe');
-  const sentAt = Date.now();
-  await chat.fill('#t', 'Hello! What can you do?');
-  await chat.press('#t', 'Enter');
-  const reply = chat.locator('.m.agent').first();
-  await waitFor(
-    'the agent to answer',
-    async () => ((await reply.textContent()) ?? '…') !== '…',
-    120_000,
-  );
-  const answer = (await reply.textContent()) ?? '';
-  await shot(chat, 'first-use-chat');
-  expect(answer).toMatch(NO_MODEL);
-  // Not an error line of the page either: the agent itself answered.
-  expect(await chat.locator('.m.err').count()).toBe(0);
-  console.log(`first-use: the first answer came ${Date.now() - sentAt} ms after sending`);
-}, BOOT_MS + 300_000);
+    const chat = await browser!.newPage();
+    const opened = await chat.goto(chatUrl);
+    expect(opened?.status()).toBe(200);
+    expect(await chat.locator('header').textContent()).toBe('Scribe');
+    const sentAt = Date.now();
+    await chat.fill('#t', 'Hello! What can you do?');
+    await chat.press('#t', 'Enter');
+    const reply = chat.locator('.m.agent').first();
+    await waitFor('the agent to answer', async () => ((await reply.textContent()) ?? '…') !== '…', 120_000);
+    const answer = (await reply.textContent()) ?? '';
+    await shot(chat, 'first-use-chat');
+    expect(answer).toMatch(NO_MODEL);
+    // Not an error line of the page either: the agent itself answered.
+    expect(await chat.locator('.m.err').count()).toBe(0);
+    console.log(`first-use: the first answer came ${Date.now() - sentAt} ms after sending`);
+  },
+  BOOT_MS + 300_000,
+);
