@@ -35,7 +35,7 @@ import { claims, instanceRecipients, instances } from '../drizzle/schema';
 import { queryRows } from '../drizzle/statements';
 import { claimUpdate } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
-import { ApiError, isTemporalUnavailable } from './errors';
+import { ApiError, isTemporalUnavailable, isWorkflowTaskFailing } from './errors';
 
 export interface ClaimInput {
   agentName: string;
@@ -194,8 +194,6 @@ const UPDATE_MIN_WAIT_MS = 10_000;
 const REASK_MS = 250;
 /** gRPC RESOURCE_EXHAUSTED: Temporal refuses an 11th in-flight Update on one workflow. */
 const GRPC_RESOURCE_EXHAUSTED = 8;
-/** gRPC FAILED_PRECONDITION: e.g. an Update to a workflow whose task is failing. */
-const GRPC_FAILED_PRECONDITION = 9;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const leaseFromNow = () => sql`now() + ${LEASE_MS} * interval '1 millisecond'`;
@@ -483,12 +481,7 @@ function classifyUpdateError(err: unknown): UpdateOutcome | null {
   const e = err as { code?: number; name?: string };
   if (e?.code === GRPC_RESOURCE_EXHAUSTED || e?.name === 'ResourceExhausted') return 'busy';
   // The instance's workflow task is failing (a starved worker's task timed out): ask again, same Update id.
-  const cause = (err as { cause?: { code?: number } } | undefined)?.cause;
-  if (
-    (e?.code ?? cause?.code) === GRPC_FAILED_PRECONDITION &&
-    /Workflow Task in failed state/.test(String(err))
-  )
-    return 'unanswered';
+  if (isWorkflowTaskFailing(err)) return 'unanswered';
   if (isTemporalUnavailable(err)) return 'unanswered';
   return null;
 }

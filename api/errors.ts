@@ -34,6 +34,22 @@ export function isTemporalUnavailable(err: unknown): boolean {
   return isGrpcServiceError(grpc) && TRANSIENT_GRPC.has(grpc.code);
 }
 
+/** gRPC FAILED_PRECONDITION. */
+const GRPC_FAILED_PRECONDITION = 9;
+
+/**
+ * Temporal refused an Update because the workflow's task is failing (e.g. a starved worker's task timed out):
+ * transient for this workflow, unlike other FAILED_PRECONDITIONs.
+ */
+export function isWorkflowTaskFailing(err: unknown): boolean {
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  return (
+    isGrpcServiceError(grpc) &&
+    grpc.code === GRPC_FAILED_PRECONDITION &&
+    /Workflow Task in failed state/i.test(`${grpc.details} ${grpc.message}`)
+  );
+}
+
 /** Socket-level codes of a connection that failed, closed or timed out. */
 const DB_CONNECTION_CODES = new Set([
   'ECONNREFUSED',
