@@ -12,6 +12,7 @@ import { CHAT_URL, INSTANCE_TOKEN, INVITE_URL, joinUrlSecretName } from '../cont
 import { instanceWorkflowId, poolWorkflowId } from '../contracts/workflow-ids';
 import type { Db } from '../drizzle/client';
 import { instanceRecipients, instanceResources } from '../drizzle/schema';
+import { whileDatabaseUnavailable } from '../drizzle/unavailable';
 import { drainInstanceUpdate, instanceChangedSignal } from '../workflows/messages';
 import type { ClaimBinding, ClaimRequest } from '../workflows/types';
 import type { ComputeHandle, ComputeProvider } from './compute/types';
@@ -192,11 +193,6 @@ export function createActivities(deps: ActivityDeps) {
        * that waits for acceptance), so the claim needs no second local activity. */
       claimedRecord?: TransitionRecord;
     }): Promise<ClaimBinding & { recordedAt?: string }> {
-      const token =
-        tokens.get(input.instanceId) ?? (await deps.secrets.get(input.instanceId, INSTANCE_TOKEN));
-      if (!token)
-        throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);
-      rememberToken(input.instanceId, token);
       const { request } = input;
       // The claim's request id (from the API) in the worker's log: one id across both processes.
       const log = activityContext()?.log;
@@ -205,9 +201,21 @@ export function createActivities(deps: ActivityDeps) {
         instanceId: input.instanceId,
         claimKey: request.claimKey,
       };
+      // A claim in flight outlives a Postgres restart: its reads and writes of the secret store wait the
+      // database out (bounded), where a failed attempt would taint the instance and fail the claim.
+      const stored = <T>(fn: () => Promise<T>) =>
+        whileDatabaseUnavailable(fn, {
+          onWait: (err) => log?.warn('provision waits for the database', { ...fields, error: String(err) }),
+        });
+      const token =
+        tokens.get(input.instanceId) ??
+        (await stored(() => deps.secrets.get(input.instanceId, INSTANCE_TOKEN)));
+      if (!token)
+        throw ApplicationFailure.nonRetryable('instance token missing', FailureType.ProvisionRejected);
+      rememberToken(input.instanceId, token);
       log?.info('provisioning claim', fields);
       const joinUrl = request.hasJoinUrl
-        ? await deps.secrets.get(input.instanceId, joinUrlSecretName(request.claimKey))
+        ? await stored(() => deps.secrets.get(input.instanceId, joinUrlSecretName(request.claimKey)))
         : null;
       if (request.hasJoinUrl && !joinUrl) {
         throw ApplicationFailure.nonRetryable(
@@ -236,7 +244,7 @@ export function createActivities(deps: ActivityDeps) {
         hasChatUrl: Boolean(res.chatUrl),
       };
       if (!input.claimedRecord || res.status === 'waiting_for_acceptance') {
-        await deps.secrets.putMany(input.instanceId, links);
+        await stored(() => deps.secrets.putMany(input.instanceId, links));
         return binding;
       }
       const at = new Date().toISOString();
@@ -248,9 +256,10 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         // Not the claim's failure: the workflow makes the write itself, the usual way (retried while the
         // database is away, its refusal recorded in the workflow's state). The links must be stored, though:
-        // a failure here fails the attempt, and the retry asks the runtime again (idempotent by claim key).
+        // the store is waited for (`stored`); a failure past that wait fails the attempt, and the retry asks the
+        // runtime again (idempotent by claim key).
         log?.warn('claimed not recorded by provision', { ...fields, error: String(err) });
-        await deps.secrets.putMany(input.instanceId, links);
+        await stored(() => deps.secrets.putMany(input.instanceId, links));
         return binding;
       }
       reportToPool(record);

@@ -6,10 +6,10 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isDatabaseUnavailable } from '../api/errors';
 import { type PostgresCluster, startPostgresCluster } from '../test/support/postgres-cluster';
 import { type Database, openDatabase } from './client';
 import { queryRows } from './statements';
+import { isDatabaseUnavailable } from './unavailable';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

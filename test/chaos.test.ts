@@ -74,7 +74,7 @@ interface Outcome {
 }
 
 it('binds every claim exactly once through worker kills, a Temporal restart and a Postgres crash', async () => {
-  const seen: Array<{ status: number; retryAfter: string | null }> = [];
+  const seen: Array<{ key: string; status: number; retryAfter: string | null; code: string | null }> = [];
   // Every attempt of every key (seconds since the burst began, and the answer or the error): printed for a key
   // whose outcome fails the test.
   const began = Date.now();
@@ -103,9 +103,9 @@ it('binds every claim exactly once through worker kills, a Temporal restart and 
       }
       if (res) {
         const retryAfter = res.headers.get('retry-after');
-        trace(key, `${res.status}`);
-        seen.push({ status: res.status, retryAfter });
         const body = (await res.json().catch(() => ({}))) as Partial<ClaimBody> & { code?: string };
+        trace(key, `${res.status}${body.code ? ` ${body.code}` : ''}`);
+        seen.push({ key, status: res.status, retryAfter, code: body.code ?? null });
         if (res.status !== 503 || Date.now() > deadline)
           return { key, status: res.status, instanceId: body.instanceId ?? null, code: body.code ?? null };
         await sleep(Math.min(2000, 1000 * Number(retryAfter ?? 1)));
@@ -151,7 +151,10 @@ it('binds every claim exactly once through worker kills, a Temporal restart and 
   );
   // Clean answers only: bound, or an honest refusal; never a 500, and every 503 says when to come back.
   for (const s of seen) {
-    expect(s.status === 503 || s.status < 500, `answered ${s.status}`).toBe(true);
+    expect(
+      s.status === 503 || s.status < 500,
+      `${s.key} answered ${s.status} ${s.code}: ${traces.get(s.key)?.join(', ')}`,
+    ).toBe(true);
     if (s.status === 503) expect(s.retryAfter).toMatch(/^\d+$/);
   }
   const bound = outcomes.filter((o) => o.status === 200);
