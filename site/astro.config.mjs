@@ -17,7 +17,9 @@ export default defineConfig({
   // No third-party hosts: scripts/styles are hashed into a CSP meta tag by Astro,
   // images (QR/OG) are ours or data: URLs, fetches only go to our own origin.
   security: {
-    checkOrigin: true,
+    // Astro's cross-site form check runs before the site's middleware, which then could not drop the body of a
+    // request it refused: src/middleware.ts makes the same check itself (src/lib/origin.ts).
+    checkOrigin: false,
     csp: {
       directives: [
         "default-src 'self'",
