@@ -77,6 +77,14 @@ export interface MemoryReport {
   threads: Array<{ heapTotal: number; heapUsed: number; external: number; malloced: number }>;
   /** RSS less every V8 heap (main and threads, committed): native memory, code and stacks. */
   outsideV8HeapsMb: number;
+  /** The workflows this worker holds in its cache (`Worker.getStatus()`), once a worker is registered. */
+  cachedWorkflows: number | null;
+}
+
+let cachedWorkflows: () => number | null = () => null;
+/** bench/worker-child.ts tells the probe how to count its worker's cached workflows. */
+export function reportCachedWorkflows(count: () => number): void {
+  cachedWorkflows = count;
 }
 
 export async function memoryReport(): Promise<MemoryReport> {
@@ -115,6 +123,7 @@ export async function memoryReport(): Promise<MemoryReport> {
     ),
     threads: threadStats,
     outsideV8HeapsMb: Math.round(rssMb - v8Heaps / MB),
+    cachedWorkflows: cachedWorkflows(),
   };
 }
 

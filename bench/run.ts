@@ -887,8 +887,9 @@ async function benchScale(): Promise<ScaleBench> {
         const live = (await rows('idle')).length + (await rows('claimed')).length;
         const settledMb = settleSamples.map((s) => mb(s.at(-1)!));
         log(`scale: ${live} live instance workflows; worker RSS ${settledMb.join(' MB, ')} MB`);
+        const cached: number[] = [];
         for (const [j, w] of workers.entries()) {
-          await memoryBreakdown(w, `scale worker ${j + 1}`);
+          cached.push((await memoryBreakdown(w, `scale worker ${j + 1}`)).cachedWorkflows ?? 0);
           // BENCH_MEMORY_DIR: each worker's mappings, to tell malloc arenas, V8 pages and large mmaps apart.
           const dir = process.env.BENCH_MEMORY_DIR;
           if (dir) {
@@ -899,6 +900,20 @@ async function benchScale(): Promise<ScaleBench> {
             );
           }
         }
+
+        // Sticky queues split the workflows unevenly: each worker's RSS is judged per its own cached workflows.
+        const mbPer1000 = settledMb.map((m, j) => Math.round((m * 1000) / Math.max(1, cached[j]!)));
+        const mbPer1000All = Math.round(
+          (settledMb.reduce((a, b) => a + b, 0) * 1000) /
+            Math.max(
+              1,
+              cached.reduce((a, b) => a + b, 0),
+            ),
+        );
+        log(
+          `scale: cached workflows ${cached.join(', ')}; RSS per 1,000 cached ${mbPer1000.join(' MB, ')} MB ` +
+            `(both workers: ${mbPer1000All} MB; target ≤ 600)`,
+        );
 
         // 50 runtimes die at once: all acted on (left idle), and the idle count back to the target.
         const victims = (await rows('idle')).slice(0, killed);
@@ -927,6 +942,9 @@ async function benchScale(): Promise<ScaleBench> {
           liveWorkflows: live,
           workers: workers.length,
           workerRssMb: settledMb,
+          workerCachedWorkflows: cached,
+          workerMbPer1000Cached: mbPer1000,
+          mbPer1000CachedAll: mbPer1000All,
           workerPeakRssMb: peaks.map(mb),
           killed,
           killedDetectedSeconds: round1(detectSeconds),

@@ -9,6 +9,7 @@ import './memory-probe';
 import fs from 'node:fs';
 import { loadSettings, openSystem } from '../system';
 import { StandinComputeProvider } from '../tools/runtime-standin/compute-provider';
+import { reportCachedWorkflows } from './memory-probe';
 
 export interface WorkerChildSettings {
   databaseUrl: string;
@@ -47,6 +48,7 @@ const system = await openSystem({
 const worker = await system.startWorker({
   workflowBundle: { code: fs.readFileSync(settings.bundlePath, 'utf8') },
 });
+reportCachedWorkflows(() => worker.worker.getStatus().numCachedWorkflows);
 process.on('SIGTERM', () => void worker.stop());
 // The parent reads this line to know the worker is polling.
 process.stdout.write('worker-ready\n');
