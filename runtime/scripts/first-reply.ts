@@ -1,8 +1,17 @@
 // The first reply after a claim, on real runtimes (real OpenClaw, XMTP_ENV=off) with an instant model
-// stand-in: for each of N claims a fresh instance boots (fresh STATE_DIR), is provisioned when its health
-// is ready, and gets three chat messages. Prints one JSON line per claim and a summary line
-// (`{"summary": …}`) last; `npm run bench -- firstReply` runs it and reports the summary.
-//   Usage: [FIRST_REPLY_IDLE_MS=<ms idle before each claim>] node --import tsx scripts/first-reply.ts [claims=10]
+// stand-in: for each of N claims a fresh instance boots (fresh STATE_DIR), waits idle as a pool's instance does,
+// is provisioned, and gets three chat messages. Prints one JSON line per claim and a summary line
+// (`{"summary": …}`) last; `npm run bench -- firstReply` runs it and reports the summary. The CPU the instance
+// burns while it waits idle is its keep-warm cost.
+//
+// How long each waits: at least a minute (longer than OpenClaw keeps what a turn opened, so the warm-up must
+// have been kept, not just done once), and spread evenly over one minute: claim i of N waits 60 s + i·60/N s.
+// The gateway sweeps its worker placements every 60 s (OpenClaw's WORKER_PLACEMENT_RECONCILE_INTERVAL_MS), and
+// the sweep retires its session-history worker thread, which the next turn starts again (~1.5 s); a pool's
+// claim lands at any phase of that sweep, so one fixed wait would measure one phase only (60 s sits right on
+// the sweep: every claim cold; 70 s right after a keep-warm turn: every claim warm).
+//   Usage: [FIRST_REPLY_IDLE_MS=<ms, the same for every claim>] [GATEWAY_KEEP_WARM_SECONDS=<s>]
+//          node --import tsx scripts/first-reply.ts [claims=10]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +20,10 @@ import { freePort, startRuntimeProcess, waitForHealth } from '../test/support/ru
 
 const TOKEN = 'first-reply-instance-token-0123456789';
 const claims = Number(process.argv[2] ?? '10');
-const idleMs = Number(process.env.FIRST_REPLY_IDLE_MS ?? '0');
+const fixedIdleMs = process.env.FIRST_REPLY_IDLE_MS ? Number(process.env.FIRST_REPLY_IDLE_MS) : null;
+const SWEEP_MS = 60_000;
+/** How long claim `i` waits idle (see the top). */
+const idleMsOf = (i: number) => fixedIdleMs ?? SWEEP_MS + Math.round((i * SWEEP_MS) / claims);
 const MESSAGES = 3;
 
 const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
@@ -22,6 +34,21 @@ function rssKb(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU ms the processes have used, with their children that exited (clock ticks are 10 ms here). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the 12th–15th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      for (const i of [11, 12, 13, 14]) ticks += Number(fields[i] ?? 0);
+    } catch {
+      // gone: its time is in its parent's children's time once reaped
+    }
+  }
+  return ticks * 10;
 }
 
 function p50(xs: number[]): number {
@@ -36,6 +63,9 @@ export interface ClaimSample {
   laterReplyMs: number[];
   rssMb: number;
   processes: number;
+  /** CPU ms per minute the instance used while it waited idle (the keep-warm turns' cost). */
+  idleCpuMsPerMin: number;
+  idleMs: number;
   load: number;
 }
 
@@ -50,13 +80,20 @@ async function oneClaim(i: number, modelUrl: string): Promise<ClaimSample> {
     XMTP_ENV: 'off',
     MODEL_BASE_URL: modelUrl,
     MODEL: 'stand-in',
+    ...(process.env.GATEWAY_KEEP_WARM_SECONDS
+      ? { GATEWAY_KEEP_WARM_SECONDS: process.env.GATEWAY_KEEP_WARM_SECONDS }
+      : {}),
   });
   try {
     await waitForHealth(rt.url, TOKEN, (b) => b.ready === true, 600_000);
     const bootMs = Date.now() - started;
-    // A pool's instance waits idle before its claim: FIRST_REPLY_IDLE_MS waits that long after ready (default 0:
-    // claimed the moment it is ready, which is not how a pool claims).
+    // A pool's instance waits idle before its claim.
+    const idleMs = idleMsOf(i);
+    const idleTree = () => [rt.child.pid as number, ...rt.tree()];
+    const idleCpuBefore = cpuMs(idleTree());
     if (idleMs > 0) await new Promise((r) => setTimeout(r, idleMs));
+    const idleCpuMsPerMin =
+      idleMs > 0 ? Math.round(((cpuMs(idleTree()) - idleCpuBefore) * 60_000) / idleMs) : 0;
     let t = Date.now();
     const res = await fetch(`${rt.url}/pool/provision`, {
       method: 'POST',
@@ -86,6 +123,8 @@ async function oneClaim(i: number, modelUrl: string): Promise<ClaimSample> {
       laterReplyMs: replies.slice(1),
       rssMb: Math.round(tree.reduce((s, p) => s + rssKb(p), 0) / 1024),
       processes: tree.length,
+      idleCpuMsPerMin,
+      idleMs,
       load: load1(),
     };
   } catch (err) {
@@ -114,6 +153,11 @@ try {
     laterReplyMsP50: p50(samples.flatMap((s) => s.laterReplyMs)),
     rssMbP50: p50(samples.map((s) => s.rssMb)),
     processesP50: p50(samples.map((s) => s.processes)),
+    idleMs: Math.min(...samples.map((s) => s.idleMs)),
+    idleMsMax: Math.max(...samples.map((s) => s.idleMs)),
+    /** Claims whose first reply took over a second (landed between a sweep and the next keep-warm turn). */
+    coldFirstReplies: samples.filter((s) => s.firstReplyMs > 1000).length,
+    idleCpuMsPerMinP50: p50(samples.map((s) => s.idleCpuMsPerMin)),
   };
   console.log(JSON.stringify({ summary }));
 } finally {

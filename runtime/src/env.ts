@@ -42,9 +42,17 @@ export interface RuntimeEnv {
   payments: boolean;
   /** Bounds on the messages the agent schedules per conversation (SCHEDULE_* variables). */
   schedule: ScheduleLimits;
+  /** How often an unclaimed instance's gateway runs the warm-up turn again (GATEWAY_KEEP_WARM_SECONDS; 0: never). */
+  keepWarmMs: number;
 }
 
 export class EnvError extends Error {}
+
+/**
+ * Inside OpenClaw's idle windows (measured, docs/runtime.md "Keeping warm while idle": worker pools retired after
+ * 30 s idle, the agent database's store after 60 s, a per-turn refresh every ~45–55 s that needs a worker).
+ */
+export const DEFAULT_KEEP_WARM_SECONDS = 20;
 
 export const DEFAULT_OPENROUTER_MODEL = 'openai/gpt-4o-mini';
 export const DEFAULT_OPENAI_COMPATIBLE_MODEL = 'gpt-4o-mini';
@@ -162,5 +170,6 @@ export function loadEnv(env: NodeJS.ProcessEnv): RuntimeEnv {
     sms: phoneNumber && poolApiUrl ? { phoneNumber } : null,
     payments: optional(env, 'POOL_PAYMENTS') === 'on' && poolApiUrl !== null,
     schedule: parseScheduleLimits(env),
+    keepWarmMs: boundedInt(env, 'GATEWAY_KEEP_WARM_SECONDS', 0, 3600, DEFAULT_KEEP_WARM_SECONDS) * 1000,
   };
 }

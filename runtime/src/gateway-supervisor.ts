@@ -36,6 +36,14 @@ export interface GatewaySupervisorOptions {
    * failure is logged and the gateway becomes ready anyway: a cold first reply beats an unclaimable instance.
    */
   warmUp?: () => Promise<void>;
+  /**
+   * Keeps the warm-up from wearing off: OpenClaw lets go of what the warm-up started within about a minute
+   * without a turn (worker threads after 30 s idle, its agent database after 60 s, and reopening that forks an
+   * integrity check), so an instance claimed after 60–90 s idle answered its first message in 4–6 s
+   * (docs/runtime.md, "Keeping warm while idle"). While `keepWarm.while()` holds (the instance is not claimed yet), `keepWarm.turn` runs
+   * every `everyMs` on a ready gateway. 0 or absent: never.
+   */
+  keepWarm?: { everyMs: number; while: () => boolean; turn: () => Promise<void> };
   log?: (line: string) => void;
 }
 
@@ -53,6 +61,9 @@ export class GatewaySupervisor {
   private down = false;
   /** The child whose warm-up is running or done (warm-up runs once per gateway process). */
   private warmedChild: ChildProcess | null = null;
+  private keepWarmTimer: NodeJS.Timeout | null = null;
+  /** Keep-warm turns run (for tests and logs). */
+  keepWarmTurns = 0;
   /** Number of times the gateway process was started (for tests and logs). */
   starts = 0;
   readonly baseUrl: string;
@@ -188,6 +199,7 @@ export class GatewaySupervisor {
       this.down = false;
       // Remember the helpers while they are alive: they may be re-parented once the gateway dies.
       if (this.child?.pid) this.childTree = descendants(this.child.pid);
+      this.scheduleKeepWarm();
     }
     // A live gateway that misses one probe (a slow event loop on a busy machine) stays ready; three
     // misses in a row, or its exit (onExit), make it not ready.
@@ -198,11 +210,32 @@ export class GatewaySupervisor {
     this.scheduleProbe(this.ready ? (this.opts.probeIntervalMs ?? 5_000) : 200);
   }
 
+  /** The next keep-warm turn, `keepWarm.everyMs` from now (one chain per supervisor, none while not ready). */
+  private scheduleKeepWarm(): void {
+    const keepWarm = this.opts.keepWarm;
+    if (!keepWarm || keepWarm.everyMs <= 0 || this.keepWarmTimer || this.stopping) return;
+    this.keepWarmTimer = setTimeout(async () => {
+      if (this.ready && keepWarm.while()) {
+        try {
+          await keepWarm.turn();
+          this.keepWarmTurns += 1;
+        } catch (err) {
+          this.log(`[runtime] keep-warm turn failed: ${(err as Error).message}`);
+        }
+      }
+      this.keepWarmTimer = null;
+      // Claimed: the conversation's own turns keep it warm from here; a restarted gateway schedules anew.
+      if (this.ready && keepWarm.while()) this.scheduleKeepWarm();
+    }, keepWarm.everyMs);
+    this.keepWarmTimer.unref();
+  }
+
   /** Stops the gateway and its helpers: SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.keepWarmTimer) clearTimeout(this.keepWarmTimer);
     const child = this.child;
     if (child?.pid) {
       const pid = child.pid;

@@ -24,7 +24,7 @@ export function warmupSessionKey(): string {
 export async function runWarmupTurn(
   gatewayUrl: string,
   gatewayToken: string,
-  timeoutMs = 180_000,
+  { sessionKey = warmupSessionKey(), timeoutMs = 180_000 }: { sessionKey?: string; timeoutMs?: number } = {},
 ): Promise<number> {
   const started = Date.now();
   const res = await fetch(`${gatewayUrl}/v1/chat/completions`, {
@@ -33,7 +33,7 @@ export async function runWarmupTurn(
       authorization: `Bearer ${gatewayToken}`,
       'content-type': 'application/json',
       'x-openclaw-model': `${WARMUP_PROVIDER_ID}/${NO_MODEL_ID}`,
-      'x-openclaw-session-key': warmupSessionKey(),
+      'x-openclaw-session-key': sessionKey,
     },
     body: JSON.stringify({ model: 'openclaw', messages: [{ role: 'user', content: 'warm-up' }] }),
     signal: AbortSignal.timeout(timeoutMs),
@@ -41,4 +41,27 @@ export async function runWarmupTurn(
   const body = await res.text();
   if (!res.ok) throw new Error(`warm-up turn answered ${res.status}: ${body.slice(0, 200)}`);
   return Date.now() - started;
+}
+
+/**
+ * The session of the keep-warm turns (GatewaySupervisor `keepWarm`): one probe session, not a new one per turn (a
+ * new session costs a turn ~1.5 s of CPU, a turn in a known one ~0.3 s), replaced every hour so its transcript
+ * stays short; OpenClaw prunes probe sessions a day old.
+ */
+export class KeepWarmSession {
+  private key = warmupSessionKey();
+  private since: number;
+  constructor(
+    private readonly rotateMs = 3_600_000,
+    private readonly clock = Date.now,
+  ) {
+    this.since = clock();
+  }
+  current(): string {
+    if (this.clock() - this.since >= this.rotateMs) {
+      this.key = warmupSessionKey();
+      this.since = this.clock();
+    }
+    return this.key;
+  }
 }

@@ -17,7 +17,7 @@ import { sendChatMessage } from './chat-page.ts';
 import { createControlServer, type Health } from './control-server.ts';
 import type { ModelConfig, RuntimeEnv } from './env.ts';
 import { GatewaySupervisor } from './gateway-supervisor.ts';
-import { runWarmupTurn } from './gateway-warmup.ts';
+import { KeepWarmSession, runWarmupTurn } from './gateway-warmup.ts';
 import { HttpError } from './http-errors.ts';
 import { InboundQueue } from './inbound.ts';
 import { inboundDispatch } from './inbound-delivery.ts';
@@ -94,6 +94,9 @@ export function gatewayEnvironment(
     'NO_PROXY',
     // End-to-end tests only: the Convos channel's file-backed stand-in network (extensions/convos/src/instance.ts).
     'CONVOS_TEST_NETWORK_DIR',
+    // Operators' view into a slow turn: OpenClaw's diagnostics timeline (spans per turn stage) to a file.
+    'OPENCLAW_DIAGNOSTICS',
+    'OPENCLAW_DIAGNOSTICS_TIMELINE_PATH',
   ]) {
     const value = process.env[name];
     if (value) out[name] = value;
@@ -176,6 +179,7 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
   });
   const outboundUrl = `http://127.0.0.1:${(outbound.address() as AddressInfo).port}`;
 
+  const keepWarmSession = new KeepWarmSession();
   const supervisor = new GatewaySupervisor({
     command: process.execPath,
     // The token is passed by environment, not argv, so it does not show up in `ps`.
@@ -197,6 +201,15 @@ export async function startRuntime(env: RuntimeEnv, log: (line: string) => void)
     redact: secrets,
     warmUp: async () => {
       await runWarmupTurn(`http://127.0.0.1:${gatewayPort}`, gatewayToken);
+    },
+    keepWarm: {
+      everyMs: env.keepWarmMs,
+      while: () => store.current() === null,
+      turn: async () => {
+        await runWarmupTurn(`http://127.0.0.1:${gatewayPort}`, gatewayToken, {
+          sessionKey: keepWarmSession.current(),
+        });
+      },
     },
     log,
   });

@@ -37,6 +37,7 @@ async function supervisor(
   mode: 'crash' | 'serve',
   extraEnv: Record<string, string> = {},
   warmUp?: () => Promise<void>,
+  keepWarm?: { everyMs: number; while: () => boolean; turn: () => Promise<void> },
 ) {
   const dir = mkdtempSync(path.join(tmpdir(), 'supervisor-'));
   const port = await freePort();
@@ -63,6 +64,7 @@ async function supervisor(
     backoffMaxMs: 100,
     probeIntervalMs: 50,
     ...(warmUp ? { warmUp } : {}),
+    ...(keepWarm ? { keepWarm } : {}),
     log: (l) => lines.push(l),
   });
   cleanups.push(async () => {
@@ -124,6 +126,38 @@ describe('GatewaySupervisor', () => {
     expect(lines.some((l) => l.includes('gateway warm-up failed') && l.includes('no warm-up today'))).toBe(
       true,
     );
+  });
+
+  it('runs the warm-up again every keep-warm interval while the instance is unclaimed, and never after', async () => {
+    let warmUps = 0;
+    let calls = 0;
+    let claimed = false;
+    const { sup } = await supervisor(
+      'serve',
+      {},
+      async () => {
+        warmUps += 1;
+      },
+      {
+        everyMs: 100,
+        while: () => !claimed,
+        turn: async () => {
+          calls += 1;
+        },
+      },
+    );
+    await sup.start();
+    await waitFor(() => sup.state === 'ready', 10_000);
+    await waitFor(() => sup.keepWarmTurns >= 3, 5_000);
+    expect(warmUps).toBe(1); // the boot's warm-up once, then the keep-warm turn every interval
+    expect(calls).toBe(sup.keepWarmTurns);
+    claimed = true;
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(calls - after).toBeLessThanOrEqual(1); // at most the turn already due when the claim came
+    const settled = calls;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toBe(settled);
   });
 
   it('tolerates one missed probe but reports a wedged (alive, unready) gateway as not ready', async () => {

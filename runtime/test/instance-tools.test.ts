@@ -501,6 +501,9 @@ describe('what the gateway process gets', () => {
       'HTTPS_PROXY',
       'HTTP_PROXY',
       'NO_PROXY',
+      'CONVOS_TEST_NETWORK_DIR',
+      'OPENCLAW_DIAGNOSTICS',
+      'OPENCLAW_DIAGNOSTICS_TIMELINE_PATH',
     ];
     expect(
       Object.keys(gw)
