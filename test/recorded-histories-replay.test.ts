@@ -11,7 +11,9 @@
  * - `pre-up-front-patches/`: instance histories from before `Patch.allUpFront` and `provisionRecordsClaimed`
  *   (each patch asked where its change is, `claimed` written by its own local activity: claims, a join waiting for
  *   acceptance, accepted and timed out, a failed provision) and pool histories from before the pool's refresh gap,
- *   from `test/claims.test.ts` and `test/joins.test.ts`.
+ *   from `test/claims.test.ts` and `test/joins.test.ts`;
+ * - `pre-pool-read-activity/`: pool histories from before the pool read the read model with an activity (a local
+ *   activity per wake-up, Updates of settings and targets), from `test/pool-settings.test.ts`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -99,4 +101,18 @@ it('replays instance and pool histories recorded before the up-front patches and
     expect(markers).not.toContain(id);
   }
   expect(await replayFailures('pre-up-front-patches', histories)).toEqual([]);
+}, 120_000);
+
+it('replays pool histories recorded when the pool read the read model with a local activity', async () => {
+  const histories = load('pre-pool-read-activity');
+  const all = events(histories);
+  const localReads = all.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+  const updates = all.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+  expect(histories.length).toBe(2);
+  expect(localReads.length).toBeGreaterThan(10);
+  expect(updates.length).toBeGreaterThan(5);
+  expect(
+    all.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'countPoolMembers'),
+  ).toBe(false);
+  expect(await replayFailures('pre-pool-read-activity', histories)).toEqual([]);
 }, 120_000);

@@ -3,7 +3,7 @@
  * within `maxTotal`, starts instance workflows, answers replenish / drain / setTarget, and stops warming
  * through a circuit breaker when starts keep failing.
  *
- * It decides on counts read from the read model at each wake-up (one local activity), plus the instances it
+ * It decides on counts read from the read model at each wake-up (one activity), plus the instances it
  * started that the read model does not show yet; it keeps nothing per member, so its history, continue-as-new
  * input and Query answer stay the same size at 10,000 instances as at 10. Instances' reports of their
  * transitions only wake it (and feed the breaker); a lost one costs a poll interval, never a wrong count.
@@ -53,14 +53,22 @@ const { drainInstances } = proxyActivities<Activities>({
 });
 
 /**
- * Only the main loop runs this local activity: in an Update or Signal handler, a local activity's result is
- * ordered differently on replay against commands the loop issued meanwhile (seen as a nondeterminism error on
- * replay of a history where `applySettings` awaited one while the loop started instances).
+ * The read of the read model, as an activity: its result is an event in history, so every replay sees it where
+ * the run did. As a local activity (runs before `POOL_READ_ACTIVITY_PATCH`) a read still running when a workflow
+ * task ended (the worker's heartbeat of a task held open, or a worker lost) was resolved on replay in another
+ * task than the run had: an Update accepted meanwhile then came after the loop's commands instead of before
+ * them (a nondeterminism error in the post-run replay; the SDK's own issue is temporalio/sdk-rust#1146).
  */
-const { countPoolMembers } = proxyLocalActivities<Activities>({
+const { countPoolMembers: readPoolMembers } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '10s' },
 });
+/** Runs before `POOL_READ_ACTIVITY_PATCH` read with a local activity, and replay that way. */
+const { countPoolMembers: readPoolMembersLocally } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '10s' },
+});
+const POOL_READ_ACTIVITY_PATCH = 'pool-read-activity';
 
 /** A start the pool drained on purpose is not a start failure (the circuit breaker ignores it). */
 const INTENTIONAL_DRAIN_PATCH = 'pool-intentional-drain';
@@ -120,6 +128,8 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     input.providers ?? Object.fromEntries(Object.keys(members).map((id) => [id, settings.computeProvider]));
   const breaker = input.breaker ?? { consecutiveFailures: 0, openedAt: null };
   const fromReadModel = patched(COUNTS_FROM_READ_MODEL_PATCH);
+  // Asked once, at the run's start: the marker lands in its first workflow task, not mid-run.
+  const countPoolMembers = patched(POOL_READ_ACTIVITY_PATCH) ? readPoolMembers : readPoolMembersLocally;
   if (fromReadModel) {
     // A run that kept a member map hands over to the read model: it already holds every member.
     for (const key of [members, seqs, providers]) for (const id of Object.keys(key)) delete key[id];
@@ -443,7 +453,7 @@ export async function poolWorkflow(input: PoolInput): Promise<void> {
     // Wake on any change, and at least every poll interval (the breaker's cooldown is time-based).
     await condition(() => dirty, settings.pollIntervalMs);
     // A report right after a read waits out the gap: the reports arriving meanwhile share the next read,
-    // so a burst of claims costs a read (a local activity and its queries) per second, not one per claim.
+    // so a burst of claims costs a read (an activity and its queries) per second, not one per claim.
     const sinceRefresh = Date.now() - lastRefreshAt;
     if (refreshGap && sinceRefresh < MIN_REFRESH_GAP_MS) await sleep(MIN_REFRESH_GAP_MS - sinceRefresh);
     dirty = false;

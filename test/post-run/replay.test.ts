@@ -16,6 +16,23 @@ const { temporal } = proto;
 
 const dir = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'histories');
 
+/** One line per event: id, type and the name it carries (workflow, activity, signal, Update, marker, timer). */
+function outline(history: proto.temporal.api.history.v1.IHistory): string {
+  return (history.events ?? [])
+    .map((e) => {
+      const type = temporal.api.enums.v1.EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '');
+      const name =
+        e.activityTaskScheduledEventAttributes?.activityType?.name ??
+        e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name ??
+        e.workflowExecutionSignaledEventAttributes?.signalName ??
+        e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name ??
+        e.markerRecordedEventAttributes?.markerName ??
+        (e.timerStartedEventAttributes ? `timer ${e.timerStartedEventAttributes.timerId}` : '');
+      return `${e.eventId} ${type} ${name}`;
+    })
+    .join('\n');
+}
+
 it('replays every exported history without non-determinism', async () => {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.pb'));
   const types = new Set<string>();
@@ -40,7 +57,12 @@ it('replays every exported history without non-determinism', async () => {
     { workflowsPath, replayName: 'test-run', dataConverter: { payloadCodecs: [runCodec()] } },
     histories,
   )) {
-    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    if (result.error) {
+      failures.push(`${result.workflowId}: ${result.error.message}`);
+      // The next one to read this CI log sees the history's shape (event types and names, no payloads).
+      const failed = histories.find((h) => h.workflowId === result.workflowId);
+      if (failed) console.error(`${result.workflowId}:\n${outline(failed.history)}`);
+    }
   }
   expect(failures).toEqual([]);
 }, 600_000);
