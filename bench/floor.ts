@@ -1,9 +1,10 @@
 /**
- * The engine's floor, measured on the claim benchmark's own stack (same dev server, same Postgres, same stand-in,
- * same process), right before the claims: a bare Update to a parked workflow and a claim-shaped one
- * (./floor-workflows.ts), each to a fresh workflow (as a claim goes to a fresh idle instance), alone and with
- * 20 in flight, with the CPU the stack burned per Update measured the same way as for claims. And the durable
- * floor: the claim-shaped Update with only what any durable, idempotent claim through an HTTP API must add.
+ * The engine's floor, on the claim benchmark's own stack (same dev server, same Postgres, same stand-in, same
+ * process): a bare Update to a parked workflow and a claim-shaped one (./floor-workflows.ts), each to a fresh
+ * workflow (as a claim goes to a fresh idle instance), and the durable floor: the claim-shaped Update with only
+ * what any durable, idempotent claim through an HTTP API must add. `withFloor` sets them up and hands out one
+ * operation of each; the claim bench measures them in rounds interleaved with the claims (bench/run.ts), so
+ * what the machine does meanwhile weighs on both sides alike.
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -13,9 +14,8 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import type { Stack } from '../test/stack';
-import { profileStart, profileStop } from './cpu-profile';
 import { bareUpdate, type FloorActivities, type ShapedRequest, shapedUpdate } from './floor-workflows';
-import { type LatencySummary, runLanes, sleep, summarize, threadsPerOp } from './lib';
+import { type LatencySummary, runLanes, sleep } from './lib';
 
 export interface FloorRun {
   alone: LatencySummary;
@@ -34,15 +34,11 @@ export interface FloorBench {
   durable: FloorRun;
 }
 
-interface Meter {
-  start(): Promise<void>;
-  stopWithParts(): Promise<{
-    total: number;
-    node: number;
-    children: number;
-    postgres: number;
-    threads: Record<string, number>;
-  }>;
+/** The i-th operation of each floor kind (each to its own parked workflow and stand-in runtime). */
+export interface FloorOps {
+  bare(i: number): Promise<unknown>;
+  shaped(i: number): Promise<unknown>;
+  durable(i: number): Promise<unknown>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -71,13 +67,12 @@ async function registerStandin(stack: Stack, n: number): Promise<Array<{ url: st
   return out;
 }
 
-export async function benchFloor(
+/** Parks `total` workflows of each kind, runs `fn` with their operations, then ends them. */
+export async function withFloor<T>(
   stack: Stack,
-  counts: { warmup: number; alone: number; concurrent: number; lanes: number },
-  meter: Meter,
-  log: (msg: string) => void,
-): Promise<FloorBench> {
-  const total = counts.warmup + counts.alone + counts.concurrent;
+  total: number,
+  fn: (ops: FloorOps) => Promise<T>,
+): Promise<T> {
   const taskQueue = `floor-${randomUUID().slice(0, 8)}`;
   const bundle = await bundleWorkflowCode({
     workflowsPath: path.join(here, 'floor-workflows.ts'),
@@ -147,46 +142,6 @@ export async function benchFloor(
       }
       return ids;
     };
-    const measure = async (
-      what: string,
-      ids: string[],
-      op: (workflowId: string, i: number) => Promise<unknown>,
-    ): Promise<FloorRun> => {
-      let next = 0;
-      const one = async () => {
-        const i = next++;
-        await op(ids[i]!, i);
-      };
-      for (let i = 0; i < counts.warmup; i++) await one();
-      await meter.start();
-      const a = await runLanes(counts.alone, 1, one);
-      const cpuAlone = (await meter.stopWithParts()).total;
-      await meter.start();
-      await profileStart();
-      const c = await runLanes(counts.concurrent, counts.lanes, one);
-      const parts = await meter.stopWithParts();
-      await profileStop(`floor-${what.split(' ')[0]}-concurrent`);
-      const cpuConc = parts.total;
-      const per = (x: number) => Math.round((x * 1000) / counts.concurrent);
-      log(
-        `floor ${what} x${counts.lanes} CPU per Update: node ${per(parts.node)} ` +
-          `(${threadsPerOp(parts.threads, counts.concurrent)}), temporal ${per(parts.children)}, ` +
-          `postgres ${per(parts.postgres)} ms`,
-      );
-      const result = {
-        alone: summarize(a.map((r) => r.ms)),
-        concurrent: summarize(c.map((r) => r.ms)),
-        cpuMsPerOp: {
-          alone: Math.round((cpuAlone * 1000) / counts.alone),
-          concurrent: Math.round((cpuConc * 1000) / counts.concurrent),
-        },
-      };
-      log(
-        `floor ${what}: alone p50 ${result.alone.p50} ms, x${counts.lanes} p50 ${result.concurrent.p50} ms; ` +
-          `${result.cpuMsPerOp.alone} / ${result.cpuMsPerOp.concurrent} CPU-ms per Update`,
-      );
-      return result;
-    };
     const run = randomUUID().slice(0, 8);
     const bareIds = await park(`floor-bare-${run}`, total);
     const shapedIds = await park(`floor-shaped-${run}`, total);
@@ -214,25 +169,29 @@ export async function benchFloor(
     });
     const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
     await sleep(1000);
-    const bare = await measure('bare Update', bareIds, (id, i) =>
-      client.workflow.getHandle(id).executeUpdate(bareUpdate, { updateId: `bare-${run}-${i}`, args: ['x'] }),
-    );
-    const shaped = await measure('claim-shaped Update', shapedIds, (id, i) => {
-      const key = `shaped-${run}-${i}`;
-      return client.workflow.getHandle(id).executeUpdate(shapedUpdate, {
-        updateId: key,
-        args: [{ key, ...runtimes[i]!, agentName: 'Bench', instructions: 'be brief' }],
-      });
-    });
-    const durable = await measure('durable claim-shaped Update', durableIds, async (id, i) => {
-      const res = await fetch(`${apiUrl}/claim`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ workflowId: id, i }),
-      });
-      if (!res.ok) throw new Error(`durable floor answered ${res.status}`);
-      return res.json();
-    });
+    const ops: FloorOps = {
+      bare: (i) =>
+        client.workflow
+          .getHandle(bareIds[i]!)
+          .executeUpdate(bareUpdate, { updateId: `bare-${run}-${i}`, args: ['x'] }),
+      shaped: (i) => {
+        const key = `shaped-${run}-${i}`;
+        return client.workflow.getHandle(shapedIds[i]!).executeUpdate(shapedUpdate, {
+          updateId: key,
+          args: [{ key, ...runtimes[i]!, agentName: 'Bench', instructions: 'be brief' }],
+        });
+      },
+      durable: async (i) => {
+        const res = await fetch(`${apiUrl}/claim`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ workflowId: durableIds[i]!, i }),
+        });
+        if (!res.ok) throw new Error(`durable floor answered ${res.status}`);
+        return res.json();
+      },
+    };
+    const result = await fn(ops);
     await api.close();
     // Parked workflows would keep the floor worker's cache busy: end them.
     const parked = [...bareIds, ...shapedIds, ...durableIds];
@@ -242,7 +201,7 @@ export async function benchFloor(
         .terminate('floor measured')
         .catch(() => {}),
     );
-    return { bare, shaped, durable };
+    return result;
   });
   try {
     return await run;

@@ -24,7 +24,7 @@ import { freePort } from '../test/support/ports';
 import { workflowsPath } from '../workers/create-worker';
 import { workerProcessEnv } from '../workers/process-tuning';
 import { profileStart, profileStop } from './cpu-profile';
-import { benchFloor } from './floor';
+import { type FloorBench, type FloorRun, withFloor } from './floor';
 import {
   cpuDelta,
   cpuSnapshot,
@@ -267,11 +267,109 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** Benchmarks 1 and 2: warm-pool claim latency through the API, and the direct claim baseline. */
+/** What one kind of operation measured over the interleaved rounds. */
+interface Measured<T> {
+  alone: Array<{ ms: number; value: T }>;
+  concurrent: Array<{ ms: number; value: T }>;
+  cpuAlone: number;
+  cpuConcurrent: CpuParts;
+  /** Operations the CPU above was spent on (the concurrent chunks' load-keeping tail included). */
+  opsAlone: number;
+  opsConcurrent: number;
+}
+
+const addParts = (a: CpuParts, b: CpuParts): CpuParts => ({
+  total: a.total + b.total,
+  node: a.node + b.node,
+  children: a.children + b.children,
+  postgres: a.postgres + b.postgres,
+  threads: Object.fromEntries(
+    [...new Set([...Object.keys(a.threads), ...Object.keys(b.threads)])].map((k) => [
+      k,
+      (a.threads[k] ?? 0) + (b.threads[k] ?? 0),
+    ]),
+  ),
+});
+
+/**
+ * Measures every kind side by side: `rounds` rounds, each running every kind (in an order that rotates from
+ * round to round) alone, then at `lanes` in flight. A concurrent chunk runs `lanes` operations more than it
+ * counts: the first `perRound` started are measured, the rest keep the load at `lanes` until the last measured
+ * one ends. Phases measured one after the other differed by whatever the machine did meanwhile (a GC, the
+ * sweeper, the pool): the ratios of one run moved 1.0–2.0×; interleaved, both sides carry it alike.
+ */
+async function measureInterleaved<K extends string>(
+  kinds: Record<K, (i: number) => Promise<unknown>>,
+  counts: { warmup: number; alone: number; concurrent: number; lanes: number; rounds: number },
+  cpu: CpuMeter,
+): Promise<Record<K, Measured<unknown>>> {
+  const names = Object.keys(kinds) as K[];
+  const next = Object.fromEntries(names.map((k) => [k, 0])) as Record<K, number>;
+  const take = (k: K) => () => kinds[k](next[k]++);
+  const empty: CpuParts = { total: 0, node: 0, children: 0, postgres: 0, threads: {} };
+  const out = Object.fromEntries(
+    names.map((k) => [
+      k,
+      { alone: [], concurrent: [], cpuAlone: 0, cpuConcurrent: empty, opsAlone: 0, opsConcurrent: 0 },
+    ]),
+  ) as unknown as Record<K, Measured<unknown>>;
+  for (const k of names) for (let i = 0; i < counts.warmup; i++) await take(k)();
+  const aloneEach = Math.ceil(counts.alone / counts.rounds);
+  const concEach = Math.ceil(counts.concurrent / counts.rounds);
+  for (let r = 0; r < counts.rounds; r++) {
+    const order = names.map((_, j) => names[(j + r) % names.length]!);
+    for (const k of order) {
+      const m = out[k];
+      const op = take(k);
+      await cpu.start();
+      m.alone.push(...(await runLanes(aloneEach, 1, op)));
+      m.cpuAlone += await cpu.stop();
+      m.opsAlone += aloneEach;
+      const last = r === counts.rounds - 1;
+      await cpu.start();
+      if (last) await profileStart();
+      const chunk = await runLanes(concEach + counts.lanes, counts.lanes, op);
+      const parts = await cpu.stopWithParts();
+      if (last) await profileStop(`${k}-concurrent`);
+      m.concurrent.push(...chunk.slice(0, concEach));
+      m.cpuConcurrent = addParts(m.cpuConcurrent, parts);
+      m.opsConcurrent += concEach + counts.lanes;
+    }
+  }
+  return out;
+}
+
+/** The floor's figures from what `measureInterleaved` measured of one kind. */
+function floorRun(what: string, m: Measured<unknown>, lanes: number): FloorRun {
+  const per = (x: number) => Math.round((x * 1000) / m.opsConcurrent);
+  const run: FloorRun = {
+    alone: summarize(m.alone.map((r) => r.ms)),
+    concurrent: summarize(m.concurrent.map((r) => r.ms)),
+    cpuMsPerOp: {
+      alone: Math.round((m.cpuAlone * 1000) / m.opsAlone),
+      concurrent: per(m.cpuConcurrent.total),
+    },
+  };
+  log(
+    `floor ${what} x${lanes} CPU per Update: node ${per(m.cpuConcurrent.node)} ` +
+      `(${threadsPerOp(m.cpuConcurrent.threads, m.opsConcurrent)}), temporal ${per(m.cpuConcurrent.children)}, ` +
+      `postgres ${per(m.cpuConcurrent.postgres)} ms`,
+  );
+  log(
+    `floor ${what}: alone p50 ${run.alone.p50} ms, x${lanes} p50 ${run.concurrent.p50} ms; ` +
+      `${run.cpuMsPerOp.alone} / ${run.cpuMsPerOp.concurrent} CPU-ms per Update`,
+  );
+  return run;
+}
+
 async function benchClaim(): Promise<ClaimBench> {
   const warmup = 10;
   const alone = 40;
   const concurrent = 200;
-  const fill = warmup + alone + concurrent;
+  const rounds = 4;
+  // Each concurrent chunk runs CONCURRENCY more than it measures (the load-keeping tail).
+  const perKind = warmup + alone + concurrent + rounds * CONCURRENCY;
+  const fill = perKind;
   return withStack(
     {
       targetIdle: fill,
@@ -288,9 +386,6 @@ async function benchClaim(): Promise<ClaimBench> {
       await sleep(2000);
 
       const cpu = new CpuMeter(stack.config.databaseUrl!);
-      // The engine's floor first, on the same dev server, Postgres, stand-in and process, then the claims.
-      log('measuring the floor: a bare Update and a claim-shaped Update to parked workflows');
-      const floor = await benchFloor(stack, { warmup, alone, concurrent, lanes: CONCURRENCY }, cpu, log);
       // What the stack burns doing nothing (the health sweeper checking every idle instance, the pool): it is in
       // every phase's CPU, longer phases carry more of it.
       await cpu.start();
@@ -304,29 +399,49 @@ async function benchClaim(): Promise<ClaimBench> {
           `${threadsPerOp(idleParts.threads, 5)}; temporal ${Math.round((idleParts.children * 1000) / 5)}, postgres ${Math.round((idleParts.postgres * 1000) / 5)})`,
       );
       const run = randomUUID().slice(0, 8);
-      for (let i = 0; i < warmup; i++) mustSucceed([await claim(stack, `bench-${run}-w${i}`)]);
-      await cpu.start();
-      const aloneRuns = await runLanes(alone, 1, (i) => claim(stack, `bench-${run}-a${i}`));
-      const cpuAlone = await cpu.stop();
-      mustSucceed(aloneRuns.map((r) => r.value));
-      await cpu.start();
-      await profileStart();
-      const concRuns = await runLanes(concurrent, CONCURRENCY, (i) => claim(stack, `bench-${run}-c${i}`));
-      const cpuParts = await cpu.stopWithParts();
-      await profileStop('claim-concurrent');
+      // The engine's floor on the same dev server, Postgres, stand-in and process, in rounds with the claims.
       log(
-        `claim x${CONCURRENCY} CPU per claim: node ${Math.round((cpuParts.node * 1000) / concurrent)} ` +
-          `(${threadsPerOp(cpuParts.threads, concurrent)}), ` +
-          `temporal ${Math.round((cpuParts.children * 1000) / concurrent)}, postgres ${Math.round((cpuParts.postgres * 1000) / concurrent)} ms`,
+        `measuring a bare Update, a claim-shaped Update, the durable floor and the claim in ${rounds} interleaved rounds`,
       );
-      const cpuConcurrent = cpuParts.total;
+      const measured = await withFloor(stack, perKind, (ops) =>
+        measureInterleaved(
+          {
+            bare: ops.bare,
+            shaped: ops.shaped,
+            durable: ops.durable,
+            claim: async (i) => {
+              const outcome = await claim(stack, `bench-${run}-${i}`);
+              mustSucceed([outcome]);
+              return outcome;
+            },
+          },
+          { warmup, alone, concurrent, lanes: CONCURRENCY, rounds },
+          cpu,
+        ),
+      );
       await cpu.close();
-      mustSucceed(concRuns.map((r) => r.value));
+      const floor: FloorBench = {
+        bare: floorRun('bare Update', measured.bare, CONCURRENCY),
+        shaped: floorRun('claim-shaped Update', measured.shaped, CONCURRENCY),
+        durable: floorRun('durable claim-shaped Update', measured.durable, CONCURRENCY),
+      };
+      const claims = measured.claim;
+      const aloneRuns = claims.alone as Array<{ ms: number; value: ClaimOutcome }>;
+      const concRuns = claims.concurrent as Array<{ ms: number; value: ClaimOutcome }>;
+      const cpuParts = claims.cpuConcurrent;
+      const cpuAlone = claims.cpuAlone;
+      const cpuConcurrent = cpuParts.total;
+      const perClaim = (x: number) => Math.round((x * 1000) / claims.opsConcurrent);
+      log(
+        `claim x${CONCURRENCY} CPU per claim: node ${perClaim(cpuParts.node)} ` +
+          `(${threadsPerOp(cpuParts.threads, claims.opsConcurrent)}), ` +
+          `temporal ${perClaim(cpuParts.children)}, postgres ${perClaim(cpuParts.postgres)} ms`,
+      );
       const claimAlone = summarize(aloneRuns.map((r) => r.ms));
       const claimConcurrent = summarize(concRuns.map((r) => r.ms));
       log(`claim alone p50 ${claimAlone.p50} p99 ${claimAlone.p99}`);
       log(`claim x${CONCURRENCY} p50 ${claimConcurrent.p50} p99 ${claimConcurrent.p99}`);
-      const cpuConcPerClaim = (cpuConcurrent * 1000) / concurrent;
+      const cpuConcPerClaim = (cpuConcurrent * 1000) / claims.opsConcurrent;
       log(
         `claim / shaped floor at p50: ${(claimConcurrent.p50 / floor.shaped.concurrent.p50).toFixed(2)}× at ` +
           `${CONCURRENCY} concurrent (target ≤ 1.5×), ${(claimAlone.p50 / floor.shaped.alone.p50).toFixed(2)}× alone ` +
