@@ -4,13 +4,12 @@
  * Runs against the run's dev server in seconds.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../activities';
 import type { TransitionRecord } from '../activities/read-model';
+import { startMockWorker } from '../test/support/mock-worker';
 import { claimUpdate, destroySignal, getStateQuery } from './messages';
 import type { ClaimBinding, ClaimRequest, InstanceInput, InstanceTimings } from './types';
 
@@ -53,28 +52,13 @@ const activities: Partial<Activities> = {
 };
 
 let client: Client;
-let connection: Connection;
-let worker: Worker;
-let running: Promise<void>;
-const taskQueue = `instance-unit-${randomUUID().slice(0, 8)}`;
+let taskQueue: string;
+let stopWorker: () => Promise<void>;
 
 beforeAll(async () => {
-  const address = inject('temporalAddress');
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
-  worker = await Worker.create({
-    connection: await NativeConnection.connect({ address }),
-    taskQueue,
-    workflowBundle: { code: fs.readFileSync(inject('workflowBundlePath'), 'utf8') },
-    activities,
-  });
-  running = worker.run();
+  ({ client, taskQueue, stop: stopWorker } = await startMockWorker('instance-unit', activities));
 });
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await connection?.close();
-});
+afterAll(() => stopWorker?.());
 
 async function startInstance() {
   const instanceId = randomUUID();

@@ -4,13 +4,13 @@
  * on the next worker deploy).
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Activities } from '../activities';
 import type { PoolMemberCounts } from '../activities/pool-members';
 import { INSTANCE_STATUSES } from '../contracts/instance-status';
+import { startMockWorker } from '../test/support/mock-worker';
 import { workflowsPath } from '../workers/create-worker';
 import { applySettingsUpdate, instanceChangedSignal } from './messages';
 import type { PoolSettings } from './types';
@@ -42,28 +42,13 @@ const activities: Partial<Activities> = {
 };
 
 let client: Client;
-let connection: Connection;
-let worker: Worker;
-let running: Promise<void>;
-const taskQueue = `pool-unit-${randomUUID().slice(0, 8)}`;
+let taskQueue: string;
+let stopWorker: () => Promise<void>;
 
 beforeAll(async () => {
-  const address = inject('temporalAddress');
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
-  worker = await Worker.create({
-    connection: await NativeConnection.connect({ address }),
-    taskQueue,
-    workflowBundle: { code: fs.readFileSync(inject('workflowBundlePath'), 'utf8') },
-    activities,
-  });
-  running = worker.run();
+  ({ client, taskQueue, stop: stopWorker } = await startMockWorker('pool-unit', activities));
 });
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await connection?.close();
-});
+afterAll(() => stopWorker?.());
 
 const settings = (poolName: string, targetIdle: number): PoolSettings => ({
   poolName,
