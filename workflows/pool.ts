@@ -54,10 +54,11 @@ const { drainInstances } = proxyActivities<Activities>({
 
 /**
  * The read of the read model, as an activity: its result is an event in history, so every replay sees it where
- * the run did. As a local activity (runs before `POOL_READ_ACTIVITY_PATCH`) a read still running when a workflow
- * task ended (the worker's heartbeat of a task held open, or a worker lost) was resolved on replay in another
- * task than the run had: an Update accepted meanwhile then came after the loop's commands instead of before
- * them (a nondeterminism error in the post-run replay; the SDK's own issue is temporalio/sdk-rust#1146).
+ * the run did. A local activity (runs before `POOL_READ_ACTIVITY_PATCH`) still running when a workflow task ends
+ * (the worker heartbeats a task held open, or the worker is lost) can be resolved on replay in another task than
+ * the run had (the SDK's open issue temporalio/sdk-rust#1146: such tasks collapse differently on replay): the
+ * post-run replay once saw an Update accepted first in a task replay after the child starts that followed the
+ * read. Not reproduced at will; with an activity the read's result has its place in history.
  */
 const { countPoolMembers: readPoolMembers } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
