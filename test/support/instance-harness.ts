@@ -5,11 +5,9 @@
  * a suite can check what the code did against the table.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { inject } from 'vitest';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import type { ComputeHandle } from '../../activities/compute/types';
 import { HealthTracker } from '../../activities/health-sweeper';
@@ -27,6 +25,7 @@ import type {
   InstanceTimings,
   ResourcePlanItem,
 } from '../../workflows/types';
+import { startMockWorker } from './mock-worker';
 
 export const fastTimings: InstanceTimings = {
   startDeadlineMs: 10_000,
@@ -123,10 +122,6 @@ export async function startHarness(name: string): Promise<Harness> {
   // The mocked failures would each log a warning: only errors are worth reading here.
   if (!runtimeInstalled) Runtime.install({ logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
-  const address = inject('temporalAddress');
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
-  const taskQueue = `${name}-${randomUUID().slice(0, 8)}`;
   const scripts = new Map<string, Script>();
   const calls = new Map<string, string[]>();
   const seen: SeenTransition[] = [];
@@ -208,13 +203,7 @@ export async function startHarness(name: string): Promise<Harness> {
     }
   };
 
-  const worker = await Worker.create({
-    connection: await NativeConnection.connect({ address }),
-    taskQueue,
-    workflowBundle: { code: fs.readFileSync(inject('workflowBundlePath'), 'utf8') },
-    activities,
-  });
-  const running = worker.run();
+  const { client, taskQueue, stop: stopWorker } = await startMockWorker(name, activities);
 
   return {
     client,
@@ -243,9 +232,7 @@ export async function startHarness(name: string): Promise<Harness> {
     async stop() {
       stopped = true;
       await Promise.all(sweepers);
-      worker.shutdown();
-      await running;
-      await connection.close();
+      await stopWorker();
     },
   };
 }
