@@ -1,6 +1,6 @@
 /** The health sweeper's decision: signal only after N misses in a row at one `seq`, and nothing while healthy. */
 import { describe, expect, it } from 'vitest';
-import { forEachLimited, HealthTracker } from './health-sweeper';
+import { forEachPaced, HealthTracker } from './health-sweeper';
 
 const ok = { reachable: true, ready: true };
 const miss = { reachable: false, ready: false, error: 'fetch failed' };
@@ -49,14 +49,28 @@ describe('HealthTracker', () => {
   });
 });
 
-it('forEachLimited keeps at most `limit` in flight', async () => {
+it('forEachPaced keeps at most `limit` in flight', async () => {
   let inFlight = 0;
   let most = 0;
-  await forEachLimited([...Array(20).keys()], 4, async () => {
+  const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  await forEachPaced([...Array(20).keys()], { limit: 4, spreadMs: 0, wait }, async () => {
     inFlight += 1;
     most = Math.max(most, inFlight);
-    await new Promise((r) => setTimeout(r, 5));
+    await wait(5);
     inFlight -= 1;
   });
   expect(most).toBe(4);
+});
+
+it('forEachPaced spreads the starts over `spreadMs`, each at its own slot', async () => {
+  const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const t0 = Date.now();
+  const started: number[] = [];
+  await forEachPaced([...Array(10).keys()], { limit: 10, spreadMs: 200, wait }, async (i) => {
+    started[i] = Date.now() - t0;
+  });
+  // Slot i is at i × 20 ms: none early, and the last one well after the first (not a burst).
+  for (const [i, at] of started.entries()) expect(at).toBeGreaterThanOrEqual(i * 20 - 2);
+  expect(started[9]! - started[0]!).toBeGreaterThanOrEqual(170);
+  expect(started[9]!).toBeLessThan(400);
 });

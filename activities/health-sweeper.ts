@@ -78,14 +78,33 @@ export class HealthTracker {
   }
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
+/**
+ * Runs `fn` over `items`, at most `limit` at a time, the i-th started no earlier than `i × spreadMs / n` after
+ * the call: a pass spread over its interval instead of a burst at its start, so a few hundred checks every
+ * interval neither starve the claims on the same worker for a moment nor hit the runtimes all at once.
+ * `wait` sleeps (the activity's cancellable sleep); a check that falls behind its slot starts at once.
+ */
+export async function forEachPaced<T>(
+  items: T[],
+  pace: { limit: number; spreadMs: number; wait: (ms: number) => Promise<void> },
+  fn: (item: T) => Promise<void>,
+) {
+  const startedAt = Date.now();
+  const spacing = items.length > 0 ? pace.spreadMs / items.length : 0;
   let next = 0;
   const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length) {
+      const i = next++;
+      const due = startedAt + i * spacing - Date.now();
+      if (due > 0) await pace.wait(due);
+      await fn(items[i]!);
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(pace.limit, items.length) }, lane));
 }
+
+/** The part of the interval a pass is spread over: the rest is slack for checks that hang up to their timeout. */
+const PASS_SPREAD = 0.8;
 
 /** The shard of an instance id (Postgres `hashtext`, shifted to be non-negative). */
 const shardOf = (shards: number) =>
@@ -148,7 +167,8 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
           isNotNull(instances.url),
           sql`${shardOf(shards)} = ${shard}`,
         ),
-      );
+      )
+      .orderBy(instances.id);
     return rows as SweptInstance[];
   }
 
@@ -165,6 +185,12 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
       const until = Date.now() + input.runForMs;
       let lastBeat = 0;
       const cancelled = () => ctx.cancellationSignal.aborted;
+      // The failure counts go out in the heartbeat details, at most every `heartbeatEveryMs` (each is an action).
+      const beat = () => {
+        if (Date.now() - lastBeat < input.heartbeatEveryMs) return;
+        ctx.heartbeat(tracker.details());
+        lastBeat = Date.now();
+      };
 
       const check = async (instance: SweptInstance) => {
         let token = tokens.get(instance.id);
@@ -179,6 +205,7 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
         if (health.error === 'health answered 401' || health.error === 'health answered 403')
           tokens.delete(instance.id);
         report.checks += 1;
+        beat();
         deps.metrics?.healthChecks.inc({ result: health.ready ? 'ready' : 'unready' });
         const change = tracker.observe(instance, health);
         if (!change) return;
@@ -197,7 +224,17 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
         const passStarted = Date.now();
         try {
           const live = await liveInstances(input.poolName, input.shard, input.shards);
-          await forEachLimited(live, input.concurrency, check);
+          // Checks spread over the interval; each instance keeps its slot (ordered by id), so its checks stay
+          // one interval apart.
+          await forEachPaced(
+            live,
+            {
+              limit: input.concurrency,
+              spreadMs: Math.min(input.intervalMs * PASS_SPREAD, until - Date.now()),
+              wait: (ms) => ctx.sleep(ms).catch(() => {}),
+            },
+            (instance) => (cancelled() ? Promise.resolve() : check(instance)),
+          );
           const ids = new Set(live.map((i) => i.id));
           tracker.retain(ids);
           for (const id of tokens.keys()) if (!ids.has(id)) tokens.delete(id);
@@ -208,10 +245,7 @@ export function createHealthSweeperActivities(deps: ReconcileDeps) {
           // The read model unreachable: keep the counts and try again next pass.
           ctx.log.warn('health sweep pass failed', { error: (err as Error).message, shard: input.shard });
         }
-        if (Date.now() - lastBeat >= input.heartbeatEveryMs) {
-          ctx.heartbeat(tracker.details());
-          lastBeat = Date.now();
-        }
+        beat();
         const wait = Math.min(input.intervalMs - (Date.now() - passStarted), until - Date.now());
         if (wait > 0) await ctx.sleep(wait).catch(() => {});
       }

@@ -19,7 +19,9 @@ export class PoolWakeups {
 
   constructor(
     private readonly send: (poolName: string, report: PoolReport) => Promise<void>,
-    private readonly windowMs = 250,
+    // The pool reads the read model at most once a second anyway (workflows/pool.ts, MIN_REFRESH_GAP_MS): a
+    // shorter window would only add signals (actions, pool workflow tasks) that wake it to wait.
+    private readonly windowMs = 1000,
   ) {}
 
   wake(poolName: string, report: PoolReport): void {

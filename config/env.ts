@@ -10,6 +10,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { type Static, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { payloadKeyFromBase64, splitKeys } from '../system/payload-codec';
+import { WORKFLOW_STACK_FRAMES } from '../workers/workflow-stack-traces';
 import { DEFAULT_JOIN_ACCEPT_TIMEOUT_MS, type InstanceTimings } from '../workflows/types';
 import { resolveTemporalConnection, type TemporalConnection } from './temporal';
 
@@ -324,6 +325,12 @@ export const EnvSchema = Type.Object({
     MAX,
     'workflows a worker keeps in memory (sticky); beyond it the least recent are evicted and replay on their next task',
   ),
+  WORKER_WORKFLOW_STACK_FRAMES: int(
+    WORKFLOW_STACK_FRAMES,
+    0,
+    200,
+    "frames a stack trace keeps in the worker's workflow threads (workers/workflow-stack-traces.ts): the SDK captures one for every promise a workflow creates, at a cost that grows with it; raise it while debugging",
+  ),
   WORKER_SHUTDOWN_GRACE_MS: int(
     5_000,
     0,
@@ -498,6 +505,8 @@ export interface Config {
     shutdownGraceMs: number;
     /** Workflows kept in memory; the rest replay on their next task (memory against CPU). */
     maxCachedWorkflows: number;
+    /** Frames a stack trace keeps in the workflow threads (workers/workflow-stack-traces.ts). */
+    workflowStackFrames: number;
   };
   reconcileIntervalMs: number;
   /** Live instances per health-sweeper shard (workers/ensure-pool.ts). */
@@ -732,6 +741,7 @@ export function configOf(v: EnvVars, env: Env): Config {
       metricsPort: v.WORKER_METRICS_PORT,
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
       maxCachedWorkflows: v.WORKER_MAX_CACHED_WORKFLOWS,
+      workflowStackFrames: v.WORKER_WORKFLOW_STACK_FRAMES,
     },
     reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,
     healthSweeperShardSize: v.HEALTH_SWEEPER_SHARD_SIZE,

@@ -284,6 +284,7 @@ export async function openSystem(opts: SystemOptions = {}): Promise<System> {
           deps: system.activityDeps,
           shutdownGraceMs: config.worker.shutdownGraceMs,
           maxCachedWorkflows: config.worker.maxCachedWorkflows,
+          workflowStackFrames: config.worker.workflowStackFrames,
           ...(workerOpts.workflowBundle ? { workflowBundle: workerOpts.workflowBundle } : {}),
         });
         const finished = worker.run();

@@ -11,6 +11,7 @@ import type { Config } from '../config/env';
 import type { TemporalConnection } from '../config/temporal';
 import { checkSearchAttributes } from '../config/temporal-namespace';
 import { dataConverterOf } from '../system/payload-codec';
+import { limitWorkflowStackTraces, WORKFLOW_STACK_FRAMES } from './workflow-stack-traces';
 
 export const workflowsPath = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -35,6 +36,8 @@ export interface WorkerSetup {
   shutdownGraceMs?: number;
   /** Workflows kept in memory (WORKER_MAX_CACHED_WORKFLOWS). */
   maxCachedWorkflows?: number;
+  /** Frames a stack trace keeps in the workflow threads (WORKER_WORKFLOW_STACK_FRAMES). */
+  workflowStackFrames?: number;
 }
 
 export async function createWorker(
@@ -49,6 +52,8 @@ export async function createWorker(
     await connection.close();
     throw err;
   }
+  // Before the workflow threads exist: they start from the flag (./workflow-stack-traces.ts).
+  limitWorkflowStackTraces(setup.workflowStackFrames ?? WORKFLOW_STACK_FRAMES);
   const worker = await Worker.create({
     connection,
     ...(dataConverter ? { dataConverter } : {}),

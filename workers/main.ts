@@ -77,6 +77,7 @@ system.logger.info(
     health: health?.url,
     temporalMetrics: system.temporalMetrics,
     memory,
+    workflowStackFrames: system.config.worker.workflowStackFrames,
   },
   `worker polling ${system.config.temporal.taskQueue} on ${describeTemporal(system.config.temporal.connection)}`,
 );
