@@ -8,7 +8,9 @@ it('limits the stack traces of contexts and threads made after it, not the runni
   limitWorkflowStackTraces(3);
   // What the workflow sandbox is: a V8 context made later (here in this thread, as in a workflow thread).
   expect(vm.runInContext('Error.stackTraceLimit', vm.createContext({}))).toBe(3);
-  expect(vm.runInContext('new Error().stack.split("\\n").length', vm.createContext({}))).toBeLessThanOrEqual(4);
+  expect(vm.runInContext('new Error().stack.split("\\n").length', vm.createContext({}))).toBeLessThanOrEqual(
+    4,
+  );
   // A worker thread (the SDK's workflow threads) and the sandboxes it makes.
   const inThread = await new Promise<[number, number]>((resolve, reject) => {
     const w = new Worker(
