@@ -72,5 +72,5 @@ it('forEachPaced spreads the starts over `spreadMs`, each at its own slot', asyn
   // Slot i is at i × 20 ms: none early, and the last one well after the first (not a burst).
   for (const [i, at] of started.entries()) expect(at).toBeGreaterThanOrEqual(i * 20 - 2);
   expect(started[9]! - started[0]!).toBeGreaterThanOrEqual(170);
-  expect(started[9]!).toBeLessThan(400);
+  expect(started[9]!).toBeLessThan(2000);
 });

@@ -3,9 +3,11 @@
  * circuit breaker stops warming when starts keep failing and closes once they succeed, and long-lived
  * instances continue as new and stay claimable.
  */
+import vm from 'node:vm';
 import { and, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { instanceEvents, instances } from '../drizzle/schema';
+import { WORKFLOW_STACK_FRAMES } from '../workers/workflow-stack-traces';
 import { getPoolStateQuery, healthChangedSignal } from '../workflows/messages';
 import { startStack } from './stack';
 import { type ClaimBody, json, newKey, shared } from './support/helpers';
@@ -105,6 +107,9 @@ describe('long-lived instances', () => {
         .from(instances)
         .where(and(eq(instances.pool, stack.poolName), eq(instances.status, 'idle')));
       const workflowId = `instance-${row!.id}`;
+      // The worker's start set the stack trace limit its workflow threads and their sandboxes start from
+      // (workers/workflow-stack-traces.ts): a V8 context made in this process now starts from it too.
+      expect(vm.runInContext('Error.stackTraceLimit', vm.createContext({}))).toBe(WORKFLOW_STACK_FRAMES);
       const runs = async () => {
         let n = 0;
         for await (const _ of stack.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) n += 1;
