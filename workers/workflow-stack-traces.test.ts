@@ -5,6 +5,8 @@ import { limitWorkflowStackTraces } from './workflow-stack-traces';
 
 it('limits the stack traces of contexts and threads made after it, not the running realm', async () => {
   const before = Error.stackTraceLimit;
+  // What new contexts start from now (the process's flag), to give it back at the end.
+  const flagBefore = vm.runInContext('Error.stackTraceLimit', vm.createContext({})) as number;
   limitWorkflowStackTraces(3);
   // What the workflow sandbox is: a V8 context made later (here in this thread, as in a workflow thread).
   expect(vm.runInContext('Error.stackTraceLimit', vm.createContext({}))).toBe(3);
@@ -24,5 +26,5 @@ it('limits the stack traces of contexts and threads made after it, not the runni
   expect(inThread).toEqual([3, 3]);
   // The API's and the activities' errors keep their stacks.
   expect(Error.stackTraceLimit).toBe(before);
-  limitWorkflowStackTraces(10);
+  limitWorkflowStackTraces(flagBefore);
 });
