@@ -22,6 +22,7 @@ import { type Stack, startStack } from '../test/stack';
 import { pauseReconcileSchedule, reconcileIntervalMs, reconcileRunActions } from '../test/support/actions';
 import { freePort } from '../test/support/ports';
 import { workflowsPath } from '../workers/create-worker';
+import { poolSettings } from '../workers/ensure-pool';
 import { workerProcessEnv } from '../workers/process-tuning';
 import { profileStart, profileStop } from './cpu-profile';
 import { type FloorBench, type FloorRun, withFloor } from './floor';
@@ -73,6 +74,11 @@ const writesDocs = !process.env.BENCH_RESULTS_FILE;
 const PRODUCTION_TIMINGS = (({ startDeadlineMs: _, ...timings }) => timings)(
   configOf(parseEnv({}), {}).instanceTimings,
 );
+/**
+ * The pool's own wake-up as a worker declares it (the test stack's is 1 s, to settle tests quickly): a pool read
+ * and two workflow tasks a second that no production pool has would weigh on every measured operation.
+ */
+const PRODUCTION_POOL = { pollIntervalMs: poolSettings(configOf(parseEnv({}), {})).pollIntervalMs };
 /** Instances must not be replaced for slowness while hundreds start at once on 2 cores. */
 const GENEROUS_START_DEADLINE_MS = 10 * 60_000;
 
@@ -276,6 +282,8 @@ interface Measured<T> {
   /** Operations the CPU above was spent on (the concurrent chunks' load-keeping tail included). */
   opsAlone: number;
   opsConcurrent: number;
+  /** Each round's p50 with CONCURRENCY in flight: how much the rounds of one run differ. */
+  roundP50s: number[];
 }
 
 const addParts = (a: CpuParts, b: CpuParts): CpuParts => ({
@@ -310,10 +318,24 @@ async function measureInterleaved<K extends string>(
   const out = Object.fromEntries(
     names.map((k) => [
       k,
-      { alone: [], concurrent: [], cpuAlone: 0, cpuConcurrent: empty, opsAlone: 0, opsConcurrent: 0 },
+      {
+        alone: [],
+        concurrent: [],
+        cpuAlone: 0,
+        cpuConcurrent: empty,
+        opsAlone: 0,
+        opsConcurrent: 0,
+        roundP50s: [],
+      },
     ]),
   ) as unknown as Record<K, Measured<unknown>>;
-  for (const k of names) for (let i = 0; i < counts.warmup; i++) await take(k)();
+  // Warm-up: alone, then at full concurrency, so what grows under load (the database pools' connections, the
+  // HTTP keep-alive connections, the code paths only concurrency takes) is grown before round 1 is measured:
+  // without it the claim's first rounds ran up to 1.5× its later ones.
+  for (const k of names) {
+    for (let i = 0; i < counts.warmup; i++) await take(k)();
+    await runLanes(2 * counts.lanes, counts.lanes, take(k));
+  }
   const aloneEach = Math.ceil(counts.alone / counts.rounds);
   const concEach = Math.ceil(counts.concurrent / counts.rounds);
   for (let r = 0; r < counts.rounds; r++) {
@@ -332,6 +354,7 @@ async function measureInterleaved<K extends string>(
       const parts = await cpu.stopWithParts();
       if (last) await profileStop(`${k}-concurrent`);
       m.concurrent.push(...chunk.slice(0, concEach));
+      m.roundP50s.push(summarize(chunk.slice(0, concEach).map((c) => c.ms)).p50);
       m.cpuConcurrent = addParts(m.cpuConcurrent, parts);
       m.opsConcurrent += concEach + counts.lanes;
     }
@@ -366,16 +389,24 @@ async function benchClaim(): Promise<ClaimBench> {
   const warmup = 10;
   const alone = 40;
   const concurrent = 240;
-  // Eight short rounds rather than four long ones: a slow spell of the machine lands on every kind alike.
+  // Eight short rounds rather than a few long ones: a slow spell of the machine lands on every kind alike
+  // (sixteen, with 160 more idle instances to fill, spread the runs no less: 1.38–1.64×).
   const rounds = 8;
-  // Each concurrent chunk runs CONCURRENCY more than it measures (the load-keeping tail).
-  const perKind = warmup + alone + concurrent + rounds * CONCURRENCY;
+  // The warm-up (alone, then 2 × CONCURRENCY at full concurrency); each round its share of each (rounded up), and
+  // each concurrent chunk CONCURRENCY more than it measures (the load-keeping tail).
+  const perKind =
+    warmup +
+    2 * CONCURRENCY +
+    Math.ceil(alone / rounds) * rounds +
+    Math.ceil(concurrent / rounds) * rounds +
+    rounds * CONCURRENCY;
   const fill = perKind;
   return withStack(
     {
       targetIdle: fill,
       maxTotal: fill + 50,
       timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      pool: PRODUCTION_POOL,
     },
     async (stack) => {
       const t0 = Date.now();
@@ -450,6 +481,13 @@ async function benchClaim(): Promise<ClaimBench> {
           `durable floor / shaped floor: ${(floor.durable.concurrent.p50 / floor.shaped.concurrent.p50).toFixed(2)}×, ` +
           `${(floor.durable.alone.p50 / floor.shaped.alone.p50).toFixed(2)}× alone, CPU ` +
           `${(floor.durable.cpuMsPerOp.concurrent / floor.shaped.cpuMsPerOp.concurrent).toFixed(2)}×`,
+      );
+
+      const roundRatios = claims.roundP50s.map((c, r) => c / measured.shaped.roundP50s[r]!);
+      log(
+        `per round, p50 x${CONCURRENCY}: shaped ${measured.shaped.roundP50s.join(' ')}; durable ` +
+          `${measured.durable.roundP50s.join(' ')}; claim ${claims.roundP50s.join(' ')}; claim / shaped ` +
+          `${roundRatios.map((x) => x.toFixed(2)).join(' ')}`,
       );
 
       log('profiling where a claim spends its time (workflow histories)');
@@ -587,6 +625,7 @@ async function benchBurst(): Promise<BurstBench> {
       targetIdle: idle,
       maxTotal: idle,
       timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      pool: PRODUCTION_POOL,
     },
     async (stack) => {
       log(`filling ${idle} idle`);
@@ -861,7 +900,7 @@ async function benchActions(): Promise<ActionsBench> {
         ...PRODUCTION_TIMINGS,
         startDeadlineMs: GENEROUS_START_DEADLINE_MS,
       },
-      pool: { pollIntervalMs: 30_000 },
+      pool: PRODUCTION_POOL,
     },
     async (stack) => {
       const rate = async (what: string) => {
@@ -946,6 +985,7 @@ async function benchScale(): Promise<ScaleBench> {
       targetIdle: 0,
       maxTotal: 2 * idle + 200,
       timings: { ...PRODUCTION_TIMINGS, startDeadlineMs: GENEROUS_START_DEADLINE_MS },
+      pool: PRODUCTION_POOL,
     },
     async (stack) => {
       const settings: WorkerChildSettings = {
@@ -1170,7 +1210,7 @@ async function main() {
   console.log(`\n${renderTable(results)}\n`);
   if (writesDocs) writeDocs(results, path.join(projectRoot, 'docs', 'benchmarks.md'));
   log(
-    `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote docs/benchmarks.md and bench/results.json`,
+    `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${writesDocs ? 'docs/benchmarks.md and ' : ''}${path.relative(projectRoot, resultsFile)}`,
   );
   if (bundlePath) fs.rmSync(bundlePath, { force: true });
   if (failed.length) throw new Error(`failed: ${failed.join(', ')}`);

@@ -31,6 +31,18 @@ async function liveIds(stack: Stack, status: string): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/** The runtime stand-in's `/pool/health` requests between `from` and `until`: per instance, and the longest gap. */
+async function healthChecks(stack: Stack, from: number, until: number) {
+  const all = (await (await fetch(`${stack.standinUrl}/_standin/instances`)).json()) as Array<{
+    healthCheckedAt: number[];
+  }>;
+  const within = all.map((i) => i.healthCheckedAt.filter((t) => t >= from && t <= until));
+  const times = within.flat().sort((a, b) => a - b);
+  let longestGapMs = 0;
+  for (let i = 1; i < times.length; i++) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
+  return { all: times, perInstance: within.filter((t) => t.length > 0).map((t) => t.length), longestGapMs };
+}
+
 describe('the cost of a live instance', () => {
   it('a steady idle instance costs ≤ 10 billable actions an hour at the normal health and reconcile settings', async () => {
     const metricsPort = await freePort();
@@ -64,7 +76,9 @@ describe('the cost of a live instance', () => {
       await stack.waitFor(`${n} idle`, async () => (await liveIds(stack, 'idle')).length === n, 60_000);
       await stack.declare(); // what a worker start does: starts the health sweeper again
       await sleep(10_000); // the last starts settle, the sweeper's first pass and heartbeat
+      const steadyFrom = Date.now();
       const steady = await actionRate(metricsPort, 60_000);
+      const steadyUntil = Date.now();
       const reconcileFull = await reconcileRunActions(stack, metricsPort, baseline);
 
       const reconcileRunsPerHour = 3_600_000 / (await reconcileIntervalMs(stack));
@@ -78,6 +92,16 @@ describe('the cost of a live instance', () => {
           `reconcile ${reconcileShare.toFixed(2)})`,
       );
       expect(perInstanceHour).toBeLessThanOrEqual(TARGET_ACTIONS_PER_INSTANCE_HOUR);
+      // The sweeper's passes are spread over their interval (a few hundred checks at once would starve the claims
+      // on the same worker for a moment and hit every runtime together): over the steady minute, each runtime was
+      // checked once per interval, and no stretch without any check is anywhere near an interval long.
+      const checks = await healthChecks(stack, steadyFrom, steadyUntil);
+      expect(checks.perInstance).toHaveLength(n);
+      for (const count of checks.perInstance) expect(count).toBeGreaterThanOrEqual(3);
+      console.log(
+        `health checks over the steady minute: ${checks.all.length}, the longest gap ${checks.longestGapMs} ms`,
+      );
+      expect(checks.longestGapMs).toBeLessThan(15_000 / 2);
       // And nothing was lost on the way: every instance is still idle.
       expect(await liveIds(stack, 'idle')).toHaveLength(n);
     } finally {

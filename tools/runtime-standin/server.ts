@@ -71,7 +71,11 @@ interface InstanceRecord {
   inboundCalls: number;
   /** When the last message went through the instance's conversation (ISO), as the runtime's health reports. */
   lastActivityAt: string | null;
+  /** When `/pool/health` was asked (ms since the epoch), the last `HEALTH_CHECKS_KEPT`: how checks are paced. */
+  healthCheckedAt: number[];
 }
+
+const HEALTH_CHECKS_KEPT = 100;
 
 interface StandinState {
   /** Like the real runtime: with XMTP off, provisioning answers a chat link instead of an invite. */
@@ -237,6 +241,8 @@ async function route(
     return send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
   if (!authorized(req, inst.token)) return send(res, 401, { error: 'bad token', code: 'UNAUTHORIZED' });
   if (rest === '/pool/health' && req.method === 'GET') {
+    inst.healthCheckedAt.push(Date.now());
+    if (inst.healthCheckedAt.length > HEALTH_CHECKS_KEPT) inst.healthCheckedAt.shift();
     if (inst.faults.down) return send(res, 503, { error: 'down', code: 'DOWN' });
     return send(res, 200, health(st, inst));
   }
@@ -265,6 +271,7 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
         provisionCalls: i.provisionCalls,
         inbound: i.inbound,
         inboundCalls: i.inboundCalls,
+        healthCheckedAt: i.healthCheckedAt,
       })),
     );
   }
@@ -289,6 +296,7 @@ async function admin(st: StandinState, path: string, req: http.IncomingMessage, 
         inbound: [],
         inboundCalls: 0,
         lastActivityAt: null,
+        healthCheckedAt: [],
       });
     } else {
       existing.token = body.token;
@@ -357,6 +365,7 @@ export function createStandinServer(opts: {
       inbound: [],
       inboundCalls: 0,
       lastActivityAt: null,
+      healthCheckedAt: [],
     });
   }
   return http.createServer((req, res) => {
