@@ -71,14 +71,14 @@ const writesDocs = !process.env.BENCH_RESULTS_FILE;
  * The instance timings a real pool runs with (config/env.ts's defaults: health every 15 s, 3 misses, idle TTL 7 days,
  * whose timer a claim cancels), not the test stack's quick ones.
  */
-const PRODUCTION_TIMINGS = (({ startDeadlineMs: _, ...timings }) => timings)(
-  configOf(parseEnv({}), {}).instanceTimings,
-);
+/** What a worker runs on with an empty environment: the production defaults. */
+const DEFAULT_CONFIG = configOf(parseEnv({}), {});
+const PRODUCTION_TIMINGS = (({ startDeadlineMs: _, ...timings }) => timings)(DEFAULT_CONFIG.instanceTimings);
 /**
  * The pool's own wake-up as a worker declares it (the test stack's is 1 s, to settle tests quickly): a pool read
  * and two workflow tasks a second that no production pool has would weigh on every measured operation.
  */
-const PRODUCTION_POOL = { pollIntervalMs: poolSettings(configOf(parseEnv({}), {})).pollIntervalMs };
+const PRODUCTION_POOL = { pollIntervalMs: poolSettings(DEFAULT_CONFIG).pollIntervalMs };
 /** Instances must not be replaced for slowness while hundreds start at once on 2 cores. */
 const GENEROUS_START_DEADLINE_MS = 10 * 60_000;
 
@@ -306,9 +306,32 @@ const addParts = (a: CpuParts, b: CpuParts): CpuParts => ({
  * one ends. Phases measured one after the other differed by whatever the machine did meanwhile (a GC, the
  * sweeper, the pool): the ratios of one run moved 1.0–2.0×; interleaved, both sides carry it alike.
  */
+interface InterleavedCounts {
+  warmup: number;
+  alone: number;
+  concurrent: number;
+  lanes: number;
+  rounds: number;
+}
+
+/** Each round's share of the alone and the concurrent operations (rounded up). */
+const sharesOf = (counts: InterleavedCounts) => ({
+  aloneEach: Math.ceil(counts.alone / counts.rounds),
+  concEach: Math.ceil(counts.concurrent / counts.rounds),
+});
+
+/**
+ * How many operations `measureInterleaved` runs of each kind: the warm-up (alone, then 2 × lanes at full
+ * concurrency), each round's shares, and each concurrent chunk's load-keeping tail (`lanes` more than it counts).
+ */
+function opsPerKind(counts: InterleavedCounts): number {
+  const { aloneEach, concEach } = sharesOf(counts);
+  return counts.warmup + 2 * counts.lanes + counts.rounds * (aloneEach + concEach + counts.lanes);
+}
+
 async function measureInterleaved<K extends string>(
   kinds: Record<K, (i: number) => Promise<unknown>>,
-  counts: { warmup: number; alone: number; concurrent: number; lanes: number; rounds: number },
+  counts: InterleavedCounts,
   cpu: CpuMeter,
 ): Promise<Record<K, Measured<unknown>>> {
   const names = Object.keys(kinds) as K[];
@@ -336,8 +359,7 @@ async function measureInterleaved<K extends string>(
     for (let i = 0; i < counts.warmup; i++) await take(k)();
     await runLanes(2 * counts.lanes, counts.lanes, take(k));
   }
-  const aloneEach = Math.ceil(counts.alone / counts.rounds);
-  const concEach = Math.ceil(counts.concurrent / counts.rounds);
+  const { aloneEach, concEach } = sharesOf(counts);
   for (let r = 0; r < counts.rounds; r++) {
     const order = names.map((_, j) => names[(j + r) % names.length]!);
     for (const k of order) {
@@ -392,14 +414,8 @@ async function benchClaim(): Promise<ClaimBench> {
   // Eight short rounds rather than a few long ones: a slow spell of the machine lands on every kind alike
   // (sixteen, with 160 more idle instances to fill, spread the runs no less: 1.38–1.64×).
   const rounds = 8;
-  // The warm-up (alone, then 2 × CONCURRENCY at full concurrency); each round its share of each (rounded up), and
-  // each concurrent chunk CONCURRENCY more than it measures (the load-keeping tail).
-  const perKind =
-    warmup +
-    2 * CONCURRENCY +
-    Math.ceil(alone / rounds) * rounds +
-    Math.ceil(concurrent / rounds) * rounds +
-    rounds * CONCURRENCY;
+  const counts: InterleavedCounts = { warmup, alone, concurrent, lanes: CONCURRENCY, rounds };
+  const perKind = opsPerKind(counts);
   const fill = perKind;
   return withStack(
     {
@@ -447,7 +463,7 @@ async function benchClaim(): Promise<ClaimBench> {
               return outcome;
             },
           },
-          { warmup, alone, concurrent, lanes: CONCURRENCY, rounds },
+          counts,
           cpu,
         ),
       );
@@ -1210,7 +1226,7 @@ async function main() {
   console.log(`\n${renderTable(results)}\n`);
   if (writesDocs) writeDocs(results, path.join(projectRoot, 'docs', 'benchmarks.md'));
   log(
-    `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${writesDocs ? 'docs/benchmarks.md and ' : ''}${path.relative(projectRoot, resultsFile)}`,
+    `done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${writesDocs ? 'docs/benchmarks.md and ' : ''}${resultsFile.startsWith(projectRoot) ? path.relative(projectRoot, resultsFile) : resultsFile}`,
   );
   if (bundlePath) fs.rmSync(bundlePath, { force: true });
   if (failed.length) throw new Error(`failed: ${failed.join(', ')}`);

@@ -199,10 +199,13 @@ it('binds every claim exactly once through worker kills, a Temporal restart and 
   // and no compute is left without one.
   let disagreement = '';
   let snapshots = 0;
+  const unsettled = (why: string) => {
+    disagreement = why;
+    console.log(`chaos: snapshot ${snapshots} not settled: ${why}`);
+    return false;
+  };
   const agreeing = async () => {
     snapshots += 1;
-    if (disagreement) console.log(`chaos: snapshot ${snapshots - 1} not settled: ${disagreement}`);
-    disagreement = '';
     const live = await stack.database.db
       .select({ id: instances.id, status: instances.status })
       .from(instances)
@@ -210,25 +213,20 @@ it('binds every claim exactly once through worker kills, a Temporal restart and 
     const between = live.filter(
       (r) => r.status === 'starting' || r.status === 'claiming' || r.status === 'destroying',
     );
-    if (between.length > 0) {
-      disagreement = `${between.length} instances between states`;
-      return false;
-    }
+    if (between.length > 0) return unsettled(`${between.length} instances between states`);
     for (const row of live) {
       const state = await stack.temporal.workflow.getHandle(`instance-${row.id}`).query(getStateQuery);
-      if (state.status !== row.status) {
-        disagreement = `${row.id}: the read model says ${row.status}, its workflow ${state.status}`;
-        return false;
-      }
+      if (state.status !== row.status)
+        return unsettled(`${row.id}: the read model says ${row.status}, its workflow ${state.status}`);
     }
     const computeIds = new Set((await stack.compute.inventory()).map((i) => i.id));
     const liveIds = new Set(live.filter((r) => r.status !== 'failed').map((r) => r.id));
     const orphans = [...computeIds].filter((id) => !liveIds.has(id));
     const missing = [...liveIds].filter((id) => !computeIds.has(id));
-    if (orphans.length > 0 || missing.length > 0) {
-      disagreement = `compute without an instance: ${orphans.join(', ')}; instances without compute: ${missing.join(', ')}`;
-      return false;
-    }
+    if (orphans.length > 0 || missing.length > 0)
+      return unsettled(
+        `compute without an instance: ${orphans.join(', ')}; instances without compute: ${missing.join(', ')}`,
+      );
     return true;
   };
   await stack.waitFor('a settled snapshot', agreeing, 60_000).catch((err) => {
