@@ -13,7 +13,14 @@
  *   acceptance, accepted and timed out, a failed provision) and pool histories from before the pool's refresh gap,
  *   from `test/claims.test.ts` and `test/joins.test.ts`;
  * - `pre-pool-read-activity/`: pool histories from before the pool read the read model with an activity (a local
- *   activity per wake-up, Updates of settings and targets), from `test/pool-settings.test.ts`.
+ *   activity per wake-up, Updates of settings and targets), from `test/pool-settings.test.ts`;
+ * - `pre-claim-sleeps-through/`: instance histories from before `Patch.claimSleepsThrough` and `allUpFrontV2`
+ *   (each claim woke the idle wait and cancelled its timer; claims bound, joins accepted and timed out, a failed
+ *   provision, a crash with repeated claims, anonymous claims' quiet checks, a continue-as-new, an idle instance
+ *   destroyed), from `test/claims.test.ts`, `test/joins.test.ts` and `test/anonymous-claims.test.ts`; and, with an
+ *   idle TTL (a timer each claim cancelled, as in production), from the instance harness: bound and destroyed, the
+ *   claimed TTL, quiet checks, a refused claim then a bound one, a failed provision, the idle TTL, a join accepted,
+ *   a crash and restart.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -115,4 +122,26 @@ it('replays pool histories recorded when the pool read the read model with a loc
     all.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'countPoolMembers'),
   ).toBe(false);
   expect(await replayFailures('pre-pool-read-activity', histories)).toEqual([]);
+}, 120_000);
+
+it('replays instance histories recorded before a claim slept through the live wait', async () => {
+  const histories = load('pre-claim-sleeps-through');
+  const all = events(histories);
+  const claims = all.filter(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'claim',
+  );
+  const markers = all
+    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+    .flatMap((details) => details.payloads ?? [])
+    .map((payload) => Buffer.from(payload.data ?? []).toString('utf8'))
+    .join('\n');
+  expect(histories.length).toBe(19);
+  expect(claims.length).toBeGreaterThanOrEqual(10);
+  // Each claim cancelled the idle wait's timer, and the quiet checks' timers fired.
+  expect(all.filter((e) => e.timerCanceledEventAttributes).length).toBeGreaterThanOrEqual(10);
+  expect(all.filter((e) => e.timerFiredEventAttributes).length).toBeGreaterThanOrEqual(4);
+  // Recorded at the first up-front level, without the patch.
+  expect(markers).toContain('all-patches-up-front');
+  for (const id of ['claim-sleeps-through', 'all-patches-up-front-v2']) expect(markers).not.toContain(id);
+  expect(await replayFailures('pre-claim-sleeps-through', histories)).toEqual([]);
 }, 120_000);

@@ -138,7 +138,11 @@ export function registerClaimHandler(ctx: InstanceContext): void {
   );
 }
 
-/** The `claiming` phase of the loop: the claim Update moves the instance on, within its own workflow task. */
+/**
+ * The `claiming` phase of the loop: the claim Update moves the instance on, within its own workflow task. Only
+ * runs recorded before `Patch.claimSleepsThrough` come here: since then the live wait (./health.ts) sleeps
+ * through the claim.
+ */
 export async function runClaiming(ctx: InstanceContext): Promise<void> {
   await condition(() => ctx.state.status !== 'claiming');
 }

@@ -9,10 +9,13 @@
  *   a claimed conversation quiet for too long  → destroying   (conversationQuiet; anonymous claims)
  *   N failed checks in a row (or runtime gone) → idle: destroying, claimed: crashed (healthFailed)
  *
- * or when a claim moves an idle instance on, or when history is long enough to continue as new.
+ * or when history is long enough to continue as new. A claim moves an idle instance on without waking the wait
+ * (`Patch.claimSleepsThrough`): idle, claiming and claimed are one wait, left by the claim's other outcomes
+ * (a join waiting for acceptance, a failed provision).
  */
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { healthChangedSignal } from '../messages';
+import type { InstanceStatus } from '../types';
 import { checkHealth } from './activities';
 import { inForce, Patch } from './patches';
 import { transition } from './record';
@@ -74,36 +77,77 @@ function healthFailed(ctx: InstanceContext, status: 'idle' | 'claimed', failures
   return transition(ctx, to, 'healthFailed', { actor: 'system', reason: ctx.state.lastError });
 }
 
+/** The statuses one wait covers once a claim sleeps through it (`Patch.claimSleepsThrough`). */
+const LIVE: ReadonlySet<InstanceStatus> = new Set(['idle', 'claiming', 'claimed']);
+
 /**
- * The phase on the sweeper: waits for a signal, a request, a claim, or the nearest deadline (one timer, none
- * when there is no deadline), so an instance whose runtime stays healthy costs no action at all.
+ * The phase on the sweeper: waits for a signal, a request, or the nearest deadline (one timer, none when there
+ * is no deadline), so an instance whose runtime stays healthy costs no action at all.
+ *
+ * `throughClaims` (`Patch.claimSleepsThrough`): `idle`, `claiming` and `claimed` are one wait, and a claim —
+ * which moves the instance `idle → claiming → claimed` inside its own workflow task — does not wake it: no trip
+ * round the loop, no second wait started, the idle TTL's timer left to run (when it fires on a claimed
+ * instance, nothing is due and the wait sleeps on). It wakes for what a claimed instance must act on sooner
+ * than that timer (its own TTL, its conversation's quiet check), and never while the claim is deciding.
+ * Without it (histories recorded before), the wait is for `phase` alone and any change of status ends it.
  */
 async function awaitChange(
   ctx: InstanceContext,
-  status: 'idle' | 'claimed',
-  ttlMs: number,
-  since: string | null,
+  phase: 'idle' | 'claimed',
+  throughClaims: boolean,
 ): Promise<void> {
-  const { state } = ctx;
-  const quietLimit = status === 'claimed' ? (state.claim?.conversationIdleTtlMs ?? 0) : 0;
+  const { state, timings } = ctx;
+  const live = (s: InstanceStatus) => (throughClaims ? LIVE.has(s) : s === phase);
+  /** The claim's next quiet check, once one was made (before that: its claim time plus the limit). */
+  let quiet: { claimKey: string | null; at: number } | null = null;
+  const quietLimit = () => (state.status === 'claimed' ? (state.claim?.conversationIdleTtlMs ?? 0) : 0);
   // When the conversation could first be quiet for too long: its last activity is only known by asking.
-  let quietCheckAt = quietLimit > 0 ? Date.parse(state.claimedAt ?? now()) + quietLimit : null;
-  // Also wakes when history grew long (signals alone grow it): the main loop then continues as new.
-  const woken = () =>
-    state.status !== status ||
-    ctx.requests.destroy !== null ||
-    ctx.health.unhealthy !== null ||
-    historyLong(ctx);
-  while (state.status === status) {
+  const quietCheckAt = (): number | null => {
+    const limit = quietLimit();
+    if (limit <= 0) return null;
+    const claimKey = state.claim?.claimKey ?? null;
+    return quiet?.claimKey === claimKey ? quiet.at : Date.parse(state.claimedAt ?? now()) + limit;
+  };
+  const ttlOf = (): [number, string | null] =>
+    state.status === 'idle'
+      ? [timings.idleTtlMs, state.idleAt]
+      : state.status === 'claimed'
+        ? [timings.claimedTtlMs, state.claimedAt]
+        : [0, null];
+  const ttlAt = (): number | null => {
+    const [ttlMs, since] = ttlOf();
+    return ttlMs > 0 && since ? Date.parse(since) + ttlMs : null;
+  };
+  const dueAt = (): number | null => {
+    const deadlines = [ttlAt(), quietCheckAt()].filter((t): t is number => t !== null);
+    return deadlines.length === 0 ? null : Math.min(...deadlines);
+  };
+  while (live(state.status)) {
     if (historyLong(ctx)) return;
-    const ttlAt = ttlMs > 0 && since ? Date.parse(since) + ttlMs : null;
-    const deadlines = [ttlAt, quietCheckAt].filter((t): t is number => t !== null);
-    if (deadlines.length === 0) await condition(woken);
+    const timerAt = dueAt();
+    // Also wakes when history grew long (signals alone grow it): the main loop then continues as new.
+    const woken = () => {
+      const s = state.status;
+      if (!live(s)) return true;
+      // The claim Update is deciding (within its own task): nothing else may act on the instance meanwhile.
+      if (s === 'claiming') return false;
+      if (ctx.requests.destroy !== null || ctx.health.unhealthy !== null || historyLong(ctx)) return true;
+      if (!throughClaims) return false;
+      const due = dueAt();
+      return due !== null && (timerAt === null || due < timerAt);
+    };
+    if (timerAt === null) await condition(woken);
     else {
-      const wait = Math.min(...deadlines) - Date.now();
+      const wait = timerAt - Date.now();
       if (wait > 0) await condition(woken, wait);
     }
-    if (state.status !== status) return;
+    if (!live(state.status)) return;
+    if (state.status === 'claiming') {
+      // Only a timer gets here mid-claim (a provision longer than its workflow task): the claim decides first.
+      await condition(() => state.status !== 'claiming');
+      continue;
+    }
+    const status = state.status as 'idle' | 'claimed';
     if (ctx.requests.destroy) return takeDestroyRequest(ctx);
     const unhealthy = ctx.health.unhealthy;
     if (unhealthy) {
@@ -111,23 +155,27 @@ async function awaitChange(
       if (unhealthy.seq === state.seq) return healthFailed(ctx, status, unhealthy.failures, unhealthy.error);
       continue;
     }
-    if (ttlAt !== null && Date.now() >= ttlAt) {
+    const ttlDue = ttlAt();
+    if (ttlDue !== null && Date.now() >= ttlDue) {
       return transition(ctx, 'destroying', status === 'idle' ? 'idleTtlPassed' : 'claimedTtlPassed', {
         actor: 'system',
-        reason: `${status} for longer than its TTL (${ttlMs} ms)`,
+        reason: `${status} for longer than its TTL (${ttlOf()[0]} ms)`,
       });
     }
-    if (quietCheckAt !== null && Date.now() >= quietCheckAt) {
+    const quietDue = quietCheckAt();
+    if (quietDue !== null && Date.now() >= quietDue) {
+      const limit = quietLimit();
+      const claimKey = state.claim?.claimKey ?? null;
       const health = await checkHealth({ ...ctx.ids, url: state.url! }).catch(() => null);
       if (state.status !== status) return; // destroyed or crashed while we were asking
       const quietFor = conversationQuietMs(ctx, health?.lastActivityAt ?? null);
-      if (quietFor > quietLimit) {
+      if (quietFor > limit) {
         return transition(ctx, 'destroying', 'conversationQuiet', {
           actor: 'system',
-          reason: `its conversation was quiet for longer than the claim's lifetime (${quietLimit} ms)`,
+          reason: `its conversation was quiet for longer than the claim's lifetime (${limit} ms)`,
         });
       }
-      quietCheckAt = Date.now() + (quietLimit - quietFor) + 1;
+      quiet = { claimKey, at: Date.now() + (limit - quietFor) + 1 };
     }
   }
 }
@@ -146,7 +194,9 @@ async function watchHealth(
   const { state, timings } = ctx;
   let failures = 0;
   while (state.status === status) {
-    if (inForce(ctx, Patch.healthSweeper)) return awaitChange(ctx, status, ttlMs, since);
+    if (inForce(ctx, Patch.healthSweeper)) {
+      return awaitChange(ctx, status, inForce(ctx, Patch.claimSleepsThrough));
+    }
     if (historyLong(ctx)) return;
     await condition(() => state.status !== status || ctx.requests.destroy !== null, timings.healthIntervalMs);
     if (state.status !== status) return;

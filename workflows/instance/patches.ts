@@ -50,14 +50,38 @@ export const Patch = {
    * was asked where its change is.
    */
   allUpFront: 'all-patches-up-front',
+  /**
+   * A claim no longer wakes the wait of a live instance (./health.ts): `idle`, `claiming` and `claimed` are one
+   * wait, which a claim leaves asleep unless the claimed instance has a nearer deadline than the idle TTL's
+   * timer (that timer is left to run, not cancelled). Before: the claim woke the idle wait (its timer cancelled),
+   * the loop went round `claiming`, then started the `claimed` wait — two more trips into the workflow sandbox
+   * and a `CancelTimer` in every claim.
+   */
+  claimSleepsThrough: 'claim-sleeps-through',
+  /** As `allUpFront`, with every patch since it in force too (`claimSleepsThrough`). */
+  allUpFrontV2: 'all-patches-up-front-v2',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];
 
 /**
- * Whether the change `id` is in force in this run: known from its start when the run began with
- * `Patch.allUpFront` (`upFront`), else `patched(id)` where the change is, as histories recorded before replay.
+ * The up-front level of a run: the newest up-front marker it began with (2: `allUpFrontV2`, 1: `allUpFront`,
+ * 0: none, a run older than both). Asked once, as the run's first command; a new run records only the newest.
  */
-export function inForce(ctx: { readonly patchesUpFront: boolean }, id: PatchId): boolean {
-  return ctx.patchesUpFront || patched(id);
+export type PatchLevel = 0 | 1 | 2;
+
+export function upFrontLevel(): PatchLevel {
+  if (patched(Patch.allUpFrontV2)) return 2;
+  return patched(Patch.allUpFront) ? 1 : 0;
+}
+
+/** The patches each up-front level puts in force beyond the earlier ones (all others are level 1). */
+const LEVEL_2: ReadonlySet<PatchId> = new Set([Patch.claimSleepsThrough]);
+
+/**
+ * Whether the change `id` is in force in this run: known from its start when the run began at its level or a
+ * newer one, else `patched(id)` where the change is, as histories recorded before it replay.
+ */
+export function inForce(ctx: { readonly patchLevel: PatchLevel }, id: PatchId): boolean {
+  return ctx.patchLevel >= (LEVEL_2.has(id) ? 2 : 1) || patched(id);
 }

@@ -4,7 +4,7 @@
  * flight, the deferred `claiming` event). One context per workflow run, handed to every phase.
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import { patched, workflowInfo } from '@temporalio/workflow';
+import { workflowInfo } from '@temporalio/workflow';
 import type { AuditEvent } from '../../activities/read-model';
 import type {
   HealthChange,
@@ -16,7 +16,7 @@ import type {
   StatusChange,
 } from '../types';
 import { type ProviderSteps, providerStepsProxy } from './activities';
-import { Patch } from './patches';
+import { type PatchLevel, upFrontLevel } from './patches';
 import { STRICT_TRANSITIONS_MEMO } from './transitions';
 
 /** What every activity call about this instance carries. */
@@ -53,8 +53,8 @@ export interface InstanceContext {
    * claim instead of two (the API's reservation already keeps other claims off the instance meanwhile).
    */
   readonly deferredClaiming: { event: AuditEvent | null; searchAttributes: SearchAttributeUpdatePair[] };
-  /** The run began with `Patch.allUpFront`: every change of ./patches.ts is in force (`inForce`). */
-  readonly patchesUpFront: boolean;
+  /** The up-front patch marker the run began with (./patches.ts): which changes are in force (`inForce`). */
+  readonly patchLevel: PatchLevel;
 }
 
 /** Workflow time (deterministic), as the read model stores it. */
@@ -101,7 +101,7 @@ export function createContext(input: InstanceInput): InstanceContext {
     inFlight: 0,
     deferredClaiming: { event: null, searchAttributes: [] },
     // The run's first command: every later change check is then free (./patches.ts).
-    patchesUpFront: patched(Patch.allUpFront),
+    patchLevel: upFrontLevel(),
   };
 }
 
