@@ -62,17 +62,14 @@ const resultsFile = process.env.BENCH_RESULTS_FILE ?? path.join(projectRoot, 'be
 /** Another results file (e.g. a run beside another): then docs/benchmarks.md is left alone. */
 const writesDocs = !process.env.BENCH_RESULTS_FILE;
 
-/**
- * The normal health settings (the production defaults, config/env.ts): a check every 15 s, 3 misses. Liveness
- * is the health sweeper's, outside the instance workflows, so idle instances cost nothing while healthy and the
- * benchmarks no longer need the quiet mode (one check per 10 min) they once ran with.
- */
-/**
- * The instance timings a real pool runs with (config/env.ts's defaults: health every 15 s, 3 misses, idle TTL 7 days,
- * whose timer a claim cancels), not the test stack's quick ones.
- */
 /** What a worker runs on with an empty environment: the production defaults. */
 const DEFAULT_CONFIG = configOf(parseEnv({}), {});
+/**
+ * The instance timings a real pool runs with (config/env.ts's defaults), not the test stack's quick ones: health
+ * every 15 s, 3 misses — the health sweeper's, outside the instance workflows, so idle instances cost nothing while
+ * healthy and no quiet mode (one check per 10 min, as these benchmarks once ran) is needed — and an idle TTL of 7
+ * days, whose timer a claim leaves running.
+ */
 const PRODUCTION_TIMINGS = (({ startDeadlineMs: _, ...timings }) => timings)(DEFAULT_CONFIG.instanceTimings);
 /**
  * The pool's own wake-up as a worker declares it (the test stack's is 1 s, to settle tests quickly): a pool read
