@@ -56,6 +56,14 @@ async function replayFailures(
 
 const events = (histories: Array<{ history: History }>) => histories.flatMap((h) => h.history.events ?? []);
 
+/** The patch ids the events' markers carry, as text (a patch marker's details hold its id as a JSON payload). */
+const markerText = (all: ReturnType<typeof events>) =>
+  all
+    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+    .flatMap((details) => details.payloads ?? [])
+    .map((payload) => Buffer.from(payload.data ?? []).toString('utf8'))
+    .join('\n');
+
 it('replays instance histories recorded before the health sweeper', async () => {
   const histories = load('pre-sweeper');
   const checks = events(histories).filter(
@@ -93,12 +101,7 @@ it('replays instance and pool histories recorded before the up-front patches and
   const claims = all.filter(
     (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'claim',
   );
-  // The patch ids the histories' markers carry (a patch marker's details hold its id as a JSON payload).
-  const markers = all
-    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
-    .flatMap((details) => details.payloads ?? [])
-    .map((payload) => Buffer.from(payload.data ?? []).toString('utf8'))
-    .join('\n');
+  const markers = markerText(all);
   expect(markers).toContain('deferred-claiming');
   expect(histories.filter((h) => h.workflowId.startsWith('instance-')).length).toBe(6);
   expect(histories.filter((h) => h.workflowId.startsWith('pool-')).length).toBe(2);
@@ -130,11 +133,7 @@ it('replays instance histories recorded before a claim slept through the live wa
   const claims = all.filter(
     (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'claim',
   );
-  const markers = all
-    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
-    .flatMap((details) => details.payloads ?? [])
-    .map((payload) => Buffer.from(payload.data ?? []).toString('utf8'))
-    .join('\n');
+  const markers = markerText(all);
   expect(histories.length).toBe(19);
   expect(claims.length).toBeGreaterThanOrEqual(10);
   // Each claim cancelled the idle wait's timer, and the quiet checks' timers fired.
