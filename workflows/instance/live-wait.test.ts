@@ -33,6 +33,8 @@ afterAll(async () => {
 
 const HOUR = 3_600_000;
 const operator = { actor: 'operator', reason: 'test' } as const;
+/** The path of an instance started, idle and claimed. */
+const BOUND = ['poolStarted', 'runtimeReady', 'claimAccepted', 'provisioned'] as const;
 const claim = (handle: WorkflowHandle, request: ClaimRequest = claimRequest()) =>
   handle.executeUpdate(claimUpdate, { updateId: request.claimKey, args: [request] });
 
@@ -71,14 +73,7 @@ it("the idle TTL's timer firing on a claimed instance changes nothing", async ()
   expect((await handle.query(getStateQuery)).status).toBe('claimed');
   await handle.signal(destroySignal, operator);
   await handle.result();
-  await expectPath(harness, instanceId, [
-    'poolStarted',
-    'runtimeReady',
-    'claimAccepted',
-    'provisioned',
-    'destroyRequested',
-    'resourcesReleased',
-  ]);
+  await expectPath(harness, instanceId, [...BOUND, 'destroyRequested', 'resourcesReleased']);
 });
 
 it('a claimed TTL nearer than the idle timer wakes the wait at the claimed TTL', async () => {
@@ -86,14 +81,7 @@ it('a claimed TTL nearer than the idle timer wakes the wait at the claimed TTL',
   await waitForStatus(handle, 'idle');
   await claim(handle);
   await handle.result();
-  const path = await expectPath(harness, instanceId, [
-    'poolStarted',
-    'runtimeReady',
-    'claimAccepted',
-    'provisioned',
-    'claimedTtlPassed',
-    'resourcesReleased',
-  ]);
+  const path = await expectPath(harness, instanceId, [...BOUND, 'claimedTtlPassed', 'resourcesReleased']);
   expect(path[4]?.reason).toBe('claimed for longer than its TTL (700 ms)');
 });
 
@@ -108,14 +96,7 @@ it("an anonymous claim's quiet check wakes the wait before the idle timer", asyn
   expect((await handle.query(getStateQuery)).status).toBe('claimed');
   talking = false;
   await handle.result();
-  await expectPath(harness, instanceId, [
-    'poolStarted',
-    'runtimeReady',
-    'claimAccepted',
-    'provisioned',
-    'conversationQuiet',
-    'resourcesReleased',
-  ]);
+  await expectPath(harness, instanceId, [...BOUND, 'conversationQuiet', 'resourcesReleased']);
 });
 
 it('a refused claim leaves the idle TTL where it was: the instance ends at its time', async () => {
